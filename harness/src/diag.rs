@@ -1,0 +1,184 @@
+//! Findings and their rendering.
+//!
+//! One shape serves every gate: profile rules (`PROF-NNN`), stack checks
+//! (`check` rules), suite-loader errors (`SUITE-NNN`) and YAML syntax errors.
+//! A finding names its rule, says what is wrong and how to fix it, and points
+//! at `file:line:col` when it has a place.
+
+use serde::Serialize;
+
+use crate::yaml::{DeError, Pos};
+
+/// How bad a finding is. `Error` findings fail `check` (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+/// A place in an input file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Location {
+    pub fn new(file: impl Into<String>, pos: Pos) -> Self {
+        Location {
+            file: file.into(),
+            line: pos.line,
+            col: pos.col,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// One problem found in an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable rule id, e.g. `PROF-004`, `CIL-001`, `SUITE-002`, `YAML-001`.
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Dotted path of the offending field, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        rule: impl Into<String>,
+        severity: Severity,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Finding {
+            rule: rule.into(),
+            severity,
+            message: message.into(),
+            hint: hint.into(),
+            location: None,
+            path: None,
+        }
+    }
+
+    pub fn error(rule: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Finding::new(rule, Severity::Error, message, hint)
+    }
+
+    pub fn warning(rule: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Finding::new(rule, Severity::Warning, message, hint)
+    }
+
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    pub fn at_pos(self, file: &str, pos: Pos) -> Self {
+        self.at(Location::new(file, pos))
+    }
+
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// A YAML syntax/duplicate-key error as a finding (rule `YAML-001`/`YAML-002`).
+    pub fn from_yaml_error(err: &crate::yaml::Error) -> Self {
+        use crate::yaml::Error as E;
+        let (rule, hint) = match err {
+            E::DuplicateKey { .. } => (
+                "YAML-002",
+                "merge the two entries into one key; YAML requires unique keys and parsers disagree on which one wins",
+            ),
+            E::Read { .. } => ("YAML-000", "check that the path exists and is readable"),
+            _ => ("YAML-001", "fix the YAML syntax at the given position"),
+        };
+        let (file, pos) = match err {
+            E::Syntax { file, line, col, .. }
+            | E::DuplicateKey { file, line, col, .. }
+            | E::UnknownAlias { file, line, col, .. } => {
+                (file.to_string(), Some(Pos { line: *line, col: *col }))
+            }
+            E::TooLarge { file } => (file.to_string(), None),
+            E::Read { file, .. } => (file.clone(), None),
+        };
+        let message = match err {
+            E::Syntax { message, .. } => format!("invalid YAML: {message}"),
+            E::DuplicateKey { key, first_line, .. } => {
+                format!("duplicate key `{key}` (first defined at line {first_line})")
+            }
+            other => other.to_string(),
+        };
+        let f = Finding::error(rule, message, hint);
+        match pos {
+            Some(p) => f.at_pos(&file, p),
+            None => f.at(Location { file, line: 0, col: 0 }),
+        }
+    }
+
+    /// A typed-decoding error (unknown field, wrong type…) as a finding.
+    pub fn from_de_error(rule: &str, file: &str, err: &DeError, hint: &str) -> Self {
+        let f = Finding::error(rule, err.message.clone(), hint);
+        let f = if err.path.is_empty() { f } else { f.with_path(err.path.clone()) };
+        match err.pos {
+            Some(p) => f.at_pos(file, p),
+            None => f,
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(loc) = &self.location {
+            write!(f, "{loc}: ")?;
+        }
+        write!(f, "{}[{}]: {}", self.severity, self.rule, self.message)?;
+        if let Some(path) = &self.path {
+            write!(f, " (at `{path}`)")?;
+        }
+        if !self.hint.is_empty() {
+            write!(f, "\n  hint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sorts findings by file, line, column, then rule, for stable output.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+}
+
+/// True when any finding is an error.
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}

@@ -1,0 +1,6 @@
+//! InfraFlux: validation and conformance harness for Cilium-based Kubernetes
+//! platforms. The `infraflux` binary is a thin clap front over this library.
+
+pub mod diag;
+pub mod exit;
+pub mod yaml;

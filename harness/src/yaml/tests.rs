@@ -1,0 +1,164 @@
+use serde::Deserialize;
+
+use super::*;
+
+fn one(text: &str) -> Node {
+    let mut docs = parse_str("t.yaml", text).expect("parses");
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    docs.remove(0).root
+}
+
+#[test]
+fn positions_are_one_based() {
+    let root = one("a:\n  b: [1, 2]\n  c: x\n");
+    let b = root.lookup("a.b").expect("a.b");
+    assert_eq!(b.pos, Pos { line: 2, col: 6 });
+    let c = root.lookup("a.c").expect("a.c");
+    assert_eq!(c.pos, Pos { line: 3, col: 6 });
+    assert_eq!(root.lookup("a.b[1]").and_then(Node::as_i64), Some(2));
+}
+
+#[test]
+fn core_schema_resolution() {
+    let root = one("a: 53\nb: \"53\"\nc: true\nd: ~\ne: 1.5\nf: 1.18.6\ng: 0x10\nh: !!str 7\n");
+    assert_eq!(root.get("a").map(|n| &n.value), Some(&Value::Int(53)));
+    assert_eq!(root.get("b").map(|n| &n.value), Some(&Value::Str("53".into())));
+    assert_eq!(root.get("c").map(|n| &n.value), Some(&Value::Bool(true)));
+    assert_eq!(root.get("d").map(|n| &n.value), Some(&Value::Null));
+    assert_eq!(root.get("e").map(|n| &n.value), Some(&Value::Float(1.5)));
+    assert_eq!(root.get("f").map(|n| &n.value), Some(&Value::Str("1.18.6".into())));
+    assert_eq!(root.get("g").map(|n| &n.value), Some(&Value::Int(16)));
+    assert_eq!(root.get("h").map(|n| &n.value), Some(&Value::Str("7".into())));
+}
+
+#[test]
+fn duplicate_keys_are_rejected_with_both_lines() {
+    let err = parse_str("rke2.yaml", "disable:\n  - a\ncni: none\ndisable:\n  - b\n").unwrap_err();
+    match err {
+        Error::DuplicateKey {
+            line,
+            col,
+            key,
+            first_line,
+            ..
+        } => {
+            assert_eq!((line, col, key.as_str(), first_line), (4, 1, "disable", 1));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn multi_document_streams() {
+    let docs = parse_str("m.yaml", "a: 1\n---\nb: 2\n---\n").expect("parses");
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[1].root.pos.line, 3);
+    assert!(docs[2].root.is_null());
+}
+
+#[test]
+fn syntax_errors_carry_position() {
+    let err = parse_str("bad.yaml", "a: [1, 2\nb: c\n").unwrap_err();
+    assert!(err.position().is_some(), "{err}");
+    assert!(err.to_string().starts_with("bad.yaml:"), "{err}");
+}
+
+#[test]
+fn anchors_and_aliases_expand() {
+    let root = one("x: &a {k: v}\ny: *a\n");
+    assert_eq!(root.lookup("y.k").and_then(Node::as_str), Some("v"));
+    assert_eq!(root.get("y").map(|n| n.pos.line), Some(2));
+}
+
+#[test]
+fn alias_bomb_is_bounded() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    assert!(matches!(parse_str("bomb.yaml", &text), Err(Error::TooLarge { .. })));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Peer {
+    address: String,
+    asn: u32,
+    #[serde(default)]
+    hold_time_seconds: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bgp {
+    peers: Vec<Peer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum Step {
+    Apply { file: String },
+    Sleep(u32),
+    Noop,
+}
+
+#[test]
+fn typed_decode_ok() {
+    let root = one("peers:\n- address: 192.168.3.1\n  asn: 65000\n  holdTimeSeconds: 90\n");
+    let bgp: Bgp = from_node(&root).expect("decodes");
+    assert_eq!(bgp.peers[0].asn, 65000);
+    assert_eq!(bgp.peers[0].hold_time_seconds, Some(90));
+}
+
+#[test]
+fn unknown_field_points_at_key() {
+    let root = one("peers:\n- address: 192.168.3.1\n  asn: 65000\n  holdtime: 90\n");
+    let err = from_node::<Bgp>(&root).unwrap_err();
+    assert_eq!(err.pos, Some(Pos { line: 4, col: 3 }), "{err:?}");
+    assert_eq!(err.path, "peers[0].holdtime");
+    assert!(err.message.contains("unknown field `holdtime`"), "{err}");
+    assert!(err.message.contains("holdTimeSeconds"), "{err}");
+}
+
+#[test]
+fn wrong_type_points_at_value() {
+    let root = one("peers:\n- address: 192.168.3.1\n  asn: \"65000\"\n");
+    let err = from_node::<Bgp>(&root).unwrap_err();
+    assert_eq!(err.pos, Some(Pos { line: 3, col: 8 }), "{err:?}");
+    assert!(err.message.contains("expected u32"), "{err}");
+    let root = one("peers:\n- address: 10\n  asn: 1\n");
+    let err = from_node::<Bgp>(&root).unwrap_err();
+    assert_eq!(err.path, "peers[0].address");
+}
+
+#[test]
+fn out_of_range_integer_is_an_error() {
+    let root = one("peers:\n- {address: a, asn: -1}\n");
+    let err = from_node::<Bgp>(&root).unwrap_err();
+    assert_eq!(err.path, "peers[0].asn");
+}
+
+#[test]
+fn missing_field_points_at_mapping() {
+    let root = one("peers:\n- address: a\n");
+    let err = from_node::<Bgp>(&root).unwrap_err();
+    assert_eq!(err.pos, Some(Pos { line: 2, col: 3 }), "{err:?}");
+    assert!(err.message.contains("missing field `asn`"), "{err}");
+}
+
+#[test]
+fn enums_list_valid_kinds() {
+    let ok: Vec<Step> = from_node(&one("- apply: {file: a.yaml}\n- sleep: 3\n- noop\n")).expect("ok");
+    assert_eq!(ok.len(), 3);
+    let err = from_node::<Vec<Step>>(&one("- apply: {file: a}\n- aply: {file: b}\n")).unwrap_err();
+    assert_eq!(err.pos, Some(Pos { line: 2, col: 3 }), "{err:?}");
+    assert!(err.message.contains("unknown variant `aply`"), "{err}");
+    assert!(err.message.contains("`apply`"), "{err}");
+    let err = from_node::<Vec<Step>>(&one("- apply: {file: a, bogus: 1}\n")).unwrap_err();
+    assert_eq!(err.path, "[0].apply.bogus");
+    let err = from_node::<Vec<Step>>(&one("- {apply: {file: a}, sleep: 1}\n")).unwrap_err();
+    assert!(err.message.contains("exactly one"), "{err}");
+}
