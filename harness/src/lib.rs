@@ -4,4 +4,5 @@
 pub mod diag;
 pub mod exit;
 pub mod results;
+pub mod secret;
 pub mod yaml;
