@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod exit;
+pub mod profile;
 pub mod results;
 pub mod secret;
 pub mod yaml;
