@@ -56,7 +56,10 @@ pub enum LoadError {
         col: u32,
     },
     #[error("failed to decode profile {file}: {}", summary(.findings))]
-    Decode { file: String, findings: Vec<Finding> },
+    Decode {
+        file: String,
+        findings: Vec<Finding>,
+    },
 }
 
 fn summary(findings: &[Finding]) -> String {
@@ -78,15 +81,28 @@ impl LoadError {
                     "the profile is empty",
                     "start from fixtures/profiles/default.yaml",
                 )
-                .at(Location { file: file.clone(), line: 1, col: 1 }),
+                .at(Location {
+                    file: file.clone(),
+                    line: 1,
+                    col: 1,
+                }),
             ],
-            LoadError::MultipleDocuments { file, count, line, col } => vec![
+            LoadError::MultipleDocuments {
+                file,
+                count,
+                line,
+                col,
+            } => vec![
                 Finding::error(
                     DECODE_RULE,
                     format!("expected one profile document, found {count}"),
                     "keep one profile per file; remove the extra `---` documents",
                 )
-                .at(Location { file: file.clone(), line: *line, col: *col }),
+                .at(Location {
+                    file: file.clone(),
+                    line: *line,
+                    col: *col,
+                }),
             ],
             LoadError::Decode { findings, .. } => findings.clone(),
         }
@@ -102,7 +118,10 @@ impl LoadError {
 pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| {
-        LoadError::Yaml(yaml::Error::Read { file: file.clone(), source })
+        LoadError::Yaml(yaml::Error::Read {
+            file: file.clone(),
+            source,
+        })
     })?;
     load_str(&file, &text)
 }
@@ -113,7 +132,11 @@ pub fn load_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
     let mut docs = docs.into_iter();
     let root = match docs.next() {
         Some(doc) if !doc.root.is_null() => doc.root,
-        _ => return Err(LoadError::Empty { file: file.to_owned() }),
+        _ => {
+            return Err(LoadError::Empty {
+                file: file.to_owned(),
+            });
+        }
     };
     let rest: Vec<_> = docs.collect();
     if let Some(second) = rest.first() {
@@ -132,20 +155,31 @@ pub fn load_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
             root,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
         }),
-        Ok(_) => Err(LoadError::Decode { file: file.to_owned(), findings: secrets }),
+        Ok(_) => Err(LoadError::Decode {
+            file: file.to_owned(),
+            findings: secrets,
+        }),
         Err(e) => {
             let mut findings = secrets;
             let at_secret = findings.iter().any(|f| {
-                f.location.as_ref().is_some_and(|l| {
-                    e.pos.is_some_and(|p| p.line == l.line && p.col == l.col)
-                })
+                f.location
+                    .as_ref()
+                    .is_some_and(|l| e.pos.is_some_and(|p| p.line == l.line && p.col == l.col))
             });
             // The type error at an inline secret says the same thing less
             // usefully, and its message would quote the secret value.
             if !at_secret {
-                findings.push(Finding::from_de_error(DECODE_RULE, file, &e, decode_hint(&e.message)));
+                findings.push(Finding::from_de_error(
+                    DECODE_RULE,
+                    file,
+                    &e,
+                    decode_hint(&e.message),
+                ));
             }
-            Err(LoadError::Decode { file: file.to_owned(), findings })
+            Err(LoadError::Decode {
+                file: file.to_owned(),
+                findings,
+            })
         }
     }
 }
@@ -155,7 +189,10 @@ fn decode_hint(message: &str) -> &'static str {
         "remove or rename the key; the message lists the keys allowed here (docs/profile.md)"
     } else if message.starts_with("missing field") {
         "add the required key (docs/profile.md lists every field)"
-    } else if message.starts_with("unknown variant") || message.starts_with("expected one of") || message.starts_with("expected exactly one") {
+    } else if message.starts_with("unknown variant")
+        || message.starts_with("expected one of")
+        || message.starts_with("expected exactly one")
+    {
         "use one of the values listed in the message"
     } else {
         "write the value with the type named in the message (docs/profile.md)"
@@ -185,12 +222,19 @@ mod tests {
 
     #[test]
     fn unknown_key_is_located() {
-        let text = DEFAULT_YAML.replace("  podCIDR: 10.244.0.0/16\n", "  podCIDR: 10.244.0.0/16\n  podCidr: x\n");
+        let text = DEFAULT_YAML.replace(
+            "  podCIDR: 10.244.0.0/16\n",
+            "  podCIDR: 10.244.0.0/16\n  podCidr: x\n",
+        );
         let err = load_str("p.yaml", &text).expect_err("unknown key");
         let f = err.findings();
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].rule, DECODE_RULE);
-        assert!(f[0].message.contains("unknown field `podCidr`"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("unknown field `podCidr`"),
+            "{}",
+            f[0].message
+        );
         let loc = f[0].location.as_ref().expect("located");
         assert_eq!((loc.file.as_str(), loc.col), ("p.yaml", 3));
         assert_eq!(err.status(), Status::BadInput);
@@ -198,7 +242,10 @@ mod tests {
 
     #[test]
     fn empty_and_multi_document_are_errors() {
-        assert!(matches!(load_str("e.yaml", "# nothing\n"), Err(LoadError::Empty { .. })));
+        assert!(matches!(
+            load_str("e.yaml", "# nothing\n"),
+            Err(LoadError::Empty { .. })
+        ));
         let two = format!("{DEFAULT_YAML}---\n{DEFAULT_YAML}");
         match load_str("t.yaml", &two) {
             Err(e @ LoadError::MultipleDocuments { .. }) => {
