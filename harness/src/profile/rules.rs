@@ -444,7 +444,7 @@ fn net_range(n: &IpNet) -> (IpAddr, IpAddr) {
 
 // ------------------------------------------------------------ PROF-002
 
-fn overlaps(cx: &mut Cx, _p: &Profile, nets: &Nets) {
+fn overlaps(cx: &mut Cx, p: &Profile, nets: &Nets) {
     let named: [(&str, &str, Option<IpNet>); 5] = [
         ("podCIDR", "network.podCIDR", nets.pod),
         ("serviceCIDR", "network.serviceCIDR", nets.service),
@@ -461,6 +461,11 @@ fn overlaps(cx: &mut Cx, _p: &Profile, nets: &Nets) {
             let (Some(a), Some(b)) = (a, b) else { continue };
             // The native-routing CIDR is meant to contain the pod CIDR.
             if *an == "podCIDR" && *bn == "nativeRoutingCIDR" {
+                continue;
+            }
+            // With L2 announcements the VIPs must be on the node LAN, so
+            // only the pool rules (PROF-003) keep them off node addresses.
+            if *an == "nodeCIDR" && *bn == "vipCIDR" && p.features.l2_announcements {
                 continue;
             }
             if nets_overlap(a, b) {
@@ -513,6 +518,11 @@ fn pools(cx: &mut Cx, p: &Profile, nets: &Nets) {
             }
         }
         for (name, net) in &cluster {
+            // L2-announced VIPs live on the node LAN by design; the node
+            // addresses themselves are still checked above.
+            if *name == "nodeCIDR" && p.features.l2_announcements {
+                continue;
+            }
             if let Some(net) = net
                 && ranges_overlap((s, e), net_range(net))
             {
@@ -547,16 +557,24 @@ fn pools(cx: &mut Cx, p: &Profile, nets: &Nets) {
                 continue;
             }
             if selectors_overlap(a.service_selector.as_ref(), b.service_selector.as_ref()) {
-                let path = if b.service_selector.is_some() {
-                    format!("loadBalancer.pools[{j}].serviceSelector")
+                // Point at the catch-all selector when there is one: that is
+                // the one to narrow.
+                let k = if matches_all(a.service_selector.as_ref())
+                    && !matches_all(b.service_selector.as_ref())
+                {
+                    i
                 } else {
-                    format!("loadBalancer.pools[{j}].name")
+                    j
                 };
-                let why = match (&a.service_selector, &b.service_selector) {
-                    (None, _) | (_, None) => {
-                        " (a pool without serviceSelector serves every Service)"
-                    }
-                    _ => "",
+                let path = if lb.pools[k].service_selector.is_some() {
+                    format!("loadBalancer.pools[{k}].serviceSelector")
+                } else {
+                    format!("loadBalancer.pools[{k}].name")
+                };
+                let why = if matches_all(lb.pools[k].service_selector.as_ref()) {
+                    " (an absent or empty serviceSelector serves every Service)"
+                } else {
+                    ""
                 };
                 cx.push(
                     "PROF-006",
@@ -713,6 +731,11 @@ pub(crate) fn selectors_overlap(a: Option<&LabelSelector>, b: Option<&LabelSelec
     per_key.values().all(KeySpace::satisfiable)
 }
 
+/// True for a selector that puts no constraint on labels.
+fn matches_all(sel: Option<&LabelSelector>) -> bool {
+    sel.is_none_or(|s| s.match_labels.is_empty() && s.match_expressions.is_empty())
+}
+
 /// True when `labels` satisfies `sel` (`None` matches all).
 pub(crate) fn selector_matches(
     sel: Option<&LabelSelector>,
@@ -850,7 +873,13 @@ fn bgp(cx: &mut Cx, p: &Profile, nets: &Nets) {
         );
     }
     let bgp_lb = p.features.bgp && b.advertise.load_balancer_ips;
-    if !bgp_lb && !p.features.l2_announcements && !p.load_balancer.pools.is_empty() {
+    // L2 announcements answer ARP only for VIPs on the node segment.
+    let l2_lb = p.features.l2_announcements
+        && match (nets.node, nets.vip_net) {
+            (Some(lan), Some(vip)) => lan.contains(&vip),
+            _ => true,
+        };
+    if !bgp_lb && !l2_lb && !p.load_balancer.pools.is_empty() {
         let path = if p.features.bgp {
             "bgp.advertise.loadBalancerIPs"
         } else {
