@@ -193,3 +193,54 @@ fn malformed_fixtures_fail_to_load_with_location() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked >= 4);
 }
+
+fn docs() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/profile.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn docs_list_every_rule_with_its_catalog_title_and_hint() {
+    let docs = docs();
+    for r in profile::rules() {
+        let row = format!("| {} | {} | {} |", r.id, r.title, r.hint);
+        assert!(docs.contains(&row), "docs/profile.md lacks or differs for row:\n{row}");
+    }
+}
+
+/// Every key written in the default profile is documented (inside a
+/// backtick span, alone or as part of a dotted path). Children of free-form
+/// label maps are data, not keys.
+#[test]
+fn docs_cover_every_key_of_the_default_profile() {
+    use infraflux::yaml::{Node, Value};
+    fn keys(node: &Node, out: &mut BTreeSet<String>) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let key = k.scalar_text().unwrap_or_default();
+                    out.insert(key.clone());
+                    let free_form = ["nodeSelector", "matchLabels", "infrastructureLabels", "labels"];
+                    if !free_form.contains(&key.as_str()) {
+                        keys(v, out);
+                    }
+                }
+            }
+            Value::Seq(items) => items.iter().for_each(|i| keys(i, out)),
+            _ => {}
+        }
+    }
+    let loaded = profile::load_default().unwrap_or_else(|e| panic!("{e}"));
+    let mut all = BTreeSet::new();
+    keys(&loaded.root, &mut all);
+    let docs = docs();
+    let documented: BTreeSet<&str> = docs
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|span| span.split(['.', '[', ']', ' ', '{', '}', ',', ':']))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let missing: Vec<&String> = all.iter().filter(|k| !documented.contains(k.as_str())).collect();
+    assert!(missing.is_empty(), "keys not documented in docs/profile.md: {missing:?}");
+}
