@@ -104,7 +104,7 @@ fn dirs(path: &Path) -> Vec<PathBuf> {
 #[test]
 fn default_profile_is_clean() {
     let path = fixtures().join("default.yaml");
-    let findings = profile::check_file(&path);
+    let findings = profile::check_file(&path).findings;
     assert!(findings.is_empty(), "{}", render(&findings));
     let embedded = profile::load_default().unwrap_or_else(|e| panic!("{e}"));
     assert!(profile::validate(&embedded).is_empty());
@@ -151,13 +151,13 @@ fn rule_fixtures() {
         );
         problems.extend(check_expected(
             &fail,
-            &profile::check_file(&fail),
+            &profile::check_file(&fail).findings,
             &rule,
             at,
         ));
 
         let pass = dir.join("pass.yaml");
-        let findings = profile::check_file(&pass);
+        let findings = profile::check_file(&pass).findings;
         if !findings.is_empty() {
             problems.push(format!(
                 "{}: expected no findings, got:\n{}",
@@ -204,7 +204,10 @@ fn docs_list_every_rule_with_its_catalog_title_and_hint() {
     let docs = docs();
     for r in profile::rules() {
         let row = format!("| {} | {} | {} |", r.id, r.title, r.hint);
-        assert!(docs.contains(&row), "docs/profile.md lacks or differs for row:\n{row}");
+        assert!(
+            docs.contains(&row),
+            "docs/profile.md lacks or differs for row:\n{row}"
+        );
     }
 }
 
@@ -220,7 +223,12 @@ fn docs_cover_every_key_of_the_default_profile() {
                 for (k, v) in entries {
                     let key = k.scalar_text().unwrap_or_default();
                     out.insert(key.clone());
-                    let free_form = ["nodeSelector", "matchLabels", "infrastructureLabels", "labels"];
+                    let free_form = [
+                        "nodeSelector",
+                        "matchLabels",
+                        "infrastructureLabels",
+                        "labels",
+                    ];
                     if !free_form.contains(&key.as_str()) {
                         keys(v, out);
                     }
@@ -241,6 +249,12 @@ fn docs_cover_every_key_of_the_default_profile() {
         .flat_map(|span| span.split(['.', '[', ']', ' ', '{', '}', ',', ':']))
         .filter(|t| !t.is_empty())
         .collect();
-    let missing: Vec<&String> = all.iter().filter(|k| !documented.contains(k.as_str())).collect();
-    assert!(missing.is_empty(), "keys not documented in docs/profile.md: {missing:?}");
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| !documented.contains(k.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys not documented in docs/profile.md: {missing:?}"
+    );
 }

@@ -15,8 +15,13 @@ fn assert_well_formed(findings: &[Finding]) {
 }
 
 fn check(text: &str) {
-    let findings = profile::check_str("fuzz.yaml", text);
-    assert_well_formed(&findings);
+    let checked = profile::check_str("fuzz.yaml", text);
+    assert_well_formed(&checked.findings);
+    // Load failures are bad input; decoded profiles never are.
+    assert_eq!(
+        checked.loaded.is_none(),
+        checked.status() == infraflux::exit::Status::BadInput
+    );
 }
 
 /// Values that stress parsing and the rules: bad and edge addresses,
@@ -168,7 +173,8 @@ proptest! {
 fn json_rendering_of_the_default_is_the_same_clean_profile() {
     let loaded = profile::load_default().unwrap_or_else(|e| panic!("{e}"));
     let text = serde_json::to_string_pretty(&loaded.profile).unwrap_or_else(|e| panic!("{e}"));
-    let again = profile::load_str("default.json", &text).unwrap_or_else(|e| panic!("{e}: {:?}", e.findings()));
+    let again = profile::load_str("default.json", &text)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", e.findings()));
     assert_eq!(again.profile, loaded.profile);
     assert!(profile::validate(&again).is_empty());
 }
