@@ -214,14 +214,14 @@ pub struct Versions {
     /// Gateway API release channel of the bundle.
     #[serde(default, rename = "gatewayAPIChannel")]
     pub gateway_api_channel: GatewayApiChannel,
-    /// cert-manager chart (`jetstack/cert-manager`), e.g. `v1.19.1`.
+    /// cert-manager chart (`jetstack/cert-manager`), e.g. `v1.20.0`.
     pub cert_manager: String,
     /// external-dns chart from kubernetes-sigs (not Bitnami), e.g. `1.21.1`.
     #[serde(rename = "externalDNS")]
     pub external_dns: String,
     /// sealed-secrets chart (bitnami-labs), e.g. `2.17.9`.
     pub sealed_secrets: String,
-    /// Flux distribution, e.g. `v2.7.3`.
+    /// Flux distribution, e.g. `v2.8.8`.
     pub flux: String,
 }
 
