@@ -112,7 +112,7 @@ const CATALOG: &[RuleInfo] = &[
     },
     RuleInfo {
         id: "PROF-020",
-        title: "version not pinned to an exact release, or RKE2 and Kubernetes minors differ",
+        title: "version not pinned to an exact release, or the RKE2 or kind Kubernetes minor differs from versions.kubernetes",
         hint: "pin exact versions (1.18.6, v1.3.0); ranges let Flux jump minors, which upstream does not test",
     },
     RuleInfo {
@@ -174,6 +174,11 @@ const CATALOG: &[RuleInfo] = &[
         id: "PROF-032",
         title: "LoadBalancer VIPs are not announced (no BGP LB advertisement, no L2 announcements)",
         hint: "enable features.bgp with bgp.advertise.loadBalancerIPs, or features.l2Announcements with VIPs on the node LAN",
+    },
+    RuleInfo {
+        id: "PROF-033",
+        title: "published hostname not served by an HTTPS listener or not covered by the Gateway certificate",
+        hint: "add an HTTPS listener whose hostname accepts the record and a certificate dnsName that covers it; `*.example.com` covers one label only",
     },
 ];
 

@@ -29,7 +29,7 @@ pub(super) fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-fn under_domain(host: &str, domain: &str) -> bool {
+pub(super) fn under_domain(host: &str, domain: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let host = host.strip_prefix("*.").map_or(host.as_str(), |h| h);

@@ -12,6 +12,7 @@ mod budgets;
 mod catalog;
 mod cluster;
 mod dns;
+mod gateway;
 mod pools;
 mod secrets;
 mod selector;
@@ -43,6 +44,7 @@ pub fn validate(loaded: &Loaded) -> Vec<Finding> {
     cluster::control_plane(&mut cx, p);
     versions::versions(&mut cx, p);
     dns::dns(&mut cx, p, &nets);
+    gateway::coverage(&mut cx, p);
     unique::duplicates(&mut cx, p);
     secrets::secret_refs(&mut cx, p);
     budgets::budgets(&mut cx, p);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::bgp::asn_problem;
 use super::catalog::hint_of;
 use super::dns::is_private;
+use super::gateway::{certificate_covers, listener_accepts};
 use super::secrets::is_secret_key;
 use super::selector::{selector_matches, selectors_overlap};
 use super::versions::{exact_version, gateway_bundle_for};
@@ -44,6 +45,7 @@ fn catalog_ids_are_unique_sorted_and_cover_every_emitted_rule() {
         include_str!("budgets.rs"),
         include_str!("cluster.rs"),
         include_str!("dns.rs"),
+        include_str!("gateway.rs"),
         include_str!("pools.rs"),
         include_str!("secrets.rs"),
         include_str!("unique.rs"),
@@ -238,4 +240,41 @@ fn all_problems_are_collected_at_once() {
             "{want} missing from {rules:?}"
         );
     }
+}
+
+#[test]
+fn listener_and_certificate_matching_differ_on_depth() {
+    assert!(listener_accepts(Some("*.example.com"), "a.example.com"));
+    assert!(listener_accepts(Some("*.example.com"), "a.b.example.com"));
+    assert!(!listener_accepts(Some("*.example.com"), "example.com"));
+    assert!(listener_accepts(None, "anything.org"));
+    assert!(listener_accepts(
+        Some("Auth.Example.com."),
+        "auth.example.com"
+    ));
+    assert!(certificate_covers("*.example.com", "a.example.com"));
+    assert!(!certificate_covers("*.example.com", "a.b.example.com"));
+    assert!(!certificate_covers("*.example.com", "example.com"));
+    assert!(certificate_covers("example.com", "Example.COM."));
+}
+
+#[test]
+fn kind_image_must_match_the_kubernetes_minor() {
+    // Rules run on the typed profile, so swapping the provider in place is
+    // enough; positions fall back to the nearest existing key.
+    let kind = |image: &str| {
+        let mut loaded = load_default().expect("default loads");
+        loaded.profile.provider = crate::profile::Provider::Kind(crate::profile::KindProvider {
+            node_image: image.to_owned(),
+            config: None,
+        });
+        validate(&loaded)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect::<Vec<_>>()
+    };
+    assert!(kind("kindest/node:v1.33.4").is_empty());
+    assert_eq!(kind("kindest/node:v1.32.2"), vec!["PROF-020"]);
+    assert_eq!(kind("kindest/node:latest"), vec!["PROF-020"]);
+    assert_eq!(kind("kindest/node"), vec!["PROF-020"]);
 }

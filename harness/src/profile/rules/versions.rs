@@ -87,6 +87,33 @@ pub(super) fn versions(cx: &mut Cx, p: &Profile) {
             _ => {}
         }
     }
+    if let Provider::Kind(kind) = &p.provider {
+        // The image tag is the Kubernetes version the kind node runs.
+        let path = "provider.kind.nodeImage";
+        let tag = kind.node_image.rsplit_once(':').map(|(_, t)| t);
+        match (
+            tag.and_then(exact_version),
+            parsed.get("versions.kubernetes"),
+        ) {
+            (None, _) => cx.push(
+                "PROF-020",
+                path,
+                format!(
+                    "`{}` does not pin a Kubernetes release tag (e.g. kindest/node:v1.33.4)",
+                    kind.node_image
+                ),
+            ),
+            (Some(t), Some(k)) if (t.0, t.1) != (k.0, k.1) => cx.push(
+                "PROF-020",
+                path,
+                format!(
+                    "kind image {} runs Kubernetes {}.{}, but versions.kubernetes is {}",
+                    kind.node_image, t.0, t.1, v.kubernetes
+                ),
+            ),
+            _ => {}
+        }
+    }
     if let (Some(c), Some(g)) = (
         parsed.get("versions.cilium"),
         parsed.get("versions.gatewayAPI"),
