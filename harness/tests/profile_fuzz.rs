@@ -2,7 +2,9 @@
 //! the input, and every finding it produces is located and catalogued.
 
 use infraflux::diag::Finding;
-use infraflux::profile::{self, DEFAULT_YAML, DnsTarget, IpBlock, LabelRequirement, SelectorOp};
+use infraflux::profile::{
+    self, DEFAULT_YAML, DnsTarget, IpBlock, LabelRequirement, LbMode, SelectorOp,
+};
 use proptest::prelude::*;
 
 fn assert_well_formed(findings: &[Finding]) {
@@ -214,8 +216,9 @@ proptest! {
         local_asn in prop_oneof![any::<u64>(), 0u64..70000], peer_asn in 0u64..70000,
         hold in 0u32..200, keep in 0u32..200,
         ops in prop::collection::vec((selector_op(), prop::collection::vec("[a-c]{0,2}", 0..3)), 0..3),
-        flags in any::<[bool; 8]>(), target in prop::option::of(addr()),
+        flags in any::<[bool; 10]>(), target in prop::option::of(addr()),
         samples in 0u32..3, threshold in prop_oneof![Just(f64::NAN), -1.0f64..200.0],
+        lb_mode in prop::sample::select(vec![LbMode::Snat, LbMode::Dsr, LbMode::Hybrid]),
         cilium in prop::sample::select(vec!["1.16.0", "1.17.3", "1.18.6", "1.19.1", "1.20.1", "2.0.0", "x"]),
     ) {
         let mut p = profile::load_default().map_err(|e| TestCaseError::fail(e.to_string()))?.profile;
@@ -250,6 +253,9 @@ proptest! {
         p.features.l2_announcements = flags[5];
         p.features.hubble.relay = flags[6];
         p.dns.records[0].proxied = Some(flags[7]);
+        p.features.node_local_dns = flags[8];
+        p.features.local_redirect_policy = flags[9];
+        p.features.load_balancer_mode = lb_mode;
         if let Some(t) = target {
             p.dns.records[1].target = DnsTarget::Address(t);
         }

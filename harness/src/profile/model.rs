@@ -688,6 +688,37 @@ pub struct Features {
     /// without the router).
     #[serde(default)]
     pub l2_announcements: bool,
+    /// `loadBalancer.mode` for north/south Service traffic.
+    #[serde(default)]
+    pub load_balancer_mode: LbMode,
+    /// `loadBalancer.acceleration` (XDP).
+    #[serde(default)]
+    pub load_balancer_acceleration: LbAcceleration,
+    /// NodeLocal DNS cache in rke2-coredns (`nodelocal.enabled` with
+    /// `use_cilium_lrp: true`); needs `localRedirectPolicy`. CoreDNS itself
+    /// always stays: Cilium's DNS proxy is not a cluster DNS server.
+    #[serde(default, rename = "nodeLocalDNS")]
+    pub node_local_dns: bool,
+}
+
+/// Cilium `loadBalancer.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LbMode {
+    #[default]
+    Snat,
+    Dsr,
+    Hybrid,
+}
+
+/// Cilium `loadBalancer.acceleration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LbAcceleration {
+    #[default]
+    Disabled,
+    Native,
+    BestEffort,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -180,6 +180,16 @@ const CATALOG: &[RuleInfo] = &[
         title: "published hostname not served by an HTTPS listener or not covered by the Gateway certificate",
         hint: "add an HTTPS listener whose hostname accepts the record and a certificate dnsName that covers it; `*.example.com` covers one label only",
     },
+    RuleInfo {
+        id: "PROF-034",
+        title: "DSR or XDP load balancing together with node encryption, or without kube-proxy replacement",
+        hint: "keep loadBalancerMode: snat and loadBalancerAcceleration: disabled when nodeEncryption must cover north/south traffic; DSR and XDP need kubeProxyReplacement",
+    },
+    RuleInfo {
+        id: "PROF-035",
+        title: "NodeLocal DNS without local redirect policies",
+        hint: "enable features.localRedirectPolicy (rke2-coredns uses a Cilium LRP to steer DNS to the node-local cache), or turn nodeLocalDNS off",
+    },
 ];
 
 /// The rule catalog, in id order.

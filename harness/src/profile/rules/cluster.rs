@@ -5,7 +5,7 @@
 use super::Cx;
 use super::addr::Nets;
 use crate::diag::Severity;
-use crate::profile::model::{NodeRole, Profile, RoutingMode};
+use crate::profile::model::{LbAcceleration, LbMode, NodeRole, Profile, RoutingMode};
 
 pub(super) fn routing(cx: &mut Cx, p: &Profile, nets: &Nets) {
     let n = &p.network;
@@ -98,6 +98,31 @@ pub(super) fn features(cx: &mut Cx, p: &Profile) {
             "features.gatewayAPI",
             format!("Cilium's Gateway API controller needs {what}"),
         );
+    }
+    let dsr = f.load_balancer_mode != LbMode::Snat;
+    let xdp = f.load_balancer_acceleration != LbAcceleration::Disabled;
+    if (dsr || xdp) && !f.kube_proxy_replacement {
+        let path = if dsr {
+            "features.loadBalancerMode"
+        } else {
+            "features.loadBalancerAcceleration"
+        };
+        cx.push("PROF-034", path, "DSR and XDP acceleration are part of kube-proxy replacement; enable features.kubeProxyReplacement");
+    } else if (dsr || xdp) && f.node_encryption {
+        // Cilium logs this itself: redirected N/S traffic skips WireGuard.
+        let (path, what) = if dsr {
+            ("features.loadBalancerMode", "DSR")
+        } else {
+            ("features.loadBalancerAcceleration", "XDP acceleration")
+        };
+        cx.push(
+            "PROF-034",
+            path,
+            format!("with {what}, north/south traffic forwarded between nodes is not encrypted, although nodeEncryption is on"),
+        );
+    }
+    if f.node_local_dns && !f.local_redirect_policy {
+        cx.push("PROF-035", "features.nodeLocalDNS", "NodeLocal DNS steers pods to the node cache with a Cilium local redirect policy; enable features.localRedirectPolicy");
     }
     let h = &f.hubble;
     if h.ui && !h.relay {
