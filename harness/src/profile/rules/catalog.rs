@@ -190,6 +190,11 @@ const CATALOG: &[RuleInfo] = &[
         title: "NodeLocal DNS without local redirect policies",
         hint: "enable features.localRedirectPolicy (rke2-coredns uses a Cilium LRP to steer DNS to the node-local cache), or turn nodeLocalDNS off",
     },
+    RuleInfo {
+        id: "PROF-036",
+        title: "DNS records target the Gateway but Gateway API is off",
+        hint: "enable features.gatewayAPI, or point the records at a tunnel or a fixed address",
+    },
 ];
 
 /// The rule catalog, in id order.

@@ -1,6 +1,6 @@
-//! Gateway coverage of published hostnames (PROF-033): a record that
-//! points at the Gateway is only served if an https listener accepts the
-//! hostname and the Gateway's certificate names it.
+//! Gateway coverage of published hostnames: a record that points at the
+//! Gateway needs Gateway API on (PROF-036), an https listener that accepts
+//! the hostname and a certificate that names it (PROF-033).
 
 use super::Cx;
 use super::dns::under_domain;
@@ -38,6 +38,23 @@ pub(super) fn certificate_covers(name: &str, host: &str) -> bool {
 
 pub(super) fn coverage(cx: &mut Cx, p: &Profile) {
     let g = &p.gateway;
+    if !p.features.gateway_api {
+        let n = p
+            .dns
+            .records
+            .iter()
+            .filter(|r| r.target == DnsTarget::Gateway)
+            .count();
+        if n > 0 {
+            cx.push(
+                "PROF-036",
+                "features.gatewayAPI",
+                format!("{n} DNS record(s) target the Gateway, but features.gatewayAPI is off, so no Gateway exists"),
+            );
+        }
+        // Listener coverage is moot without a Gateway.
+        return;
+    }
     let https: Vec<Option<&str>> = g
         .listeners
         .iter()
