@@ -4,6 +4,7 @@
 pub mod bgp;
 pub mod diag;
 pub mod exit;
+pub mod lab_bgpdns;
 pub mod results;
 pub mod secret;
 pub mod yaml;

@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub table: RouteTable,
     /// UPDATE messages received so far.
     pub updates: u64,
+    /// Announcements dropped because their AS_PATH held our own AS.
+    pub looped: u64,
     /// When `state` last changed.
     pub since: Instant,
 }
@@ -123,6 +125,7 @@ impl Speaker {
             state: SessionState::Established,
             table: RouteTable::new(),
             updates: 0,
+            looped: 0,
             since: Instant::now(),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -228,7 +231,7 @@ async fn run(
             msg = recv(&mut conn) => match msg {
                 Ok(Some(BgpMessage::Update(u))) => {
                     hold_deadline = tokio::time::Instant::now() + hold;
-                    state.send_modify(|s| { s.table.apply_update(&u); s.updates += 1; });
+                    state.send_modify(|s| { s.looped += s.table.apply_update_as(&u, Some(cfg.local_asn)) as u64; s.updates += 1; });
                 }
                 Ok(Some(BgpMessage::KeepAlive)) => hold_deadline = tokio::time::Instant::now() + hold,
                 Ok(Some(BgpMessage::Notification(n))) => break format!("peer sent notification {n:?}"),

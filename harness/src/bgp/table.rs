@@ -78,6 +78,14 @@ impl RouteTable {
     /// Applies withdrawals first, then announcements, as RFC 4271 3.1 orders
     /// them within one UPDATE.
     pub fn apply_update(&mut self, update: &BgpUpdateMessage) {
+        self.apply_update_as(update, None);
+    }
+
+    /// Like [`apply_update`](Self::apply_update), with loop detection for a
+    /// speaker in `local_asn`: an announcement whose AS_PATH already holds
+    /// our AS is a route we sent coming back, and RFC 4271 9.1.2 excludes it;
+    /// it counts as a withdrawal of that prefix. Returns how many were dropped.
+    pub fn apply_update_as(&mut self, update: &BgpUpdateMessage, local_asn: Option<u32>) -> usize {
         for w in update.withdraw_routes() {
             self.routes.remove(&w.network().address());
         }
@@ -125,6 +133,15 @@ impl RouteTable {
             as_path.truncate(keep);
             as_path.extend(as4);
         }
+        let looped = local_asn.is_some_and(|asn| as_path.contains(&asn));
+        if looped {
+            let mut dropped = 0;
+            for p in update.nlri().iter().map(|n| n.network().address()).chain(mp_reach.iter().map(|(_, p)| *p)) {
+                self.routes.remove(&p);
+                dropped += 1;
+            }
+            return dropped;
+        }
         for n in update.nlri() {
             if let Some(nh) = next_hop {
                 self.routes.insert(
@@ -147,6 +164,7 @@ impl RouteTable {
                 },
             );
         }
+        0
     }
 }
 
@@ -206,6 +224,16 @@ mod tests {
         t.apply(&wd);
         assert_eq!(t.prefixes(), vec![net("10.2.0.0/24")]);
         assert_eq!(t.to_string(), "10.2.0.0/24 via 10.198.0.2 [65000]");
+    }
+
+    #[test]
+    fn routes_carrying_our_own_asn_are_dropped() {
+        let mut t = RouteTable::new();
+        let nh = Ipv4Addr::new(10, 198, 0, 2);
+        t.apply(&message::update(&[net("10.3.0.0/24")], &[], 65000, nh, true, false).unwrap());
+        let BgpMessage::Update(looped) = message::update(&[net("10.3.0.0/24")], &[], 65001, nh, true, false).unwrap() else { panic!() };
+        assert_eq!(t.apply_update_as(&looped, Some(65001)), 1);
+        assert!(t.is_empty());
     }
 
     #[test]
