@@ -3,6 +3,7 @@
 
 pub mod bgp;
 pub mod diag;
+pub mod dns;
 pub mod exit;
 pub mod lab_bgpdns;
 pub mod results;
