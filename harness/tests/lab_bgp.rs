@@ -198,6 +198,16 @@ async fn gobgpd_peer_routes_match_and_kill_drops_routes() {
     let (wd, our_wd) = exchange(&mut gobgp, &session, &s, &initial).await;
     eprintln!("lab_bgp gobgpd: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}");
 
+    // Past one and a half hold times the session must still be up on both
+    // sides: our keepalives satisfy gobgpd's hold timer and its ours.
+    let before = session.snapshot();
+    tokio::time::sleep(Duration::from_millis(u64::from(HOLD_SECS) * 1500)).await;
+    let after = session.snapshot();
+    assert_eq!(after.state, SessionState::Established);
+    assert_eq!(after.since, before.since, "session flapped");
+    assert_eq!(after.table, before.table);
+    assert_eq!(gobgp.received_from_harness().unwrap().len(), 2, "gobgpd lost our routes");
+
     let t0 = Instant::now();
     gobgp.kill();
     let down = session

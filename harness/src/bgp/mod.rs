@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 pub use session::{PeerInfo, Session, SessionState, Snapshot, Speaker};
-pub use table::{Origin, Route, RouteTable};
+pub use table::{Origin, Route, RouteTable, next_hops};
 
 /// Settings of our side of a session.
 #[derive(Debug, Clone)]

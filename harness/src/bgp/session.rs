@@ -99,6 +99,13 @@ impl Speaker {
         self.establish(stream).await
     }
 
+    /// Binds `addr` (port 179 needs root or CAP_NET_BIND_SERVICE), accepts
+    /// one peer and opens the session.
+    pub async fn listen(&self, addr: SocketAddr) -> Result<Session> {
+        let l = TcpListener::bind(addr).await.map_err(Error::Accept)?;
+        self.accept(&l).await
+    }
+
     /// Waits for one peer to connect to `listener` (the way Cilium reaches a
     /// router: it initiates, the router accepts) and opens the session.
     pub async fn accept(&self, listener: &TcpListener) -> Result<Session> {

@@ -168,6 +168,18 @@ impl RouteTable {
     }
 }
 
+/// Next hops per prefix across several sessions, the router's view of
+/// "which nodes announce this VIP" (one table per peer).
+pub fn next_hops<'a>(tables: impl IntoIterator<Item = &'a RouteTable>) -> BTreeMap<Ipv4Net, std::collections::BTreeSet<IpAddr>> {
+    let mut out: BTreeMap<Ipv4Net, std::collections::BTreeSet<IpAddr>> = BTreeMap::new();
+    for t in tables {
+        for (p, r) in &t.routes {
+            out.entry(*p).or_default().insert(r.next_hop);
+        }
+    }
+    out
+}
+
 fn flatten_as_path(p: &AsPath) -> Vec<u32> {
     match p {
         AsPath::As2PathSegments(segs) => segs
@@ -224,6 +236,53 @@ mod tests {
         t.apply(&wd);
         assert_eq!(t.prefixes(), vec![net("10.2.0.0/24")]);
         assert_eq!(t.to_string(), "10.2.0.0/24 via 10.198.0.2 [65000]");
+    }
+
+    #[test]
+    fn mp_reach_and_mp_unreach_are_applied() {
+        use netgauze_bgp_pkt::nlri::{Ipv4Unicast, Ipv4UnicastAddress};
+        use netgauze_bgp_pkt::path_attribute::{As4PathSegment, AsPathSegmentType, PathAttribute};
+        let a = |n: &str| Ipv4UnicastAddress::new_no_path_id(Ipv4Unicast::from_net(net(n)).unwrap());
+        let attr = |v| PathAttribute::from(true, false, false, false, v).unwrap();
+        let well_known = |v| PathAttribute::from(false, true, false, false, v).unwrap();
+        let reach = BgpUpdateMessage::new(
+            vec![],
+            vec![
+                well_known(PathAttributeValue::AsPath(AsPath::As4PathSegments(Box::new([As4PathSegment::new(
+                    AsPathSegmentType::AsSequence,
+                    vec![65010, 65011],
+                )])))),
+                attr(PathAttributeValue::MpReach(MpReach::Ipv4Unicast {
+                    next_hop: IpAddr::V4(Ipv4Addr::new(10, 198, 0, 9)),
+                    next_hop_local: None,
+                    nlri: Box::new([a("10.40.0.0/24"), a("10.41.0.0/24")]),
+                })),
+            ],
+            vec![],
+        );
+        let mut t = RouteTable::new();
+        t.apply_update(&reach);
+        let r = t.get(&net("10.40.0.0/24")).unwrap();
+        assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(10, 198, 0, 9)));
+        assert_eq!(r.as_path, vec![65010, 65011]);
+        let unreach = BgpUpdateMessage::new(
+            vec![],
+            vec![attr(PathAttributeValue::MpUnreach(MpUnreach::Ipv4Unicast { nlri: Box::new([a("10.40.0.0/24")]) }))],
+            vec![],
+        );
+        t.apply_update(&unreach);
+        assert_eq!(t.prefixes(), vec![net("10.41.0.0/24")]);
+    }
+
+    #[test]
+    fn next_hops_merge_sessions() {
+        let vip = net("10.50.0.7/32");
+        let mut n1 = RouteTable::new();
+        let mut n2 = RouteTable::new();
+        n1.apply(&message::update(&[vip], &[], 65001, Ipv4Addr::new(10, 0, 0, 1), true, false).unwrap());
+        n2.apply(&message::update(&[vip], &[], 65001, Ipv4Addr::new(10, 0, 0, 2), true, false).unwrap());
+        let m = next_hops([&n1, &n2]);
+        assert_eq!(m[&vip].len(), 2);
     }
 
     #[test]
