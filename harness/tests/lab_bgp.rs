@@ -51,11 +51,10 @@ async fn connect(lab: &PeerLab, s: &PeerSpec) -> Session {
     speaker(s).establish(stream).await.unwrap()
 }
 
-/// The peer connects to our listener (how Cilium reaches a router).
-async fn accept(lab: &PeerLab, s: &PeerSpec) -> Session {
+/// Binds port 179 in the harness namespace, before the peer starts dialing.
+fn listen(lab: &PeerLab, s: &PeerSpec) -> tokio::net::TcpListener {
     let l = lab.harness.tcp_listen(SocketAddr::from((s.harness_ip, 179))).unwrap();
-    let l = tokio::net::TcpListener::from_std(l).unwrap();
-    speaker(s).accept(&l).await.unwrap()
+    tokio::net::TcpListener::from_std(l).unwrap()
 }
 
 fn received_exactly(peer: &dyn BgpPeer, want: &[Ipv4Net], timeout: Duration) -> Duration {
@@ -134,9 +133,10 @@ async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
     let s = spec(false);
     let lab = PeerLab::new(&s).unwrap();
     let initial = nets(&["10.201.1.0/24", "10.201.2.0/24", "10.201.3.0/24", "10.201.4.128/25", "10.201.9.9/32"]);
-    let listen = accept(&lab, &s);
+    // The peer connects to our listener (how Cilium reaches a router).
+    let listener = listen(&lab, &s);
     let mut frr = peers::Frr::start(&lab, &s, &initial).unwrap();
-    let session = listen.await;
+    let session = speaker(&s).accept(&listener).await.unwrap();
     let (wd, our_wd) = exchange(&mut frr, &session, &s, &initial).await;
     eprintln!("lab_bgp frr: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}");
 
