@@ -146,8 +146,18 @@ impl Speaker {
     }
 }
 
+/// Longest a single write may block (a peer that stopped reading fills the
+/// socket buffer; the hold timer cannot fire while we wait on the write).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn send(conn: &mut Conn, msg: BgpMessage) -> Result<()> {
-    conn.send(msg).await.map_err(|e| Error::Encode(format!("{e:?}")))
+    match tokio::time::timeout(SEND_TIMEOUT, conn.send(msg)).await {
+        Ok(r) => r.map_err(|e| Error::Encode(format!("{e:?}"))),
+        Err(_) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("bgp write blocked for {SEND_TIMEOUT:?}"),
+        ))),
+    }
 }
 
 async fn recv(conn: &mut Conn) -> Result<Option<BgpMessage>> {

@@ -120,8 +120,9 @@ impl Knot {
     }
 
     fn knotc(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("knotc")
-            .arg("-c")
+        // coreutils timeout: a wedged control socket must not hang the caller.
+        let out = Command::new("timeout")
+            .args(["--kill-after=5", "30", "knotc", "-c"])
             .arg(&self.conf)
             .args(args)
             .stdin(Stdio::null())

@@ -22,10 +22,19 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
-/// Runs a command to completion; non-zero exit is an error carrying stderr.
+/// Longest any one lab command (ip, vtysh, birdc, gobgp) may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a command to completion under coreutils `timeout` (so a hung CLI
+/// cannot hang a test); non-zero exit is an error carrying stderr.
 pub fn run(cmd: &mut Command) -> Result<String> {
     let desc = describe(cmd);
-    let out = cmd
+    let mut bounded = Command::new("timeout");
+    bounded
+        .args(["--kill-after=5", &COMMAND_TIMEOUT.as_secs().to_string()])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let out = bounded
         .stdin(Stdio::null())
         .output()
         .map_err(|source| Error::Spawn {
@@ -33,9 +42,13 @@ pub fn run(cmd: &mut Command) -> Result<String> {
             source,
         })?;
     if !out.status.success() {
+        let status = match out.status.code() {
+            Some(124) | Some(137) => format!("timed out after {COMMAND_TIMEOUT:?}"),
+            _ => out.status.to_string(),
+        };
         return Err(Error::Command {
             cmd: desc,
-            status: out.status.to_string(),
+            status,
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
