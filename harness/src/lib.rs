@@ -3,9 +3,12 @@
 
 pub mod cli;
 pub mod controlplane;
+pub mod bgp;
 pub mod diag;
+pub mod dns;
 pub mod exit;
 pub mod profile;
+pub mod lab_bgpdns;
 pub mod results;
 pub mod secret;
 pub mod yaml;
