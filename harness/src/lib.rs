@@ -3,6 +3,8 @@
 
 pub mod diag;
 pub mod exit;
+pub mod report;
 pub mod results;
 pub mod secret;
+pub mod stats;
 pub mod yaml;
