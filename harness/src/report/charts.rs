@@ -136,7 +136,9 @@ pub(super) fn trend_chart(metric: &str, unit: &str, points: &[(String, Summary)]
     let hi = points.iter().map(|(_, s)| s.ci_high).fold(f64::NEG_INFINITY, f64::max);
     let (y0, y1) = padded(lo, hi);
     let k = points.len() as f64;
-    let labels: Vec<String> = points.iter().map(|(id, _)| id.chars().take(15).collect()).collect();
+    // Run ids are `<UTC timestamp>-<hex>`; the timestamp alone labels the axis.
+    let labels: Vec<String> =
+        points.iter().map(|(id, _)| id.split('-').next().unwrap_or(id).to_owned()).collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();

@@ -176,9 +176,9 @@ impl Comparison {
         );
         let _ = writeln!(
             s,
-            "rule: regressed when the whole {:.0}% bootstrap CI of the relative change is worse than {}%",
+            "rule: regressed when the whole {:.0}% bootstrap CI of the relative change is worse by more than {:.1}%",
             self.level * 100.0,
-            num(self.threshold_pct)
+            self.threshold_pct
         );
         for v in [
             Verdict::Regressed,

@@ -54,12 +54,12 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
     );
     let t = &run.target;
     let field = |v: &Option<String>| esc(v.as_deref().unwrap_or("unknown"));
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table><tr><th>Started</th><td>{}</td><th>Duration</th><td>{:.1} s</td></tr>\
          <tr><th>Profile</th><td>{}</td><th>Profile sha256</th><td>{}</td></tr>\
          <tr><th>Provider</th><td>{}</td><th>Nodes</th><td>{}</td></tr>\
-         <tr><th>Kubernetes</th><td>{}</td><th>Cilium</th><td>{}</td></tr></table>\n",
+         <tr><th>Kubernetes</th><td>{}</td><th>Cilium</th><td>{}</td></tr></table>",
         esc(&run.started_at),
         run.duration_ms as f64 / 1000.0,
         field(&t.profile),
@@ -70,11 +70,11 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
         field(&t.cilium_version),
     );
     let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<p class=\"counts\"><span>{} cases</span><span class=\"passed\">{} passed</span>\
          <span class=\"failed\">{} failed</span><span class=\"timed-out\">{} timed out</span>\
-         <span class=\"skipped\">{} skipped</span></p>\n",
+         <span class=\"skipped\">{} skipped</span></p>",
         c.total, c.passed, c.failed, c.timed_out, c.skipped
     );
 

@@ -133,7 +133,8 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
         properties(run).into_iter().map(|(k, v)| (k, xml_text(&v))).collect();
     let total = |f: fn(&Outcome) -> bool| run.cases.iter().filter(|c| f(&c.outcome)).count().to_string();
     let mut reader = Reader::from_str(raw);
-    let mut w = Writer::new(Vec::new());
+    // Indented so a human can read the file; CDATA content is kept verbatim.
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     let mut suite_idx = 0usize;
     loop {
         let ev = reader.read_event().map_err(err)?;

@@ -105,10 +105,9 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
         for case in failures {
             let (_, detail) = outcome_text(&case.outcome);
             let _ = writeln!(md, "- **{}**: {}", cell(&case.id), cell(&detail));
-            if let Some(step) = case.steps.iter().find(|s| s.status != "passed" && s.status != "skipped") {
-                if let Some(m) = &step.message {
-                    let _ = writeln!(md, "  - {} `{}`: {}", cell(&step.kind), cell(&step.name), cell(m));
-                }
+            let bad = case.steps.iter().find(|s| s.status != "passed" && s.status != "skipped");
+            if let Some((step, m)) = bad.and_then(|s| s.message.as_ref().map(|m| (s, m))) {
+                let _ = writeln!(md, "  - {} `{}`: {}", cell(&step.kind), cell(&step.name), cell(m));
             }
         }
         md.push('\n');
