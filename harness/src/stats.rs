@@ -329,6 +329,7 @@ fn resample_mean(samples: &[f64], rng: &mut SplitMix64) -> f64 {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
 mod tests {
     use super::*;
 

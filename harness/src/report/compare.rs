@@ -2,12 +2,12 @@
 //! docs of [`crate::report`] and `reports/README.md`).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::baseline::{Baseline, BaselineKind, load_baseline};
-use super::{RESULTS_JSON, ReportError, invalid, load_results, num};
+use super::{COMPARISON_JSON, COMPARISON_TXT, RESULTS_JSON, ReportError, invalid, load_results, num, write_atomic};
 use crate::diag::Finding;
 use crate::results::RunResults;
 use crate::stats::{self, SplitMix64};
@@ -230,6 +230,18 @@ impl Comparison {
         crate::secret::redact(&s)
     }
 
+    /// Writes `comparison.json` and `comparison.txt` into `dir` (normally
+    /// the run directory, next to the reports it qualifies).
+    pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+        let json = self.render_json()?;
+        let text = self.render_text();
+        let files = [(dir.join(COMPARISON_JSON), json), (dir.join(COMPARISON_TXT), text)];
+        for (path, body) in &files {
+            write_atomic(path, body)?;
+        }
+        Ok(files.into_iter().map(|(p, _)| p).collect())
+    }
+
     /// Pretty JSON (schema [`COMPARISON_SCHEMA`]).
     pub fn render_json(&self) -> Result<String, ReportError> {
         serde_json::to_string_pretty(self)
@@ -357,6 +369,7 @@ fn verdict(low: f64, high: f64, higher_is_better: bool, threshold: f64) -> Verdi
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
 mod tests {
     use super::*;
 

@@ -11,6 +11,7 @@
 //! | `report.html` | the same plus an SVG chart per perf metric; self-contained |
 //! | `perf.json` | every perf metric: samples and statistics (schema [`perf::PERF_SCHEMA`]) |
 //! | `perfdash.json` | the perf metrics as perfdash `dataItems` |
+//! | `comparison.json`, `comparison.txt` | only after [`Comparison::write_to`]: the regression verdicts |
 //!
 //! All text passes through [`crate::secret::redact`]: the results are
 //! redacted field by field before anything is rendered, and every rendered
@@ -75,6 +76,8 @@ pub const SUMMARY_MD: &str = "summary.md";
 pub const REPORT_HTML: &str = "report.html";
 pub const PERF_JSON: &str = "perf.json";
 pub const PERFDASH_JSON: &str = "perfdash.json";
+pub const COMPARISON_JSON: &str = "comparison.json";
+pub const COMPARISON_TXT: &str = "comparison.txt";
 
 /// Confidence level of every interval in the reports.
 pub const LEVEL: f64 = 0.95;
@@ -189,8 +192,14 @@ pub fn write_all_with_history(
 /// Rebuilds junit/summary/html/perf/perfdash from `<results_dir>/results.json`,
 /// leaving `results.json` itself untouched.
 pub fn rerender(results_dir: &Path) -> Result<Written, ReportError> {
+    rerender_with_history(results_dir, &[])
+}
+
+/// [`rerender`] with trend charts over `history` (e.g. the runs of the
+/// baseline a comparison used: [`Baseline::runs`]).
+pub fn rerender_with_history(results_dir: &Path, history: &[RunResults]) -> Result<Written, ReportError> {
     let results = load_results(&results_dir.join(RESULTS_JSON))?;
-    write(results_dir, &results, &[], false)
+    write(results_dir, &results, history, false)
 }
 
 fn write(
@@ -236,7 +245,7 @@ fn write(
 
 /// Writes via a sibling temp file and rename, so a reader (or a crash)
 /// never sees half a report.
-fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     let err = |source| ReportError::Write { path: path.display().to_string(), source };
@@ -248,4 +257,5 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
 mod tests;

@@ -410,6 +410,8 @@ fn twenty_percent_throughput_drop_regresses_and_a_rerun_does_not() {
     assert_eq!(c.unchanged().iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(), [LAT]);
     let text = c.render_text();
     assert!(text.contains("REGRESSED") && text.contains(TPUT) && text.contains("Gbit/s"), "{text}");
+    let written = c.write_to(&dropped).expect("written");
+    assert_eq!(std::fs::read_to_string(&written[1]).expect("read"), text);
     let json: serde_json::Value = serde_json::from_str(&c.render_json().expect("json")).expect("parse");
     assert_eq!(json["metrics"][0]["verdict"], "regressed");
     assert_eq!(json["schema"], "infraflux.io/comparison/v1");
