@@ -46,6 +46,21 @@
 //! run under test is excluded) are used and their samples **pooled** per
 //! metric. Pooling keeps run-to-run spread in the baseline distribution
 //! while giving the bootstrap more samples than any single run has.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use infraflux::report;
+//!
+//! let run = Path::new("reports/runs/20260102T000000Z-4d5e6f");
+//! // A history baseline: the run itself is excluded from it.
+//! let cmp = report::compare(run, Path::new("reports/runs"))?;
+//! print!("{}", cmp.render_text());
+//! cmp.write_to(run)?;
+//! if cmp.has_regressions() {
+//!     std::process::exit(1);
+//! }
+//! # Ok::<(), report::ReportError>(())
+//! ```
 
 mod baseline;
 mod charts;

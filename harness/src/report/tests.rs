@@ -487,3 +487,61 @@ fn unit_change_is_incomparable_and_new_metrics_are_not_failures() {
     assert_eq!(c.new_metrics().len(), 1);
     assert!(c.has_regressions());
 }
+
+#[test]
+fn degenerate_inputs_still_render() {
+    // No cases, no perf: an empty but valid report.
+    let mut empty = sample_run();
+    empty.cases.clear();
+    empty.perf.clear();
+    let dir = tempfile::tempdir().expect("tmp");
+    let w = write_all(dir.path(), &empty).expect("written");
+    let j = parse_junit(&std::fs::read_to_string(&w.junit_xml).expect("read"));
+    assert_eq!((j.root["tests"].as_str(), j.suites.len()), ("0", 0));
+    assert!(std::fs::read_to_string(&w.summary_md).expect("read").contains("**0 cases"));
+
+    // One sample, constant samples, no samples.
+    let mut r = sample_run();
+    r.perf = vec![
+        series("single", "Gbit/s", true, vec![5.0]),
+        series("constant", "ms", false, vec![3.0, 3.0, 3.0]),
+        series("zero", "ms", false, vec![0.0, 0.0]),
+        series("empty", "ms", false, vec![]),
+    ];
+    let w = write_all(dir.path(), &r).expect("written");
+    let html = std::fs::read_to_string(&w.report_html).expect("read");
+    assert_eq!(html.matches("<svg").count(), 3);
+    assert!(html.contains("no samples"));
+    let perf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&w.perf_json).expect("read")).expect("json");
+    assert_eq!(perf["metrics"][0]["ci95"]["low"], 5.0);
+    assert_eq!(perf["metrics"][1]["stddev"], 0.0);
+    assert!(perf["metrics"][3]["mean"].is_null());
+    let pd: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&w.perfdash_json).expect("read")).expect("json");
+    assert_eq!(pd["dataItems"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn verdicts_hold_across_noise_seeds() {
+    let opts = CompareOptions::default();
+    for seed in 0..20u64 {
+        let base = Baseline {
+            kind: BaselineKind::Run,
+            path: "base".into(),
+            runs: vec![perf_run("20260101T000000Z-000001", "2026-01-01T00:00:00Z", 10.0, 0.08, 100 + seed)],
+        };
+        let same = perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 10.0, 0.08, 200 + seed);
+        let c = compare_results(&same, &base, &opts).expect("compared");
+        assert_eq!(c.unchanged().len(), 2, "seed {seed}: {}", c.render_text());
+
+        let worse = perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 8.0, 0.10, 300 + seed);
+        let c = compare_results(&worse, &base, &opts).expect("compared");
+        assert_eq!(c.regressions().len(), 2, "seed {seed}: {}", c.render_text());
+        for m in c.regressions() {
+            let pct = m.change.expect("change").relative_pct;
+            let want = if m.higher_is_better { -20.0 } else { 25.0 };
+            assert!((pct - want).abs() < 4.0, "seed {seed}: {} {pct}", m.metric);
+        }
+    }
+}
