@@ -12,7 +12,10 @@ use infraflux::stats::SplitMix64;
 
 fn noise(rng: &mut SplitMix64, mean: f64, rel_sd: f64) -> f64 {
     // Sum of uniforms: close enough to normal for a benchmark input.
-    let u: f64 = (0..4).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64).sum::<f64>() - 2.0;
+    let u: f64 = (0..4)
+        .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+        .sum::<f64>()
+        - 2.0;
     mean * (1.0 + rel_sd * u)
 }
 
@@ -23,9 +26,17 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
             let suite = format!("suite-{:02}", i % 20);
             let case = format!("case-{i:04}");
             let outcome = match i % 10 {
-                0 => Outcome::Failed { step: Some("probe echo".into()), message: format!("expected 200, got 503 ({i})") },
-                1 => Outcome::Skipped { reason: "feature gatewayAPI is disabled".into() },
-                2 => Outcome::TimedOut { step: Some("wait Ready".into()), after_ms: 30_000 },
+                0 => Outcome::Failed {
+                    step: Some("probe echo".into()),
+                    message: format!("expected 200, got 503 ({i})"),
+                },
+                1 => Outcome::Skipped {
+                    reason: "feature gatewayAPI is disabled".into(),
+                },
+                2 => Outcome::TimedOut {
+                    step: Some("wait Ready".into()),
+                    after_ms: 30_000,
+                },
                 _ => Outcome::Passed,
             };
             let steps = (0..4)
@@ -37,14 +48,26 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
                     message: None,
                 })
                 .collect();
-            CaseResult { id: format!("{suite}::{case}"), suite, case, outcome, duration_ms: 1200, attempts: 1, steps }
+            CaseResult {
+                id: format!("{suite}::{case}"),
+                suite,
+                case,
+                outcome,
+                duration_ms: 1200,
+                attempts: 1,
+                steps,
+            }
         })
         .collect();
     let perf = (0..metrics)
         .map(|m| PerfSeries {
             metric: format!("throughput.metric_{m:03}"),
             case: "perf::netperf".into(),
-            unit: if m % 2 == 0 { "Gbit/s".into() } else { "ms".into() },
+            unit: if m % 2 == 0 {
+                "Gbit/s".into()
+            } else {
+                "ms".into()
+            },
             higher_is_better: m % 2 == 0,
             samples: (0..samples).map(|_| noise(&mut rng, 10.0, 0.05)).collect(),
         })
@@ -54,7 +77,10 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
         run_id: run_id.into(),
         started_at: "2026-01-01T00:00:00Z".into(),
         duration_ms: 600_000,
-        target: Target { provider: Some("kind".into()), ..Default::default() },
+        target: Target {
+            provider: Some("kind".into()),
+            ..Default::default()
+        },
         cases,
         perf,
     }

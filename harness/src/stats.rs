@@ -329,7 +329,10 @@ fn resample_mean(samples: &[f64], rng: &mut SplitMix64) -> f64 {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
+#[expect(
+    clippy::expect_used,
+    reason = "a failed expectation is the test failure"
+)]
 mod tests {
     use super::*;
 
@@ -340,7 +343,14 @@ mod tests {
     #[test]
     fn t_quantiles_match_published_tables() {
         // Two-sided 95% critical values from standard t tables.
-        for (df, want) in [(1.0, 12.706), (2.0, 4.303), (5.0, 2.571), (10.0, 2.228), (30.0, 2.042), (120.0, 1.980)] {
+        for (df, want) in [
+            (1.0, 12.706),
+            (2.0, 4.303),
+            (5.0, 2.571),
+            (10.0, 2.228),
+            (30.0, 2.042),
+            (120.0, 1.980),
+        ] {
             let got = t_quantile(0.975, df);
             assert!(close(got, want, 5e-4), "df={df}: got {got}, want {want}");
         }
@@ -390,7 +400,10 @@ mod tests {
         assert!(close(a.estimate, -0.2, 1e-12));
         assert!(a.low <= a.estimate && a.estimate <= a.high, "{a:?}");
         assert!(a.high < -0.18 && a.low > -0.22, "{a:?}");
-        assert!(bootstrap_relative_change(&run, &[0.0, 0.0], 0.95, 10, &mut SplitMix64::new(1)).is_none());
+        assert!(
+            bootstrap_relative_change(&run, &[0.0, 0.0], 0.95, 10, &mut SplitMix64::new(1))
+                .is_none()
+        );
         assert!(bootstrap_relative_change(&[], &base, 0.95, 10, &mut SplitMix64::new(1)).is_none());
     }
 
@@ -398,6 +411,9 @@ mod tests {
     fn rng_index_stays_in_range_and_names_differ() {
         let mut r = SplitMix64::from_name("x");
         assert!((0..10_000).all(|_| r.index(7) < 7));
-        assert_ne!(SplitMix64::from_name("a").next_u64(), SplitMix64::from_name("b").next_u64());
+        assert_ne!(
+            SplitMix64::from_name("a").next_u64(),
+            SplitMix64::from_name("b").next_u64()
+        );
     }
 }

@@ -62,7 +62,9 @@ impl Baseline {
     pub(crate) fn pooled(&self, metric: &str) -> Option<Pooled> {
         let mut pooled: Option<Pooled> = None;
         for r in self.runs.iter().rev() {
-            let Some(p) = r.perf.iter().find(|p| p.metric == metric) else { continue };
+            let Some(p) = r.perf.iter().find(|p| p.metric == metric) else {
+                continue;
+            };
             match &mut pooled {
                 None => {
                     pooled = Some(Pooled {
@@ -88,17 +90,29 @@ fn not_found(path: &Path, what: &str) -> ReportError {
             format!("no baseline runs at {}: {what}", path.display()),
             "pass a run directory (containing results.json) or a directory of run directories",
         )
-        .at(Location { file: path.display().to_string(), line: 0, col: 0 }),
+        .at(Location {
+            file: path.display().to_string(),
+            line: 0,
+            col: 0,
+        }),
     )
 }
 
 /// Loads `path` as a single run (it has `results.json`) or as a history, in
 /// which case the newest `newest` runs are kept, skipping `exclude_run_id`
 /// (the run being compared, when the history is `reports/runs/` itself).
-pub fn load_baseline(path: &Path, newest: usize, exclude_run_id: Option<&str>) -> Result<Baseline, ReportError> {
+pub fn load_baseline(
+    path: &Path,
+    newest: usize,
+    exclude_run_id: Option<&str>,
+) -> Result<Baseline, ReportError> {
     if path.join(RESULTS_JSON).is_file() {
         let run = load_results(&path.join(RESULTS_JSON))?;
-        return Ok(Baseline { kind: BaselineKind::Run, path: path.to_path_buf(), runs: vec![run] });
+        return Ok(Baseline {
+            kind: BaselineKind::Run,
+            path: path.to_path_buf(),
+            runs: vec![run],
+        });
     }
     if !path.is_dir() {
         return Err(not_found(path, "not a directory"));
@@ -110,19 +124,31 @@ pub fn load_baseline(path: &Path, newest: usize, exclude_run_id: Option<&str>) -
         runs.drain(..runs.len() - keep);
     }
     if runs.is_empty() {
-        return Err(not_found(path, "no subdirectory holds a results.json from another run"));
+        return Err(not_found(
+            path,
+            "no subdirectory holds a results.json from another run",
+        ));
     }
-    Ok(Baseline { kind: BaselineKind::History, path: path.to_path_buf(), runs })
+    Ok(Baseline {
+        kind: BaselineKind::History,
+        path: path.to_path_buf(),
+        runs,
+    })
 }
 
 /// Every run under `dir` (one level deep), oldest first by `startedAt`
 /// then run id, truncated to the newest `newest`.
 pub fn load_history(dir: &Path, newest: usize) -> Result<Vec<RunResults>, ReportError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|source| ReportError::Read { path: dir.display().to_string(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| ReportError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut runs = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| ReportError::Read { path: dir.display().to_string(), source })?;
+        let entry = entry.map_err(|source| ReportError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let file = entry.path().join(RESULTS_JSON);
         if file.is_file() {
             runs.push(load_results(&file)?);

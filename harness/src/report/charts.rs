@@ -16,7 +16,10 @@ const ACCENT: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const MEAN: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 
 fn render_err(what: &str) -> impl Fn(String) -> ReportError + '_ {
-    move |message| ReportError::Render { what: format!("chart for {what}"), message }
+    move |message| ReportError::Render {
+        what: format!("chart for {what}"),
+        message,
+    }
 }
 
 fn inline(svg: String) -> String {
@@ -26,13 +29,22 @@ fn inline(svg: String) -> String {
 /// Value range covering `lo..hi` with some headroom; never empty.
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
     let span = hi - lo;
-    let pad = if span > 0.0 { span * 0.1 } else { lo.abs().max(1.0) * 0.05 };
+    let pad = if span > 0.0 {
+        span * 0.1
+    } else {
+        lo.abs().max(1.0) * 0.05
+    };
     (lo - pad, hi + pad)
 }
 
 /// Samples as a scatter with the mean and its CI band (left), and a box
 /// plot next to the mean's CI bar (right).
-pub(super) fn metric_chart(metric: &str, unit: &str, samples: &[f64], s: &Summary) -> Result<String, ReportError> {
+pub(super) fn metric_chart(
+    metric: &str,
+    unit: &str,
+    samples: &[f64],
+    s: &Summary,
+) -> Result<String, ReportError> {
     let e = render_err(metric);
     let mut svg = String::new();
     {
@@ -76,15 +88,27 @@ fn draw_scatter(
         )))
         .map_err(|x| x.to_string())?;
     chart
-        .draw_series(LineSeries::new([(0.5, s.mean), (n + 0.5, s.mean)], MEAN.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            [(0.5, s.mean), (n + 0.5, s.mean)],
+            MEAN.stroke_width(2),
+        ))
         .map_err(|x| x.to_string())?;
     chart
-        .draw_series(samples.iter().enumerate().map(|(i, v)| Circle::new((i as f64 + 1.0, *v), 3, ACCENT.filled())))
+        .draw_series(
+            samples
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Circle::new((i as f64 + 1.0, *v), 3, ACCENT.filled())),
+        )
         .map_err(|x| x.to_string())?;
     Ok(())
 }
 
-fn draw_box(area: &DrawingArea<SVGBackend<'_>, Shift>, s: &Summary, (y0, y1): (f64, f64)) -> Result<(), String> {
+fn draw_box(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    s: &Summary,
+    (y0, y1): (f64, f64),
+) -> Result<(), String> {
     let mut chart = ChartBuilder::on(area)
         .caption("distribution", ("sans-serif", 14))
         .margin(8)
@@ -107,7 +131,8 @@ fn draw_box(area: &DrawingArea<SVGBackend<'_>, Shift>, s: &Summary, (y0, y1): (f
         })
         .draw()
         .map_err(|x| x.to_string())?;
-    let line = |a: (f64, f64), b: (f64, f64), c: RGBColor| PathElement::new(vec![a, b], c.stroke_width(2));
+    let line =
+        |a: (f64, f64), b: (f64, f64), c: RGBColor| PathElement::new(vec![a, b], c.stroke_width(2));
     let mut shapes: Vec<PathElement<(f64, f64)>> = vec![
         line((1.0, s.p75), (1.0, s.max), ACCENT),
         line((1.0, s.p25), (1.0, s.min), ACCENT),
@@ -119,26 +144,47 @@ fn draw_box(area: &DrawingArea<SVGBackend<'_>, Shift>, s: &Summary, (y0, y1): (f
         line((1.85, s.ci_high), (2.15, s.ci_high), MEAN),
     ];
     chart
-        .draw_series(std::iter::once(Rectangle::new([(0.7, s.p25), (1.3, s.p75)], ACCENT.mix(0.25).filled())))
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0.7, s.p25), (1.3, s.p75)],
+            ACCENT.mix(0.25).filled(),
+        )))
         .map_err(|x| x.to_string())?;
-    chart.draw_series(shapes.drain(..)).map_err(|x| x.to_string())?;
     chart
-        .draw_series(std::iter::once(Circle::new((2.0, s.mean), 4, MEAN.filled())))
+        .draw_series(shapes.drain(..))
+        .map_err(|x| x.to_string())?;
+    chart
+        .draw_series(std::iter::once(Circle::new(
+            (2.0, s.mean),
+            4,
+            MEAN.filled(),
+        )))
         .map_err(|x| x.to_string())?;
     Ok(())
 }
 
 /// Mean and CI of a metric over runs, oldest first; the last point is the
 /// run being reported.
-pub(super) fn trend_chart(metric: &str, unit: &str, points: &[(String, Summary)]) -> Result<String, ReportError> {
+pub(super) fn trend_chart(
+    metric: &str,
+    unit: &str,
+    points: &[(String, Summary)],
+) -> Result<String, ReportError> {
     let e = render_err(metric);
-    let lo = points.iter().map(|(_, s)| s.ci_low).fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|(_, s)| s.ci_high).fold(f64::NEG_INFINITY, f64::max);
+    let lo = points
+        .iter()
+        .map(|(_, s)| s.ci_low)
+        .fold(f64::INFINITY, f64::min);
+    let hi = points
+        .iter()
+        .map(|(_, s)| s.ci_high)
+        .fold(f64::NEG_INFINITY, f64::max);
     let (y0, y1) = padded(lo, hi);
     let k = points.len() as f64;
     // Run ids are `<UTC timestamp>-<hex>`; the timestamp alone labels the axis.
-    let labels: Vec<String> =
-        points.iter().map(|(id, _)| id.split('-').next().unwrap_or(id).to_owned()).collect();
+    let labels: Vec<String> = points
+        .iter()
+        .map(|(id, _)| id.split('-').next().unwrap_or(id).to_owned())
+        .collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -167,7 +213,10 @@ pub(super) fn trend_chart(metric: &str, unit: &str, points: &[(String, Summary)]
             .map_err(|x| e(x.to_string()))?;
         chart
             .draw_series(LineSeries::new(
-                points.iter().enumerate().map(|(i, (_, s))| (i as f64, s.mean)),
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, s))| (i as f64, s.mean)),
                 ACCENT.stroke_width(1),
             ))
             .map_err(|x| e(x.to_string()))?;
@@ -177,8 +226,14 @@ pub(super) fn trend_chart(metric: &str, unit: &str, points: &[(String, Summary)]
             chart
                 .draw_series([
                     PathElement::new(vec![(x, s.ci_low), (x, s.ci_high)], c.stroke_width(2)),
-                    PathElement::new(vec![(x - 0.1, s.ci_low), (x + 0.1, s.ci_low)], c.stroke_width(2)),
-                    PathElement::new(vec![(x - 0.1, s.ci_high), (x + 0.1, s.ci_high)], c.stroke_width(2)),
+                    PathElement::new(
+                        vec![(x - 0.1, s.ci_low), (x + 0.1, s.ci_low)],
+                        c.stroke_width(2),
+                    ),
+                    PathElement::new(
+                        vec![(x - 0.1, s.ci_high), (x + 0.1, s.ci_high)],
+                        c.stroke_width(2),
+                    ),
                 ])
                 .map_err(|x| e(x.to_string()))?;
             chart

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::baseline::{Baseline, BaselineKind, load_baseline};
-use super::{COMPARISON_JSON, COMPARISON_TXT, RESULTS_JSON, ReportError, invalid, load_results, num, write_atomic};
+use super::{
+    COMPARISON_JSON, COMPARISON_TXT, RESULTS_JSON, ReportError, invalid, load_results, num,
+    validate, write_atomic,
+};
 use crate::diag::Finding;
 use crate::results::RunResults;
 use crate::stats::{self, SplitMix64};
@@ -30,7 +33,12 @@ pub struct CompareOptions {
 
 impl Default for CompareOptions {
     fn default() -> Self {
-        CompareOptions { threshold: 0.05, level: 0.95, resamples: 2000, history_runs: 5 }
+        CompareOptions {
+            threshold: 0.05,
+            level: 0.95,
+            resamples: 2000,
+            history_runs: 5,
+        }
     }
 }
 
@@ -39,13 +47,28 @@ impl CompareOptions {
     pub fn validate(&self) -> Result<(), ReportError> {
         let bad = |what: String, hint: &str| Err(invalid(Finding::error("REPORT-020", what, hint)));
         if !self.threshold.is_finite() || self.threshold < 0.0 {
-            return bad(format!("regression threshold must be a non-negative fraction, got {}", self.threshold), "use e.g. 0.05 for 5%");
+            return bad(
+                format!(
+                    "regression threshold must be a non-negative fraction, got {}",
+                    self.threshold
+                ),
+                "use e.g. 0.05 for 5%",
+            );
         }
         if !(self.level > 0.0 && self.level < 1.0) {
-            return bad(format!("confidence level must be between 0 and 1, got {}", self.level), "use 0.95");
+            return bad(
+                format!(
+                    "confidence level must be between 0 and 1, got {}",
+                    self.level
+                ),
+                "use 0.95",
+            );
         }
         if self.resamples == 0 || self.history_runs == 0 {
-            return bad("resamples and history runs must be at least 1".into(), "use the defaults (2000 and 5)");
+            return bad(
+                "resamples and history runs must be at least 1".into(),
+                "use the defaults (2000 and 5)",
+            );
         }
         Ok(())
     }
@@ -64,7 +87,7 @@ pub enum Verdict {
     Disappeared,
     /// Unit or direction changed, or no relative change exists.
     Incomparable,
-    /// Only in the run.
+    /// Only in the run, or the baseline has no samples of it.
     New,
 }
 
@@ -154,9 +177,12 @@ impl Comparison {
     /// True when any metric regressed, disappeared or became incomparable:
     /// in each case the run does not show that performance held.
     pub fn has_regressions(&self) -> bool {
-        self.metrics
-            .iter()
-            .any(|m| matches!(m.verdict, Verdict::Regressed | Verdict::Disappeared | Verdict::Incomparable))
+        self.metrics.iter().any(|m| {
+            matches!(
+                m.verdict,
+                Verdict::Regressed | Verdict::Disappeared | Verdict::Incomparable
+            )
+        })
     }
 
     /// Human rendering, one line per metric, failures first.
@@ -209,7 +235,11 @@ impl Comparison {
                     }
                     (None, None) => {}
                 }
-                let dir = if m.higher_is_better { "higher is better" } else { "lower is better" };
+                let dir = if m.higher_is_better {
+                    "higher is better"
+                } else {
+                    "lower is better"
+                };
                 let _ = write!(s, " ({dir})");
                 if let Some(n) = &m.note {
                     let _ = write!(s, "; {n}");
@@ -235,7 +265,10 @@ impl Comparison {
     pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         let json = self.render_json()?;
         let text = self.render_text();
-        let files = [(dir.join(COMPARISON_JSON), json), (dir.join(COMPARISON_TXT), text)];
+        let files = [
+            (dir.join(COMPARISON_JSON), json),
+            (dir.join(COMPARISON_TXT), text),
+        ];
         for (path, body) in &files {
             write_atomic(path, body)?;
         }
@@ -246,7 +279,10 @@ impl Comparison {
     pub fn render_json(&self) -> Result<String, ReportError> {
         serde_json::to_string_pretty(self)
             .map(|s| crate::secret::redact(&s) + "\n")
-            .map_err(|source| ReportError::Serialize { what: "comparison", source })
+            .map_err(|source| ReportError::Serialize {
+                what: "comparison",
+                source,
+            })
     }
 }
 
@@ -257,7 +293,11 @@ pub fn compare(results_dir: &Path, baseline: &Path) -> Result<Comparison, Report
 
 /// Loads `<results_dir>/results.json` and the baseline (a run dir or a
 /// history dir) and compares their perf metrics.
-pub fn compare_with(results_dir: &Path, baseline: &Path, opts: &CompareOptions) -> Result<Comparison, ReportError> {
+pub fn compare_with(
+    results_dir: &Path,
+    baseline: &Path,
+    opts: &CompareOptions,
+) -> Result<Comparison, ReportError> {
     opts.validate()?;
     let run = load_results(&results_dir.join(RESULTS_JSON))?;
     let base = load_baseline(baseline, opts.history_runs, Some(&run.run_id))?;
@@ -265,11 +305,22 @@ pub fn compare_with(results_dir: &Path, baseline: &Path, opts: &CompareOptions) 
 }
 
 /// The pure comparison, for callers that already hold the results.
-pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions) -> Result<Comparison, ReportError> {
+pub fn compare_results(
+    run: &RunResults,
+    base: &Baseline,
+    opts: &CompareOptions,
+) -> Result<Comparison, ReportError> {
     opts.validate()?;
+    validate(run, "<run results>")?;
+    for r in &base.runs {
+        validate(r, &base.path.display().to_string())?;
+    }
     let mut metrics = Vec::new();
     for series in &run.perf {
-        let run_side = stats::mean(&series.samples).map(|mean| SideStats { n: series.samples.len(), mean });
+        let run_side = stats::mean(&series.samples).map(|mean| SideStats {
+            n: series.samples.len(),
+            mean,
+        });
         let mut mc = MetricComparison {
             metric: series.metric.clone(),
             unit: series.unit.clone(),
@@ -284,7 +335,10 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
             metrics.push(mc);
             continue;
         };
-        mc.baseline = stats::mean(&pooled.samples).map(|mean| SideStats { n: pooled.samples.len(), mean });
+        mc.baseline = stats::mean(&pooled.samples).map(|mean| SideStats {
+            n: pooled.samples.len(),
+            mean,
+        });
         if pooled.unit != series.unit || pooled.higher_is_better != series.higher_is_better {
             mc.verdict = Verdict::Incomparable;
             mc.note = Some(format!(
@@ -301,7 +355,13 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
             mc.note = Some("no samples in this run".into());
         } else {
             let mut rng = SplitMix64::from_name(&series.metric);
-            match stats::bootstrap_relative_change(&series.samples, &pooled.samples, opts.level, opts.resamples, &mut rng) {
+            match stats::bootstrap_relative_change(
+                &series.samples,
+                &pooled.samples,
+                opts.level,
+                opts.resamples,
+                &mut rng,
+            ) {
                 None => {
                     mc.verdict = Verdict::Incomparable;
                     mc.note = Some("baseline mean is not positive; no relative change".into());
@@ -315,7 +375,8 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
                         level: rc.level,
                     });
                     if series.samples.len() < 2 || pooled.samples.len() < 2 {
-                        mc.note = Some("a single sample on one side: the CI ignores its noise".into());
+                        mc.note =
+                            Some("a single sample on one side: the CI ignores its noise".into());
                     }
                 }
             }
@@ -326,7 +387,9 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
         if run.perf.iter().any(|p| p.metric == id) {
             continue;
         }
-        let Some(pooled) = base.pooled(id) else { continue };
+        let Some(pooled) = base.pooled(id) else {
+            continue;
+        };
         metrics.push(MetricComparison {
             metric: id.to_owned(),
             unit: pooled.unit.clone(),
@@ -334,7 +397,10 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
             verdict: Verdict::Disappeared,
             change: None,
             run: None,
-            baseline: stats::mean(&pooled.samples).map(|mean| SideStats { n: pooled.samples.len(), mean }),
+            baseline: stats::mean(&pooled.samples).map(|mean| SideStats {
+                n: pooled.samples.len(),
+                mean,
+            }),
             note: Some("metric missing from this run".into()),
         });
     }
@@ -352,13 +418,21 @@ pub fn compare_results(run: &RunResults, base: &Baseline, opts: &CompareOptions)
 }
 
 fn direction(higher_is_better: bool) -> &'static str {
-    if higher_is_better { "higher is better" } else { "lower is better" }
+    if higher_is_better {
+        "higher is better"
+    } else {
+        "lower is better"
+    }
 }
 
 /// The rule itself: `low..high` is the CI of `run / base - 1`.
 fn verdict(low: f64, high: f64, higher_is_better: bool, threshold: f64) -> Verdict {
     // Express the CI as "how much worse" so one comparison serves both directions.
-    let (worse_low, worse_high) = if higher_is_better { (-high, -low) } else { (low, high) };
+    let (worse_low, worse_high) = if higher_is_better {
+        (-high, -low)
+    } else {
+        (low, high)
+    };
     if worse_low > threshold {
         Verdict::Regressed
     } else if worse_high < -threshold {
@@ -369,7 +443,10 @@ fn verdict(low: f64, high: f64, higher_is_better: bool, threshold: f64) -> Verdi
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
+#[expect(
+    clippy::expect_used,
+    reason = "a failed expectation is the test failure"
+)]
 mod tests {
     use super::*;
 
@@ -390,10 +467,22 @@ mod tests {
     #[test]
     fn bad_options_are_rejected() {
         for o in [
-            CompareOptions { threshold: -0.1, ..Default::default() },
-            CompareOptions { threshold: f64::NAN, ..Default::default() },
-            CompareOptions { level: 1.0, ..Default::default() },
-            CompareOptions { resamples: 0, ..Default::default() },
+            CompareOptions {
+                threshold: -0.1,
+                ..Default::default()
+            },
+            CompareOptions {
+                threshold: f64::NAN,
+                ..Default::default()
+            },
+            CompareOptions {
+                level: 1.0,
+                ..Default::default()
+            },
+            CompareOptions {
+                resamples: 0,
+                ..Default::default()
+            },
         ] {
             let e = o.validate().expect_err("invalid");
             assert_eq!(e.finding().map(|f| f.rule.as_str()), Some("REPORT-020"));

@@ -45,7 +45,11 @@ fn class(o: &Outcome) -> &'static str {
     }
 }
 
-pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunResults]) -> Result<String, ReportError> {
+pub(super) fn render(
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+    history: &[RunResults],
+) -> Result<String, ReportError> {
     let mut h = String::new();
     let title = format!("InfraFlux run {}", esc(&run.run_id));
     let _ = write!(
@@ -65,7 +69,9 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
         field(&t.profile),
         field(&t.profile_hash),
         field(&t.provider),
-        t.node_count.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into()),
+        t.node_count
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "unknown".into()),
         field(&t.kubernetes_version),
         field(&t.cilium_version),
     );
@@ -109,16 +115,32 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
         h.push_str("</table>\n");
     }
 
-    let failures: Vec<_> = run.cases.iter().filter(|c| c.outcome.is_failure()).collect();
+    let failures: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| c.outcome.is_failure())
+        .collect();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
         for case in failures {
             let (_, detail) = outcome_text(&case.outcome);
-            let _ = write!(h, "<h3>{}</h3><p class=\"failed\">{}</p>", esc(&case.id), esc(&detail));
+            let _ = write!(
+                h,
+                "<h3>{}</h3><p class=\"failed\">{}</p>",
+                esc(&case.id),
+                esc(&detail)
+            );
             if !case.steps.is_empty() {
                 h.push_str("<pre>");
                 for st in &case.steps {
-                    let _ = write!(h, "[{}] {} {} ({} ms)", esc(&st.status), esc(&st.kind), esc(&st.name), st.duration_ms);
+                    let _ = write!(
+                        h,
+                        "[{}] {} {} ({} ms)",
+                        esc(&st.status),
+                        esc(&st.kind),
+                        esc(&st.name),
+                        st.duration_ms
+                    );
                     if let Some(m) = &st.message {
                         let _ = write!(h, ": {}", esc(m));
                     }
@@ -129,12 +151,21 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
         }
     }
 
-    let skipped: Vec<_> = run.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
+    let skipped: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+        .collect();
     if !skipped.is_empty() {
         h.push_str("<h2>Skipped</h2>\n<table><tr><th>Case</th><th>Reason</th></tr>\n");
         for case in skipped {
             let (_, reason) = outcome_text(&case.outcome);
-            let _ = writeln!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(&case.id), esc(&reason));
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&case.id),
+                esc(&reason)
+            );
         }
         h.push_str("</table>\n");
     }
@@ -146,14 +177,28 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], history: &[RunRes
     Ok(h)
 }
 
-fn perf_section(h: &mut String, run: &RunResults, metrics: &[Metric<'_>], history: &[RunResults]) -> Result<(), ReportError> {
+fn perf_section(
+    h: &mut String,
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+    history: &[RunResults],
+) -> Result<(), ReportError> {
     h.push_str(
         "<h2>Performance</h2>\n<table><tr><th>Metric</th><th>Unit</th><th>Better</th><th>n</th><th>Mean</th>\
          <th>95% CI of mean</th><th>p50</th><th>p90</th><th>p99</th><th>Min</th><th>Max</th></tr>\n",
     );
     for m in metrics {
-        let better = if m.series.higher_is_better { "higher" } else { "lower" };
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{better}</td>", esc(&m.series.metric), esc(&m.series.unit));
+        let better = if m.series.higher_is_better {
+            "higher"
+        } else {
+            "lower"
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{better}</td>",
+            esc(&m.series.metric),
+            esc(&m.series.unit)
+        );
         match m.summary {
             Some(s) => {
                 let _ = writeln!(
@@ -180,18 +225,35 @@ fn perf_section(h: &mut String, run: &RunResults, metrics: &[Metric<'_>], histor
     past.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
     for m in metrics {
         let Some(s) = m.summary else { continue };
-        let _ = write!(h, "<figure><figcaption>{} ({})</figcaption>", esc(&m.series.metric), esc(&m.series.unit));
-        h.push_str(&charts::metric_chart(&m.series.metric, &m.series.unit, &m.series.samples, &s)?);
+        let _ = write!(
+            h,
+            "<figure><figcaption>{} ({})</figcaption>",
+            esc(&m.series.metric),
+            esc(&m.series.unit)
+        );
+        h.push_str(&charts::metric_chart(
+            &m.series.metric,
+            &m.series.unit,
+            &m.series.samples,
+            &s,
+        )?);
         let mut points: Vec<(String, stats::Summary)> = past
             .iter()
             .filter_map(|r| {
-                let p = r.perf.iter().find(|p| p.metric == m.series.metric && p.unit == m.series.unit)?;
+                let p = r
+                    .perf
+                    .iter()
+                    .find(|p| p.metric == m.series.metric && p.unit == m.series.unit)?;
                 Some((r.run_id.clone(), stats::summarize(&p.samples, LEVEL)?))
             })
             .collect();
         if !points.is_empty() {
             points.push((run.run_id.clone(), s));
-            h.push_str(&charts::trend_chart(&m.series.metric, &m.series.unit, &points)?);
+            h.push_str(&charts::trend_chart(
+                &m.series.metric,
+                &m.series.unit,
+                &points,
+            )?);
         }
         h.push_str("</figure>\n");
     }

@@ -17,7 +17,9 @@ use crate::secret::redact;
 /// `REPORT-002` unknown schema id, plus everything [`validate`] checks.
 pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| {
+            match source.kind() {
         std::io::ErrorKind::NotFound => invalid(
             Finding::error(
                 "REPORT-010",
@@ -27,7 +29,8 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
             .at(Location { file: file.clone(), line: 0, col: 0 }),
         ),
         _ => ReportError::Read { path: file.clone(), source },
-    })?;
+    }
+        })?;
     // The schema id is checked before the typed decode so a future schema
     // version gets "unsupported schema" rather than a confusing field error.
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -43,14 +46,19 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
                         ),
                         "re-render the run with the infraflux version that wrote it, or re-run",
                     )
-                    .at(Location { file, line: 1, col: 1 })
+                    .at(Location {
+                        file,
+                        line: 1,
+                        col: 1,
+                    })
                     .with_path("schema"),
                 ));
             }
         }
     }
-    let results: RunResults = serde_json::from_str(&text).map_err(|e| {
-        invalid(
+    let results: RunResults =
+        serde_json::from_str(&text).map_err(|e| {
+            invalid(
             Finding::error(
                 "REPORT-001",
                 format!("invalid results.json: {e}"),
@@ -58,7 +66,7 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
             )
             .at(Location { file: file.clone(), line: e.line() as u32, col: e.column() as u32 }),
         )
-    })?;
+        })?;
     validate(&results, &file)?;
     Ok(results)
 }
@@ -67,11 +75,20 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
 /// `startedAt` not RFC 3339, `REPORT-004` non-finite perf sample,
 /// `REPORT-005` duplicate metric id, `REPORT-006` duplicate case id.
 pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
-    let at = |f: Finding| invalid(f.at(Location { file: file.to_owned(), line: 0, col: 0 }));
+    let at = |f: Finding| {
+        invalid(f.at(Location {
+            file: file.to_owned(),
+            line: 0,
+            col: 0,
+        }))
+    };
     if results.schema != SCHEMA {
         return Err(at(Finding::error(
             "REPORT-002",
-            format!("unsupported results schema `{}` (this build reads `{SCHEMA}`)", results.schema),
+            format!(
+                "unsupported results schema `{}` (this build reads `{SCHEMA}`)",
+                results.schema
+            ),
             "set `schema` to the id from infraflux::results::SCHEMA",
         )
         .with_path("schema")));
@@ -79,7 +96,10 @@ pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
     if started_at(results).is_none() {
         return Err(at(Finding::error(
             "REPORT-003",
-            format!("`startedAt` is not an RFC 3339 timestamp: `{}`", results.started_at),
+            format!(
+                "`startedAt` is not an RFC 3339 timestamp: `{}`",
+                results.started_at
+            ),
             "use UTC RFC 3339, e.g. 2026-01-02T03:04:05Z",
         )
         .with_path("startedAt")));
@@ -150,13 +170,17 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 case: redact(&c.case),
                 outcome: match &c.outcome {
                     Outcome::Passed => Outcome::Passed,
-                    Outcome::Failed { step, message } => {
-                        Outcome::Failed { step: opt(step), message: redact(message) }
-                    }
-                    Outcome::Skipped { reason } => Outcome::Skipped { reason: redact(reason) },
-                    Outcome::TimedOut { step, after_ms } => {
-                        Outcome::TimedOut { step: opt(step), after_ms: *after_ms }
-                    }
+                    Outcome::Failed { step, message } => Outcome::Failed {
+                        step: opt(step),
+                        message: redact(message),
+                    },
+                    Outcome::Skipped { reason } => Outcome::Skipped {
+                        reason: redact(reason),
+                    },
+                    Outcome::TimedOut { step, after_ms } => Outcome::TimedOut {
+                        step: opt(step),
+                        after_ms: *after_ms,
+                    },
                 },
                 duration_ms: c.duration_ms,
                 attempts: c.attempts,

@@ -22,7 +22,10 @@ pub const TYPE_TIMEOUT: &str = "timeout";
 pub const TYPE_SKIPPED: &str = "skipped";
 
 fn err(e: impl std::fmt::Display) -> ReportError {
-    ReportError::Render { what: "junit.xml".into(), message: e.to_string() }
+    ReportError::Render {
+        what: "junit.xml".into(),
+        message: e.to_string(),
+    }
 }
 
 /// Cases grouped by suite in first-appearance order.
@@ -55,7 +58,11 @@ pub(super) fn render(run: &RunResults) -> Result<String, ReportError> {
 
     let skipped: Vec<usize> = grouped
         .iter()
-        .map(|(_, cs)| cs.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).count())
+        .map(|(_, cs)| {
+            cs.iter()
+                .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+                .count()
+        })
         .collect();
     annotate(&raw, run, &skipped)
 }
@@ -65,7 +72,9 @@ fn testcase(c: &CaseResult) -> junit_report::TestCase {
     let time = Duration::milliseconds(i64::try_from(c.duration_ms).unwrap_or(i64::MAX));
     let mut b = match &c.outcome {
         Outcome::Passed => TestCaseBuilder::success(&name, time),
-        Outcome::Skipped { reason } => TestCaseBuilder::skipped_with_cause(&name, TYPE_SKIPPED, &xml_text(reason)),
+        Outcome::Skipped { reason } => {
+            TestCaseBuilder::skipped_with_cause(&name, TYPE_SKIPPED, &xml_text(reason))
+        }
         Outcome::Failed { step, message } => {
             let msg = match step {
                 Some(s) => format!("step `{s}`: {message}"),
@@ -92,7 +101,10 @@ fn testcase(c: &CaseResult) -> junit_report::TestCase {
 fn step_trace(c: &CaseResult) -> String {
     let mut s = format!("case {} ({} attempt(s))\n", c.id, c.attempts);
     for st in &c.steps {
-        s.push_str(&format!("[{}] {} {} ({} ms)", st.status, st.kind, st.name, st.duration_ms));
+        s.push_str(&format!(
+            "[{}] {} {} ({} ms)",
+            st.status, st.kind, st.name, st.duration_ms
+        ));
         if let Some(m) = &st.message {
             s.push_str(": ");
             s.push_str(m);
@@ -129,9 +141,17 @@ fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
 /// Streams the junit-report output through, adding `skipped` counts and a
 /// `<properties>` block as the first child of every `<testsuite>`.
 fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, ReportError> {
-    let props: Vec<(&str, String)> =
-        properties(run).into_iter().map(|(k, v)| (k, xml_text(&v))).collect();
-    let total = |f: fn(&Outcome) -> bool| run.cases.iter().filter(|c| f(&c.outcome)).count().to_string();
+    let props: Vec<(&str, String)> = properties(run)
+        .into_iter()
+        .map(|(k, v)| (k, xml_text(&v)))
+        .collect();
+    let total = |f: fn(&Outcome) -> bool| {
+        run.cases
+            .iter()
+            .filter(|c| f(&c.outcome))
+            .count()
+            .to_string()
+    };
     let mut reader = Reader::from_str(raw);
     // Indented so a human can read the file; CDATA content is kept verbatim.
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -147,8 +167,14 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
                 e.push_attribute(("tests", run.cases.len().to_string().as_str()));
                 e.push_attribute(("failures", total(Outcome::is_failure).as_str()));
                 e.push_attribute(("errors", "0"));
-                e.push_attribute(("skipped", total(|o| matches!(o, Outcome::Skipped { .. })).as_str()));
-                e.push_attribute(("time", format!("{:.3}", run.duration_ms as f64 / 1000.0).as_str()));
+                e.push_attribute((
+                    "skipped",
+                    total(|o| matches!(o, Outcome::Skipped { .. })).as_str(),
+                ));
+                e.push_attribute((
+                    "time",
+                    format!("{:.3}", run.duration_ms as f64 / 1000.0).as_str(),
+                ));
                 if was_empty {
                     w.write_event(Event::Empty(e)).map_err(err)?;
                 } else {
@@ -169,7 +195,8 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
                 e.push_attribute(("skipped", "0"));
                 w.write_event(Event::Start(e)).map_err(err)?;
                 write_properties(&mut w, &props)?;
-                w.write_event(Event::End(BytesEnd::new("testsuite"))).map_err(err)?;
+                w.write_event(Event::End(BytesEnd::new("testsuite")))
+                    .map_err(err)?;
             }
             other => w.write_event(other).map_err(err)?,
         }
@@ -180,14 +207,16 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
 }
 
 fn write_properties(w: &mut Writer<Vec<u8>>, props: &[(&str, String)]) -> Result<(), ReportError> {
-    w.write_event(Event::Start(BytesStart::new("properties"))).map_err(err)?;
+    w.write_event(Event::Start(BytesStart::new("properties")))
+        .map_err(err)?;
     for (k, v) in props {
         let mut p = BytesStart::new("property");
         p.push_attribute(("name", *k));
         p.push_attribute(("value", v.as_str()));
         w.write_event(Event::Empty(p)).map_err(err)?;
     }
-    w.write_event(Event::End(BytesEnd::new("properties"))).map_err(err)?;
+    w.write_event(Event::End(BytesEnd::new("properties")))
+        .map_err(err)?;
     Ok(())
 }
 

@@ -36,12 +36,25 @@ impl Counts {
 pub(crate) fn outcome_text(o: &Outcome) -> (&'static str, String) {
     match o {
         Outcome::Passed => ("passed", String::new()),
-        Outcome::Failed { step: Some(s), message } => ("failed", format!("step `{s}`: {message}")),
-        Outcome::Failed { step: None, message } => ("failed", message.clone()),
-        Outcome::TimedOut { step: Some(s), after_ms } => {
-            ("timed out", format!("timed out after {after_ms} ms in step `{s}`"))
-        }
-        Outcome::TimedOut { step: None, after_ms } => ("timed out", format!("timed out after {after_ms} ms")),
+        Outcome::Failed {
+            step: Some(s),
+            message,
+        } => ("failed", format!("step `{s}`: {message}")),
+        Outcome::Failed {
+            step: None,
+            message,
+        } => ("failed", message.clone()),
+        Outcome::TimedOut {
+            step: Some(s),
+            after_ms,
+        } => (
+            "timed out",
+            format!("timed out after {after_ms} ms in step `{s}`"),
+        ),
+        Outcome::TimedOut {
+            step: None,
+            after_ms,
+        } => ("timed out", format!("timed out after {after_ms} ms")),
         Outcome::Skipped { reason } => ("skipped", reason.clone()),
     }
 }
@@ -55,7 +68,12 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
     let mut md = String::new();
     let t = &run.target;
     let _ = writeln!(md, "# InfraFlux run {}\n", cell(&run.run_id));
-    let _ = writeln!(md, "Started {}, took {:.1} s.\n", run.started_at, run.duration_ms as f64 / 1000.0);
+    let _ = writeln!(
+        md,
+        "Started {}, took {:.1} s.\n",
+        run.started_at,
+        run.duration_ms as f64 / 1000.0
+    );
     let field = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_else(|| "unknown".into());
     let _ = writeln!(md, "| Target | |\n|---|---|");
     let _ = writeln!(md, "| Profile | {} |", field(&t.profile));
@@ -63,7 +81,10 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
     let _ = writeln!(md, "| Provider | {} |", field(&t.provider));
     let _ = writeln!(md, "| Kubernetes | {} |", field(&t.kubernetes_version));
     let _ = writeln!(md, "| Cilium | {} |", field(&t.cilium_version));
-    let nodes = t.node_count.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    let nodes = t
+        .node_count
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(md, "| Nodes | {nodes} |\n");
 
     let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
@@ -82,8 +103,17 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
     for suite in suites {
         let cases: Vec<_> = run.cases.iter().filter(|c| c.suite == suite).collect();
         let sc = Counts::of(cases.iter().map(|c| &c.outcome));
-        let _ = writeln!(md, "## Suite {} ({}/{} passed)\n", cell(suite), sc.passed, sc.total);
-        let _ = writeln!(md, "| Case | Outcome | Duration | Attempts | Detail |\n|---|---|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "## Suite {} ({}/{} passed)\n",
+            cell(suite),
+            sc.passed,
+            sc.total
+        );
+        let _ = writeln!(
+            md,
+            "| Case | Outcome | Duration | Attempts | Detail |\n|---|---|---:|---:|---|"
+        );
         for case in cases {
             let (word, detail) = outcome_text(&case.outcome);
             let _ = writeln!(
@@ -99,21 +129,38 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
         md.push('\n');
     }
 
-    let failures: Vec<_> = run.cases.iter().filter(|c| c.outcome.is_failure()).collect();
+    let failures: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| c.outcome.is_failure())
+        .collect();
     if !failures.is_empty() {
         let _ = writeln!(md, "## Failures\n");
         for case in failures {
             let (_, detail) = outcome_text(&case.outcome);
             let _ = writeln!(md, "- **{}**: {}", cell(&case.id), cell(&detail));
-            let bad = case.steps.iter().find(|s| s.status != "passed" && s.status != "skipped");
+            let bad = case
+                .steps
+                .iter()
+                .find(|s| s.status != "passed" && s.status != "skipped");
             if let Some((step, m)) = bad.and_then(|s| s.message.as_ref().map(|m| (s, m))) {
-                let _ = writeln!(md, "  - {} `{}`: {}", cell(&step.kind), cell(&step.name), cell(m));
+                let _ = writeln!(
+                    md,
+                    "  - {} `{}`: {}",
+                    cell(&step.kind),
+                    cell(&step.name),
+                    cell(m)
+                );
             }
         }
         md.push('\n');
     }
 
-    let skipped: Vec<_> = run.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
+    let skipped: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+        .collect();
     if !skipped.is_empty() {
         let _ = writeln!(md, "## Skipped\n");
         for case in skipped {
@@ -131,7 +178,11 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
              |---|---|---|---:|---:|---|---:|---:|---:|---:|---:|"
         );
         for m in metrics {
-            let better = if m.series.higher_is_better { "higher" } else { "lower" };
+            let better = if m.series.higher_is_better {
+                "higher"
+            } else {
+                "lower"
+            };
             match m.summary {
                 Some(s) => {
                     let _ = writeln!(

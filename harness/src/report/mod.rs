@@ -35,7 +35,7 @@
 //! - **disappeared**: in the baseline but missing (or without samples) in the run.
 //! - **incomparable**: unit or direction changed, or the baseline mean is not
 //!   positive, so no relative change exists.
-//! - **new**: only in the run; reported, never a failure.
+//! - **new**: only in the run (or without baseline samples); reported, never a failure.
 //!
 //! [`Comparison::has_regressions`] is true for any regressed, disappeared or
 //! incomparable metric; `infraflux report --baseline` then exits 1.
@@ -79,8 +79,8 @@ use crate::results::RunResults;
 
 pub use baseline::{Baseline, BaselineKind, load_baseline, load_history};
 pub use compare::{
-    Change, CompareOptions, Comparison, MetricComparison, SideStats, Verdict, compare, compare_results,
-    compare_with,
+    Change, CompareOptions, Comparison, MetricComparison, SideStats, Verdict, compare,
+    compare_results, compare_with,
 };
 pub use input::{load_results, validate};
 
@@ -212,7 +212,10 @@ pub fn rerender(results_dir: &Path) -> Result<Written, ReportError> {
 
 /// [`rerender`] with trend charts over `history` (e.g. the runs of the
 /// baseline a comparison used: [`Baseline::runs`]).
-pub fn rerender_with_history(results_dir: &Path, history: &[RunResults]) -> Result<Written, ReportError> {
+pub fn rerender_with_history(
+    results_dir: &Path,
+    history: &[RunResults],
+) -> Result<Written, ReportError> {
     let results = load_results(&results_dir.join(RESULTS_JSON))?;
     write(results_dir, &results, history, false)
 }
@@ -230,8 +233,10 @@ fn write(
 
     let mut files: Vec<(&'static str, String)> = Vec::new();
     if with_results_json {
-        let json = serde_json::to_string_pretty(&run)
-            .map_err(|source| ReportError::Serialize { what: "results.json", source })?;
+        let json = serde_json::to_string_pretty(&run).map_err(|source| ReportError::Serialize {
+            what: "results.json",
+            source,
+        })?;
         files.push((RESULTS_JSON, json + "\n"));
     }
     files.push((JUNIT_XML, junit::render(&run)?));
@@ -261,16 +266,28 @@ fn write(
 /// Writes via a sibling temp file and rename, so a reader (or a crash)
 /// never sees half a report.
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let err = |source| ReportError::Write { path: path.display().to_string(), source };
+    let err = |source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
     std::fs::write(&tmp, text).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        ReportError::Write { path: path.display().to_string(), source }
+        ReportError::Write {
+            path: path.display().to_string(),
+            source,
+        }
     })
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "a failed expectation is the test failure")]
+#[expect(
+    clippy::expect_used,
+    reason = "a failed expectation is the test failure"
+)]
 mod tests;

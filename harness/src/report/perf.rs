@@ -28,7 +28,10 @@ pub struct Metric<'a> {
 pub fn metrics(run: &RunResults) -> Vec<Metric<'_>> {
     run.perf
         .iter()
-        .map(|series| Metric { series, summary: stats::summarize(&series.samples, LEVEL) })
+        .map(|series| Metric {
+            series,
+            summary: stats::summarize(&series.samples, LEVEL),
+        })
         .collect()
 }
 
@@ -70,7 +73,10 @@ struct Ci {
     high: f64,
 }
 
-pub(super) fn render_perf_json(run: &RunResults, metrics: &[Metric<'_>]) -> Result<String, ReportError> {
+pub(super) fn render_perf_json(
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+) -> Result<String, ReportError> {
     let file = PerfFile {
         schema: PERF_SCHEMA,
         run_id: &run.run_id,
@@ -95,14 +101,21 @@ pub(super) fn render_perf_json(run: &RunResults, metrics: &[Metric<'_>]) -> Resu
                     p50: s.map(|s| s.p50),
                     p90: s.map(|s| s.p90),
                     p99: s.map(|s| s.p99),
-                    ci95: s.map(|s| Ci { level: s.level, low: s.ci_low, high: s.ci_high }),
+                    ci95: s.map(|s| Ci {
+                        level: s.level,
+                        low: s.ci_low,
+                        high: s.ci_high,
+                    }),
                 }
             })
             .collect(),
     };
     serde_json::to_string_pretty(&file)
         .map(|s| s + "\n")
-        .map_err(|source| ReportError::Serialize { what: "perf.json", source })
+        .map_err(|source| ReportError::Serialize {
+            what: "perf.json",
+            source,
+        })
 }
 
 #[derive(Serialize)]
@@ -120,7 +133,10 @@ struct DataItem {
     labels: BTreeMap<&'static str, String>,
 }
 
-pub(super) fn render_perfdash_json(run: &RunResults, metrics: &[Metric<'_>]) -> Result<String, ReportError> {
+pub(super) fn render_perfdash_json(
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+) -> Result<String, ReportError> {
     let mut labels = BTreeMap::new();
     labels.insert("RunID", run.run_id.clone());
     if let Some(v) = &run.target.cilium_version {
@@ -149,10 +165,21 @@ pub(super) fn render_perfdash_json(run: &RunResults, metrics: &[Metric<'_>]) -> 
                 ("Samples", s.n.to_string()),
                 ("HigherIsBetter", m.series.higher_is_better.to_string()),
             ]);
-            Some(DataItem { data, unit: m.series.unit.clone(), labels })
+            Some(DataItem {
+                data,
+                unit: m.series.unit.clone(),
+                labels,
+            })
         })
         .collect();
-    serde_json::to_string_pretty(&PerfDash { version: "v1", data_items, labels })
-        .map(|s| s + "\n")
-        .map_err(|source| ReportError::Serialize { what: "perfdash.json", source })
+    serde_json::to_string_pretty(&PerfDash {
+        version: "v1",
+        data_items,
+        labels,
+    })
+    .map(|s| s + "\n")
+    .map_err(|source| ReportError::Serialize {
+        what: "perfdash.json",
+        source,
+    })
 }

@@ -31,7 +31,13 @@ fn case(suite: &str, name: &str, outcome: Outcome, steps: Vec<StepResult>) -> Ca
 }
 
 fn series(metric: &str, unit: &str, higher_is_better: bool, samples: Vec<f64>) -> PerfSeries {
-    PerfSeries { metric: metric.into(), case: "perf::netperf".into(), unit: unit.into(), higher_is_better, samples }
+    PerfSeries {
+        metric: metric.into(),
+        case: "perf::netperf".into(),
+        unit: unit.into(),
+        higher_is_better,
+        samples,
+    }
 }
 
 /// Normal noise from a fixed seed (Box-Muller over SplitMix64).
@@ -62,23 +68,51 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
             node_count: Some(3),
         },
         cases: vec![
-            case("kpr", "nodeport", Outcome::Passed, vec![step("curl nodeport", "probe", "passed", None)]),
+            case(
+                "kpr",
+                "nodeport",
+                Outcome::Passed,
+                vec![step("curl nodeport", "probe", "passed", None)],
+            ),
             case(
                 "kpr",
                 "service-affinity",
-                Outcome::Failed { step: Some("curl echo".into()), message: "expected 200, got 503".into() },
+                Outcome::Failed {
+                    step: Some("curl echo".into()),
+                    message: "expected 200, got 503".into(),
+                },
                 vec![
                     step("apply echo", "apply", "passed", None),
-                    step("curl echo", "probe", "failed", Some("expected 200, got 503")),
+                    step(
+                        "curl echo",
+                        "probe",
+                        "failed",
+                        Some("expected 200, got 503"),
+                    ),
                 ],
             ),
             case(
                 "kpr",
                 "hostport",
-                Outcome::TimedOut { step: Some("wait echo Ready".into()), after_ms: 30_000 },
-                vec![step("wait echo Ready", "wait", "timedOut", Some("deadline 30s"))],
+                Outcome::TimedOut {
+                    step: Some("wait echo Ready".into()),
+                    after_ms: 30_000,
+                },
+                vec![step(
+                    "wait echo Ready",
+                    "wait",
+                    "timedOut",
+                    Some("deadline 30s"),
+                )],
             ),
-            case("gateway", "https-listener", Outcome::Skipped { reason: "feature gatewayAPI is disabled".into() }, vec![]),
+            case(
+                "gateway",
+                "https-listener",
+                Outcome::Skipped {
+                    reason: "feature gatewayAPI is disabled".into(),
+                },
+                vec![],
+            ),
             case("gateway", "http-route", Outcome::Passed, vec![]),
         ],
         perf,
@@ -90,8 +124,18 @@ fn sample_run() -> RunResults {
         "20260101T000000Z-abcdef",
         "2026-01-01T00:00:00Z",
         vec![
-            series("throughput.tcp_stream.pod_to_pod.cross_node", "Gbit/s", true, normal(10, 9.5, 0.2, 1)),
-            series("latency.tcp_rr.p50.pod_to_pod.cross_node", "ms", false, normal(10, 0.08, 0.004, 2)),
+            series(
+                "throughput.tcp_stream.pod_to_pod.cross_node",
+                "Gbit/s",
+                true,
+                normal(10, 9.5, 0.2, 1),
+            ),
+            series(
+                "latency.tcp_rr.p50.pod_to_pod.cross_node",
+                "ms",
+                false,
+                normal(10, 0.08, 0.004, 2),
+            ),
         ],
     )
 }
@@ -176,26 +220,68 @@ fn junit_has_counts_skip_reasons_failure_steps_and_properties() {
     assert_eq!(j.root["failures"], "2");
     assert_eq!(j.root["skipped"], "1");
     assert_eq!(j.suites.len(), 2);
-    assert_eq!((j.suites[0]["name"].as_str(), j.suites[0]["tests"].as_str()), ("kpr", "3"));
-    assert_eq!((j.suites[0]["failures"].as_str(), j.suites[0]["skipped"].as_str()), ("2", "0"));
-    assert_eq!((j.suites[1]["name"].as_str(), j.suites[1]["tests"].as_str()), ("gateway", "2"));
-    assert_eq!((j.suites[1]["failures"].as_str(), j.suites[1]["skipped"].as_str()), ("0", "1"));
+    assert_eq!(
+        (j.suites[0]["name"].as_str(), j.suites[0]["tests"].as_str()),
+        ("kpr", "3")
+    );
+    assert_eq!(
+        (
+            j.suites[0]["failures"].as_str(),
+            j.suites[0]["skipped"].as_str()
+        ),
+        ("2", "0")
+    );
+    assert_eq!(
+        (j.suites[1]["name"].as_str(), j.suites[1]["tests"].as_str()),
+        ("gateway", "2")
+    );
+    assert_eq!(
+        (
+            j.suites[1]["failures"].as_str(),
+            j.suites[1]["skipped"].as_str()
+        ),
+        ("0", "1")
+    );
     assert_eq!(j.suites[0]["timestamp"], "2026-01-01T00:00:00Z");
 
     let names: Vec<&str> = j.cases.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(
         names,
-        ["kpr::nodeport", "kpr::service-affinity", "kpr::hostport", "gateway::https-listener", "gateway::http-route"]
+        [
+            "kpr::nodeport",
+            "kpr::service-affinity",
+            "kpr::hostport",
+            "gateway::https-listener",
+            "gateway::http-route"
+        ]
     );
     let failed = &j.cases[1];
-    assert_eq!((failed.1.as_str(), failed.2.as_str(), failed.3.as_str()), ("kpr", "failure", "failed"));
+    assert_eq!(
+        (failed.1.as_str(), failed.2.as_str(), failed.3.as_str()),
+        ("kpr", "failure", "failed")
+    );
     assert_eq!(failed.4, "step `curl echo`: expected 200, got 503");
-    assert!(failed.5.contains("[failed] probe curl echo (120 ms): expected 200, got 503"), "{}", failed.5);
+    assert!(
+        failed
+            .5
+            .contains("[failed] probe curl echo (120 ms): expected 200, got 503"),
+        "{}",
+        failed.5
+    );
     let timed_out = &j.cases[2];
-    assert_eq!((timed_out.2.as_str(), timed_out.3.as_str()), ("failure", "timeout"));
-    assert_eq!(timed_out.4, "timed out after 30000 ms in step `wait echo Ready`");
+    assert_eq!(
+        (timed_out.2.as_str(), timed_out.3.as_str()),
+        ("failure", "timeout")
+    );
+    assert_eq!(
+        timed_out.4,
+        "timed out after 30000 ms in step `wait echo Ready`"
+    );
     let skipped = &j.cases[3];
-    assert_eq!((skipped.2.as_str(), skipped.4.as_str()), ("skipped", "feature gatewayAPI is disabled"));
+    assert_eq!(
+        (skipped.2.as_str(), skipped.4.as_str()),
+        ("skipped", "feature gatewayAPI is disabled")
+    );
     assert_eq!(j.cases[4].2, "passed");
 
     for p in &j.properties {
@@ -210,7 +296,10 @@ fn junit_has_counts_skip_reasons_failure_steps_and_properties() {
 #[test]
 fn junit_survives_control_characters_and_cdata_terminators() {
     let mut r = sample_run();
-    r.cases[1].outcome = Outcome::Failed { step: None, message: "\u{1b}[31mred\u{1b}[0m <&>\"".into() };
+    r.cases[1].outcome = Outcome::Failed {
+        step: None,
+        message: "\u{1b}[31mred\u{1b}[0m <&>\"".into(),
+    };
     r.cases[1].steps[1].message = Some("ends ]]> here".into());
     let dir = tempfile::tempdir().expect("tmp");
     let w = write_all(dir.path(), &r).expect("written");
@@ -228,15 +317,21 @@ fn results_json_round_trips_and_rerender_is_identical() {
     let back = load_results(&dir.path().join(RESULTS_JSON)).expect("loads");
     assert_eq!(back, r);
 
-    let before: Vec<String> =
-        w.files().iter().map(|p| std::fs::read_to_string(p).expect("read")).collect();
+    let before: Vec<String> = w
+        .files()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
     for f in [JUNIT_XML, SUMMARY_MD, REPORT_HTML, PERF_JSON, PERFDASH_JSON] {
         std::fs::remove_file(dir.path().join(f)).expect("rm");
     }
     let again = rerender(dir.path()).expect("rerendered");
     assert_eq!(again.results_json, None);
-    let after: Vec<String> =
-        w.files().iter().map(|p| std::fs::read_to_string(p).expect("read")).collect();
+    let after: Vec<String> = w
+        .files()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
     assert_eq!(before, after);
 }
 
@@ -253,7 +348,9 @@ fn registered_secret_never_reaches_any_file() {
         message: format!("401 for token {tricky}"),
     };
     r.cases[1].steps[1].message = Some(format!("echo {plain} {tricky}"));
-    r.cases[3].outcome = Outcome::Skipped { reason: format!("token {tricky} lacks Zone:Edit") };
+    r.cases[3].outcome = Outcome::Skipped {
+        reason: format!("token {tricky} lacks Zone:Edit"),
+    };
     r.perf[0].unit = format!("Gbit/s {plain}");
 
     let dir = tempfile::tempdir().expect("tmp");
@@ -261,7 +358,10 @@ fn registered_secret_never_reaches_any_file() {
     let forms = [
         plain.to_owned(),
         tricky.to_owned(),
-        tricky.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        tricky
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
         tricky.replace('"', "\\\""),
         "tok\"en".into(),
         "tok&quot;en".into(),
@@ -271,7 +371,11 @@ fn registered_secret_never_reaches_any_file() {
         for f in &forms {
             assert!(!text.contains(f.as_str()), "{} leaks {f}", p.display());
         }
-        assert!(text.contains(crate::secret::REDACTED) || text.contains("&lt;redacted&gt;"), "{}", p.display());
+        assert!(
+            text.contains(crate::secret::REDACTED) || text.contains("&lt;redacted&gt;"),
+            "{}",
+            p.display()
+        );
     }
 }
 
@@ -282,7 +386,11 @@ fn html_is_self_contained_with_a_chart_per_metric() {
     let w = write_all(dir.path(), &r).expect("written");
     let html = std::fs::read_to_string(&w.report_html).expect("read");
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
-    assert_eq!(html.matches("<svg").count(), r.perf.len(), "one chart per metric");
+    assert_eq!(
+        html.matches("<svg").count(),
+        r.perf.len(),
+        "one chart per metric"
+    );
     assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
     for bad in ["http://", "https://", "<script", "<link", "src=", "@import"] {
         assert!(!html.contains(bad), "html contains {bad}");
@@ -294,7 +402,12 @@ fn html_is_self_contained_with_a_chart_per_metric() {
     let old = run(
         "20251201T000000Z-000001",
         "2025-12-01T00:00:00Z",
-        vec![series("throughput.tcp_stream.pod_to_pod.cross_node", "Gbit/s", true, normal(10, 9.4, 0.2, 9))],
+        vec![series(
+            "throughput.tcp_stream.pod_to_pod.cross_node",
+            "Gbit/s",
+            true,
+            normal(10, 9.4, 0.2, 9),
+        )],
     );
     let dir2 = tempfile::tempdir().expect("tmp");
     let w = write_all_with_history(dir2.path(), &r, &[old]).expect("written");
@@ -310,7 +423,10 @@ fn summary_and_perf_files_carry_the_numbers() {
     let r = sample_run();
     let w = write_all(dir.path(), &r).expect("written");
     let md = std::fs::read_to_string(&w.summary_md).expect("read");
-    assert!(md.contains("**5 cases: 2 passed, 1 failed, 1 timed out, 1 skipped.**"), "{md}");
+    assert!(
+        md.contains("**5 cases: 2 passed, 1 failed, 1 timed out, 1 skipped.**"),
+        "{md}"
+    );
     assert!(md.contains("## Suite kpr (1/3 passed)"));
     assert!(md.contains("- **kpr::service-affinity**: step `curl echo`: expected 200, got 503"));
     assert!(md.contains("- **gateway::https-listener**: feature gatewayAPI is disabled"));
@@ -330,11 +446,15 @@ fn summary_and_perf_files_carry_the_numbers() {
     assert_eq!(perf["metrics"][1]["unit"], "ms");
 
     let pd: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&w.perfdash_json).expect("read")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&w.perfdash_json).expect("read"))
+            .expect("json");
     assert_eq!(pd["version"], "v1");
     let item = &pd["dataItems"][1];
     assert_eq!(item["unit"], "ms");
-    assert_eq!(item["labels"]["Metric"], "latency.tcp_rr.p50.pod_to_pod.cross_node");
+    assert_eq!(
+        item["labels"]["Metric"],
+        "latency.tcp_rr.p50.pod_to_pod.cross_node"
+    );
     assert!(item["data"]["Perc50"].is_f64() && item["data"]["Perc99"].is_f64());
 }
 
@@ -346,15 +466,29 @@ fn bad_results_are_rejected_with_rule_and_place_and_nothing_is_written() {
     r.perf[1].samples[3] = f64::NAN;
     let e = write_all(&out, &r).expect_err("nan");
     let f = e.finding().expect("finding");
-    assert_eq!((f.rule.as_str(), f.path.as_deref()), ("REPORT-004", Some("perf[1].samples[3]")));
+    assert_eq!(
+        (f.rule.as_str(), f.path.as_deref()),
+        ("REPORT-004", Some("perf[1].samples[3]"))
+    );
     assert!(!out.exists(), "no partial output");
 
     let mut r = sample_run();
     r.perf.push(r.perf[0].clone());
-    assert_eq!(write_all(&out, &r).expect_err("dup").finding().map(|f| f.rule.clone()).as_deref(), Some("REPORT-005"));
+    assert_eq!(
+        write_all(&out, &r)
+            .expect_err("dup")
+            .finding()
+            .map(|f| f.rule.clone())
+            .as_deref(),
+        Some("REPORT-005")
+    );
 
     let p = dir.path().join(RESULTS_JSON);
-    std::fs::write(&p, "{\"schema\": \"infraflux.io/results/v1\",\n \"runId\": 3}").expect("write");
+    std::fs::write(
+        &p,
+        "{\"schema\": \"infraflux.io/results/v1\",\n \"runId\": 3}",
+    )
+    .expect("write");
     let e = load_results(&p).expect_err("type error");
     let f = e.finding().expect("finding");
     assert_eq!(f.rule, "REPORT-001");
@@ -362,12 +496,26 @@ fn bad_results_are_rejected_with_rule_and_place_and_nothing_is_written() {
     assert!(e.to_string().contains("hint:"), "{e}");
 
     std::fs::write(&p, "{\"schema\": \"infraflux.io/results/v9\"}").expect("write");
-    assert_eq!(load_results(&p).expect_err("schema").finding().map(|f| f.rule.clone()).as_deref(), Some("REPORT-002"));
+    assert_eq!(
+        load_results(&p)
+            .expect_err("schema")
+            .finding()
+            .map(|f| f.rule.clone())
+            .as_deref(),
+        Some("REPORT-002")
+    );
 
     let mut r = sample_run();
     r.started_at = "yesterday".into();
     std::fs::write(&p, serde_json::to_string(&r).expect("json")).expect("write");
-    assert_eq!(load_results(&p).expect_err("time").finding().map(|f| f.rule.clone()).as_deref(), Some("REPORT-003"));
+    assert_eq!(
+        load_results(&p)
+            .expect_err("time")
+            .finding()
+            .map(|f| f.rule.clone())
+            .as_deref(),
+        Some("REPORT-003")
+    );
 
     let e = rerender(&dir.path().join("missing")).expect_err("missing");
     assert_eq!(e.finding().map(|f| f.rule.as_str()), Some("REPORT-010"));
@@ -381,8 +529,18 @@ fn perf_run(id: &str, at: &str, tput_mean: f64, lat_mean: f64, seed: u64) -> Run
         id,
         at,
         vec![
-            series(TPUT, "Gbit/s", true, normal(20, tput_mean, tput_mean * 0.03, seed)),
-            series(LAT, "ms", false, normal(20, lat_mean, lat_mean * 0.03, seed + 1000)),
+            series(
+                TPUT,
+                "Gbit/s",
+                true,
+                normal(20, tput_mean, tput_mean * 0.03, seed),
+            ),
+            series(
+                LAT,
+                "ms",
+                false,
+                normal(20, lat_mean, lat_mean * 0.03, seed + 1000),
+            ),
         ],
     )
 }
@@ -396,28 +554,72 @@ fn save(root: &Path, r: &RunResults) -> std::path::PathBuf {
 #[test]
 fn twenty_percent_throughput_drop_regresses_and_a_rerun_does_not() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let base = save(tmp.path(), &perf_run("20260101T000000Z-000001", "2026-01-01T00:00:00Z", 10.0, 0.08, 1));
+    let base = save(
+        tmp.path(),
+        &perf_run(
+            "20260101T000000Z-000001",
+            "2026-01-01T00:00:00Z",
+            10.0,
+            0.08,
+            1,
+        ),
+    );
 
-    let dropped = save(tmp.path(), &perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 8.0, 0.08, 2));
+    let dropped = save(
+        tmp.path(),
+        &perf_run(
+            "20260102T000000Z-000002",
+            "2026-01-02T00:00:00Z",
+            8.0,
+            0.08,
+            2,
+        ),
+    );
     let c = compare(&dropped, &base).expect("compared");
     assert!(c.has_regressions());
     let reg = c.regressions();
     assert_eq!(reg.len(), 1, "{}", c.render_text());
-    assert_eq!((reg[0].metric.as_str(), reg[0].unit.as_str()), (TPUT, "Gbit/s"));
+    assert_eq!(
+        (reg[0].metric.as_str(), reg[0].unit.as_str()),
+        (TPUT, "Gbit/s")
+    );
     let ch = reg[0].change.expect("change");
     assert!((ch.relative_pct + 20.0).abs() < 2.5, "{ch:?}");
-    assert!(ch.ci_low_pct <= ch.relative_pct && ch.relative_pct <= ch.ci_high_pct && ch.ci_high_pct < -5.0);
-    assert_eq!(c.unchanged().iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(), [LAT]);
+    assert!(
+        ch.ci_low_pct <= ch.relative_pct
+            && ch.relative_pct <= ch.ci_high_pct
+            && ch.ci_high_pct < -5.0
+    );
+    assert_eq!(
+        c.unchanged()
+            .iter()
+            .map(|m| m.metric.as_str())
+            .collect::<Vec<_>>(),
+        [LAT]
+    );
     let text = c.render_text();
-    assert!(text.contains("REGRESSED") && text.contains(TPUT) && text.contains("Gbit/s"), "{text}");
+    assert!(
+        text.contains("REGRESSED") && text.contains(TPUT) && text.contains("Gbit/s"),
+        "{text}"
+    );
     let written = c.write_to(&dropped).expect("written");
     assert_eq!(std::fs::read_to_string(&written[1]).expect("read"), text);
-    let json: serde_json::Value = serde_json::from_str(&c.render_json().expect("json")).expect("parse");
+    let json: serde_json::Value =
+        serde_json::from_str(&c.render_json().expect("json")).expect("parse");
     assert_eq!(json["metrics"][0]["verdict"], "regressed");
     assert_eq!(json["schema"], "infraflux.io/comparison/v1");
 
     // Same distribution, different noise: nothing flagged either way.
-    let rerun = save(tmp.path(), &perf_run("20260103T000000Z-000003", "2026-01-03T00:00:00Z", 10.0, 0.08, 3));
+    let rerun = save(
+        tmp.path(),
+        &perf_run(
+            "20260103T000000Z-000003",
+            "2026-01-03T00:00:00Z",
+            10.0,
+            0.08,
+            3,
+        ),
+    );
     let c = compare(&rerun, &base).expect("compared");
     assert!(!c.has_regressions(), "{}", c.render_text());
     assert_eq!(c.unchanged().len(), 2, "{}", c.render_text());
@@ -428,14 +630,46 @@ fn twenty_percent_throughput_drop_regresses_and_a_rerun_does_not() {
 #[test]
 fn latency_direction_is_respected() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let base = save(tmp.path(), &perf_run("20260101T000000Z-000001", "2026-01-01T00:00:00Z", 10.0, 0.08, 1));
-    let slower = save(tmp.path(), &perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 10.0, 0.10, 2));
+    let base = save(
+        tmp.path(),
+        &perf_run(
+            "20260101T000000Z-000001",
+            "2026-01-01T00:00:00Z",
+            10.0,
+            0.08,
+            1,
+        ),
+    );
+    let slower = save(
+        tmp.path(),
+        &perf_run(
+            "20260102T000000Z-000002",
+            "2026-01-02T00:00:00Z",
+            10.0,
+            0.10,
+            2,
+        ),
+    );
     let c = compare(&slower, &base).expect("compared");
     let reg = c.regressions();
-    assert_eq!(reg.iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(), [LAT], "{}", c.render_text());
+    assert_eq!(
+        reg.iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(),
+        [LAT],
+        "{}",
+        c.render_text()
+    );
     assert!((reg[0].change.expect("change").relative_pct - 25.0).abs() < 3.0);
 
-    let faster = save(tmp.path(), &perf_run("20260103T000000Z-000003", "2026-01-03T00:00:00Z", 12.0, 0.06, 3));
+    let faster = save(
+        tmp.path(),
+        &perf_run(
+            "20260103T000000Z-000003",
+            "2026-01-03T00:00:00Z",
+            12.0,
+            0.06,
+            3,
+        ),
+    );
     let c = compare(&faster, &base).expect("compared");
     assert!(!c.has_regressions(), "{}", c.render_text());
     assert_eq!(c.improvements().len(), 2, "{}", c.render_text());
@@ -446,28 +680,80 @@ fn history_baseline_pools_newest_runs_excludes_self_and_flags_disappeared() {
     let tmp = tempfile::tempdir().expect("tmp");
     let hist = tmp.path().join("runs");
     // An old slow run that must fall outside the newest-N window.
-    save(&hist, &perf_run("20250101T000000Z-000000", "2025-01-01T00:00:00Z", 5.0, 0.08, 10));
+    save(
+        &hist,
+        &perf_run(
+            "20250101T000000Z-000000",
+            "2025-01-01T00:00:00Z",
+            5.0,
+            0.08,
+            10,
+        ),
+    );
     for (i, day) in ["02", "03", "04"].iter().enumerate() {
-        save(&hist, &perf_run(&format!("202601{day}T000000Z-00000{i}"), &format!("2026-01-{day}T00:00:00Z"), 10.0, 0.08, 20 + i as u64));
+        save(
+            &hist,
+            &perf_run(
+                &format!("202601{day}T000000Z-00000{i}"),
+                &format!("2026-01-{day}T00:00:00Z"),
+                10.0,
+                0.08,
+                20 + i as u64,
+            ),
+        );
     }
     std::fs::create_dir_all(hist.join("interrupted")).expect("dir without results");
 
-    let mut current = perf_run("20260105T000000Z-000009", "2026-01-05T00:00:00Z", 10.0, 0.08, 99);
+    let mut current = perf_run(
+        "20260105T000000Z-000009",
+        "2026-01-05T00:00:00Z",
+        10.0,
+        0.08,
+        99,
+    );
     current.perf.retain(|p| p.metric == TPUT);
     let dir = save(&hist, &current);
-    let opts = CompareOptions { history_runs: 3, ..Default::default() };
+    let opts = CompareOptions {
+        history_runs: 3,
+        ..Default::default()
+    };
     let c = compare_with(&dir, &hist, &opts).expect("compared");
     assert_eq!(c.baseline_kind, BaselineKind::History);
-    assert_eq!(c.baseline_runs, ["20260102T000000Z-000000", "20260103T000000Z-000001", "20260104T000000Z-000002"]);
+    assert_eq!(
+        c.baseline_runs,
+        [
+            "20260102T000000Z-000000",
+            "20260103T000000Z-000001",
+            "20260104T000000Z-000002"
+        ]
+    );
     let tput = c.metrics.iter().find(|m| m.metric == TPUT).expect("tput");
-    assert_eq!(tput.baseline.map(|b| b.n), Some(60), "pooled samples of three runs");
+    assert_eq!(
+        tput.baseline.map(|b| b.n),
+        Some(60),
+        "pooled samples of three runs"
+    );
     assert_eq!(tput.verdict, Verdict::Unchanged, "{}", c.render_text());
     let gone = c.disappeared();
-    assert_eq!(gone.iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(), [LAT]);
-    assert!(c.has_regressions(), "a disappeared metric fails the comparison");
+    assert_eq!(
+        gone.iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(),
+        [LAT]
+    );
+    assert!(
+        c.has_regressions(),
+        "a disappeared metric fails the comparison"
+    );
 
     // With the whole window, the slow 2025 run is pooled in and the mean shifts.
-    let wide = compare_with(&dir, &hist, &CompareOptions { history_runs: 10, ..Default::default() }).expect("compared");
+    let wide = compare_with(
+        &dir,
+        &hist,
+        &CompareOptions {
+            history_runs: 10,
+            ..Default::default()
+        },
+    )
+    .expect("compared");
     assert_eq!(wide.baseline_runs.len(), 4);
 
     let e = compare(&dir, &tmp.path().join("nowhere")).expect_err("no baseline");
@@ -477,13 +763,39 @@ fn history_baseline_pools_newest_runs_excludes_self_and_flags_disappeared() {
 #[test]
 fn unit_change_is_incomparable_and_new_metrics_are_not_failures() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let base = save(tmp.path(), &perf_run("20260101T000000Z-000001", "2026-01-01T00:00:00Z", 10.0, 0.08, 1));
-    let mut r = perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 10.0, 0.08, 2);
+    let base = save(
+        tmp.path(),
+        &perf_run(
+            "20260101T000000Z-000001",
+            "2026-01-01T00:00:00Z",
+            10.0,
+            0.08,
+            1,
+        ),
+    );
+    let mut r = perf_run(
+        "20260102T000000Z-000002",
+        "2026-01-02T00:00:00Z",
+        10.0,
+        0.08,
+        2,
+    );
     r.perf[1].unit = "us".into();
-    r.perf.push(series("throughput.udp_stream", "Gbit/s", true, normal(5, 3.0, 0.1, 4)));
+    r.perf.push(series(
+        "throughput.udp_stream",
+        "Gbit/s",
+        true,
+        normal(5, 3.0, 0.1, 4),
+    ));
     let dir = save(tmp.path(), &r);
     let c = compare(&dir, &base).expect("compared");
-    assert_eq!(c.incomparable().iter().map(|m| m.metric.as_str()).collect::<Vec<_>>(), [LAT]);
+    assert_eq!(
+        c.incomparable()
+            .iter()
+            .map(|m| m.metric.as_str())
+            .collect::<Vec<_>>(),
+        [LAT]
+    );
     assert_eq!(c.new_metrics().len(), 1);
     assert!(c.has_regressions());
 }
@@ -498,7 +810,11 @@ fn degenerate_inputs_still_render() {
     let w = write_all(dir.path(), &empty).expect("written");
     let j = parse_junit(&std::fs::read_to_string(&w.junit_xml).expect("read"));
     assert_eq!((j.root["tests"].as_str(), j.suites.len()), ("0", 0));
-    assert!(std::fs::read_to_string(&w.summary_md).expect("read").contains("**0 cases"));
+    assert!(
+        std::fs::read_to_string(&w.summary_md)
+            .expect("read")
+            .contains("**0 cases")
+    );
 
     // One sample, constant samples, no samples.
     let mut r = sample_run();
@@ -518,7 +834,8 @@ fn degenerate_inputs_still_render() {
     assert_eq!(perf["metrics"][1]["stddev"], 0.0);
     assert!(perf["metrics"][3]["mean"].is_null());
     let pd: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&w.perfdash_json).expect("read")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&w.perfdash_json).expect("read"))
+            .expect("json");
     assert_eq!(pd["dataItems"].as_array().map(Vec::len), Some(3));
 }
 
@@ -529,13 +846,31 @@ fn verdicts_hold_across_noise_seeds() {
         let base = Baseline {
             kind: BaselineKind::Run,
             path: "base".into(),
-            runs: vec![perf_run("20260101T000000Z-000001", "2026-01-01T00:00:00Z", 10.0, 0.08, 100 + seed)],
+            runs: vec![perf_run(
+                "20260101T000000Z-000001",
+                "2026-01-01T00:00:00Z",
+                10.0,
+                0.08,
+                100 + seed,
+            )],
         };
-        let same = perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 10.0, 0.08, 200 + seed);
+        let same = perf_run(
+            "20260102T000000Z-000002",
+            "2026-01-02T00:00:00Z",
+            10.0,
+            0.08,
+            200 + seed,
+        );
         let c = compare_results(&same, &base, &opts).expect("compared");
         assert_eq!(c.unchanged().len(), 2, "seed {seed}: {}", c.render_text());
 
-        let worse = perf_run("20260102T000000Z-000002", "2026-01-02T00:00:00Z", 8.0, 0.10, 300 + seed);
+        let worse = perf_run(
+            "20260102T000000Z-000002",
+            "2026-01-02T00:00:00Z",
+            8.0,
+            0.10,
+            300 + seed,
+        );
         let c = compare_results(&worse, &base, &opts).expect("compared");
         assert_eq!(c.regressions().len(), 2, "seed {seed}: {}", c.render_text());
         for m in c.regressions() {
