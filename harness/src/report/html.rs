@@ -17,7 +17,7 @@ th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:t
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .passed{color:#1a7f37}.failed,.timed-out{color:#cf222e;font-weight:600}.skipped{color:#9a6700}
 .counts span{margin-right:1rem}pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;font-size:.8rem}
-figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}
+figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg{max-width:100%;height:auto}
 ";
 
 /// Minimal escaping for text and attribute values.
