@@ -9,6 +9,8 @@ pub mod dns;
 pub mod exit;
 pub mod profile;
 pub mod lab_bgpdns;
+pub mod report;
 pub mod results;
 pub mod secret;
+pub mod stats;
 pub mod yaml;
