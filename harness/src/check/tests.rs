@@ -1,0 +1,180 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::diag::Severity;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The seven findings that each, alone, stop the seed plan's install on
+/// current releases (the audit does not enumerate them; see docs/check-rules.md).
+pub(crate) const SEED_BLOCKERS: &[&str] =
+    &["NODE-001", "TPL-001", "RKE2-013", "CIL-001", "CIL-003", "FLUX-005", "FLUX-006"];
+
+#[test]
+fn seed_plan_raises_all_seven_blockers() {
+    let report = check(&[repo().join("fixtures/seed")]).expect("seed fixtures are readable YAML");
+    if std::env::var_os("INFRAFLUX_SHOW").is_some() {
+        eprintln!("{}", render_human(&report));
+    }
+    assert_eq!(report.status(), Status::Failed);
+    for id in SEED_BLOCKERS {
+        let rule = rules::find(id).expect("blocker is in the catalog");
+        assert_eq!(rule.severity, Severity::Error, "{id}");
+        assert!(report.findings.iter().any(|f| f.rule == *id), "seed plan must raise {id}");
+    }
+}
+
+#[test]
+fn catalog_is_complete_and_unique() {
+    let all = rules();
+    assert!(all.len() >= 35, "only {} rules", all.len());
+    let mut ids: Vec<&str> = all.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "duplicate rule ids");
+    for r in all {
+        assert!(!r.fix.is_empty() && !r.title.is_empty(), "{} lacks text", r.id);
+    }
+}
+
+#[test]
+fn docs_match_catalog() {
+    let path = repo().join("docs/check-rules.md");
+    let want = rules::catalog_markdown();
+    if std::env::var_os("INFRAFLUX_BLESS").is_some() {
+        std::fs::write(&path, &want).expect("write docs");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(have == want, "docs/check-rules.md drifted from check::rules(); rerun with INFRAFLUX_BLESS=1");
+}
+
+/// Lines of a fixture carrying `<- RULE-ID` markers.
+fn marked_lines(text: &str, id: &str) -> Vec<u32> {
+    let marker = format!("<- {id}");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(&marker))
+        .map(|(i, _)| i as u32 + 1)
+        .collect()
+}
+
+#[test]
+fn every_rule_has_failing_and_passing_fixtures() {
+    let root = repo().join("fixtures/check");
+    let mut problems = Vec::new();
+    for r in rules() {
+        let dir = root.join(r.id);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            problems.push(format!("{}: no fixture directory", r.id));
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        let fails: Vec<&PathBuf> = files.iter().filter(|p| stem(p).starts_with("fail")).collect();
+        let passes: Vec<&PathBuf> = files.iter().filter(|p| stem(p).starts_with("pass")).collect();
+        if fails.is_empty() || passes.is_empty() {
+            problems.push(format!("{}: needs fail.* and pass.*", r.id));
+            continue;
+        }
+        for f in fails {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let want = marked_lines(&text, r.id);
+            if want.is_empty() {
+                problems.push(format!("{}: {} has no `<- {}` marker", r.id, f.display(), r.id));
+                continue;
+            }
+            match check(&[f.clone()]) {
+                Err(e) => problems.push(format!("{}: {} does not load: {e}", r.id, f.display())),
+                Ok(rep) => {
+                    let got: Vec<u32> = rep
+                        .findings
+                        .iter()
+                        .filter(|x| x.rule == r.id)
+                        .filter_map(|x| x.location.as_ref().map(|l| l.line))
+                        .collect();
+                    for line in &want {
+                        if !got.contains(line) {
+                            problems.push(format!(
+                                "{}: expected at {}:{line}, got lines {got:?}\n{}",
+                                r.id,
+                                f.display(),
+                                render_human(&rep)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for p in passes {
+            match check(&[p.clone()]) {
+                Err(e) => problems.push(format!("{}: {} does not load: {e}", r.id, p.display())),
+                Ok(rep) => {
+                    if let Some(x) = rep.findings.iter().find(|x| x.rule == r.id) {
+                        problems.push(format!("{}: pass fixture raised it: {x}", r.id));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+fn stem(p: &Path) -> String {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned()
+}
+
+#[test]
+fn syntax_error_is_bad_input_with_position() {
+    let err = check_texts(&[("bad.yaml".into(), "a: [1, 2\nb: 3\n".into())]).unwrap_err();
+    assert_eq!(err.status(), Status::BadInput);
+    let f = &err.findings()[0];
+    assert_eq!(f.rule, "YAML-001");
+    assert!(f.location.as_ref().is_some_and(|l| l.line >= 1));
+}
+
+#[test]
+fn unreadable_path_is_bad_input() {
+    let err = check(&[PathBuf::from("/nonexistent/infraflux-check")]).unwrap_err();
+    assert!(matches!(err, CheckError::Read { .. }));
+    assert_eq!(err.status(), Status::BadInput);
+}
+
+#[test]
+fn duplicate_key_is_a_finding_and_checking_continues() {
+    let text = "cni: none\ndisable:\n  - rke2-coredns\ndisable:\n  - rke2-canal\n";
+    let rep = check_texts(&[("rke2/config.yaml".into(), text.into())]).expect("loads");
+    assert!(rep.findings.iter().any(|f| f.rule == "YAML-002" && f.location.as_ref().is_some_and(|l| l.line == 4)));
+    // Both lists are still checked.
+    assert!(rep.findings.iter().any(|f| f.rule == "RKE2-003"));
+    assert!(rep.findings.iter().any(|f| f.rule == "RKE2-002"));
+}
+
+#[test]
+fn embedded_values_positions_point_into_the_configmap_file() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cilium-values\n  namespace: kube-system\ndata:\n  values.yaml: |\n    k8sServiceHost: localhost\n    kubeProxyReplacement: strict\n";
+    let rep = check_texts(&[("cm.yaml".into(), text.into())]).expect("loads");
+    let f = rep.findings.iter().find(|f| f.rule == "CIL-001").expect("CIL-001");
+    let loc = f.location.as_ref().expect("located");
+    assert_eq!((loc.line, loc.col), (9, 27));
+}
+
+#[test]
+fn json_rendering_round_trips() {
+    let rep = check_texts(&[("a.yaml".into(), "kubeProxyReplacement: strict\nk8sServiceHost: x\n".into())]).expect("loads");
+    let v: serde_json::Value = serde_json::from_str(&render_json(&rep)).expect("json");
+    assert_eq!(v["findings"][0]["rule"], "CIL-001");
+    assert!(render_rules(true).contains("\"CIL-001\""));
+    assert!(render_rules(false).contains("CIL-001"));
+}
+
+#[test]
+fn unknown_fields_in_core_objects_are_found() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  selectr:\n    app: x\n  ports:\n  - port: 80\n";
+    let rep = check_texts(&[("svc.yaml".into(), text.into())]).expect("loads");
+    let f = rep.findings.iter().find(|f| f.rule == "SCHEMA-001").expect("unknown field");
+    assert_eq!(f.location.as_ref().map(|l| l.line), Some(6));
+    assert_eq!(f.path.as_deref(), Some("spec.selectr"));
+}
