@@ -190,7 +190,7 @@ pub(crate) fn blank_jinja(text: &str) -> (String, Vec<(u32, u32)>) {
             }
             out.push_str(&ph);
         } else {
-            let word = inner.trim().split_whitespace().next().unwrap_or("");
+            let word = inner.split_whitespace().next().unwrap_or("");
             if closer == '%' {
                 match word {
                     "if" => open_ifs.push(line),

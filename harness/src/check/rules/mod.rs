@@ -107,6 +107,16 @@ pub(crate) const SCHEMA_002: Rule = rule(
 
 const GENERAL: &[Rule] = &[YAML_002, SCHEMA_001, SCHEMA_002];
 
+/// The seed plan's seven independent install blockers. The audit does not
+/// enumerate them; these are the BREAKS findings that each, alone, stop the
+/// install on current releases, one per layer so none implies another:
+/// node prep aborts (NODE-001), RKE2 cannot parse its config (TPL-001), the
+/// cluster never gets a CNI (RKE2-013), the Cilium agent refuses to start
+/// (CIL-001), the Cilium chart fails to render (CIL-003), and Flux rejects
+/// the HelmRelease (FLUX-005) and HelmRepository (FLUX-006) APIs.
+pub const SEED_BLOCKERS: &[&str] =
+    &["NODE-001", "TPL-001", "RKE2-013", "CIL-001", "CIL-003", "FLUX-005", "FLUX-006"];
+
 /// Audit items no static rule can catch, with the reason.
 pub const NOT_DETECTABLE: &[(u8, &str)] = &[
     (11, "whether the Cloudflare bootstrap token may create tokens is a property of the token, visible only to the Cloudflare API"),
@@ -210,6 +220,18 @@ pub fn catalog_markdown() -> String {
             r.title.replace('|', "\\|"),
             r.fix.replace('|', "\\|")
         );
+    }
+    let _ = writeln!(s, "\n## The seed plan's seven independent blockers\n");
+    let _ = writeln!(
+        s,
+        "The audit does not enumerate them. Chosen as the BREAKS findings that each, alone, stop the install on current \
+         releases, one per layer so none implies another; `fixtures/seed/` (the seed plan's own files) must raise all of them \
+         (test `check::tests::seed_plan_raises_all_seven_blockers`):\n"
+    );
+    for id in SEED_BLOCKERS {
+        if let Some(r) = find(id) {
+            let _ = writeln!(s, "- `{id}`: {}", r.title);
+        }
     }
     let _ = writeln!(s, "\n## Audit items without a static rule\n");
     for (item, why) in NOT_DETECTABLE {

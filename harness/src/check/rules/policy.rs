@@ -104,7 +104,6 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .iter()
         .filter(|o| o.kind == "HTTPRoute" || o.kind == "GRPCRoute")
         .flat_map(|r| {
-            seq(r.node, "spec").iter().count();
             r.get("spec.rules")
                 .and_then(Node::as_seq)
                 .unwrap_or_default()
