@@ -4,6 +4,7 @@
 pub mod check;
 pub mod diag;
 pub mod exit;
+pub mod profile;
 pub mod results;
 pub mod secret;
 pub mod yaml;
