@@ -176,14 +176,14 @@ pub fn run(paths: &[PathBuf], profile: Option<&Path>) -> Result<CheckReport, Che
     Ok(report)
 }
 
-/// Profile validation belongs to `profile::validate` (branch `profile`).
-/// Until that lands, a profile is at least required to be readable YAML so a
-/// typo in the path is not silently ignored.
+/// Validates the cluster profile with `profile::check_file` (PROF rules).
+/// A profile that does not decode is bad input (exit 2), like broken YAML.
 fn profile_findings(profile: &Path) -> Result<Vec<Finding>, CheckError> {
-    match input::load(profile)? {
-        input::Loaded::Ok(_) => Ok(Vec::new()),
-        input::Loaded::Malformed(f) => Err(CheckError::Malformed { findings: vec![*f] }),
+    let checked = crate::profile::check_file(profile);
+    if checked.loaded.is_none() {
+        return Err(CheckError::Malformed { findings: checked.findings });
     }
+    Ok(checked.findings)
 }
 
 #[cfg(test)]

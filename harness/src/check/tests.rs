@@ -196,3 +196,22 @@ fn unknown_fields_in_core_objects_are_found() {
     assert_eq!(f.location.as_ref().map(|l| l.line), Some(6));
     assert_eq!(f.path.as_deref(), Some("spec.selectr"));
 }
+
+#[test]
+fn run_with_profile_adds_profile_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("values.yaml");
+    std::fs::write(&manifest, "kubeProxyReplacement: true\nk8sServiceHost: localhost\nipam: {mode: kubernetes}\n").expect("write");
+    let good = dir.path().join("profile.yaml");
+    std::fs::write(&good, crate::profile::DEFAULT_YAML).expect("write");
+    let rep = run(&[manifest.clone()], Some(&good)).expect("runs");
+    assert!(!rep.has_errors(), "{}", render_human(&rep));
+    assert!(rep.files.iter().any(|f| f.ends_with("profile.yaml")));
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, crate::profile::DEFAULT_YAML.replace("wireguard: true", "wireguard: false")).expect("write");
+    let rep = run(&[manifest.clone()], Some(&bad)).expect("runs");
+    assert!(rep.findings.iter().any(|f| f.rule.starts_with("PROF-")), "{}", render_human(&rep));
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "a: [").expect("write");
+    assert_eq!(run(&[manifest], Some(&broken)).unwrap_err().status(), Status::BadInput);
+}
