@@ -7,4 +7,5 @@ pub mod exit;
 pub mod profile;
 pub mod results;
 pub mod secret;
+pub mod stack;
 pub mod yaml;

@@ -369,6 +369,23 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        // RKE2's bundled chart is tuned through a HelmChartConfig whose
+        // `valuesContent` is the Cilium values.
+        for obj in &self.objects {
+            if obj.kind != "HelmChartConfig" || obj.name != "rke2-cilium" {
+                continue;
+            }
+            let Some(v) = obj.get("spec.valuesContent") else { continue };
+            let Some(text) = v.as_str() else { continue };
+            match embed::parse(obj.file, v.pos, text) {
+                Ok(nodes) => {
+                    for root in nodes.into_iter().filter(|n| n.as_map().is_some()) {
+                        self.values.push(Values { file: obj.file.to_owned(), chart: Chart::Cilium, root, release: None });
+                    }
+                }
+                Err(f) => findings.push(f),
+            }
+        }
         // Values ConfigMaps nobody references: recognise them by content.
         for obj in &self.objects {
             if !(obj.group.is_empty() && obj.kind == "ConfigMap")

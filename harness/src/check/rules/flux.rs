@@ -207,7 +207,8 @@ fn provider_of(group: &str) -> Option<(&'static str, fn(&Obj<'_>) -> bool)> {
         "bitnami.com" => Some(("the sealed-secrets HelmRelease", |o| chart(o, "sealed-secrets"))),
         "gateway.networking.k8s.io" => Some(("the Gateway API CRDs", |o| {
             o.kind == "Kustomization"
-                && o.str("spec.path").is_some_and(|p| p.contains("gateway-api") || p.contains("crds"))
+                && (o.str("spec.path").is_some_and(|p| p.contains("gateway-api") || p.contains("crd"))
+                    || o.str("spec.sourceRef.name").is_some_and(|n| n.contains("gateway-api")))
         })),
         _ => None,
     }

@@ -139,6 +139,21 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+    for g in ctx.objects.iter().filter(|o| o.kind == "GitRepository") {
+        if !g.str("spec.url").is_some_and(|u| u.contains("kubernetes-sigs/gateway-api")) {
+            continue;
+        }
+        let Some(tag) = g.str("spec.ref.tag") else { continue };
+        let mut it = tag.trim_start_matches('v').split('.').map(|x| x.parse::<u64>().unwrap_or(0));
+        let have = (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0));
+        if have < need {
+            out.push(GW_001.at(
+                g.file,
+                g.pos("spec.ref.tag"),
+                format!("bundle {tag} is older than v{}.{}.{} required by Cilium 1.{minor}", need.0, need.1, need.2),
+            ));
+        }
+    }
     for c in &ctx.commands {
         if c.text.contains("kubectl") && c.text.contains(" apply") && c.text.contains("gateway-api") {
             let why = if c.text.contains("--server-side") {
