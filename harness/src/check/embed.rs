@@ -9,7 +9,7 @@ use crate::yaml::{self, Node, Pos, Value};
 
 /// Parses `text` found at `at` in `file`; positions in the result and in
 /// the error finding point into `file`.
-pub(crate) fn parse(file: &str, at: Pos, text: &str) -> Result<Vec<Node>, Finding> {
+pub(crate) fn parse(file: &str, at: Pos, text: &str) -> Result<Vec<Node>, Box<Finding>> {
     let shift = |p: Pos| Pos {
         line: at.line + p.line.saturating_sub(1),
         col: at.col + p.col.saturating_sub(1),
@@ -23,7 +23,7 @@ pub(crate) fn parse(file: &str, at: Pos, text: &str) -> Result<Vec<Node>, Findin
                     loc.line = p.line;
                     loc.col = p.col;
                 }
-                return Err(f);
+                return Err(Box::new(f));
             }
             Ok(docs
                 .into_iter()
@@ -42,7 +42,7 @@ pub(crate) fn parse(file: &str, at: Pos, text: &str) -> Result<Vec<Node>, Findin
                 loc.line = p.line;
                 loc.col = p.col;
             }
-            Err(f)
+            Err(Box::new(f))
         }
     }
 }

@@ -326,15 +326,15 @@ impl<'a> Ctx<'a> {
             let target_ns = obj.str("spec.targetNamespace").unwrap_or_else(|| obj.ns().to_owned());
             let rel = self.releases.len();
             self.releases.push(Release { obj: i, chart_name, chart, target_ns });
-            if let Some(inline) = obj.get("spec.values") {
-                if inline.as_map().is_some() {
-                    self.values.push(Values {
-                        file: obj.file.to_owned(),
-                        chart,
-                        root: inline.clone(),
-                        release: Some(rel),
-                    });
-                }
+            if let Some(inline) = obj.get("spec.values")
+                && inline.as_map().is_some()
+            {
+                self.values.push(Values {
+                    file: obj.file.to_owned(),
+                    chart,
+                    root: inline.clone(),
+                    release: Some(rel),
+                });
             }
             let Some(froms) = obj.get("spec.valuesFrom").and_then(Node::as_seq) else { continue };
             for from in froms {
@@ -365,7 +365,7 @@ impl<'a> Ctx<'a> {
                             });
                         }
                     }
-                    Err(f) => findings.push(f),
+                    Err(f) => findings.push(*f),
                 }
             }
         }
@@ -383,7 +383,7 @@ impl<'a> Ctx<'a> {
                         self.values.push(Values { file: obj.file.to_owned(), chart: Chart::Cilium, root, release: None });
                     }
                 }
-                Err(f) => findings.push(f),
+                Err(f) => findings.push(*f),
             }
         }
         // Values ConfigMaps nobody references: recognise them by content.
@@ -587,10 +587,8 @@ pub(crate) fn shell_commands(file: &str, text: &str) -> Vec<Command> {
             cmd.text.push(' ');
         }
         cmd.text.push_str(body.trim());
-        if !cont {
-            if let Some(c) = pending.take() {
-                out.push(c);
-            }
+        if !cont && let Some(c) = pending.take() {
+            out.push(c);
         }
     }
     out.extend(pending);

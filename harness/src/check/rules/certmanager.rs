@@ -73,9 +73,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
     let controller = ctx.releases.iter().any(|r| r.chart == Chart::SealedSecrets)
         || ctx.objects.iter().any(|o| o.kind == "Deployment" && o.name.contains("sealed-secrets"));
-    if !controller {
-        if let Some(first) = ctx.objects.iter().find(|o| o.kind == "SealedSecret") {
-            out.push(SS_001.at(first.file, first.pos("kind"), "no sealed-secrets controller in the inputs"));
-        }
+    if !controller && let Some(first) = ctx.objects.iter().find(|o| o.kind == "SealedSecret") {
+        out.push(SS_001.at(first.file, first.pos("kind"), "no sealed-secrets controller in the inputs"));
     }
 }

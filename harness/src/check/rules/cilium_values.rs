@@ -161,10 +161,11 @@ fn check_values(
 ) {
     let file = v.file.as_str();
     let kpr = v.str("kubeProxyReplacement");
-    if let Some(k) = &kpr {
-        if k != "true" && k != "false" {
-            out.push(CIL_001.at(file, v.pos("kubeProxyReplacement"), format!("`kubeProxyReplacement: {k}` is invalid")));
-        }
+    if let Some(k) = &kpr
+        && k != "true"
+        && k != "false"
+    {
+        out.push(CIL_001.at(file, v.pos("kubeProxyReplacement"), format!("`kubeProxyReplacement: {k}` is invalid")));
     }
     let kpr_on = matches!(kpr.as_deref(), Some("true" | "strict"));
     if kpr_on && v.get("k8sServiceHost").is_none() {

@@ -174,15 +174,15 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if let Some(p) = ttl_pos {
                 out.push(DNS_004.at(o.file, p, "ttl has no effect on a proxied record"));
             }
-            if let Some(ips) = target_ips(ctx, o) {
-                if ips.iter().all(is_private) {
-                    let pos = o
-                        .annotations()
-                        .into_iter()
-                        .find(|(k, _)| k.as_str().is_some_and(|k| k.ends_with("/cloudflare-proxied")))
-                        .map_or(o.node.pos, |(k, _)| k.pos);
-                    out.push(DNS_001.at(o.file, pos, format!("{} would be proxied to private address {}", o.describe(), ips[0])));
-                }
+            if let Some(ips) = target_ips(ctx, o)
+                && ips.iter().all(is_private)
+            {
+                let pos = o
+                    .annotations()
+                    .into_iter()
+                    .find(|(k, _)| k.as_str().is_some_and(|k| k.ends_with("/cloudflare-proxied")))
+                    .map_or(o.node.pos, |(k, _)| k.pos);
+                out.push(DNS_001.at(o.file, pos, format!("{} would be proxied to private address {}", o.describe(), ips[0])));
             }
         }
     }
@@ -265,10 +265,11 @@ pub(crate) fn secret_namespaces(ctx: &Ctx<'_>, name: &str) -> Vec<String> {
             )),
             _ => None,
         };
-        if let Some((n, ns)) = produced {
-            if n == name && !out.contains(&ns) {
-                out.push(ns);
-            }
+        if let Some((n, ns)) = produced
+            && n == name
+            && !out.contains(&ns)
+        {
+            out.push(ns);
         }
     }
     out

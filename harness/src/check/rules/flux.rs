@@ -97,10 +97,8 @@ pub(crate) fn version_bounds(c: &str) -> (bool, bool) {
             if segs.first().is_none_or(|s| wild(s)) {
                 bounded = false;
                 single = false;
-            } else if segs.len() < 2 || wild(segs[1]) {
-                if !p.starts_with('~') || segs.len() < 2 {
-                    single = false;
-                }
+            } else if (segs.len() < 2 || wild(segs[1])) && (!p.starts_with('~') || segs.len() < 2) {
+                single = false;
             }
         } else if has_upper {
             let minor = |p: &str| -> Option<(u64, u64, u64)> {
@@ -197,7 +195,10 @@ fn check_depends_on(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The provider of a CRD group, as a predicate over objects.
-fn provider_of(group: &str) -> Option<(&'static str, fn(&Obj<'_>) -> bool)> {
+/// A description of a CRD provider and the predicate that finds it.
+type Provider = (&'static str, fn(&Obj<'_>) -> bool);
+
+fn provider_of(group: &str) -> Option<Provider> {
     fn chart(o: &Obj<'_>, name: &str) -> bool {
         o.kind == "HelmRelease" && o.str("spec.chart.spec.chart").as_deref() == Some(name)
     }

@@ -203,11 +203,10 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 None if !gateways.is_empty() => {
                     out.push(GW_012.at(r.file, pr.pos, format!("no Gateway {ns}/{name} in the inputs")));
                 }
-                Some(gw) => {
-                    if pr.get("sectionName").is_none() && listener(gw, "HTTP").is_some() && !redirects_to_https(r) {
-                        out.push(GW_007.at(r.file, pr.pos, format!("{} attaches to every listener of {ns}/{name}, including plain HTTP", r.describe())));
-                    }
+                Some(gw) if pr.get("sectionName").is_none() && listener(gw, "HTTP").is_some() && !redirects_to_https(r) => {
+                    out.push(GW_007.at(r.file, pr.pos, format!("{} attaches to every listener of {ns}/{name}, including plain HTTP", r.describe())));
                 }
+                Some(_) => {}
                 None => {}
             }
         }

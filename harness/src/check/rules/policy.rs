@@ -188,10 +188,10 @@ fn check_spec(ctx: &Ctx<'_>, policies: &[&Obj<'_>], p: &Obj<'_>, spec: &Node, ou
     let egress = seq(spec, "egress");
     let has_dns_proxy = egress.iter().any(|r| seq(r, "toPorts").iter().any(|tp| tp.lookup("rules.dns").is_some()));
     for r in egress {
-        if let Some(f) = r.get("toFQDNs") {
-            if !has_dns_proxy {
-                out.push(CNP_004.at(p.file, f.pos, format!("{} uses toFQDNs without a DNS rule", p.describe())));
-            }
+        if let Some(f) = r.get("toFQDNs")
+            && !has_dns_proxy
+        {
+            out.push(CNP_004.at(p.file, f.pos, format!("{} uses toFQDNs without a DNS rule", p.describe())));
         }
     }
     if spec.get("egress").is_some() && !egress.iter().any(allows_dns) {
