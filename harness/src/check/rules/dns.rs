@@ -51,7 +51,13 @@ pub(crate) const DNS_008: Rule = rule(
     "seal the Secret for each namespace that reads it (external-dns release namespace, cert-manager namespace)", &[47],
 );
 
-pub(crate) const RULES: &[Rule] = &[DNS_001, DNS_002, DNS_003, DNS_004, DNS_005, DNS_006, DNS_007, DNS_008];
+pub(crate) const DNS_009: Rule = rule(
+    "DNS-009", "dns", Warning, Silent,
+    "hostname annotation on a ClusterIP Service: the `service` source ignores it without --publish-internal-services",
+    "publish through an HTTPRoute (hostnames come from spec.hostnames) or a LoadBalancer Service", &[63],
+);
+
+pub(crate) const RULES: &[Rule] = &[DNS_001, DNS_002, DNS_003, DNS_004, DNS_005, DNS_006, DNS_007, DNS_008, DNS_009];
 
 const KNOWN: &[&str] = &[
     "hostname", "internal-hostname", "target", "ttl", "controller", "access", "endpoints-type",
@@ -184,6 +190,26 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     .map_or(o.node.pos, |(k, _)| k.pos);
                 out.push(DNS_001.at(o.file, pos, format!("{} would be proxied to private address {}", o.describe(), ips[0])));
             }
+        }
+    }
+    let publishes_internal = ctx.values.iter().filter(|v| v.chart == Chart::ExternalDns).any(|v| {
+        v.get("extraArgs")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a.as_str().is_some_and(|s| s.starts_with("--publish-internal-services")))
+    });
+    for svc in ctx.objects.iter().filter(|o| o.group.is_empty() && o.kind == "Service") {
+        let kind = svc.str("spec.type").unwrap_or_else(|| "ClusterIP".into());
+        if kind != "ClusterIP" || publishes_internal {
+            continue;
+        }
+        if let Some((k, _)) = svc
+            .annotations()
+            .into_iter()
+            .find(|(k, _)| k.as_str().and_then(ed_annotation).is_some_and(|(n, _)| n == "hostname"))
+        {
+            out.push(DNS_009.at(svc.file, k.pos, format!("{} is ClusterIP; no record will be published", svc.describe())));
         }
     }
     for c in &ctx.commands {

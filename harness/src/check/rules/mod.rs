@@ -120,7 +120,7 @@ pub const SEED_BLOCKERS: &[&str] =
 /// Audit items no static rule can catch, with the reason.
 pub const NOT_DETECTABLE: &[(u8, &str)] = &[
     (11, "whether the Cloudflare bootstrap token may create tokens is a property of the token, visible only to the Cloudflare API"),
-    (13, "the Terraform `lb_ip_range` variable and the Ansible group-vars template are outside the manifest set; LB-005 covers the on-link part"),
+    (13, "the missing exports to the Ansible group-vars template are a Terraform-to-Ansible data flow; TF-006 covers the range mismatch and LB-005 the on-link part"),
     (21, "\"XDP/DSR are claimed but not configured\" is a mismatch with prose; CIL-009 covers the config combination that loses encryption"),
     (26, "whether the router accepts sessions from every node, and whether a peer exists, needs the network (the BGP suite checks session state)"),
     (29, "whether on-link clients must reach VIPs is a design intent; LB-005 flags VIPs inside a BGP peer's on-link /24 without L2 announcements"),

@@ -1,12 +1,15 @@
 //! Terraform files (scanned as text: provider pins, references, duplicates).
 
+use std::net::Ipv4Addr;
 use std::sync::OnceLock;
+
+use ipnet::Ipv4Net;
 
 use crate::diag::Finding;
 use crate::diag::Severity::{Error, Warning};
 use crate::yaml::Pos;
 
-use super::Impact::{Breaks, Deprecated};
+use super::Impact::{Breaks, Deprecated, Silent};
 use super::{Rule, rule};
 use crate::check::model::Ctx;
 
@@ -36,7 +39,13 @@ pub(crate) const TF_005: Rule = rule(
     "keep one declaration; extend it instead of redeclaring", &[12],
 );
 
-pub(crate) const RULES: &[Rule] = &[TF_001, TF_002, TF_003, TF_004, TF_005];
+pub(crate) const TF_006: Rule = rule(
+    "TF-006", "terraform", Warning, Silent,
+    "the Terraform LB range does not match the LB-IPAM pools in the manifests",
+    "derive both from one value (the profile's loadBalancer pools)", &[13],
+);
+
+pub(crate) const RULES: &[Rule] = &[TF_001, TF_002, TF_003, TF_004, TF_005, TF_006];
 
 fn re(cell: &'static OnceLock<Option<regex::Regex>>, p: &str) -> Option<&'static regex::Regex> {
     super::regex(cell, p)
@@ -75,6 +84,29 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             out.push(TF_005.at(file, *pos, format!("resource \"{t}\" \"{n}\" is also declared in {first}")));
         }
     }
+    static RANGE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let pools = pool_span(ctx);
+    for f in &files {
+        let Some(pools) = pools else { break };
+        for c in re(&RANGE, r#"lb_ip_range\s*=\s*"(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)""#)
+            .into_iter()
+            .flat_map(|r| r.captures_iter(&f.text))
+        {
+            let (Ok(a), Ok(b)) = (c[1].parse::<Ipv4Addr>(), c[2].parse::<Ipv4Addr>()) else { continue };
+            if (u32::from(a), u32::from(b)) != pools {
+                let at = c.get(1).map_or(0, |m| m.start());
+                out.push(TF_006.at(
+                    &f.path,
+                    pos_of(&f.text, at),
+                    format!(
+                        "lb_ip_range {a}-{b} but the pools span {}-{}",
+                        Ipv4Addr::from(pools.0),
+                        Ipv4Addr::from(pools.1)
+                    ),
+                ));
+            }
+        }
+    }
     for f in &files {
         for c in re(&REF, r"\bdata\.([a-z0-9_]+)\.([a-z0-9_]+)").into_iter().flat_map(|r| r.captures_iter(&f.text)) {
             if !declared.iter().any(|(t, n)| *t == c[1] && *n == c[2]) {
@@ -99,4 +131,28 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// First and last address over every LB pool block in the inputs.
+fn pool_span(ctx: &Ctx<'_>) -> Option<(u32, u32)> {
+    let mut span: Option<(u32, u32)> = None;
+    for p in ctx.objects.iter().filter(|o| o.kind == "CiliumLoadBalancerIPPool") {
+        for list in ["spec.blocks", "spec.cidrs"] {
+            for b in p.get(list).and_then(crate::yaml::Node::as_seq).unwrap_or_default() {
+                let text = |k: &str| b.get(k).and_then(crate::yaml::Node::scalar_text);
+                let range = if let Some(net) = text("cidr").and_then(|c| c.parse::<Ipv4Net>().ok()) {
+                    Some((u32::from(net.network()), u32::from(net.broadcast())))
+                } else {
+                    match (text("start").and_then(|s| s.parse::<Ipv4Addr>().ok()), text("stop").and_then(|s| s.parse::<Ipv4Addr>().ok())) {
+                        (Some(a), Some(z)) => Some((u32::from(a), u32::from(z))),
+                        _ => None,
+                    }
+                };
+                if let Some((a, z)) = range {
+                    span = Some(span.map_or((a, z), |(x, y)| (x.min(a), y.max(z))));
+                }
+            }
+        }
+    }
+    span
 }
