@@ -215,3 +215,52 @@ fn run_with_profile_adds_profile_findings() {
     std::fs::write(&broken, "a: [").expect("write");
     assert_eq!(run(&[manifest], Some(&broken)).unwrap_err().status(), Status::BadInput);
 }
+
+fn seed_texts() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    collect(&repo().join("fixtures/seed"), &mut files);
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            (p.display().to_string(), text)
+        })
+        .collect()
+}
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,300}", ext in prop::sample::select(vec!["yaml", "j2", "sh", "tf"])) {
+            let _ = check_texts(&[(format!("input.{ext}"), text)]);
+        }
+
+        #[test]
+        fn mutated_seed_never_panics(file in 0usize..64, line in 0usize..200, op in 0u8..4) {
+            let mut texts = seed_texts();
+            let n = texts.len();
+            let (_, text) = &mut texts[file % n];
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            if !lines.is_empty() {
+                let i = line % lines.len();
+                match op {
+                    0 => { lines.remove(i); }
+                    1 => { let l = lines[i].clone(); lines.insert(i, l); }
+                    2 => { lines[i] = format!("  {}", lines[i]); }
+                    _ => { lines[i] = lines[i].replace(':', ""); }
+                }
+            }
+            *text = lines.join("\n");
+            match check_texts(&texts) {
+                Ok(report) => prop_assert!(report.findings.iter().all(|f| !f.rule.is_empty())),
+                Err(e) => prop_assert_eq!(e.status(), Status::BadInput),
+            }
+        }
+    }
+}

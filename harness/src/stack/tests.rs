@@ -154,3 +154,15 @@ fn refuses_a_non_empty_output_directory() {
     let r = render(&default_profile(), &empty, false).expect("an empty directory is fine");
     assert!(r.files.iter().all(|f| empty.join(f).is_file()));
 }
+
+#[test]
+fn written_tree_passes_check_from_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (gitops, name) in [(false, "ordered"), (true, "gitops")] {
+        let out = dir.path().join(name);
+        render(&with_cni_none(), &out, gitops).expect("writes");
+        let report = crate::check::check(&[out]).expect("readable");
+        assert!(!report.has_errors(), "{}", crate::check::render_human(&report));
+        assert_eq!(report.files.len(), render_files(&with_cni_none(), gitops).expect("renders").len());
+    }
+}
