@@ -264,3 +264,15 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn every_audit_item_is_covered_or_explained() {
+    for item in 1..=rules::AUDIT_ITEMS {
+        let covered = rules().iter().any(|r| r.audit.contains(&item));
+        let explained = rules::NOT_DETECTABLE.iter().any(|(i, why)| *i == item && !why.is_empty());
+        assert!(covered || explained, "audit item #{item} has neither a rule nor a reason");
+    }
+    for r in rules() {
+        assert!(r.audit.iter().all(|a| (1..=rules::AUDIT_ITEMS).contains(a)), "{}", r.id);
+    }
+}

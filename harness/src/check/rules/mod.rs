@@ -117,6 +117,9 @@ const GENERAL: &[Rule] = &[YAML_002, SCHEMA_001, SCHEMA_002];
 pub const SEED_BLOCKERS: &[&str] =
     &["NODE-001", "TPL-001", "RKE2-013", "CIL-001", "CIL-003", "FLUX-005", "FLUX-006"];
 
+/// Number of items in seed-audit.md section A.
+pub const AUDIT_ITEMS: u8 = 63;
+
 /// Audit items no static rule can catch, with the reason.
 pub const NOT_DETECTABLE: &[(u8, &str)] = &[
     (11, "whether the Cloudflare bootstrap token may create tokens is a property of the token, visible only to the Cloudflare API"),
@@ -232,6 +235,19 @@ pub fn catalog_markdown() -> String {
         if let Some(r) = find(id) {
             let _ = writeln!(s, "- `{id}`: {}", r.title);
         }
+    }
+    let _ = writeln!(s, "\n## Coverage of seed-audit.md section A\n");
+    let _ = writeln!(s, "| item | rules |");
+    let _ = writeln!(s, "|---|---|");
+    for item in 1..=AUDIT_ITEMS {
+        let ids: Vec<String> = all().iter().filter(|r| r.audit.contains(&item)).map(|r| format!("`{}`", r.id)).collect();
+        let partial = NOT_DETECTABLE.iter().any(|(i, _)| *i == item);
+        let cell = match (ids.is_empty(), partial) {
+            (true, _) => "not statically detectable (below)".to_owned(),
+            (false, true) => format!("{} (partly; see below)", ids.join(" ")),
+            (false, false) => ids.join(" "),
+        };
+        let _ = writeln!(s, "| #{item} | {cell} |");
     }
     let _ = writeln!(s, "\n## Audit items without a static rule\n");
     for (item, why) in NOT_DETECTABLE {
