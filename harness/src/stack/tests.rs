@@ -166,3 +166,17 @@ fn written_tree_passes_check_from_disk() {
         assert_eq!(report.files.len(), render_files(&with_cni_none(), gitops).expect("renders").len());
     }
 }
+
+#[test]
+fn default_stack_warnings_are_the_expected_ones() {
+    // The default profile publishes Hubble UI and Longhorn (no auth of their
+    // own: GW-011) and scrapes nothing (HUB-004). Anything else is a regression.
+    for gitops in [false, true] {
+        let files = must_pass(&default_profile(), gitops);
+        let report = self_check(&files).expect("checked");
+        let mut rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        assert_eq!(rules, vec!["GW-011", "HUB-004"], "{}", crate::check::render_human(&report));
+    }
+}
