@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod controlplane;
 pub mod bgp;
+pub mod check;
 pub mod diag;
 pub mod dns;
 pub mod exit;
@@ -13,4 +14,5 @@ pub mod report;
 pub mod results;
 pub mod secret;
 pub mod stats;
+pub mod stack;
 pub mod yaml;
