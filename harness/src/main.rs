@@ -9,7 +9,7 @@ use clap::Parser as _;
 use infraflux::cli::{Cli, Command, Format};
 use infraflux::diag::{self, Finding};
 use infraflux::exit::Status;
-use infraflux::{profile, report, secret};
+use infraflux::{check, profile, report, secret, stack};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -89,7 +89,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
     let format = cli.global.format;
     match cli.command {
         Command::Check(args) => cmd_check(&args, format),
-        Command::Render(_) => not_built("render", "the stack issue"),
+        Command::Render(args) => cmd_render(&args),
         Command::Up(_) => not_built(
             "up",
             "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
@@ -125,24 +125,126 @@ fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when `path` is a file whose first document is a `kind: ClusterProfile`.
+fn is_profile(path: &std::path::Path) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    // A cheap sniff: the full parse (with located errors) happens in the checker.
+    text.lines()
+        .take_while(|l| !l.starts_with("---") || l.trim() == "---")
+        .any(|l| l.trim_end() == "kind: ClusterProfile")
+}
+
 fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
     if args.rules {
         let mut out = std::io::stdout().lock();
-        for r in profile::rules() {
-            writeln!(out, "{}  {}\n      fix: {}", r.id, r.title, r.hint)?;
+        match format {
+            Format::Json => {
+                let prof: Vec<serde_json::Value> = profile::rules()
+                    .iter()
+                    .map(|r| serde_json::json!({"id": r.id, "area": "profile", "severity": "error", "title": r.title, "fix": r.hint}))
+                    .collect();
+                let stack: serde_json::Value = serde_json::from_str(&check::render_rules(true))
+                    .context("failed to encode the rule catalog")?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"profile": prof, "stack": stack}))?)?;
+            }
+            Format::Text => {
+                writeln!(out, "# Profile rules (PROF)")?;
+                for r in profile::rules() {
+                    writeln!(out, "{}  {}\n      fix: {}", r.id, r.title, r.hint)?;
+                }
+                writeln!(out, "\n# Stack rules")?;
+                write!(out, "{}", check::render_rules(false))?;
+            }
         }
         return Ok(Status::Pass);
     }
-    let checked = match args.paths.as_slice() {
-        [] => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
-        [one] => profile::check_file(one),
-        _ => {
-            eprintln!("error: checking manifests is not built yet (the stack issue)");
-            return Ok(Status::BadInput);
+    let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));
+    if profiles.len() > 1 {
+        eprintln!("error: more than one cluster profile given ({}); check them one at a time", profiles.len());
+        return Ok(Status::BadInput);
+    }
+    if manifests.is_empty() {
+        let checked = match profiles.first() {
+            Some(p) => profile::check_file(p),
+            None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
+        };
+        print_findings(&checked.findings, format)?;
+        return Ok(checked.status());
+    }
+    match check::run(&manifests, profiles.first().map(|p| p.as_path())) {
+        Ok(report) => {
+            let text = match format {
+                Format::Json => check::render_json(&report),
+                Format::Text => check::render_human(&report),
+            };
+            print!("{}", secret::redact(&text));
+            Ok(report.status())
         }
+        Err(e) => {
+            print_findings(&e.findings(), format)?;
+            if e.findings().is_empty() {
+                eprintln!("error: {}", secret::redact(&e.to_string()));
+            }
+            Ok(e.status())
+        }
+    }
+}
+
+/// Loads a profile (or the embedded default) and refuses one with error
+/// findings: commands that consume a profile treat those as bad input.
+fn load_profile_for_use(path: Option<&std::path::Path>) -> Result<profile::Loaded, Status> {
+    let checked = match path {
+        Some(p) => profile::check_file(p),
+        None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
     };
-    print_findings(&checked.findings, format)?;
-    Ok(checked.status())
+    let errors: Vec<&Finding> = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == diag::Severity::Error)
+        .collect();
+    match checked.loaded {
+        Some(loaded) if errors.is_empty() => Ok(loaded),
+        _ => {
+            for f in &errors {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: the profile has {} error finding(s); fix them first (`infraflux check`)", errors.len());
+            Err(Status::BadInput)
+        }
+    }
+}
+
+fn cmd_render(args: &infraflux::cli::RenderArgs) -> anyhow::Result<Status> {
+    let loaded = match load_profile_for_use(args.profile.as_deref()) {
+        Ok(l) => l,
+        Err(status) => return Ok(status),
+    };
+    match stack::render(&loaded.profile, &args.out, args.gitops) {
+        Ok(r) => {
+            for f in &r.files {
+                println!("{}", r.out_dir.join(f).display());
+            }
+            eprintln!(
+                "rendered {} file(s) into {} ({} warning(s) from check)",
+                r.files.len(),
+                r.out_dir.display(),
+                r.report.findings.len()
+            );
+            Ok(Status::Pass)
+        }
+        Err(e) => {
+            if let stack::StackError::SelfCheck { findings } = &e {
+                for f in findings {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+            }
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            Ok(e.status())
+        }
+    }
 }
 
 fn cmd_report(args: &infraflux::cli::ReportArgs, format: Format) -> anyhow::Result<Status> {
