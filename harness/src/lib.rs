@@ -5,4 +5,5 @@ pub mod diag;
 pub mod exit;
 pub mod results;
 pub mod secret;
+pub mod suite;
 pub mod yaml;
