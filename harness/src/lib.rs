@@ -1,6 +1,7 @@
 //! InfraFlux: validation and conformance harness for Cilium-based Kubernetes
 //! platforms. The `infraflux` binary is a thin clap front over this library.
 
+pub mod cluster;
 pub mod diag;
 pub mod exit;
 pub mod results;

@@ -393,12 +393,16 @@ pub struct HttpProbe {
     /// `Name: value` strings.
     #[serde(default)]
     pub headers: Vec<String>,
+    /// https: accept any server certificate (the agent requires it for https).
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DnsProbe {
     pub name: String,
+    /// DNS server `HOST[:PORT]`; the cluster DNS Service by default.
     #[serde(default)]
     pub server: Option<String>,
     /// Record type, `A` by default.
@@ -433,13 +437,17 @@ pub struct LoadProbe {
     pub streams: Option<u32>,
 }
 
-/// Packet capture on a node interface (host-network agent), used to prove
-/// that traffic is encrypted.
+/// Counts IPv4 packets on an interface of the agent pod, used to prove that
+/// traffic between `filterIps` is not seen in clear text.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CaptureProbe {
     pub interface: String,
-    pub filter: String,
+    /// A packet counts as plaintext when source and destination are both listed.
+    pub filter_ips: Vec<String>,
+    /// Also count UDP packets to/from this port (e.g. WireGuard 51871).
+    #[serde(default)]
+    pub udp_port: Option<u16>,
     pub duration: HumanDuration,
 }
 
