@@ -2,6 +2,7 @@
 //! platforms. The `infraflux` binary is a thin clap front over this library.
 
 pub mod cluster;
+pub mod controlplane;
 pub mod diag;
 pub mod exit;
 pub mod results;
