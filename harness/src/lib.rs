@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod controlplane;
 pub mod diag;
+pub mod engine;
 pub mod exit;
 pub mod results;
 pub mod secret;
