@@ -330,7 +330,7 @@ async fn run_steps<B: Backend>(
         let started = Instant::now();
         // The backend bounds its own waits by `t`; this outer bound catches
         // a backend that does not.
-        let r = match tokio::time::timeout(t + Duration::from_secs(2), backend.run_step(ctx, step, t)).await {
+        let r = match tokio::time::timeout(t + Duration::from_secs(3), backend.run_step(ctx, step, t)).await {
             Ok(r) => r,
             Err(_) => Err(StepError::TimedOut(format!("step did not finish within {t:?}"))),
         };

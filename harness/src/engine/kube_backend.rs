@@ -339,7 +339,10 @@ impl Backend for KubeBackend {
                 Step::Probe(p) => self.probe(ctx, p, timeout).await,
             }
         };
-        match tokio::time::timeout(timeout, work).await {
+        // Waits and asserts stop at `timeout` themselves with a message that
+        // says what they last saw; this guard (a little later, so it never
+        // pre-empts them) bounds the steps that have no inner deadline.
+        match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
             Ok(r) => r,
             Err(_) => Err(StepError::TimedOut(format!(
                 "{} did not finish within {timeout:?}",

@@ -334,9 +334,11 @@ pub fn write_results(dir: &std::path::Path, results: &RunResults) -> Result<(), 
 
 /// Runs the selected cases of `suites` through `backend` as libtest-mimic
 /// trials and collects their results (skips included, filtered-out cases
-/// excluded). Generic over the backend so the runner logic is testable
-/// without a cluster.
-pub(crate) async fn execute<B: Backend>(
+/// excluded). This is the part of [`run`] after connecting, detecting and
+/// locking; it is public so embedders and tests can drive any [`Backend`]
+/// (e.g. a [`kube_backend::KubeBackend`] wrapped to inject faults).
+/// `detected: None` evaluates no requirements.
+pub async fn execute<B: Backend>(
     opts: &RunOptions,
     backend: Arc<B>,
     suites: &[LoadedSuite],
