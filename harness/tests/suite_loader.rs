@@ -153,3 +153,17 @@ mod prop {
         }
     }
 }
+
+/// The worked example in suites/README.md must load as written.
+#[test]
+fn readme_example_loads() {
+    let readme = std::fs::read_to_string(root().join("suites/README.md")).unwrap();
+    let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let s = suite::load_str("README.md", &readme[start..end], &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    assert_eq!(s.cases[0].id, "example::lb-from-pool");
+    assert_eq!(s.cases[0].requires, vec![Feature::Cilium, Feature::LbIpam]);
+    assert!(s.fixtures.contains_key("manifests/lb-service.yaml"));
+}

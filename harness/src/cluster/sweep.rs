@@ -15,10 +15,18 @@ const POLL: Duration = Duration::from_millis(250);
 impl Cluster {
     /// Every object matching `selector`, of every listable kind.
     pub async fn find_labelled(&self, selector: &str) -> Result<Vec<ObjectKey>> {
-        let discovery = Discovery::new(self.client.clone())
+        let discovery = self.discover_all().await?;
+        self.find_labelled_in(&discovery, selector).await
+    }
+
+    async fn discover_all(&self) -> Result<Discovery> {
+        Discovery::new(self.client.clone())
             .run()
             .await
-            .map_err(|e| Error::from_kube("discover API resources", e))?;
+            .map_err(|e| Error::from_kube("discover API resources", e))
+    }
+
+    async fn find_labelled_in(&self, discovery: &Discovery, selector: &str) -> Result<Vec<ObjectKey>> {
         let mut found = Vec::new();
         for group in discovery.groups() {
             for (ar, caps) in group.recommended_resources() {
@@ -55,7 +63,9 @@ impl Cluster {
     /// left or `timeout` passes. Returns how many objects were deleted.
     pub async fn delete_labelled(&self, selector: &str, timeout: Duration) -> Result<usize> {
         let deadline = Instant::now() + timeout;
-        let mut found = self.find_labelled(selector).await?;
+        // One discovery per sweep: kinds do not come and go while we delete.
+        let discovery = self.discover_all().await?;
+        let mut found = self.find_labelled_in(&discovery, selector).await?;
         found.sort_by_key(|k| k.namespace.is_none());
         let mut deleted = 0;
         for key in &found {
@@ -70,7 +80,7 @@ impl Cluster {
             }
         }
         loop {
-            let left = self.find_labelled(selector).await?;
+            let left = self.find_labelled_in(&discovery, selector).await?;
             if left.is_empty() {
                 return Ok(deleted);
             }

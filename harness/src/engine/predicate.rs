@@ -20,7 +20,7 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
     let present: Vec<&Value> = selected.iter().copied().filter(|v| !v.is_null()).collect();
     let seen = || describe(&present);
     if let Some(want) = &p.equals {
-        return if present.iter().any(|v| *v == want) {
+        return if present.contains(&want) {
             Ok(())
         } else {
             Err(format!("{} equals {}: found {}", p.path, compact(want), seen()))

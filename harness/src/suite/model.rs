@@ -105,6 +105,9 @@ pub struct Case {
 }
 
 /// One operation. Exactly one key per list item: `- apply: {...}`.
+// Steps are built once per load and cloned rarely; boxing the big variants
+// would only obscure pattern matching.
+#[expect(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Step {
@@ -506,7 +509,7 @@ impl HumanDuration {
 impl std::fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
         } else {
             write!(f, "{}s", ms / 1000)
