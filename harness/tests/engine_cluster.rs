@@ -130,7 +130,12 @@ async fn passing_run_labels_everything_and_leaves_nothing() {
           wait: true
 "
     ));
-    let r = engine::run(env.opts(&id)).await.expect("run");
+    let out = env.dir.path().join("out");
+    let r = engine::run(RunOptions { output_dir: Some(out.clone()), ..env.opts(&id) }).await.expect("run");
+    let written: RunResults =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results.json")).expect("parse");
+    assert_eq!(written, r);
+    assert_eq!(written.schema, infraflux::results::SCHEMA);
     let c = case(&r, "it::applies-and-checks");
     assert_eq!(c.outcome, Outcome::Passed, "{c:#?}");
     assert_eq!(c.attempts, 1);
@@ -302,6 +307,7 @@ async fn lease_lock_blocks_a_second_run_and_goes_stale() {
     drop(held);
     tokio::time::sleep(Duration::from_secs(4)).await;
     let r = engine::run(env.opts(&id)).await.expect("stale lock is taken over");
+    assert_eq!(r.run_id, id);
     assert_eq!(case(&r, "it::trivial").outcome, Outcome::Passed);
     // Released at the end: the lease is gone.
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(env.client.clone(), &env.ns);
@@ -419,4 +425,48 @@ async fn unreachable_cluster_is_exit_3_and_bad_suite_is_exit_2() {
     let err = engine::run(opts).await.expect_err("bad input");
     assert_eq!(err.exit_status().code(), 2);
     assert_eq!(err.findings()[0].rule, "SUITE-001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_runs_one_is_refused() {
+    let Some(env) = env("eng-race").await else { return };
+    env.suite(&format!(
+        "{HEAD}  - name: holds-a-while
+    steps:
+      - apply:
+          manifest: {{apiVersion: v1, kind: ConfigMap, metadata: {{name: cfg}}}}
+      - wait:
+          ref: {{apiVersion: v1, kind: ConfigMap, name: cfg}}
+          field: {{path: $.data.x, exists: true}}
+          timeout: 3s
+"
+    ));
+    let (a, b) = (run_id("h"), run_id("i"));
+    let (ra, rb) = tokio::join!(engine::run(env.opts(&a)), engine::run(env.opts(&b)));
+    let refused: Vec<&EngineError> = [&ra, &rb].into_iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refused.len(), 1, "exactly one run must be refused: {ra:?} / {rb:?}");
+    assert!(
+        matches!(refused[0], EngineError::Cluster(infraflux::cluster::Error::Locked { .. })),
+        "{:?}",
+        refused[0]
+    );
+    assert_eq!(refused[0].exit_status().code(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_are_exit_3() {
+    let Some(env) = env("eng-auth").await else { return };
+    let kc = env.dir.path().join("bad-kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{}', insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: not-a-real-token}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n",
+            env.cp.server_url()
+        ),
+    )
+    .expect("write kubeconfig");
+    env.suite(&format!("{HEAD}  - name: a\n    steps:\n      - assert: {{ref: {{apiVersion: v1, kind: Node}}, that: [{{path: $.items, exists: true}}]}}\n"));
+    let err = engine::run(RunOptions { kubeconfig: Some(kc), ..env.opts(&run_id("j")) }).await.expect_err("auth");
+    assert!(matches!(err, EngineError::Cluster(infraflux::cluster::Error::Auth { code: 401, .. })), "{err:?}");
+    assert_eq!(err.exit_status().code(), 3);
 }

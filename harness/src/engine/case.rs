@@ -70,6 +70,7 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
 }
 
 /// Runs every attempt of `case` and returns its result.
+#[tracing::instrument(skip_all, fields(case = %case.id))]
 pub(crate) async fn run_case<B: Backend>(
     run: &RunCtx<B>,
     case: Arc<LoadedCase>,

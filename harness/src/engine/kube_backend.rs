@@ -329,6 +329,7 @@ impl Backend for KubeBackend {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, step = %step.display_name()))]
     async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
         let work = async {
             match step {
@@ -351,6 +352,7 @@ impl Backend for KubeBackend {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, namespace = %ctx.namespace))]
     async fn cleanup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();

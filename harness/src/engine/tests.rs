@@ -343,3 +343,20 @@ fn list_needs_no_cluster_and_applies_filters() {
     let bad = RunOptions { suites_dir: dir.path().join("missing"), ..RunOptions::default() };
     assert_eq!(list(&bad).unwrap_err().exit_status(), Status::BadInput);
 }
+
+#[test]
+fn timeouts_inherit_profile_suite_case_step() {
+    let y = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: t\ndefaults:\n  timeout: 4m\n  timeouts: {wait: 40s, assert: 41s}\ncases:\n  - name: a\n    timeouts: {wait: 20s}\n    steps:\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true}\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true, timeout: 5s}\n      - assert: {ref: {apiVersion: v1, kind: Node}, that: [{path: $.items, exists: true}]}\n      - apply: {manifest: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}}\n  - name: b\n    timeout: 10s\n    steps:\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true}\n";
+    let s = load(y);
+    let profile = TimeoutDefaults { apply: Duration::from_secs(7), ..TimeoutDefaults::default() };
+    let a = &s[0].cases[0];
+    let t = |i: usize| case::step_timeout(a, &a.steps[i], &profile);
+    assert_eq!(t(0), Duration::from_secs(20), "case overrides suite");
+    assert_eq!(t(1), Duration::from_secs(5), "step overrides case");
+    assert_eq!(t(2), Duration::from_secs(41), "suite overrides profile");
+    assert_eq!(t(3), Duration::from_secs(7), "profile overrides built-in");
+    assert_eq!(a.timeout, Some(Duration::from_secs(240)));
+    let b = &s[0].cases[1];
+    assert_eq!(case::step_timeout(b, &b.steps[0], &profile), Duration::from_secs(40));
+    assert_eq!(b.timeout, Some(Duration::from_secs(10)));
+}
