@@ -470,3 +470,21 @@ async fn rejected_credentials_are_exit_3() {
     assert!(matches!(err, EngineError::Cluster(infraflux::cluster::Error::Auth { code: 401, .. })), "{err:?}");
     assert_eq!(err.exit_status().code(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_only_removes_leftovers_of_a_crashed_run() {
+    let Some(env) = env("eng-sweep").await else { return };
+    let crashed = run_id("k");
+    // What a killed run would leave: a labelled namespace with an object in it.
+    let c = env.cluster().await;
+    let labels = infraflux::cluster::harness_labels(&crashed, Some("it.crashed"));
+    let ns = engine::namespace_for(&crashed, "it::crashed", 1);
+    c.ensure_namespace(&ns, &labels).await.expect("ns");
+    c.apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "left"}}), &ns, &labels)
+        .await
+        .expect("cm");
+    assert_eq!(env.leftovers(&crashed).await.len(), 2);
+    let n = engine::cleanup_only(&env.opts(&run_id("l")), Some(&crashed)).await.expect("cleanup");
+    assert_eq!(n, 2);
+    assert!(env.leftovers(&crashed).await.is_empty());
+}

@@ -295,6 +295,33 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     Ok(results)
 }
 
+/// Deletes every object the harness left behind: those labelled with
+/// `run_id`, or every `app.kubernetes.io/managed-by=infraflux` object when
+/// `run_id` is `None`. Takes the run lock first so it never pulls objects
+/// from under a live run. Returns how many objects were deleted.
+pub async fn cleanup_only(opts: &RunOptions, run_id: Option<&str>) -> Result<usize, EngineError> {
+    let cluster = Arc::new(
+        Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+            .await
+            .map_err(EngineError::Cluster)?,
+    );
+    let holder = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let lock = cluster
+        .acquire_lock(&opts.lock_namespace, &holder, opts.lock_ttl)
+        .await
+        .map_err(EngineError::Cluster)?;
+    // The lock's own Lease carries the managed-by label: never sweep it.
+    let selector = match run_id {
+        Some(id) => format!("{}={id},{}", cluster::RUN_ID, cluster::CASE),
+        None => format!("{}={},{}", cluster::MANAGED_BY, cluster::MANAGER, cluster::CASE),
+    };
+    let swept = cluster.delete_labelled(&selector, opts.timeouts.cleanup).await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "failed to release the run lock; it goes stale after its TTL");
+    }
+    swept.map_err(EngineError::Cluster)
+}
+
 fn target(opts: &RunOptions, d: Option<&Detected>, context: Option<&str>) -> Target {
     let p = opts.profile.clone().unwrap_or_default();
     Target {
