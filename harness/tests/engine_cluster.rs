@@ -52,6 +52,9 @@ impl Env {
             cilium_namespace: self.ns.clone(),
             lock_namespace: self.ns.clone(),
             timeouts: TimeoutDefaults { cleanup: Duration::from_secs(90), ..TimeoutDefaults::default() },
+            // The runs' own libtest report (with deliberate failures) stays
+            // out of this binary's output.
+            console_log: Some(self.dir.path().join(format!("console-{run_id}.log"))),
             ..RunOptions::default()
         }
     }
@@ -263,6 +266,11 @@ async fn missing_features_skip_with_reasons_read_from_the_cluster() {
     assert!(wg.contains("requires multiNode: the cluster has"), "{wg}");
     assert!(reason("it::probes").contains("requires probeAgent: no probe agent image configured"));
     assert!(reason("it::lb").contains("requires lbIpam: CRD ciliumloadbalancerippools.cilium.io is not installed"));
+    let console = std::fs::read_to_string(env.dir.path().join(format!("console-{id}.log"))).expect("console log");
+    assert!(
+        console.lines().any(|l| l.contains("[requires wireguard]") && l.contains("it::wg") && l.ends_with("ignored")),
+        "{console}"
+    );
     assert_eq!(engine::exit_status(&r).code(), 0);
 }
 
@@ -378,7 +386,7 @@ async fn panicking_step_and_interrupted_run_still_clean_up() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let r = engine::execute(&opts, backend, &suites, None, &id).await;
+    let r = engine::execute(&opts, backend, &suites, None, &id).await.expect("execute");
     match &case(&r, "it::panics").outcome {
         Outcome::Failed { step, message } => {
             assert_eq!(step.as_deref(), Some("panic-now"));

@@ -79,6 +79,9 @@ pub struct RunOptions {
     pub lock_namespace: String,
     /// A lock not renewed for this long is stale.
     pub lock_ttl: Duration,
+    /// Write the libtest-style console output to this file instead of
+    /// stdout (e.g. `reports/runs/<id>/console.log`).
+    pub console_log: Option<PathBuf>,
     /// Cancelling it interrupts the run (cleanup still runs). Ctrl-C cancels
     /// it too when `handle_ctrl_c` is set.
     pub cancel: CancellationToken,
@@ -108,6 +111,7 @@ impl Default for RunOptions {
             cilium_namespace: "kube-system".into(),
             lock_namespace: "default".into(),
             lock_ttl: Duration::from_secs(60),
+            console_log: None,
             cancel: CancellationToken::new(),
             handle_ctrl_c: false,
         }
@@ -115,6 +119,26 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// libtest-mimic arguments; creates the console log first so a bad path
+    /// is an error here rather than a panic inside libtest-mimic.
+    fn trial_args(&self) -> Result<libtest_mimic::Arguments, EngineError> {
+        let logfile = match &self.console_log {
+            Some(path) => {
+                std::fs::File::create(path).map_err(|source| EngineError::Output {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
+        Ok(libtest_mimic::Arguments {
+            test_threads: self.test_threads,
+            logfile,
+            ..Default::default()
+        })
+    }
+
     fn selection(&self) -> Selection {
         Selection {
             filters: self.filters.clone(),
@@ -226,6 +250,8 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         return Err(EngineError::Options("test_threads must be at least 1".into()));
     }
     let suites = load(&opts)?;
+    // Fail on a bad console path before touching the cluster.
+    opts.trial_args()?;
     let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
     let started_at = rfc3339_now();
     let started = Instant::now();
@@ -238,7 +264,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
             .collect();
         let args = libtest_mimic::Arguments {
             list: true,
-            ..Default::default()
+            ..opts.trial_args()?
         };
         let _listed = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials))
             .await
@@ -270,7 +296,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     });
 
     let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone()));
-    let mut results = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
+    let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
 
     // Safety net behind per-case cleanup: anything still carrying this run's
     // label goes, on a fresh deadline.
@@ -284,6 +310,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     if let Some(h) = ctrl_c {
         h.abort();
     }
+    let mut results = executed?;
 
     results.run_id = run_id;
     results.started_at = started_at;
@@ -371,7 +398,8 @@ pub async fn execute<B: Backend>(
     suites: &[LoadedSuite],
     detected: Option<&Detected>,
     run_id: &str,
-) -> RunResults {
+) -> Result<RunResults, EngineError> {
+    let args = opts.trial_args()?;
     let started_at = rfc3339_now();
     let started = Instant::now();
     let run = Arc::new(case::RunCtx {
@@ -429,10 +457,6 @@ pub async fn execute<B: Backend>(
             order.push((case, disposition));
         }
     }
-    let args = libtest_mimic::Arguments {
-        test_threads: opts.test_threads,
-        ..Default::default()
-    };
     let joined = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials)).await;
     if let Err(e) = joined {
         tracing::error!(error = %e, "case executor thread failed");
@@ -446,7 +470,7 @@ pub async fn execute<B: Backend>(
             (_, None) => skipped(&c, "not run: the executor stopped before this case".into()),
         })
         .collect();
-    RunResults {
+    Ok(RunResults {
         schema: SCHEMA.into(),
         run_id: run_id.to_owned(),
         started_at,
@@ -454,7 +478,7 @@ pub async fn execute<B: Backend>(
         target: target(opts, detected, None),
         cases,
         perf: Vec::new(),
-    }
+    })
 }
 
 fn skipped(c: &LoadedCase, reason: String) -> CaseResult {

@@ -100,12 +100,18 @@ fn load(yaml: &str) -> Vec<LoadedSuite> {
 }
 
 fn opts() -> RunOptions {
-    RunOptions { test_threads: Some(1), ..RunOptions::default() }
+    // Keep libtest-mimic's own report (with its deliberate failures) out of
+    // this test binary's stdout.
+    let log = std::env::temp_dir().join(format!("infraflux-engine-test-{:08x}.log", rand::random::<u32>()));
+    RunOptions { test_threads: Some(1), console_log: Some(log), ..RunOptions::default() }
 }
 
 async fn exec(o: &RunOptions, suites: &[LoadedSuite], detected: Option<&Detected>) -> (RunResults, Arc<Scripted>) {
     let b = Arc::new(Scripted::default());
-    let r = execute(o, b.clone(), suites, detected, "20260101T000000Z-abcdef").await;
+    let r = execute(o, b.clone(), suites, detected, "20260101T000000Z-abcdef").await.unwrap();
+    if let Some(log) = &o.console_log {
+        let _ = std::fs::remove_file(log);
+    }
     (r, b)
 }
 
@@ -161,7 +167,12 @@ async fn missing_requirement_skips_with_detected_reason() {
     let s = load(&suite_yaml("wg", &[C { extra: "requires: [wireguard]", ..c("encrypted", &["pass"]) }, c("plain", &["pass"])]));
     let mut d = Detected::default();
     d.features.insert(Feature::Wireguard, Err("cilium-config has enable-wireguard=\"false\"".into()));
-    let (r, b) = exec(&opts(), &s, Some(&d)).await;
+    let o = opts();
+    let b = Arc::new(Scripted::default());
+    let r = execute(&o, b.clone(), &s, Some(&d), "20260101T000000Z-abcdef").await.unwrap();
+    let console = std::fs::read_to_string(o.console_log.as_ref().unwrap()).unwrap();
+    let _ = std::fs::remove_file(o.console_log.as_ref().unwrap());
+    assert!(console.contains("[requires wireguard] wg::encrypted ... ignored"), "{console}");
     assert_eq!(
         outcome(&r, "wg::encrypted").outcome,
         Outcome::Skipped { reason: "requires wireguard: cilium-config has enable-wireguard=\"false\"".into() }
