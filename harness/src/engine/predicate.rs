@@ -229,3 +229,33 @@ mod tests {
         assert!(condition(&want, &d).unwrap_err().contains("no Programmed condition"));
     }
 }
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Suites rely on RFC 9535 negated existence tests ("items without a
+    /// True Ready condition"); pin that the JSONPath engine supports them.
+    #[test]
+    fn negated_nested_filter_finds_items_lacking_a_true_condition() {
+        let list = json!({"items": [
+            {"metadata": {"name": "ok"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+            {"metadata": {"name": "bad"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+            {"metadata": {"name": "new"}}
+        ]});
+        let p = Predicate {
+            path: "$.items[?!@.status.conditions[?@.type=='Ready' && @.status=='True']].metadata.name".into(),
+            equals: None,
+            contains: None,
+            matches: None,
+            exists: None,
+            absent: None,
+            in_cidr: None,
+            count: Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None }),
+        };
+        let e = check(&p, &list).unwrap_err();
+        assert!(e.contains("counted 2"), "{e}");
+        assert!(check(&p, &json!({"items": [list["items"][0].clone()]})).is_ok());
+    }
+}
