@@ -4,11 +4,16 @@
 pub mod cli;
 pub mod cluster;
 pub mod controlplane;
+pub mod bgp;
 pub mod diag;
 pub mod engine;
+pub mod dns;
 pub mod exit;
 pub mod profile;
+pub mod lab_bgpdns;
+pub mod report;
 pub mod results;
 pub mod secret;
 pub mod suite;
+pub mod stats;
 pub mod yaml;

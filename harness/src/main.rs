@@ -9,7 +9,7 @@ use clap::Parser as _;
 use infraflux::cli::{Cli, Command, Format};
 use infraflux::diag::{self, Finding};
 use infraflux::exit::Status;
-use infraflux::{profile, secret};
+use infraflux::{profile, report, secret};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -96,7 +96,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         ),
         Command::Down(_) => not_built("down", "the installer issue"),
         Command::Run(_) => not_built("run", "the runner"),
-        Command::Report(_) => not_built("report", "the reports"),
+        Command::Report(args) => cmd_report(&args, format),
         Command::Conform(_) => not_built("conform", "the installer issue"),
     }
 }
@@ -143,4 +143,43 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
     };
     print_findings(&checked.findings, format)?;
     Ok(checked.status())
+}
+
+fn cmd_report(args: &infraflux::cli::ReportArgs, format: Format) -> anyhow::Result<Status> {
+    let Some(baseline) = &args.baseline else {
+        // No baseline: rebuild the human reports from results.json.
+        return Ok(match report::rerender(&args.results) {
+            Ok(w) => {
+                for f in w.files() {
+                    println!("wrote {}", f.display());
+                }
+                Status::Pass
+            }
+            Err(e) => report_error(&e),
+        });
+    };
+    let opts = report::CompareOptions {
+        threshold: args.threshold / 100.0,
+        ..report::CompareOptions::default()
+    };
+    let cmp = match report::compare_with(&args.results, baseline, &opts) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    match format {
+        Format::Json => println!("{}", cmp.render_json().context("failed to encode the comparison")?),
+        Format::Text => print!("{}", cmp.render_text()),
+    }
+    if let Err(e) = cmp.write_to(&args.results) {
+        return Ok(report_error(&e));
+    }
+    Ok(if cmp.has_regressions() { Status::Failed } else { Status::Pass })
+}
+
+fn report_error(e: &report::ReportError) -> Status {
+    match e.finding() {
+        Some(f) => eprintln!("{}", secret::redact(&f.to_string())),
+        None => eprintln!("error: {}", secret::redact(&e.to_string())),
+    }
+    e.exit_status()
 }
