@@ -2,10 +2,12 @@
 //! platforms. The `infraflux` binary is a thin clap front over this library.
 
 pub mod cli;
+pub mod cluster;
 pub mod controlplane;
 pub mod bgp;
 pub mod check;
 pub mod diag;
+pub mod engine;
 pub mod dns;
 pub mod exit;
 pub mod profile;
@@ -13,6 +15,7 @@ pub mod lab_bgpdns;
 pub mod report;
 pub mod results;
 pub mod secret;
+pub mod suite;
 pub mod stats;
 pub mod stack;
 pub mod yaml;

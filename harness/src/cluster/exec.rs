@@ -1,0 +1,236 @@
+//! The probe agent: one pod per case namespace running
+//! `infraflux-agent serve`, and exec into it (`infraflux-agent client …`,
+//! `infraflux-agent capture …`) returning the agent's JSON report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, AttachParams};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+use super::{Cluster, Error, Result};
+use crate::suite::model::ProbeAction;
+
+/// Name of the agent pod in each case namespace.
+pub const AGENT_POD: &str = "infraflux-agent";
+/// Container name inside it.
+pub const AGENT_CONTAINER: &str = "agent";
+/// Port of the agent's HTTP echo server (a ready-made probe target).
+pub const AGENT_HTTP_PORT: u16 = 8080;
+
+const POLL: Duration = Duration::from_millis(500);
+
+/// Command line for one probe action (`timeout` bounds each network wait).
+pub fn agent_argv(action: &ProbeAction, timeout: Duration) -> Vec<String> {
+    let mut v: Vec<String> = vec!["infraflux-agent".into()];
+    let timeout_ms = timeout.as_millis().clamp(1, 60_000).to_string();
+    let push = |v: &mut Vec<String>, k: &str, val: String| {
+        v.push(k.to_owned());
+        v.push(val);
+    };
+    match action {
+        ProbeAction::Capture(c) => {
+            v.push("capture".into());
+            push(&mut v, "--iface", c.interface.clone());
+            push(&mut v, "--filter-ips", c.filter_ips.join(","));
+            if let Some(p) = c.udp_port {
+                push(&mut v, "--udp-port", p.to_string());
+            }
+            push(&mut v, "--duration-s", format!("{}", c.duration.0.as_secs_f64()));
+            return v;
+        }
+        _ => v.push("client".into()),
+    }
+    match action {
+        ProbeAction::Http(h) => {
+            v.push("http".into());
+            push(&mut v, "--url", h.url.clone());
+            if let Some(m) = &h.method {
+                push(&mut v, "--method", m.clone());
+            }
+            for hd in &h.headers {
+                push(&mut v, "--header", hd.clone());
+            }
+            if h.insecure {
+                v.push("--insecure".into());
+            }
+        }
+        ProbeAction::Dns(d) => {
+            v.push("dns".into());
+            push(&mut v, "--name", d.name.clone());
+            push(
+                &mut v,
+                "--target",
+                d.server.clone().unwrap_or_else(|| "kube-dns.kube-system.svc.cluster.local:53".into()),
+            );
+            if let Some(t) = &d.type_ {
+                push(&mut v, "--qtype", t.to_lowercase());
+            }
+        }
+        ProbeAction::Tcp(e) => {
+            v.push("tcp".into());
+            push(&mut v, "--target", format!("{}:{}", e.host, e.port));
+        }
+        ProbeAction::Udp(u) => {
+            v.push("udp".into());
+            push(&mut v, "--target", format!("{}:{}", u.host, u.port));
+            if let Some(p) = &u.payload {
+                push(&mut v, "--size", p.len().to_string());
+            }
+        }
+        ProbeAction::Stream(l) | ProbeAction::RequestResponse(l) | ProbeAction::ConnectRate(l) => {
+            v.push(
+                match action {
+                    ProbeAction::Stream(_) => "stream",
+                    ProbeAction::RequestResponse(_) => "rr",
+                    _ => "crr",
+                }
+                .into(),
+            );
+            push(&mut v, "--target", format!("{}:{}", l.host, l.port));
+            push(&mut v, "--duration-s", format!("{}", l.duration.0.as_secs_f64()));
+            if let Some(s) = l.streams {
+                push(&mut v, "--samples", s.to_string());
+            }
+        }
+        ProbeAction::Capture(_) => {}
+    }
+    push(&mut v, "--timeout-ms", timeout_ms);
+    v
+}
+
+impl Cluster {
+    /// Creates the agent pod in `namespace` (if absent) and waits until it
+    /// is Ready.
+    pub async fn ensure_agent(
+        &self,
+        namespace: &str,
+        image: &str,
+        labels: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let pod = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": { "name": AGENT_POD, "namespace": namespace },
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": AGENT_CONTAINER,
+                    "image": image,
+                    "command": ["infraflux-agent", "serve", "--http", AGENT_HTTP_PORT.to_string()],
+                    "ports": [{ "containerPort": AGENT_HTTP_PORT, "name": "http" }],
+                    "readinessProbe": { "tcpSocket": { "port": AGENT_HTTP_PORT }, "periodSeconds": 1 },
+                }],
+            },
+        });
+        self.apply(&pod, namespace, labels).await?;
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let deadline = Instant::now() + timeout;
+        let mut last = "no status yet".to_owned();
+        loop {
+            if let Some(p) = pods
+                .get_opt(AGENT_POD)
+                .await
+                .map_err(|e| Error::from_kube("read the agent pod", e))?
+            {
+                let status = p.status.unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                if ready {
+                    return Ok(());
+                }
+                last = format!("phase {}", status.phase.unwrap_or_else(|| "unknown".into()));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("probe agent pod {namespace}/{AGENT_POD} to become Ready (last seen: {last})"),
+                    after_ms: timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Runs `argv` in the agent container and parses its stdout as one JSON
+    /// object.
+    pub async fn exec_agent(&self, namespace: &str, argv: Vec<String>) -> Result<Value> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let pod = format!("{namespace}/{AGENT_POD}");
+        let ap = AttachParams::default()
+            .container(AGENT_CONTAINER)
+            .stdin(false)
+            .stdout(true)
+            .stderr(true);
+        let mut proc = pods
+            .exec(AGENT_POD, argv, &ap)
+            .await
+            .map_err(|e| Error::from_kube(format!("exec into {pod}"), e))?;
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut s) = proc.stdout() {
+            s.read_to_string(&mut out).await.map_err(|e| Error::Exec {
+                pod: pod.clone(),
+                message: format!("failed to read stdout: {e}"),
+            })?;
+        }
+        if let Some(mut s) = proc.stderr() {
+            let _ = s.read_to_string(&mut err).await;
+        }
+        let _ = proc.join().await;
+        let line = out.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+        serde_json::from_str(line).map_err(|e| Error::Exec {
+            pod,
+            message: format!(
+                "agent printed no JSON report ({e}); stdout: {:?}; stderr: {:?}",
+                truncate(&out),
+                truncate(&err)
+            ),
+        })
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let s = s.trim();
+    if s.len() <= 300 {
+        return s.to_owned();
+    }
+    let mut end = 300;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::model::{HttpProbe, LoadProbe, HumanDuration};
+
+    #[test]
+    fn http_argv_matches_agent_cli() {
+        let a = ProbeAction::Http(HttpProbe {
+            url: "http://echo/".into(),
+            method: Some("DELETE".into()),
+            headers: vec!["X-A: 1".into()],
+            insecure: false,
+        });
+        assert_eq!(
+            agent_argv(&a, Duration::from_secs(2)),
+            ["infraflux-agent", "client", "http", "--url", "http://echo/", "--method", "DELETE", "--header", "X-A: 1", "--timeout-ms", "2000"]
+        );
+    }
+
+    #[test]
+    fn load_argv_names_the_agent_mode() {
+        let l = LoadProbe { host: "10.0.0.1".into(), port: 5201, duration: HumanDuration(Duration::from_secs(5)), streams: None };
+        let argv = agent_argv(&ProbeAction::ConnectRate(l), Duration::from_secs(1));
+        assert_eq!(&argv[1..5], ["client", "crr", "--target", "10.0.0.1:5201"]);
+    }
+}

@@ -1,0 +1,381 @@
+//! The real step executor: kube-rs against the target cluster.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::backend::{Backend, CaseCtx, StepError};
+use super::predicate;
+use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
+use crate::suite::model::{Apply, Assert, Delete, ObjectRef, Probe, ProbeExpect, Wait};
+use crate::suite::template::{render, render_json};
+use crate::suite::Step;
+
+/// How often waits and asserts re-read the cluster.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Executes steps with kube-rs; remembers what each attempt created so
+/// cleanup can delete it last-created-first.
+pub struct KubeBackend {
+    cluster: Arc<Cluster>,
+    agent_image: Option<String>,
+    /// Case namespace → objects created in that attempt, in creation order.
+    created: Mutex<BTreeMap<String, Vec<ObjectKey>>>,
+}
+
+impl KubeBackend {
+    pub fn new(cluster: Arc<Cluster>, agent_image: Option<String>) -> KubeBackend {
+        KubeBackend {
+            cluster,
+            agent_image,
+            created: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn remember(&self, ns: &str, key: ObjectKey) {
+        if let Ok(mut m) = self.created.lock() {
+            m.entry(ns.to_owned()).or_default().push(key);
+        }
+    }
+
+    fn take_created(&self, ns: &str) -> Vec<ObjectKey> {
+        self.created
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(ns))
+            .unwrap_or_default()
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> StepError {
+    StepError::Failed(e.to_string())
+}
+
+fn cluster_failed(e: cluster::Error) -> StepError {
+    // Keep the whole chain: "failed to apply x: ApiError: ... (422)".
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    StepError::Failed(msg)
+}
+
+/// A reference with templates rendered and its kind resolved.
+struct Target {
+    kind: ResolvedKind,
+    namespace: Option<String>,
+    name: Option<String>,
+    selector: Option<String>,
+    display: String,
+}
+
+impl KubeBackend {
+    async fn target(&self, ctx: &CaseCtx, r: &ObjectRef) -> Result<Target, StepError> {
+        let v = &ctx.vars;
+        let r = ObjectRef {
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            name: r.name.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+            namespace: r.namespace.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+            label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+        };
+        let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(cluster_failed)?;
+        let namespace = if kind.namespaced {
+            Some(r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone()))
+        } else {
+            None
+        };
+        let display = ObjectRef {
+            namespace: namespace.clone(),
+            ..r.clone()
+        }
+        .to_string();
+        Ok(Target {
+            kind,
+            namespace,
+            name: r.name,
+            selector: r.label_selector,
+            display,
+        })
+    }
+
+    /// The object (or `{"items": [...]}` for a list reference); `None` when
+    /// a named object does not exist.
+    async fn read(&self, t: &Target) -> Result<Option<Value>, StepError> {
+        match &t.name {
+            Some(n) => self
+                .cluster
+                .get(&t.kind, t.namespace.as_deref(), n)
+                .await
+                .map_err(cluster_failed),
+            None => self
+                .cluster
+                .list(&t.kind, t.namespace.as_deref(), t.selector.as_deref())
+                .await
+                .map(Some)
+                .map_err(cluster_failed),
+        }
+    }
+
+    async fn apply(&self, ctx: &CaseCtx, a: &Apply) -> Result<Option<String>, StepError> {
+        let docs: Vec<Value> = match (&a.manifest, &a.file) {
+            (Some(Value::Array(items)), _) => items.clone(),
+            (Some(one), _) => vec![one.clone()],
+            (None, Some(f)) => ctx
+                .fixtures
+                .get(f)
+                .cloned()
+                .ok_or_else(|| failed(format!("fixture `{f}` was not loaded")))?,
+            (None, None) => return Err(failed("apply has neither manifest nor file")),
+        };
+        let mut applied = Vec::new();
+        for d in docs {
+            let obj = render_json(&d, &ctx.vars).map_err(failed)?;
+            let key = self
+                .cluster
+                .apply(&obj, &ctx.namespace, &ctx.labels)
+                .await
+                .map_err(cluster_failed)?;
+            applied.push(key.to_string());
+            self.remember(&ctx.namespace, key);
+        }
+        Ok(Some(format!("applied {}", applied.join(", "))))
+    }
+
+    async fn delete(&self, ctx: &CaseCtx, d: &Delete, timeout: Duration) -> Result<Option<String>, StepError> {
+        let t = self.target(ctx, &d.target).await?;
+        let Some(name) = t.name.clone() else {
+            return Err(failed("delete needs ref.name"));
+        };
+        let key = ObjectKey {
+            kind: t.kind.clone(),
+            namespace: t.namespace.clone(),
+            name,
+        };
+        let existed = self.cluster.delete(&key).await.map_err(cluster_failed)?;
+        if d.wait {
+            self.poll(timeout, &format!("{} to be deleted", t.display), || async {
+                match self.read(&t).await? {
+                    None => Ok(Ok(())),
+                    Some(_) => Ok(Err("still present".to_owned())),
+                }
+            })
+            .await?;
+        }
+        Ok(Some(if existed { format!("deleted {}", t.display) } else { format!("{} was already gone", t.display) }))
+    }
+
+    /// Re-evaluates `check` every [`POLL`] until it passes or `timeout`
+    /// expires; the timeout message names `what` and the last observation.
+    async fn poll<F, Fut>(&self, timeout: Duration, what: &str, mut check: F) -> Result<(), StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Result<(), String>, StepError>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = check().await?;
+            let seen = match last {
+                Ok(()) => return Ok(()),
+                Err(seen) => seen,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for {what}; last seen: {seen}"
+                )));
+            }
+            tokio::time::sleep(POLL.min(deadline - now)).await;
+        }
+    }
+
+    async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
+        let t = self.target(ctx, &w.target).await?;
+        let what = if let Some(c) = &w.condition {
+            format!("{} condition {}={}", t.display, c.type_, c.status)
+        } else if w.deleted == Some(true) {
+            format!("{} to be deleted", t.display)
+        } else if let Some(f) = &w.field {
+            format!("{} field {}", t.display, f.path)
+        } else {
+            return Err(failed("wait has no condition, field or deleted"));
+        };
+        self.poll(timeout, &what, || async {
+            let obj = self.read(&t).await?;
+            Ok(match (obj, &w.condition, &w.field) {
+                (None, _, _) if w.deleted == Some(true) => Ok(()),
+                (Some(_), _, _) if w.deleted == Some(true) => Err("still present".into()),
+                (None, _, _) => Err("object does not exist".into()),
+                (Some(o), Some(c), _) => predicate::condition(c, &o),
+                (Some(o), None, Some(f)) => predicate::check(f, &o),
+                (Some(_), None, None) => Err("nothing to wait for".into()),
+            })
+        })
+        .await?;
+        Ok(None)
+    }
+
+    async fn assert(&self, ctx: &CaseCtx, a: &Assert, timeout: Duration) -> Result<Option<String>, StepError> {
+        if let Some(name) = &a.probe {
+            // A probe report is final: no point polling it.
+            let report = ctx
+                .probe_report(name)
+                .ok_or_else(|| failed(format!("probe `{name}` has no result (did it run?)")))?;
+            let errs: Vec<String> = a.that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
+            return if errs.is_empty() { Ok(None) } else { Err(failed(errs.join("; "))) };
+        }
+        let Some(r) = &a.target else {
+            return Err(failed("assert has neither ref nor probe"));
+        };
+        let t = self.target(ctx, r).await?;
+        let what = format!("{} to satisfy {} predicate(s)", t.display, a.that.len());
+        self.poll(timeout, &what, || async {
+            let Some(obj) = self.read(&t).await? else {
+                return Ok(Err("object does not exist".into()));
+            };
+            let errs: Vec<String> = a.that.iter().filter_map(|p| predicate::check(p, &obj).err()).collect();
+            Ok(if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) })
+        })
+        .await?;
+        Ok(None)
+    }
+
+    async fn probe(&self, ctx: &CaseCtx, p: &Probe, timeout: Duration) -> Result<Option<String>, StepError> {
+        let Some(image) = &self.agent_image else {
+            return Err(failed("no probe agent image configured"));
+        };
+        let started = Instant::now();
+        // The agent pod is created on first use and shared by the case's probes.
+        self.cluster
+            .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
+            .await
+            .map_err(|e| match e {
+                cluster::Error::Timeout { what, after_ms } => {
+                    StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                }
+                other => cluster_failed(other),
+            })?;
+        let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        let action = render_action(&p.action, &ctx.vars)?;
+        let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
+        let report = self
+            .cluster
+            .exec_agent(&ctx.namespace, argv)
+            .await
+            .map_err(cluster_failed)?;
+        if let Some(name) = &p.name {
+            ctx.record_probe(name, report.clone());
+        }
+        let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
+        let error = report.get("error").and_then(Value::as_str).unwrap_or("");
+        match (p.expect, ok) {
+            (ProbeExpect::Ok, true) => Ok(None),
+            (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
+            (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
+            (ProbeExpect::Fail, true) => Err(failed(format!(
+                "probe {} succeeded but was expected to fail (policy not enforced?)",
+                p.action.kind()
+            ))),
+        }
+    }
+}
+
+/// Renders the templated strings of a probe action.
+fn render_action(
+    a: &crate::suite::model::ProbeAction,
+    vars: &BTreeMap<String, String>,
+) -> Result<crate::suite::model::ProbeAction, StepError> {
+    use crate::suite::model::ProbeAction as A;
+    let r = |s: &str| render(s, vars).map_err(failed);
+    let mut a = a.clone();
+    match &mut a {
+        A::Http(h) => {
+            h.url = r(&h.url)?;
+            for hd in &mut h.headers {
+                *hd = r(hd)?;
+            }
+        }
+        A::Dns(d) => {
+            d.name = r(&d.name)?;
+            if let Some(s) = &mut d.server {
+                *s = r(s)?;
+            }
+        }
+        A::Tcp(e) => e.host = r(&e.host)?,
+        A::Udp(u) => u.host = r(&u.host)?,
+        A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l) => l.host = r(&l.host)?,
+        A::Capture(c) => {
+            for ip in &mut c.filter_ips {
+                *ip = r(ip)?;
+            }
+        }
+    }
+    Ok(a)
+}
+
+impl Backend for KubeBackend {
+    async fn setup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), StepError> {
+        let created = tokio::time::timeout(timeout, self.cluster.ensure_namespace(&ctx.namespace, &ctx.labels))
+            .await
+            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to create namespace {}", ctx.namespace)))?
+            .map_err(cluster_failed)?;
+        self.remember(&ctx.namespace, created);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, step = %step.display_name()))]
+    async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
+        let work = async {
+            match step {
+                Step::Apply(a) => self.apply(ctx, a).await,
+                Step::Delete(d) => self.delete(ctx, d, timeout).await,
+                Step::Wait(w) => self.wait(ctx, w, timeout).await,
+                Step::Assert(a) => self.assert(ctx, a, timeout).await,
+                Step::Probe(p) => self.probe(ctx, p, timeout).await,
+            }
+        };
+        // Waits and asserts stop at `timeout` themselves with a message that
+        // says what they last saw; this guard (a little later, so it never
+        // pre-empts them) bounds the steps that have no inner deadline.
+        match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::TimedOut(format!(
+                "{} did not finish within {timeout:?}",
+                step.display_name()
+            ))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, namespace = %ctx.namespace))]
+    async fn cleanup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut errors = Vec::new();
+        // Last created first: dependents go before what they depend on, and
+        // the namespace (created first) goes last.
+        for key in self.take_created(&ctx.namespace).into_iter().rev() {
+            if let Err(e) = self.cluster.delete(&key).await {
+                errors.push(format!("{key}: {e}"));
+            }
+        }
+        // Then anything else labelled with this case that a step created
+        // indirectly or that was applied before a panic was recorded.
+        let selector = format!(
+            "{}={},{}={}",
+            cluster::RUN_ID,
+            ctx.run_id,
+            cluster::CASE,
+            ctx.labels.get(cluster::CASE).map(String::as_str).unwrap_or_default()
+        );
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        if let Err(e) = self.cluster.delete_labelled(&selector, remaining).await {
+            errors.push(e.to_string());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+}

@@ -1,0 +1,261 @@
+//! Evaluating `that:` predicates and `condition:` matches on JSON.
+//!
+//! Pure functions: the same code checks live objects and probe reports, and
+//! is unit-tested without a cluster. A failure message always says what was
+//! observed, so a red case explains itself.
+
+use std::net::IpAddr;
+
+use jsonpath_rust::JsonPath;
+use serde_json::Value;
+
+use crate::suite::model::{ConditionMatch, Predicate};
+
+/// `Ok(())` when `p` holds on `doc`, else what was seen.
+pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
+    let selected: Vec<&Value> = doc
+        .query(&p.path)
+        .map_err(|e| format!("invalid JSONPath `{}`: {e}", p.path))?;
+    // The API omits empty fields and sometimes writes null; both mean "not set".
+    let present: Vec<&Value> = selected.iter().copied().filter(|v| !v.is_null()).collect();
+    let seen = || describe(&present);
+    if let Some(want) = &p.equals {
+        return if present.contains(&want) {
+            Ok(())
+        } else {
+            Err(format!("{} equals {}: found {}", p.path, compact(want), seen()))
+        };
+    }
+    if let Some(want) = &p.contains {
+        let hit = present.iter().any(|v| match (v, want) {
+            (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
+            (Value::Array(items), w) => items.contains(w),
+            _ => false,
+        });
+        return if hit {
+            Ok(())
+        } else {
+            Err(format!("{} contains {}: found {}", p.path, compact(want), seen()))
+        };
+    }
+    if let Some(re) = &p.matches {
+        let re = regex::Regex::new(re).map_err(|e| format!("invalid regex: {e}"))?;
+        return if present.iter().any(|v| v.as_str().is_some_and(|s| re.is_match(s))) {
+            Ok(())
+        } else {
+            Err(format!("{} matches /{re}/: found {}", p.path, seen()))
+        };
+    }
+    if p.exists == Some(true) {
+        return if present.is_empty() {
+            Err(format!("{} exists: nothing there", p.path))
+        } else {
+            Ok(())
+        };
+    }
+    if p.absent == Some(true) {
+        return if present.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} absent: found {}", p.path, seen()))
+        };
+    }
+    if let Some(cidr) = &p.in_cidr {
+        let net: ipnet::IpNet = cidr.parse().map_err(|_| format!("`{cidr}` is not a CIDR"))?;
+        if present.is_empty() {
+            return Err(format!("{} in {cidr}: no address there", p.path));
+        }
+        let outside: Vec<String> = present
+            .iter()
+            .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip)))
+            .map(|v| compact(v))
+            .collect();
+        return if outside.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} in {cidr}: outside or not an IP: {}", p.path, outside.join(", ")))
+        };
+    }
+    if let Some(c) = &p.count {
+        // A single selected array counts its items (`$.items`); otherwise
+        // the selected nodes are counted (`$.items[*]`, filters).
+        let n = match present.as_slice() {
+            [Value::Array(items)] => items.len() as u64,
+            _ => present.len() as u64,
+        };
+        let ok = c.equals.is_none_or(|e| n == e) && c.min.is_none_or(|m| n >= m) && c.max.is_none_or(|m| n <= m);
+        return if ok {
+            Ok(())
+        } else {
+            let mut want = Vec::new();
+            if let Some(e) = c.equals {
+                want.push(format!("= {e}"));
+            }
+            if let Some(m) = c.min {
+                want.push(format!(">= {m}"));
+            }
+            if let Some(m) = c.max {
+                want.push(format!("<= {m}"));
+            }
+            Err(format!("{} count {}: counted {n}", p.path, want.join(" and ")))
+        };
+    }
+    Err("predicate has no comparison".into())
+}
+
+/// `Ok(())` when `obj.status.conditions` has the wanted entry, else what
+/// the condition looks like now.
+pub fn condition(c: &ConditionMatch, obj: &Value) -> Result<(), String> {
+    let conds = obj.pointer("/status/conditions").and_then(Value::as_array);
+    let Some(found) = conds.and_then(|cs| cs.iter().find(|x| x.get("type").and_then(Value::as_str) == Some(c.type_.as_str()))) else {
+        return Err(format!("no {} condition yet", c.type_));
+    };
+    let status = found.get("status").and_then(Value::as_str).unwrap_or("");
+    let reason = found.get("reason").and_then(Value::as_str).unwrap_or("");
+    let status_ok = status == c.status;
+    let reason_ok = c.reason.as_deref().is_none_or(|r| r == reason);
+    if status_ok && reason_ok {
+        return Ok(());
+    }
+    let message = found.get("message").and_then(Value::as_str).unwrap_or("");
+    Err(format!("{}={status} (reason {reason:?}: {message:?})", c.type_))
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() <= 120 {
+        return s;
+    }
+    let mut end = 120;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn describe(vals: &[&Value]) -> String {
+    match vals {
+        [] => "nothing".into(),
+        [one] => compact(one),
+        many => format!(
+            "[{}{}]",
+            many.iter().take(5).map(|v| compact(v)).collect::<Vec<_>>().join(", "),
+            if many.len() > 5 { ", …" } else { "" }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::model::CountCheck;
+    use serde_json::json;
+
+    fn p(path: &str) -> Predicate {
+        Predicate {
+            path: path.into(),
+            equals: None,
+            contains: None,
+            matches: None,
+            exists: None,
+            absent: None,
+            in_cidr: None,
+            count: None,
+        }
+    }
+
+    fn svc() -> Value {
+        json!({
+            "metadata": {"name": "lb", "labels": {"priority": "critical"}},
+            "data": {"kube-proxy-replacement": "true"},
+            "status": {
+                "loadBalancer": {"ingress": [{"ip": "10.0.10.5"}, {"ip": "10.0.10.6"}]},
+                "conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "waiting"}]
+            },
+            "items": [{"n": 1}, {"n": 2}, {"n": 3}]
+        })
+    }
+
+    #[test]
+    fn equals_contains_matches() {
+        let d = svc();
+        assert!(check(&Predicate { equals: Some(json!("true")), ..p("$.data['kube-proxy-replacement']") }, &d).is_ok());
+        let e = check(&Predicate { equals: Some(json!("false")), ..p("$.data['kube-proxy-replacement']") }, &d).unwrap_err();
+        assert!(e.contains("found \"true\""), "{e}");
+        assert!(check(&Predicate { contains: Some(json!("crit")), ..p("$.metadata.labels.priority") }, &d).is_ok());
+        assert!(check(&Predicate { contains: Some(json!({"n": 2})), ..p("$.items") }, &d).is_ok());
+        assert!(check(&Predicate { matches: Some("^l".into()), ..p("$.metadata.name") }, &d).is_ok());
+        assert!(check(&Predicate { matches: Some("^x".into()), ..p("$.metadata.name") }, &d).is_err());
+    }
+
+    #[test]
+    fn exists_absent_treat_null_as_missing() {
+        let d = json!({"a": null, "b": 1});
+        assert!(check(&Predicate { exists: Some(true), ..p("$.a") }, &d).is_err());
+        assert!(check(&Predicate { absent: Some(true), ..p("$.a") }, &d).is_ok());
+        assert!(check(&Predicate { exists: Some(true), ..p("$.b") }, &d).is_ok());
+        assert!(check(&Predicate { absent: Some(true), ..p("$.b") }, &d).unwrap_err().contains("found 1"));
+    }
+
+    #[test]
+    fn in_cidr_needs_every_address_inside() {
+        let d = svc();
+        assert!(check(&Predicate { in_cidr: Some("10.0.10.0/24".into()), ..p("$.status.loadBalancer.ingress[*].ip") }, &d).is_ok());
+        let e = check(&Predicate { in_cidr: Some("10.0.10.4/31".into()), ..p("$.status.loadBalancer.ingress[*].ip") }, &d).unwrap_err();
+        assert!(e.contains("10.0.10.6"), "{e}");
+        assert!(check(&Predicate { in_cidr: Some("10.0.0.0/8".into()), ..p("$.status.nothing") }, &d).is_err());
+    }
+
+    #[test]
+    fn count_of_array_and_of_selection() {
+        let d = svc();
+        let c = |e, min, max| Some(CountCheck { equals: e, min, max });
+        assert!(check(&Predicate { count: c(Some(3), None, None), ..p("$.items") }, &d).is_ok());
+        assert!(check(&Predicate { count: c(None, Some(2), Some(2)), ..p("$.items[?@.n > 1]") }, &d).is_ok());
+        assert!(check(&Predicate { count: c(Some(0), None, None), ..p("$.items[?@.n > 5]") }, &d).is_ok());
+        let e = check(&Predicate { count: c(None, Some(4), None), ..p("$.items[*]") }, &d).unwrap_err();
+        assert!(e.contains("counted 3"), "{e}");
+    }
+
+    #[test]
+    fn condition_reports_current_state() {
+        let d = svc();
+        let want = ConditionMatch { type_: "Ready".into(), status: "True".into(), reason: None };
+        let e = condition(&want, &d).unwrap_err();
+        assert!(e.contains("Ready=False") && e.contains("Pending") && e.contains("waiting"), "{e}");
+        let want = ConditionMatch { type_: "Ready".into(), status: "False".into(), reason: Some("Pending".into()) };
+        assert!(condition(&want, &d).is_ok());
+        let want = ConditionMatch { type_: "Programmed".into(), status: "True".into(), reason: None };
+        assert!(condition(&want, &d).unwrap_err().contains("no Programmed condition"));
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Suites rely on RFC 9535 negated existence tests ("items without a
+    /// True Ready condition"); pin that the JSONPath engine supports them.
+    #[test]
+    fn negated_nested_filter_finds_items_lacking_a_true_condition() {
+        let list = json!({"items": [
+            {"metadata": {"name": "ok"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+            {"metadata": {"name": "bad"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+            {"metadata": {"name": "new"}}
+        ]});
+        let p = Predicate {
+            path: "$.items[?!@.status.conditions[?@.type=='Ready' && @.status=='True']].metadata.name".into(),
+            equals: None,
+            contains: None,
+            matches: None,
+            exists: None,
+            absent: None,
+            in_cidr: None,
+            count: Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None }),
+        };
+        let e = check(&p, &list).unwrap_err();
+        assert!(e.contains("counted 2"), "{e}");
+        assert!(check(&p, &json!({"items": [list["items"][0].clone()]})).is_ok());
+    }
+}

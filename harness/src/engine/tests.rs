@@ -1,0 +1,373 @@
+//! Runner logic without a cluster: a scripted backend whose behaviour is
+//! chosen by step name, recording every call so ordering (catch only after
+//! failure, finally always, cleanup after timeouts/panics/interrupts) can be
+//! asserted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::cluster::features::Detected;
+use crate::suite::{Feature, Step};
+
+#[derive(Default)]
+struct Scripted {
+    events: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn log(&self, e: String) {
+        self.events.lock().unwrap().push(e);
+    }
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Backend for Scripted {
+    async fn setup(&self, ctx: &CaseCtx, _t: Duration) -> Result<(), StepError> {
+        self.log(format!("setup {} a{}", ctx.id, ctx.attempt));
+        Ok(())
+    }
+
+    async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
+        let name = step.display_name();
+        self.log(format!("step {} {name}", ctx.id));
+        if name.starts_with("pass") {
+            Ok(None)
+        } else if name.starts_with("fail") {
+            Err(StepError::Failed(format!("{name} failed")))
+        } else if name.starts_with("hang") {
+            tokio::time::sleep(timeout).await;
+            Err(StepError::TimedOut(format!("waited {timeout:?} for the hanging thing; last seen: nothing")))
+        } else if name.starts_with("forever") {
+            std::future::pending::<()>().await;
+            Ok(None)
+        } else if name.starts_with("panic") {
+            panic!("boom in {name}");
+        } else if let Some(n) = name.strip_prefix("flaky-") {
+            let fails: u32 = n.parse().unwrap();
+            if ctx.attempt <= fails { Err(StepError::Failed("flaked".into())) } else { Ok(None) }
+        } else {
+            Err(StepError::Failed(format!("unscripted step {name}")))
+        }
+    }
+
+    async fn cleanup(&self, ctx: &CaseCtx, _t: Duration) -> Result<(), String> {
+        self.log(format!("cleanup {} a{} {}", ctx.id, ctx.attempt, ctx.namespace));
+        Ok(())
+    }
+}
+
+fn step(name: &str) -> String {
+    format!("      - assert: {{name: {name}, ref: {{apiVersion: v1, kind: Node}}, that: [{{path: $.items, exists: true}}]}}\n")
+}
+
+/// A case: name, extra YAML lines (indented 4), steps, catch, finally.
+struct C<'a> {
+    name: &'a str,
+    extra: &'a str,
+    steps: &'a [&'a str],
+    catch: &'a [&'a str],
+    finally: &'a [&'a str],
+}
+
+fn c<'a>(name: &'a str, steps: &'a [&'a str]) -> C<'a> {
+    C { name, extra: "", steps, catch: &[], finally: &[] }
+}
+
+fn suite_yaml(name: &str, cases: &[C]) -> String {
+    let mut y = format!("apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: {name}\ncases:\n");
+    for k in cases {
+        y.push_str(&format!("  - name: {}\n", k.name));
+        for l in k.extra.lines() {
+            y.push_str(&format!("    {l}\n"));
+        }
+        for (key, list) in [("steps", k.steps), ("catch", k.catch), ("finally", k.finally)] {
+            if !list.is_empty() {
+                y.push_str(&format!("    {key}:\n"));
+                for s in list {
+                    y.push_str(&step(s));
+                }
+            }
+        }
+    }
+    y
+}
+
+fn load(yaml: &str) -> Vec<LoadedSuite> {
+    vec![suite::load_str("t.yaml", yaml, std::path::Path::new("/nonexistent")).unwrap_or_else(|e| panic!("{:?}", e.0))]
+}
+
+fn opts() -> RunOptions {
+    // Keep libtest-mimic's own report (with its deliberate failures) out of
+    // this test binary's stdout.
+    let log = std::env::temp_dir().join(format!("infraflux-engine-test-{:08x}.log", rand::random::<u32>()));
+    RunOptions { test_threads: Some(1), console_log: Some(log), ..RunOptions::default() }
+}
+
+async fn exec(o: &RunOptions, suites: &[LoadedSuite], detected: Option<&Detected>) -> (RunResults, Arc<Scripted>) {
+    let b = Arc::new(Scripted::default());
+    let r = execute(o, b.clone(), suites, detected, "20260101T000000Z-abcdef").await.unwrap();
+    if let Some(log) = &o.console_log {
+        let _ = std::fs::remove_file(log);
+    }
+    (r, b)
+}
+
+fn outcome<'a>(r: &'a RunResults, id: &str) -> &'a CaseResult {
+    r.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no result for {id}: {r:#?}"))
+}
+
+fn ids(r: &RunResults) -> Vec<&str> {
+    r.cases.iter().map(|c| c.id.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_skip_and_exact_select_cases() {
+    let s = load(&suite_yaml("net", &[c("alpha", &["pass"]), c("alphabet", &["pass"]), c("beta", &["pass"])]));
+    let (r, _) = exec(&RunOptions { filters: vec!["alpha".into()], ..opts() }, &s, None).await;
+    assert_eq!(ids(&r), ["net::alpha", "net::alphabet"]);
+
+    let (r, _) = exec(&RunOptions { filters: vec!["net::alpha".into()], exact: true, ..opts() }, &s, None).await;
+    assert_eq!(ids(&r), ["net::alpha"]);
+
+    let (r, _) = exec(&RunOptions { skip: vec!["alpha".into()], ..opts() }, &s, None).await;
+    assert_eq!(ids(&r), ["net::beta"]);
+
+    let (r, _) = exec(&RunOptions { skip: vec!["net::alpha".into()], exact: true, ..opts() }, &s, None).await;
+    assert_eq!(ids(&r), ["net::alphabet", "net::beta"]);
+    assert!(r.cases.iter().all(|c| c.outcome == Outcome::Passed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_cases_skip_with_reason_unless_requested() {
+    let s = load(&suite_yaml(
+        "bgp",
+        &[C { extra: "ignore: disruptive, blocks TCP/179", ..c("failover", &["pass"]) }, c("peers", &["pass"])],
+    ));
+    let (r, b) = exec(&opts(), &s, None).await;
+    assert_eq!(
+        outcome(&r, "bgp::failover").outcome,
+        Outcome::Skipped { reason: "ignored: disruptive, blocks TCP/179".into() }
+    );
+    assert_eq!(outcome(&r, "bgp::peers").outcome, Outcome::Passed);
+    assert!(!b.events().iter().any(|e| e.contains("failover")), "{:?}", b.events());
+
+    let (r, _) = exec(&RunOptions { ignored: true, ..opts() }, &s, None).await;
+    assert_eq!(ids(&r), ["bgp::failover"]);
+    assert_eq!(r.cases[0].outcome, Outcome::Passed);
+
+    let (r, _) = exec(&RunOptions { include_ignored: true, ..opts() }, &s, None).await;
+    assert!(r.cases.iter().all(|c| c.outcome == Outcome::Passed) && r.cases.len() == 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_requirement_skips_with_detected_reason() {
+    let s = load(&suite_yaml("wg", &[C { extra: "requires: [wireguard]", ..c("encrypted", &["pass"]) }, c("plain", &["pass"])]));
+    let mut d = Detected::default();
+    d.features.insert(Feature::Wireguard, Err("cilium-config has enable-wireguard=\"false\"".into()));
+    let o = opts();
+    let b = Arc::new(Scripted::default());
+    let r = execute(&o, b.clone(), &s, Some(&d), "20260101T000000Z-abcdef").await.unwrap();
+    let console = std::fs::read_to_string(o.console_log.as_ref().unwrap()).unwrap();
+    let _ = std::fs::remove_file(o.console_log.as_ref().unwrap());
+    assert!(console.contains("[requires wireguard] wg::encrypted ... ignored"), "{console}");
+    assert_eq!(
+        outcome(&r, "wg::encrypted").outcome,
+        Outcome::Skipped { reason: "requires wireguard: cilium-config has enable-wireguard=\"false\"".into() }
+    );
+    assert_eq!(outcome(&r, "wg::encrypted").attempts, 0);
+    assert_eq!(outcome(&r, "wg::plain").outcome, Outcome::Passed);
+    assert!(!b.events().iter().any(|e| e.contains("encrypted")));
+    assert_eq!(exit_status(&r), Status::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_timeout_fails_the_case_and_says_what_it_waited_for() {
+    let s = load(&suite_yaml("t", &[C { extra: "timeouts: {assert: 200ms}", ..c("slow", &["pass", "hang", "pass-never"]) }]));
+    let (r, b) = exec(&opts(), &s, None).await;
+    let res = outcome(&r, "t::slow");
+    match &res.outcome {
+        Outcome::Failed { step, message } => {
+            assert_eq!(step.as_deref(), Some("hang"));
+            assert!(message.contains("waited 200ms for the hanging thing"), "{message}");
+        }
+        o => panic!("unexpected {o:?}"),
+    }
+    let hang = res.steps.iter().find(|s| s.name == "hang").unwrap();
+    assert_eq!(hang.status, "timedOut");
+    assert!(!b.events().iter().any(|e| e.contains("pass-never")));
+    assert!(b.events().last().unwrap().starts_with("cleanup t::slow"));
+    assert_eq!(exit_status(&r), Status::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_timeout_cuts_a_stuck_step_then_finally_and_cleanup_run() {
+    let s = load(&suite_yaml(
+        "t",
+        &[C { extra: "timeout: 300ms", finally: &["pass-finally"], ..c("stuck", &["pass", "forever"]) }],
+    ));
+    let (r, b) = exec(&opts(), &s, None).await;
+    let res = outcome(&r, "t::stuck");
+    match &res.outcome {
+        Outcome::TimedOut { step, after_ms } => {
+            assert_eq!(step.as_deref(), Some("forever"));
+            assert!(*after_ms >= 300, "{after_ms}");
+        }
+        o => panic!("unexpected {o:?}"),
+    }
+    let ev = b.events();
+    let fin = ev.iter().position(|e| e.ends_with("pass-finally")).expect("finally ran");
+    let clean = ev.iter().position(|e| e.starts_with("cleanup")).expect("cleanup ran");
+    assert!(fin < clean, "{ev:?}");
+    assert_eq!(res.steps.iter().find(|s| s.name == "forever").unwrap().status, "timedOut");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_bounded_recorded_and_each_attempt_is_cleaned() {
+    let s = load(&suite_yaml(
+        "r",
+        &[
+            C { extra: "retries: 2", ..c("recovers", &["flaky-2"]) },
+            C { extra: "retries: 1", ..c("gives-up", &["flaky-5"]) },
+        ],
+    ));
+    let (r, b) = exec(&opts(), &s, None).await;
+    assert_eq!(outcome(&r, "r::recovers").outcome, Outcome::Passed);
+    assert_eq!(outcome(&r, "r::recovers").attempts, 3);
+    assert!(outcome(&r, "r::gives-up").outcome.is_failure());
+    assert_eq!(outcome(&r, "r::gives-up").attempts, 2);
+    let cleanups: Vec<String> = b.events().into_iter().filter(|e| e.starts_with("cleanup r::recovers")).collect();
+    assert_eq!(cleanups.len(), 3);
+    // Every attempt gets its own namespace.
+    let nss: std::collections::BTreeSet<&str> = cleanups.iter().map(|e| e.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(nss.len(), 3, "{cleanups:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_step_fails_the_case_and_cleanup_still_runs() {
+    let s = load(&suite_yaml("p", &[c("boom", &["pass", "panic-here"]), c("after", &["pass"])]));
+    let (r, b) = exec(&opts(), &s, None).await;
+    match &outcome(&r, "p::boom").outcome {
+        Outcome::Failed { step, message } => {
+            assert_eq!(step.as_deref(), Some("panic-here"));
+            assert!(message.contains("step panicked: boom in panic-here"), "{message}");
+        }
+        o => panic!("unexpected {o:?}"),
+    }
+    assert!(b.events().iter().any(|e| e.starts_with("cleanup p::boom")));
+    assert_eq!(outcome(&r, "p::after").outcome, Outcome::Passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_runs_only_after_failure_and_finally_always() {
+    let s = load(&suite_yaml(
+        "f",
+        &[
+            C { catch: &["pass-catch-ok"], finally: &["pass-finally-ok"], ..c("ok", &["pass"]) },
+            C { catch: &["pass-catch-bad"], finally: &["pass-finally-bad"], ..c("bad", &["fail-1", "pass-skipped"]) },
+            C { finally: &["fail-in-finally"], ..c("finally-fails", &["pass"]) },
+        ],
+    ));
+    let (r, b) = exec(&opts(), &s, None).await;
+    let ev = b.events();
+    assert!(!ev.iter().any(|e| e.ends_with("pass-catch-ok")), "{ev:?}");
+    assert!(ev.iter().any(|e| e.ends_with("pass-finally-ok")));
+    let idx = |s: &str| ev.iter().position(|e| e.ends_with(s)).unwrap_or_else(|| panic!("{s} missing: {ev:?}"));
+    assert!(idx("fail-1") < idx("pass-catch-bad") && idx("pass-catch-bad") < idx("pass-finally-bad"));
+    assert!(!ev.iter().any(|e| e.ends_with("pass-skipped")));
+    match &outcome(&r, "f::bad").outcome {
+        Outcome::Failed { step, .. } => assert_eq!(step.as_deref(), Some("fail-1")),
+        o => panic!("{o:?}"),
+    }
+    match &outcome(&r, "f::finally-fails").outcome {
+        Outcome::Failed { message, .. } => assert!(message.starts_with("finally: "), "{message}"),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_interrupts_the_running_case_cleans_up_and_skips_the_rest() {
+    let s = load(&suite_yaml("i", &[c("a-running", &["pass", "forever"]), c("b-later", &["pass"])]));
+    let o = opts();
+    let token = o.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel();
+    });
+    let (r, b) = exec(&o, &s, None).await;
+    match &outcome(&r, "i::a-running").outcome {
+        Outcome::Failed { message, step } => {
+            assert!(message.contains("interrupted"), "{message}");
+            assert_eq!(step.as_deref(), Some("forever"));
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(b.events().iter().any(|e| e.starts_with("cleanup i::a-running")));
+    assert_eq!(
+        outcome(&r, "i::b-later").outcome,
+        Outcome::Skipped { reason: "run interrupted before the case started".into() }
+    );
+    assert_eq!(exit_status(&r), Status::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_deadline_bounds_the_run() {
+    let s = load(&suite_yaml("d", &[C { extra: "timeout: 1m", ..c("long", &["forever"]) }, c("next", &["pass"])]));
+    let o = RunOptions { deadline: Some(Duration::from_millis(300)), ..opts() };
+    let started = std::time::Instant::now();
+    let (r, b) = exec(&o, &s, None).await;
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(matches!(outcome(&r, "d::long").outcome, Outcome::TimedOut { .. }));
+    assert_eq!(outcome(&r, "d::next").outcome, Outcome::TimedOut { step: None, after_ms: 0 });
+    assert!(b.events().iter().any(|e| e.starts_with("cleanup d::long")));
+}
+
+#[test]
+fn namespaces_are_valid_unique_and_bounded() {
+    let a = namespace_for("20260101T000000Z-abcdef", "gateway::gateway-programmed-route-attached-with-a-very-long-name", 1);
+    let b = namespace_for("20260101T000000Z-abcdef", "gateway::gateway-programmed-route-attached-with-a-very-long-name", 2);
+    assert_ne!(a, b);
+    assert!(a.len() <= 63, "{a}");
+    assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{a}");
+    assert!(a.starts_with("ifx-gateway-programmed"));
+}
+
+#[test]
+fn error_classes_map_to_exit_codes() {
+    let input = EngineError::Input(suite::LoadError(vec![]));
+    assert_eq!(input.exit_status().code(), 2);
+    assert_eq!(EngineError::Options("x".into()).exit_status().code(), 2);
+    let cl = EngineError::Cluster(crate::cluster::Error::Auth { code: 401, message: "Unauthorized".into() });
+    assert_eq!(cl.exit_status().code(), 3);
+}
+
+#[test]
+fn list_needs_no_cluster_and_applies_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.yaml"), suite_yaml("l", &[c("one", &["pass"]), c("two", &["pass"])])).unwrap();
+    let o = RunOptions { suites_dir: dir.path().into(), filters: vec!["two".into()], ..RunOptions::default() };
+    let listed = list(&o).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, "l::two");
+    let bad = RunOptions { suites_dir: dir.path().join("missing"), ..RunOptions::default() };
+    assert_eq!(list(&bad).unwrap_err().exit_status(), Status::BadInput);
+}
+
+#[test]
+fn timeouts_inherit_profile_suite_case_step() {
+    let y = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: t\ndefaults:\n  timeout: 4m\n  timeouts: {wait: 40s, assert: 41s}\ncases:\n  - name: a\n    timeouts: {wait: 20s}\n    steps:\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true}\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true, timeout: 5s}\n      - assert: {ref: {apiVersion: v1, kind: Node}, that: [{path: $.items, exists: true}]}\n      - apply: {manifest: {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}}\n  - name: b\n    timeout: 10s\n    steps:\n      - wait: {ref: {apiVersion: v1, kind: Pod, name: p}, deleted: true}\n";
+    let s = load(y);
+    let profile = TimeoutDefaults { apply: Duration::from_secs(7), ..TimeoutDefaults::default() };
+    let a = &s[0].cases[0];
+    let t = |i: usize| case::step_timeout(a, &a.steps[i], &profile);
+    assert_eq!(t(0), Duration::from_secs(20), "case overrides suite");
+    assert_eq!(t(1), Duration::from_secs(5), "step overrides case");
+    assert_eq!(t(2), Duration::from_secs(41), "suite overrides profile");
+    assert_eq!(t(3), Duration::from_secs(7), "profile overrides built-in");
+    assert_eq!(a.timeout, Some(Duration::from_secs(240)));
+    let b = &s[0].cases[1];
+    assert_eq!(case::step_timeout(b, &b.steps[0], &profile), Duration::from_secs(40));
+    assert_eq!(b.timeout, Some(Duration::from_secs(10)));
+}

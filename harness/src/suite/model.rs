@@ -1,0 +1,635 @@
+//! The `kind: Suite` document model.
+//!
+//! Pure data with serde derives and no I/O. Every struct denies unknown
+//! fields and every step kind is an externally tagged enum, so a typo in a
+//! suite is an error at its `file:line:col` (through [`crate::yaml::from_node`])
+//! instead of a silently ignored key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// `apiVersion` every suite must carry.
+pub const API_VERSION: &str = "infraflux.io/v1alpha1";
+/// `kind` every suite must carry.
+pub const KIND: &str = "Suite";
+/// Upper bound on `retries`: retries hide flakes, so they stay few.
+pub const MAX_RETRIES: u32 = 5;
+
+/// One suite file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Suite {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Features every case of the suite needs (added to each case's own).
+    #[serde(default)]
+    pub requires: Vec<String>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Suite name: first half of every case id `<suite>::<case>`.
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Suite-wide defaults; each case may override them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Defaults {
+    /// Whole-case timeout (all attempts share nothing: each attempt gets it).
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub timeouts: StepTimeouts,
+}
+
+/// Per-kind step timeouts. Resolution: step → case → suite → profile → built-in.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepTimeouts {
+    #[serde(default)]
+    pub apply: Option<HumanDuration>,
+    #[serde(default)]
+    pub delete: Option<HumanDuration>,
+    #[serde(default)]
+    pub wait: Option<HumanDuration>,
+    #[serde(default)]
+    pub assert: Option<HumanDuration>,
+    #[serde(default)]
+    pub probe: Option<HumanDuration>,
+}
+
+/// One test case: `steps` (try), then `catch` on failure, then `finally`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Feature names the target must have; missing ones skip the case.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// When set, the case only runs with `--ignored`/`--include-ignored`;
+    /// the text is the skip reason (e.g. "disruptive: blocks BGP on a node").
+    #[serde(default)]
+    pub ignore: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub timeouts: StepTimeouts,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Extra template variables (`{{name}}`) for this case's manifests.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub catch: Vec<Step>,
+    #[serde(default)]
+    pub finally: Vec<Step>,
+}
+
+/// One operation. Exactly one key per list item: `- apply: {...}`.
+// Steps are built once per load and cloned rarely; boxing the big variants
+// would only obscure pattern matching.
+#[expect(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Step {
+    Apply(Apply),
+    Delete(Delete),
+    Wait(Wait),
+    Probe(Probe),
+    Assert(Assert),
+}
+
+impl Step {
+    /// Step kind as written in YAML.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Apply(_) => "apply",
+            Step::Delete(_) => "delete",
+            Step::Wait(_) => "wait",
+            Step::Probe(_) => "probe",
+            Step::Assert(_) => "assert",
+        }
+    }
+
+    /// Explicit per-step timeout, if written.
+    pub fn timeout(&self) -> Option<Duration> {
+        let t = match self {
+            Step::Apply(s) => &s.timeout,
+            Step::Delete(s) => &s.timeout,
+            Step::Wait(s) => &s.timeout,
+            Step::Probe(s) => &s.timeout,
+            Step::Assert(s) => &s.timeout,
+        };
+        t.as_ref().map(|d| d.0)
+    }
+
+    /// Display name: the given `name`, else one derived from the step.
+    pub fn display_name(&self) -> String {
+        let given = match self {
+            Step::Apply(s) => &s.name,
+            Step::Delete(s) => &s.name,
+            Step::Wait(s) => &s.name,
+            Step::Probe(s) => &s.name,
+            Step::Assert(s) => &s.name,
+        };
+        if let Some(n) = given {
+            return n.clone();
+        }
+        match self {
+            Step::Apply(a) => match &a.file {
+                Some(f) => format!("apply {f}"),
+                None => "apply inline manifest".into(),
+            },
+            Step::Delete(d) => format!("delete {}", d.target),
+            Step::Wait(w) => {
+                let what = if let Some(c) = &w.condition {
+                    format!("{}={}", c.type_, c.status)
+                } else if w.deleted == Some(true) {
+                    "deleted".into()
+                } else if let Some(f) = &w.field {
+                    f.path.clone()
+                } else {
+                    "?".into()
+                };
+                format!("wait {} {what}", w.target)
+            }
+            Step::Probe(p) => format!("probe {}", p.action.kind()),
+            Step::Assert(a) => match (&a.target, &a.probe) {
+                (Some(t), _) => format!("assert {t}"),
+                (None, Some(p)) => format!("assert probe {p}"),
+                (None, None) => "assert".into(),
+            },
+        }
+    }
+}
+
+/// A reference to one object (with `name`) or a list (with `labelSelector`
+/// or neither). `namespace` defaults to the case namespace for namespaced
+/// kinds; all string fields are templated.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub label_selector: Option<String>,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.kind.to_lowercase())?;
+        match (&self.namespace, &self.name) {
+            (Some(ns), Some(n)) => write!(f, "/{ns}/{n}"),
+            (None, Some(n)) => write!(f, "/{n}"),
+            (_, None) => match &self.label_selector {
+                Some(sel) => write!(f, "[{sel}]"),
+                None => f.write_str("[*]"),
+            },
+        }
+    }
+}
+
+/// Server-side apply of an inline manifest or a file under `fixtures/`.
+/// Exactly one of `manifest` / `file`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Apply {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// One object, or a list of objects.
+    #[serde(default)]
+    pub manifest: Option<serde_json::Value>,
+    /// Path relative to the fixtures directory; may hold several documents.
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Delete {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "ref")]
+    pub target: ObjectRef,
+    /// Also wait until the object is gone.
+    #[serde(default)]
+    pub wait: bool,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Polls an object until a condition, a field predicate or its deletion
+/// holds. Exactly one of `condition` / `field` / `deleted`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Wait {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "ref")]
+    pub target: ObjectRef,
+    #[serde(default)]
+    pub condition: Option<ConditionMatch>,
+    #[serde(default)]
+    pub field: Option<Predicate>,
+    #[serde(default)]
+    pub deleted: Option<bool>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// A `status.conditions[]` entry to wait for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConditionMatch {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `"True"`, `"False"` or `"Unknown"` (quoted: it is a string in the API).
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A check on the values an RFC 9535 JSONPath selects. Exactly one
+/// comparison besides `path`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Predicate {
+    /// e.g. `$.status.conditions[?@.type=='Ready'].status` or
+    /// `$.data['kube-proxy-replacement']`.
+    pub path: String,
+    /// Some selected value equals this.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    /// Some selected string contains this text, or some selected array
+    /// contains this element.
+    #[serde(default)]
+    pub contains: Option<serde_json::Value>,
+    /// Some selected string matches this regex.
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// `true`: the path selects at least one value.
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// `true`: the path selects nothing.
+    #[serde(default)]
+    pub absent: Option<bool>,
+    /// Every selected value is an IP address inside this CIDR.
+    #[serde(default)]
+    pub in_cidr: Option<String>,
+    /// Bounds on how many values are selected (an array counts its items).
+    #[serde(default)]
+    pub count: Option<CountCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CountCheck {
+    #[serde(default)]
+    pub equals: Option<u64>,
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+/// Polls until every predicate holds on an object (`ref`) or on a named
+/// earlier probe's JSON result (`probe`). Exactly one of `ref` / `probe`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assert {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "ref")]
+    pub target: Option<ObjectRef>,
+    #[serde(default)]
+    pub probe: Option<String>,
+    pub that: Vec<Predicate>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Runs one probe action in the probe agent pod and checks its verdict.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    /// Names the result so a later `assert: {probe: <name>}` can read it.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub action: ProbeAction,
+    #[serde(default)]
+    pub expect: ProbeExpect,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Expected verdict of a probe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProbeExpect {
+    /// The agent reports success.
+    #[default]
+    Ok,
+    /// The agent reports failure (drop, refusal, timeout): for deny policies.
+    Fail,
+}
+
+/// What the probe agent does. Externally tagged: `action: {http: {...}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum ProbeAction {
+    Http(HttpProbe),
+    Dns(DnsProbe),
+    Tcp(Endpoint),
+    Udp(UdpProbe),
+    Stream(LoadProbe),
+    RequestResponse(LoadProbe),
+    ConnectRate(LoadProbe),
+    Capture(CaptureProbe),
+}
+
+impl ProbeAction {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeAction::Http(_) => "http",
+            ProbeAction::Dns(_) => "dns",
+            ProbeAction::Tcp(_) => "tcp",
+            ProbeAction::Udp(_) => "udp",
+            ProbeAction::Stream(_) => "stream",
+            ProbeAction::RequestResponse(_) => "requestResponse",
+            ProbeAction::ConnectRate(_) => "connectRate",
+            ProbeAction::Capture(_) => "capture",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbe {
+    pub url: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    /// `Name: value` strings.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// https: accept any server certificate (the agent requires it for https).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsProbe {
+    pub name: String,
+    /// DNS server `HOST[:PORT]`; the cluster DNS Service by default.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Record type, `A` by default.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UdpProbe {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub payload: Option<String>,
+}
+
+/// Throughput / request-response / connect-rate load against a server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadProbe {
+    pub host: String,
+    pub port: u16,
+    pub duration: HumanDuration,
+    #[serde(default)]
+    pub streams: Option<u32>,
+}
+
+/// Counts IPv4 packets on an interface of the agent pod, used to prove that
+/// traffic between `filterIps` is not seen in clear text.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaptureProbe {
+    pub interface: String,
+    /// A packet counts as plaintext when source and destination are both listed.
+    pub filter_ips: Vec<String>,
+    /// Also count UDP packets to/from this port (e.g. WireGuard 51871).
+    #[serde(default)]
+    pub udp_port: Option<u16>,
+    pub duration: HumanDuration,
+}
+
+/// A duration written as text: `500ms`, `30s`, `2m`, `1h`, `1m30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+/// Prefix of every duration parse error; the loader keys its rule id on it.
+pub const INVALID_DURATION: &str = "invalid duration";
+
+impl HumanDuration {
+    /// Parses `<number><unit>` groups; units `ms`, `s`, `m`, `h`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(format!("{INVALID_DURATION} ``: expected e.g. `30s`, `2m`, `1m30s`"));
+        }
+        let mut total = Duration::ZERO;
+        let mut rest = t;
+        while !rest.is_empty() {
+            let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return Err(format!(
+                    "{INVALID_DURATION} `{t}`: expected a number before `{rest}` (e.g. `30s`, `2m`, `1m30s`)"
+                ));
+            }
+            let value: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("{INVALID_DURATION} `{t}`: number too large"))?;
+            rest = &rest[digits..];
+            let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+            let unit = &rest[..unit_len];
+            rest = &rest[unit_len..];
+            let part = match unit {
+                "ms" => Duration::from_millis(value),
+                "s" => Duration::from_secs(value),
+                "m" => Duration::from_secs(value.saturating_mul(60)),
+                "h" => Duration::from_secs(value.saturating_mul(3600)),
+                "" => {
+                    return Err(format!(
+                        "{INVALID_DURATION} `{t}`: missing unit (use ms, s, m or h)"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "{INVALID_DURATION} `{t}`: unknown unit `{other}` (use ms, s, m or h)"
+                    ));
+                }
+            };
+            total = total.saturating_add(part);
+        }
+        Ok(HumanDuration(total))
+    }
+}
+
+impl std::fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if !ms.is_multiple_of(1000) {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string such as `30s` or `2m`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+                HumanDuration::parse(v).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!(
+                    "{INVALID_DURATION} `{v}`: missing unit (write `{v}s`)"
+                )))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumanDuration, E> {
+                self.visit_i64(v as i64)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Cluster features a case can require. Detected from the cluster, never
+/// taken from the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Feature {
+    Cilium,
+    KubeProxyReplacement,
+    NativeRouting,
+    BpfMasquerade,
+    Wireguard,
+    NodeEncryption,
+    BgpControlPlane,
+    LbIpam,
+    GatewayApi,
+    BandwidthManager,
+    LocalRedirectPolicy,
+    Hubble,
+    L7Proxy,
+    CertManager,
+    Flux,
+    MultiNode,
+    ProbeAgent,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 17] = [
+        Feature::Cilium,
+        Feature::KubeProxyReplacement,
+        Feature::NativeRouting,
+        Feature::BpfMasquerade,
+        Feature::Wireguard,
+        Feature::NodeEncryption,
+        Feature::BgpControlPlane,
+        Feature::LbIpam,
+        Feature::GatewayApi,
+        Feature::BandwidthManager,
+        Feature::LocalRedirectPolicy,
+        Feature::Hubble,
+        Feature::L7Proxy,
+        Feature::CertManager,
+        Feature::Flux,
+        Feature::MultiNode,
+        Feature::ProbeAgent,
+    ];
+
+    /// Name as written in `requires:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Cilium => "cilium",
+            Feature::KubeProxyReplacement => "kubeProxyReplacement",
+            Feature::NativeRouting => "nativeRouting",
+            Feature::BpfMasquerade => "bpfMasquerade",
+            Feature::Wireguard => "wireguard",
+            Feature::NodeEncryption => "nodeEncryption",
+            Feature::BgpControlPlane => "bgpControlPlane",
+            Feature::LbIpam => "lbIpam",
+            Feature::GatewayApi => "gatewayApi",
+            Feature::BandwidthManager => "bandwidthManager",
+            Feature::LocalRedirectPolicy => "localRedirectPolicy",
+            Feature::Hubble => "hubble",
+            Feature::L7Proxy => "l7Proxy",
+            Feature::CertManager => "certManager",
+            Feature::Flux => "flux",
+            Feature::MultiNode => "multiNode",
+            Feature::ProbeAgent => "probeAgent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// All names, for error messages.
+    pub fn names() -> String {
+        Feature::ALL
+            .iter()
+            .map(|f| format!("`{}`", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

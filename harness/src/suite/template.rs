@@ -1,0 +1,117 @@
+//! `{{var}}` substitution in manifest strings.
+//!
+//! Substitution works on parsed values (string leaves), not on raw text, so
+//! a variable can never inject YAML structure.
+
+use std::collections::BTreeMap;
+
+/// Variables every case gets without declaring them.
+pub const BUILTIN_VARS: [&str; 4] = ["namespace", "runId", "suite", "case"];
+
+/// Names referenced as `{{ name }}` in `text`, in order.
+pub fn referenced(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push(after[..end].trim().to_owned());
+                rest = &after[end + 2..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Replaces every `{{ name }}`; an unknown name is an error naming it.
+pub fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(format!("unterminated `{{{{` in `{text}`"));
+        };
+        let name = after[..end].trim();
+        match vars.get(name) {
+            Some(v) => out.push_str(v),
+            None => return Err(format!("unknown template variable `{name}`")),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Renders every string (keys included) in a JSON tree.
+pub fn render_json(
+    value: &serde_json::Value,
+    vars: &BTreeMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match value {
+        J::String(s) => J::String(render(s, vars)?),
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(render(k, vars)?, render_json(v, vars)?);
+            }
+            J::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Every variable name referenced anywhere in a JSON tree.
+pub fn referenced_json(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => out.extend(referenced(s)),
+        J::Array(items) => items.iter().for_each(|v| referenced_json(v, out)),
+        J::Object(map) => {
+            for (k, v) in map {
+                out.extend(referenced(k));
+                referenced_json(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<String, String> {
+        [("namespace", "if-abc"), ("pool", "main")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn renders_known_and_rejects_unknown() {
+        assert_eq!(render("ns={{ namespace }}/{{pool}}", &vars()).unwrap(), "ns=if-abc/main");
+        assert_eq!(render("plain", &vars()).unwrap(), "plain");
+        assert!(render("{{nope}}", &vars()).unwrap_err().contains("`nope`"));
+        assert!(render("{{namespace", &vars()).unwrap_err().contains("unterminated"));
+    }
+
+    #[test]
+    fn finds_references_in_json() {
+        let v = serde_json::json!({"metadata": {"namespace": "{{namespace}}", "{{k}}": ["{{ a }}x"]}});
+        let mut got = Vec::new();
+        referenced_json(&v, &mut got);
+        got.sort();
+        assert_eq!(got, vec!["a", "k", "namespace"]);
+    }
+}

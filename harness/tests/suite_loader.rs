@@ -1,0 +1,169 @@
+//! Data-driven loader tests over `fixtures/suites/{valid,invalid}`, plus a
+//! no-panic property test of the suite parser.
+//!
+//! Each invalid file starts with `# expect: RULE LINE:COL message-fragment`;
+//! the loader must report exactly that rule at exactly that place.
+
+use std::path::{Path, PathBuf};
+
+use infraflux::suite::{self, Feature};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixtures() -> PathBuf {
+    root().join("fixtures")
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn valid_fixtures_load() {
+    let files = yaml_files(&fixtures().join("suites/valid"));
+    assert!(files.len() >= 2);
+    let suites = suite::load_files(&files, &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    let full = suites.iter().find(|s| s.name == "full").unwrap();
+    let case = &full.cases[0];
+    assert_eq!(case.id, "full::everything");
+    // suite requires + case requires + implied by the probe step
+    assert_eq!(case.requires, vec![Feature::Cilium, Feature::LbIpam, Feature::ProbeAgent]);
+    assert_eq!(case.retries, 2);
+    assert_eq!(case.timeout, Some(std::time::Duration::from_secs(90)));
+    assert_eq!(case.timeouts.wait.map(|d| d.0), Some(std::time::Duration::from_secs(45)));
+    assert_eq!(case.steps.len(), 7);
+    assert_eq!(case.catch.len(), 1);
+    assert_eq!(case.finally.len(), 1);
+    let fx = &full.fixtures["manifests/echo-configmap.yaml"];
+    assert_eq!(fx[0]["kind"], "ConfigMap");
+}
+
+#[test]
+fn shipped_suites_load() {
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    for want in ["bgp", "gateway", "kube-proxy"] {
+        assert!(names.contains(&want), "missing suite {want}: {names:?}");
+    }
+    for s in &suites {
+        for c in &s.cases {
+            assert!(!c.requires.is_empty(), "{} declares no requirement", c.id);
+        }
+    }
+}
+
+#[test]
+fn invalid_fixtures_fail_with_expected_rule_and_location() {
+    let files = yaml_files(&fixtures().join("suites/invalid"));
+    assert!(files.len() >= 15);
+    let mut failures = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = text.lines().next().unwrap();
+        let spec = header.strip_prefix("# expect: ").unwrap_or_else(|| panic!("{} lacks header", path.display()));
+        let mut parts = spec.splitn(3, ' ');
+        let (rule, loc, fragment) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let (line, col) = loc.split_once(':').unwrap();
+        let (line, col): (u32, u32) = (line.parse().unwrap(), col.parse().unwrap());
+        let file = path.display().to_string();
+        match suite::load_str(&file, &text, &fixtures()) {
+            Ok(_) => failures.push(format!("{file}: loaded, expected {rule}")),
+            Err(e) => {
+                let hit = e.0.iter().any(|f| {
+                    f.rule == rule
+                        && f.location.as_ref().is_some_and(|l| l.line == line && l.col == col && l.file == file)
+                        && f.message.contains(fragment)
+                        && !f.hint.is_empty()
+                });
+                if !hit {
+                    failures.push(format!(
+                        "{file}: want {rule} at {line}:{col} containing {fragment:?}, got:\n{}",
+                        e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn unknown_step_kind_lists_valid_kinds() {
+    let text = std::fs::read_to_string(fixtures().join("suites/invalid/unknown-step.yaml")).unwrap();
+    let err = suite::load_str("s.yaml", &text, &fixtures()).unwrap_err();
+    let msg = err.0[0].to_string();
+    for kind in ["apply", "delete", "wait", "probe", "assert"] {
+        assert!(msg.contains(&format!("`{kind}`")), "{msg}");
+    }
+}
+
+#[test]
+fn all_errors_are_collected_not_just_the_first() {
+    let text = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: x\ncases:\n  - name: a\n    requires: [nope]\n    retries: 7\n    steps: []\n";
+    let err = suite::load_str("s.yaml", text, &fixtures()).unwrap_err();
+    let rules: Vec<&str> = err.0.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, vec!["SUITE-003", "SUITE-005", "SUITE-007"]);
+}
+
+#[test]
+fn duplicate_suite_names_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = std::fs::read_to_string(fixtures().join("suites/valid/minimal.yaml")).unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, &body).unwrap();
+    std::fs::write(&b, &body).unwrap();
+    let err = suite::load_dir(dir.path(), &fixtures()).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert_eq!(err.0[0].rule, "SUITE-014");
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEED: &str = include_str!("../../fixtures/suites/valid/full.yaml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        #[test]
+        fn parser_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
+            let _ = suite::load_str("p.yaml", &text, Path::new("/nonexistent"));
+        }
+
+        #[test]
+        fn parser_never_panics_on_mutated_suites(cut in 0usize..SEED.len(), junk in "[ -~\n]{0,12}") {
+            let mut text = SEED.to_owned();
+            let at = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.insert_str(at, &junk);
+            let _ = suite::load_str("p.yaml", &text, &fixtures());
+        }
+    }
+}
+
+/// The worked example in suites/README.md must load as written.
+#[test]
+fn readme_example_loads() {
+    let readme = std::fs::read_to_string(root().join("suites/README.md")).unwrap();
+    let start = readme.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let s = suite::load_str("README.md", &readme[start..end], &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    assert_eq!(s.cases[0].id, "example::lb-from-pool");
+    assert_eq!(s.cases[0].requires, vec![Feature::Cilium, Feature::LbIpam]);
+    assert!(s.fixtures.contains_key("manifests/lb-service.yaml"));
+}
