@@ -145,6 +145,10 @@ pub struct RunArgs {
     /// Where run directories are written.
     #[arg(long, value_name = "DIR", default_value = "reports/runs")]
     pub out: PathBuf,
+    /// Image of the probe agent (`infraflux-agent`) for probe steps; without
+    /// it, cases that probe are skipped with that reason.
+    #[arg(long, value_name = "REF", env = "INFRAFLUX_AGENT_IMAGE")]
+    pub agent_image: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -173,4 +177,10 @@ pub struct ConformArgs {
     /// Where run directories are written.
     #[arg(long, value_name = "DIR", default_value = "reports/runs")]
     pub out: PathBuf,
+    /// Bound on the whole run, e.g. 90m.
+    #[arg(long, value_name = "DURATION", default_value = "60m")]
+    pub deadline: String,
+    /// Image of the probe agent for probe steps.
+    #[arg(long, value_name = "REF", env = "INFRAFLUX_AGENT_IMAGE")]
+    pub agent_image: Option<String>,
 }

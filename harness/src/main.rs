@@ -9,7 +9,7 @@ use clap::Parser as _;
 use infraflux::cli::{Cli, Command, Format};
 use infraflux::diag::{self, Finding};
 use infraflux::exit::Status;
-use infraflux::{check, profile, report, secret, stack};
+use infraflux::{check, engine, profile, report, secret, stack};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -87,17 +87,17 @@ impl Drop for RedactingStderr {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
     let format = cli.global.format;
-    match cli.command {
-        Command::Check(args) => cmd_check(&args, format),
-        Command::Render(args) => cmd_render(&args),
+    match &cli.command {
+        Command::Check(args) => cmd_check(args, format),
+        Command::Render(args) => cmd_render(args),
         Command::Up(_) => not_built(
             "up",
             "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
         ),
         Command::Down(_) => not_built("down", "the installer issue"),
-        Command::Run(_) => not_built("run", "the runner"),
-        Command::Report(args) => cmd_report(&args, format),
-        Command::Conform(_) => not_built("conform", "the installer issue"),
+        Command::Run(args) => cmd_run(&args, &cli.global).await,
+        Command::Report(args) => cmd_report(args, format),
+        Command::Conform(args) => cmd_conform(&args, &cli.global).await,
     }
 }
 
@@ -284,4 +284,181 @@ fn report_error(e: &report::ReportError) -> Status {
         None => eprintln!("error: {}", secret::redact(&e.to_string())),
     }
     e.exit_status()
+}
+
+fn profile_info(loaded: &profile::Loaded) -> engine::ProfileInfo {
+    engine::ProfileInfo {
+        name: Some(loaded.file.clone()),
+        hash: Some(loaded.sha256.clone()),
+        provider: Some(loaded.profile.provider.kind().as_str().to_owned()),
+    }
+}
+
+struct RunPlan {
+    opts: engine::RunOptions,
+    out: std::path::PathBuf,
+}
+
+fn plan_run(
+    global: &infraflux::cli::Global,
+    suites: &std::path::Path,
+    out_root: &std::path::Path,
+    deadline: &str,
+    agent_image: Option<&String>,
+    profile: Option<&profile::Loaded>,
+) -> Result<RunPlan, Status> {
+    let deadline = match infraflux::suite::model::HumanDuration::parse(deadline) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --deadline: {e}");
+            return Err(Status::BadInput);
+        }
+    };
+    let run_id = engine::new_run_id();
+    let out = out_root.join(&run_id);
+    let opts = engine::RunOptions {
+        suites_dir: suites.to_owned(),
+        deadline: Some(deadline.0),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        profile: profile.map(profile_info),
+        run_id: Some(run_id),
+        output_dir: Some(out.clone()),
+        agent_image: agent_image.cloned(),
+        handle_ctrl_c: true,
+        ..engine::RunOptions::default()
+    };
+    Ok(RunPlan { opts, out })
+}
+
+/// Runs the planned cases and writes every report; returns the run status.
+async fn execute_run(plan: RunPlan) -> anyhow::Result<(Status, Option<std::path::PathBuf>)> {
+    let results = match engine::run(plan.opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            for f in e.findings() {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            let mut msg = format!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(cause) = src {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+                src = cause.source();
+            }
+            eprintln!("{}", secret::redact(&msg));
+            return Ok((e.exit_status(), None));
+        }
+    };
+    match report::write_all(&plan.out, &results) {
+        Ok(w) => eprintln!("reports: {}", w.dir.display()),
+        Err(e) => {
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            return Ok((e.exit_status(), None));
+        }
+    }
+    Ok((engine::exit_status(&results), Some(plan.out)))
+}
+
+async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    let loaded = match &args.profile {
+        Some(p) => match load_profile_for_use(Some(p)) {
+            Ok(l) => Some(l),
+            Err(status) => return Ok(status),
+        },
+        None => None,
+    };
+    let mut plan = match plan_run(global, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), loaded.as_ref()) {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    plan.opts.filters = args.filters.clone();
+    plan.opts.skip = args.skip.clone();
+    plan.opts.exact = args.exact;
+    plan.opts.ignored = args.ignored;
+    plan.opts.test_threads = args.test_threads;
+    if args.list {
+        plan.opts.list = true;
+        return Ok(match engine::list(&plan.opts) {
+            Ok(cases) => {
+                let mut out = std::io::stdout().lock();
+                if global.format == Format::Json {
+                    let json: Vec<_> = cases
+                        .iter()
+                        .map(|c| serde_json::json!({"id": c.id, "description": c.description, "requires": c.requires, "ignore": c.ignore}))
+                        .collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+                } else {
+                    for c in &cases {
+                        writeln!(out, "{}", c.id)?;
+                    }
+                    writeln!(out, "\n{} case(s)", cases.len())?;
+                }
+                Status::Pass
+            }
+            Err(e) => {
+                for f in e.findings() {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+                eprintln!("error: {e}");
+                e.exit_status()
+            }
+        });
+    }
+    Ok(execute_run(plan).await?.0)
+}
+
+async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    // Gate 1: the profile and the stack it renders, before touching anything.
+    let loaded = match load_profile_for_use(args.up.profile.as_deref()) {
+        Ok(l) => l,
+        Err(status) => return Ok(status),
+    };
+    let files = match stack::render_files(&loaded.profile, false).and_then(|f| stack::self_check(&f)) {
+        Ok(report) => report,
+        Err(e) => {
+            if let stack::StackError::SelfCheck { findings } = &e {
+                for f in findings {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+            }
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            return Ok(e.status());
+        }
+    };
+    eprintln!(
+        "profile {} and its rendered stack pass the static gate ({} warning(s))",
+        loaded.file,
+        files.findings.len()
+    );
+    // Gate 2: a cluster. Provisioning is not built yet, so only an existing
+    // cluster (named by --kubeconfig/--context or the profile) can be used.
+    let provider = args
+        .up
+        .provider
+        .map(|p| format!("{p:?}").to_lowercase())
+        .unwrap_or_else(|| loaded.profile.provider.kind().as_str().to_owned());
+    let explicit_cluster = global.kubeconfig.is_some() || global.context.is_some();
+    if provider != "existing" && !explicit_cluster {
+        eprintln!(
+            "error: provider `{provider}` cannot provision yet (the installer is not built); \
+             point conform at an existing cluster with --kubeconfig/--context"
+        );
+        return Ok(Status::BadInput);
+    }
+    // Gate 3: every suite, then the reports and the perf baseline.
+    let plan = match plan_run(global, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    let (status, out) = execute_run(plan).await?;
+    let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
+    let cmp = match report::compare(&out, baseline) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    print!("{}", cmp.render_text());
+    if let Err(e) = cmp.write_to(&out) {
+        return Ok(report_error(&e));
+    }
+    Ok(if cmp.has_regressions() && status == Status::Pass { Status::Failed } else { status })
 }
