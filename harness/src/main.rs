@@ -95,9 +95,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
             "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
         ),
         Command::Down(_) => not_built("down", "the installer issue"),
-        Command::Run(args) => cmd_run(&args, &cli.global).await,
+        Command::Run(args) => cmd_run(args, &cli.global).await,
         Command::Report(args) => cmd_report(args, format),
-        Command::Conform(args) => cmd_conform(&args, &cli.global).await,
+        Command::Conform(args) => cmd_conform(args, &cli.global).await,
     }
 }
 
