@@ -3,6 +3,9 @@
 
 pub mod diag;
 pub mod exit;
+pub mod image;
+pub mod lab;
+pub mod probe;
 pub mod results;
 pub mod secret;
 pub mod yaml;
