@@ -117,6 +117,9 @@ impl OutageWindow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DowntimeReport {
+    /// When the run started; window offsets are relative to it.
+    #[serde(skip)]
+    pub started: Instant,
     pub attempts: u64,
     pub successes: u64,
     pub failures: u64,
@@ -214,6 +217,7 @@ pub fn measure(probe: &mut dyn Probe, cfg: &DowntimeConfig, stop: &AtomicBool) -
     }
     let run_ms = started.elapsed().as_secs_f64() * 1e3;
     DowntimeReport {
+        started,
         attempts,
         successes,
         failures: attempts - successes,
