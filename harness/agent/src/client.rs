@@ -57,6 +57,10 @@ pub struct ClientArgs {
     /// Length of one stream/rr/crr sample in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration_s: f64,
+    /// stream: send exactly this many bytes per sample instead of running
+    /// for --duration-s (like `iperf3 -n`).
+    #[arg(long)]
+    pub bytes: Option<u64>,
     /// Payload bytes: tcp/udp message, stream write buffer, rr/crr request.
     #[arg(long)]
     pub size: Option<u32>,
@@ -306,20 +310,33 @@ fn run_udp(
     finish_latencies(report, lat, started)
 }
 
-/// Bulk transfer for --duration-s, then half-close and wait for the sink's
+/// Bulk transfer for --duration-s (or exactly --bytes), then half-close and wait for the sink's
 /// byte count: goodput is what the server received over the time until its
 /// acknowledgement arrived, so buffered-but-undelivered bytes do not count.
 fn stream_sample(
     addr: SocketAddr,
     buf: &[u8],
     secs: f64,
+    bytes: Option<u64>,
     timeout: Duration,
 ) -> io::Result<(u64, f64)> {
     let mut s = connect(addr, timeout)?;
     let span = Duration::from_secs_f64(secs.max(0.001));
     let t0 = Instant::now();
-    while t0.elapsed() < span {
-        s.write_all(buf)?;
+    match bytes {
+        Some(total) => {
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                s.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+        }
+        None => {
+            while t0.elapsed() < span {
+                s.write_all(buf)?;
+            }
+        }
     }
     s.shutdown(std::net::Shutdown::Write)?;
     let mut ack = [0u8; 8];
@@ -337,7 +354,7 @@ fn run_stream(
     let buf = payload(args.size.unwrap_or(DEFAULT_STREAM_WRITE).max(1) as usize);
     let started = Instant::now();
     for _ in 0..args.samples.max(1) {
-        match stream_sample(addr, &buf, args.duration_s, timeout) {
+        match stream_sample(addr, &buf, args.duration_s, args.bytes, timeout) {
             Ok((bytes, secs)) => {
                 report.bytes += bytes;
                 report.samples.push(bytes as f64 * 8.0 / secs / 1e9);
