@@ -1,5 +1,6 @@
 //! The agent's OCI archive: structure, digests, reproducibility, the
 //! layer's contents, and an independent reader (skopeo) accepting it.
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 use std::collections::BTreeMap;
 use std::io::Read;

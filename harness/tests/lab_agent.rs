@@ -1,6 +1,7 @@
 //! Lab: the agent's servers and clients across a real veth between two
 //! namespaces, the capture counter on plaintext traffic, and lab teardown.
 //! Root only (see common::lab_enabled).
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! prober (1 ms spacing, bounded) in the other; the backend is killed, kept
 //! down for a known injected outage, and restarted. The measured outage
 //! window must match the real one within 10 ms. Root only.
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 mod common;
 

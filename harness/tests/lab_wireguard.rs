@@ -4,6 +4,7 @@
 //! addresses must never appear in plaintext on the veth (assert mode), and
 //! the same traffic without the tunnel must (sanity mode), which proves the
 //! counter can see a leak at all. Root only.
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 mod common;
 

@@ -24,11 +24,11 @@ struct Keys {
 }
 
 fn keys(wg: &PathBuf) -> Result<Keys, LabError> {
-    let private = run_command(&mut Command::new(wg).arg("genkey"), None, COMMAND_TIMEOUT)?
+    let private = run_command(Command::new(wg).arg("genkey"), None, COMMAND_TIMEOUT)?
         .trim()
         .to_string();
     let public = run_command(
-        &mut Command::new(wg).arg("pubkey"),
+        Command::new(wg).arg("pubkey"),
         Some(format!("{private}\n").as_bytes()),
         COMMAND_TIMEOUT,
     )?

@@ -1,5 +1,6 @@
 //! Shared setup for the root-only lab tests.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test crate uses a subset")]
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 use std::path::PathBuf;
 use std::process::Command;
