@@ -307,3 +307,65 @@ fn namespaces_are_removed_on_drop_and_on_panic() {
         "namespace {name} survived a panic"
     );
 }
+
+#[test]
+fn dns_server_and_client_and_system_resolver() {
+    if !common::lab_enabled() {
+        return;
+    }
+    let agent = common::agent_bin();
+    let pair = LinkedPair::create().expect("create lab pair");
+    let b = pair.b_ip.to_string();
+    let _server = common::agent_serve(
+        &agent,
+        &pair.b,
+        &[
+            "--dns",
+            "53",
+            "--dns-record",
+            &format!("echo.lab={b}"),
+            "--http",
+            "8080",
+        ],
+    );
+    let t = Duration::from_secs(10);
+    let found = common::agent_run(
+        &agent,
+        &pair.a,
+        &[
+            "client", "dns", "--target", &b, "--name", "echo.lab", "--count", "3",
+        ],
+        t,
+    );
+    assert_eq!(found["ok"], true, "{found}");
+    assert_eq!(found["status"], 0);
+    assert_eq!(found["answers"], serde_json::json!([b]));
+    let missing = common::agent_run(
+        &agent,
+        &pair.a,
+        &["client", "dns", "--target", &b, "--name", "other.lab"],
+        t,
+    );
+    assert_eq!(missing["ok"], true, "{missing}");
+    assert_eq!(missing["status"], 3, "NXDOMAIN expected: {missing}");
+
+    // Names in URLs go through the system resolver (cluster DNS in a pod):
+    // point the namespace's resolv.conf at the lab DNS server.
+    pair.a
+        .set_resolv_conf(&format!("nameserver {b}\noptions timeout:1 attempts:1\n"))
+        .expect("resolv.conf");
+    let mut cmd = pair.a.command(&agent);
+    cmd.args(["client", "http", "--url", "http://echo.lab:8080/by-name"]);
+    let mut p = infraflux::lab::LabProcess::spawn("agent client by name", &mut cmd).expect("spawn");
+    let (_status, out) = p.wait_output(t).expect("client finished");
+    let http = common::json(out.lines().last().unwrap_or_default());
+    assert_eq!(http["ok"], true, "{http}");
+    assert_eq!(
+        common::json(http["body"].as_str().unwrap_or("{}"))["path"],
+        "/by-name"
+    );
+    let etc = format!("/etc/netns/{}", pair.a.name());
+    drop(p);
+    drop(pair);
+    assert!(!std::path::Path::new(&etc).exists(), "{etc} left behind");
+}

@@ -1,6 +1,7 @@
 //! A single DNS question over UDP, enough to check that cluster DNS answers
 //! (and, under FQDN policy, whether it is allowed to).
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -155,6 +156,103 @@ pub fn query(
     }
 }
 
+/// Parses a `--dns-record name=ipv4` flag.
+pub fn parse_record(s: &str) -> Result<(String, Ipv4Addr), String> {
+    let (name, ip) = s
+        .split_once('=')
+        .ok_or_else(|| format!("bad dns record {s:?}: expected name=ipv4"))?;
+    let ip = ip
+        .parse::<Ipv4Addr>()
+        .map_err(|_| format!("bad dns record {s:?}: {ip:?} is not an IPv4 address"))?;
+    Ok((normalize(name), ip))
+}
+
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Answers one query from a fixed table: A records for known names,
+/// NOERROR with no answer for other types of a known name, NXDOMAIN for
+/// unknown names, FORMERR for anything that is not one plain question.
+/// `None` when the datagram is not even a DNS header (dropped).
+pub fn answer_query(query: &[u8], records: &BTreeMap<String, Ipv4Addr>) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut resp = Vec::with_capacity(query.len() + 16);
+    resp.extend_from_slice(&query[..2]);
+    let rd = query[2] & 0x01;
+    let opcode = query[2] & 0x78;
+    let formerr = |mut r: Vec<u8>| {
+        r.extend_from_slice(&[0x80 | opcode | rd, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]);
+        r
+    };
+    if opcode != 0 || u16::from_be_bytes([query[4], query[5]]) != 1 {
+        return Some(formerr(resp));
+    }
+    let mut labels = Vec::new();
+    let mut i = 12;
+    loop {
+        let Some(&len) = query.get(i) else {
+            return Some(formerr(resp));
+        };
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        if len & 0xC0 != 0 {
+            return Some(formerr(resp));
+        }
+        let Some(label) = query.get(i + 1..i + 1 + len as usize) else {
+            return Some(formerr(resp));
+        };
+        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        i += 1 + len as usize;
+    }
+    let Some(tail) = query.get(i..i + 4) else {
+        return Some(formerr(resp));
+    };
+    let qtype = u16::from_be_bytes([tail[0], tail[1]]);
+    let question = &query[12..i + 4];
+    let name = labels.join(".");
+    let (rcode, answer) = match records.get(&name) {
+        None => (3u8, None),
+        Some(ip) if qtype == 1 => (0, Some(*ip)),
+        Some(_) => (0, None),
+    };
+    resp.extend_from_slice(&[
+        0x84 | opcode | rd,
+        rcode,
+        0,
+        1,
+        0,
+        u8::from(answer.is_some()),
+        0,
+        0,
+        0,
+        0,
+    ]);
+    resp.extend_from_slice(question);
+    if let Some(ip) = answer {
+        resp.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+        resp.extend_from_slice(&ip.octets());
+    }
+    Some(resp)
+}
+
+/// UDP DNS server over a fixed record table (a stand-in for an upstream
+/// resolver in an air-gapped lab).
+pub fn serve(sock: &UdpSocket, records: &BTreeMap<String, Ipv4Addr>) {
+    let mut buf = [0u8; 1500];
+    loop {
+        if let Ok((n, peer)) = sock.recv_from(&mut buf)
+            && let Some(resp) = answer_query(&buf[..n], records)
+        {
+            let _ = sock.send_to(&resp, peer);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +269,29 @@ mod tests {
         assert_eq!(a.rcode, 0);
         assert_eq!(a.addresses, vec!["10.199.0.2".to_string()]);
         assert!(decode_response(0x9999, &r).is_err());
+    }
+
+    #[test]
+    fn server_answers_known_names_and_nxdomain() {
+        let records: BTreeMap<String, Ipv4Addr> = [parse_record("Echo.Lab.=10.199.0.2").unwrap()]
+            .into_iter()
+            .collect();
+        let q = encode_query(7, "echo.lab", QType::A).unwrap();
+        let a = decode_response(7, &answer_query(&q, &records).unwrap()).unwrap();
+        assert_eq!((a.rcode, a.addresses), (0, vec!["10.199.0.2".to_string()]));
+        let q = encode_query(8, "echo.lab", QType::Aaaa).unwrap();
+        let a = decode_response(8, &answer_query(&q, &records).unwrap()).unwrap();
+        assert_eq!((a.rcode, a.addresses.len()), (0, 0));
+        let q = encode_query(9, "other.lab", QType::A).unwrap();
+        assert_eq!(
+            decode_response(9, &answer_query(&q, &records).unwrap())
+                .unwrap()
+                .rcode,
+            3
+        );
+        assert!(answer_query(&[0u8; 5], &records).is_none());
+        assert!(parse_record("x=notanip").is_err());
+        assert!(parse_record("noequals").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use crate::{http, rr, tls};
+use crate::{dns, http, rr, tls};
 
 /// Bulk buffers are allocated once per connection; 1 MiB keeps the number of
 /// syscalls per gigabyte low on the stream path.
@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Request/response port (used by `client rr` and `client crr`).
     #[arg(long)]
     pub rr: Option<u16>,
+    /// UDP DNS server port answering from --dns-record entries (NXDOMAIN otherwise).
+    #[arg(long)]
+    pub dns: Option<u16>,
+    /// A record for --dns: NAME=IPV4 (repeatable or comma-separated).
+    #[arg(long = "dns-record", value_delimiter = ',')]
+    pub dns_records: Vec<String>,
     /// Exit after this many seconds (default: run until killed).
     #[arg(long)]
     pub duration_s: Option<f64>,
@@ -54,7 +60,7 @@ pub struct ServeArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "no listener requested (give at least one of --http, --https, --tcp-echo, --tcp-sink, --udp-echo, --udp-sink, --rr)"
+        "no listener requested (give at least one of --http, --https, --tcp-echo, --tcp-sink, --udp-echo, --udp-sink, --rr, --dns)"
     )]
     NothingToServe,
     #[error("failed to bind {kind} listener on {addr}: {source}")]
@@ -66,6 +72,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    DnsRecord(String),
     #[error("failed to write the ready line: {0}")]
     Ready(#[source] io::Error),
 }
@@ -123,6 +131,16 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     if let Some(p) = args.udp_sink {
         listeners.push(udp("udp-sink", p)?);
     }
+    if let Some(p) = args.dns {
+        listeners.push(udp("dns", p)?);
+    }
+    let records: std::collections::BTreeMap<String, std::net::Ipv4Addr> = args
+        .dns_records
+        .iter()
+        .map(|r| dns::parse_record(r))
+        .collect::<Result<_, _>>()
+        .map_err(ServeError::DnsRecord)?;
+    let records = Arc::new(records);
     if listeners.is_empty() {
         return Err(ServeError::NothingToServe);
     }
@@ -158,9 +176,11 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
 
     for listener in listeners {
         let tls_config = tls_config.clone();
+        let records = Arc::clone(&records);
         thread::spawn(move || match listener {
             Listener::Tcp(kind, l) => accept_loop(kind, l, tls_config),
             Listener::Udp("udp-echo", s) => udp_echo(&s),
+            Listener::Udp("dns", s) => dns::serve(&s, &records),
             Listener::Udp(_, s) => udp_sink(&s),
         });
     }

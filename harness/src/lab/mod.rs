@@ -143,6 +143,7 @@ pub fn cleanup_stale() -> Result<usize, LabError> {
                 );
             }
         }
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
         netns::run_ip(&["netns", "del", name])?;
         removed += 1;
     }

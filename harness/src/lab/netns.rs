@@ -164,8 +164,28 @@ impl Netns {
         })
     }
 
+    /// Gives processes started with [`Netns::command`] their own
+    /// /etc/resolv.conf (`ip netns exec` bind-mounts
+    /// /etc/netns/<name>/resolv.conf over it). Removed with the namespace.
+    pub fn set_resolv_conf(&self, content: &str) -> Result<(), LabError> {
+        let dir = self.etc_dir();
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("resolv.conf"), content)
+        };
+        write().map_err(|source| LabError::Spawn {
+            command: format!("write {}/resolv.conf", dir.display()),
+            source,
+        })
+    }
+
+    fn etc_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("/etc/netns/{}", self.name))
+    }
+
     pub fn delete(mut self) -> Result<(), LabError> {
         self.live = false;
+        let _ = std::fs::remove_dir_all(self.etc_dir());
         run_ip(&["netns", "del", &self.name]).map(|_| ())
     }
 }
@@ -174,6 +194,7 @@ impl Drop for Netns {
     fn drop(&mut self) {
         if self.live {
             // Best effort: a failure here is picked up by cleanup_stale.
+            let _ = std::fs::remove_dir_all(self.etc_dir());
             let _ = run_ip(&["netns", "del", &self.name]);
         }
     }
