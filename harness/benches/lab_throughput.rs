@@ -100,7 +100,9 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let quick = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes --bench; anything else (cargo test --benches) is
+    // criterion's test mode, where one short round is enough.
+    let quick = !std::env::args().any(|a| a == "--bench");
     let agent = agent_bin();
     let iperf = lab::find_program("iperf3").unwrap_or_else(|e| panic!("{e}"));
     let pair = LinkedPair::create().unwrap_or_else(|e| panic!("{e}"));
