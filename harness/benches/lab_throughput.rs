@@ -71,7 +71,8 @@ fn iperf_once(iperf: &Path, ns: &Netns, host: &str, bytes: Option<u64>, secs: f6
     cmd.args(["-c", host, "-p", &IPERF_PORT.to_string(), "-J"]);
     match bytes {
         Some(b) => cmd.args(["-n", &b.to_string()]),
-        None => cmd.args(["-t", &secs.to_string()]),
+        // iperf3 reads -t as whole seconds and treats 0 as "forever".
+        None => cmd.args(["-t", &(secs.ceil().max(1.0) as u64).to_string()]),
     };
     let out = run_command(&mut cmd, None, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let r = json(&out);
@@ -160,7 +161,7 @@ fn main() {
         g.finish();
     }
 
-    let (rounds, secs) = if quick { (1, 0.5) } else { (7, 1.0) };
+    let (rounds, secs) = if quick { (1, 1.0) } else { (7, 1.0) };
     let mut agent_gbps = Vec::new();
     let mut iperf_gbps = Vec::new();
     for _ in 0..rounds {
