@@ -1,11 +1,21 @@
 //! InfraFlux: validation and conformance harness for Cilium-based Kubernetes
 //! platforms. The `infraflux` binary is a thin clap front over this library.
 
+pub mod cli;
+pub mod controlplane;
+pub mod bgp;
+pub mod check;
 pub mod diag;
+pub mod dns;
 pub mod exit;
 pub mod image;
 pub mod lab;
 pub mod probe;
+pub mod profile;
+pub mod lab_bgpdns;
+pub mod report;
 pub mod results;
 pub mod secret;
+pub mod stats;
+pub mod stack;
 pub mod yaml;

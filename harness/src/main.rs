@@ -1,3 +1,287 @@
-fn main() {
-    std::process::exit(infraflux::exit::Status::BadInput.code());
+//! The `infraflux` binary: clap front, logging, exit codes. All behaviour
+//! lives in the library; this file only wires subcommands to it.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use infraflux::cli::{Cli, Command, Format};
+use infraflux::diag::{self, Finding};
+use infraflux::exit::Status;
+use infraflux::{check, profile, report, secret, stack};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(Status::Cluster.code() as u8);
+        }
+    };
+    let status = match rt.block_on(dispatch(cli)) {
+        Ok(status) => status,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{}", secret::redact(&msg));
+            // Errors that reach here are environment trouble; input errors are
+            // mapped to statuses inside the commands.
+            Status::Cluster
+        }
+    };
+    ExitCode::from(status.code() as u8)
+}
+
+fn init_tracing(cli: &Cli) {
+    let default = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INFRAFLUX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(RedactingStderr::default)
+        .with_target(false)
+        .try_init();
+}
+
+/// Log writer that strips registered secrets before anything reaches stderr.
+#[derive(Default)]
+struct RedactingStderr {
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let text = secret::redact(&String::from_utf8_lossy(&self.buf));
+            std::io::stderr().write_all(text.as_bytes())?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
+    let format = cli.global.format;
+    match cli.command {
+        Command::Check(args) => cmd_check(&args, format),
+        Command::Render(args) => cmd_render(&args),
+        Command::Up(_) => not_built(
+            "up",
+            "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
+        ),
+        Command::Down(_) => not_built("down", "the installer issue"),
+        Command::Run(_) => not_built("run", "the runner"),
+        Command::Report(args) => cmd_report(&args, format),
+        Command::Conform(_) => not_built("conform", "the installer issue"),
+    }
+}
+
+fn not_built(cmd: &str, owner: &str) -> anyhow::Result<Status> {
+    eprintln!("error: `infraflux {cmd}` is not built yet ({owner}); nothing was done");
+    Ok(Status::BadInput)
+}
+
+fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(findings).context("failed to encode findings")?;
+            writeln!(out, "{}", secret::redact(&json))?;
+        }
+        Format::Text => {
+            for f in findings {
+                writeln!(out, "{}", secret::redact(&f.to_string()))?;
+            }
+            let errors = findings.iter().filter(|f| f.severity == diag::Severity::Error).count();
+            let warnings = findings.len() - errors;
+            writeln!(out, "{errors} error(s), {warnings} warning(s)")?;
+        }
+    }
+    Ok(())
+}
+
+/// True when `path` is a file whose first document is a `kind: ClusterProfile`.
+fn is_profile(path: &std::path::Path) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    // A cheap sniff: the full parse (with located errors) happens in the checker.
+    text.lines()
+        .take_while(|l| !l.starts_with("---") || l.trim() == "---")
+        .any(|l| l.trim_end() == "kind: ClusterProfile")
+}
+
+fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
+    if args.rules {
+        let mut out = std::io::stdout().lock();
+        match format {
+            Format::Json => {
+                let prof: Vec<serde_json::Value> = profile::rules()
+                    .iter()
+                    .map(|r| serde_json::json!({"id": r.id, "area": "profile", "severity": "error", "title": r.title, "fix": r.hint}))
+                    .collect();
+                let stack: serde_json::Value = serde_json::from_str(&check::render_rules(true))
+                    .context("failed to encode the rule catalog")?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"profile": prof, "stack": stack}))?)?;
+            }
+            Format::Text => {
+                writeln!(out, "# Profile rules (PROF)")?;
+                for r in profile::rules() {
+                    writeln!(out, "{}  {}\n      fix: {}", r.id, r.title, r.hint)?;
+                }
+                writeln!(out, "\n# Stack rules")?;
+                write!(out, "{}", check::render_rules(false))?;
+            }
+        }
+        return Ok(Status::Pass);
+    }
+    let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));
+    if profiles.len() > 1 {
+        eprintln!("error: more than one cluster profile given ({}); check them one at a time", profiles.len());
+        return Ok(Status::BadInput);
+    }
+    if manifests.is_empty() {
+        let checked = match profiles.first() {
+            Some(p) => profile::check_file(p),
+            None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
+        };
+        print_findings(&checked.findings, format)?;
+        return Ok(checked.status());
+    }
+    match check::run(&manifests, profiles.first().map(|p| p.as_path())) {
+        Ok(report) => {
+            let text = match format {
+                Format::Json => check::render_json(&report),
+                Format::Text => check::render_human(&report),
+            };
+            print!("{}", secret::redact(&text));
+            Ok(report.status())
+        }
+        Err(e) => {
+            print_findings(&e.findings(), format)?;
+            if e.findings().is_empty() {
+                eprintln!("error: {}", secret::redact(&e.to_string()));
+            }
+            Ok(e.status())
+        }
+    }
+}
+
+/// Loads a profile (or the embedded default) and refuses one with error
+/// findings: commands that consume a profile treat those as bad input.
+fn load_profile_for_use(path: Option<&std::path::Path>) -> Result<profile::Loaded, Status> {
+    let checked = match path {
+        Some(p) => profile::check_file(p),
+        None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
+    };
+    let errors: Vec<&Finding> = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == diag::Severity::Error)
+        .collect();
+    match checked.loaded {
+        Some(loaded) if errors.is_empty() => Ok(loaded),
+        _ => {
+            for f in &errors {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: the profile has {} error finding(s); fix them first (`infraflux check`)", errors.len());
+            Err(Status::BadInput)
+        }
+    }
+}
+
+fn cmd_render(args: &infraflux::cli::RenderArgs) -> anyhow::Result<Status> {
+    let loaded = match load_profile_for_use(args.profile.as_deref()) {
+        Ok(l) => l,
+        Err(status) => return Ok(status),
+    };
+    match stack::render(&loaded.profile, &args.out, args.gitops) {
+        Ok(r) => {
+            for f in &r.files {
+                println!("{}", r.out_dir.join(f).display());
+            }
+            eprintln!(
+                "rendered {} file(s) into {} ({} warning(s) from check)",
+                r.files.len(),
+                r.out_dir.display(),
+                r.report.findings.len()
+            );
+            Ok(Status::Pass)
+        }
+        Err(e) => {
+            if let stack::StackError::SelfCheck { findings } = &e {
+                for f in findings {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+            }
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            Ok(e.status())
+        }
+    }
+}
+
+fn cmd_report(args: &infraflux::cli::ReportArgs, format: Format) -> anyhow::Result<Status> {
+    let Some(baseline) = &args.baseline else {
+        // No baseline: rebuild the human reports from results.json.
+        return Ok(match report::rerender(&args.results) {
+            Ok(w) => {
+                for f in w.files() {
+                    println!("wrote {}", f.display());
+                }
+                Status::Pass
+            }
+            Err(e) => report_error(&e),
+        });
+    };
+    let opts = report::CompareOptions {
+        threshold: args.threshold / 100.0,
+        ..report::CompareOptions::default()
+    };
+    let cmp = match report::compare_with(&args.results, baseline, &opts) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    match format {
+        Format::Json => println!("{}", cmp.render_json().context("failed to encode the comparison")?),
+        Format::Text => print!("{}", cmp.render_text()),
+    }
+    if let Err(e) = cmp.write_to(&args.results) {
+        return Ok(report_error(&e));
+    }
+    Ok(if cmp.has_regressions() { Status::Failed } else { Status::Pass })
+}
+
+fn report_error(e: &report::ReportError) -> Status {
+    match e.finding() {
+        Some(f) => eprintln!("{}", secret::redact(&f.to_string())),
+        None => eprintln!("error: {}", secret::redact(&e.to_string())),
+    }
+    e.exit_status()
 }

@@ -10,9 +10,11 @@ use std::process::Command;
 use infraflux::image::{self, ImageError};
 use sha2::{Digest, Sha256};
 
-/// A real ELF executable to package: this test binary itself.
+mod common;
+
+/// The real thing to package: the agent binary (built on demand).
 fn some_binary() -> std::path::PathBuf {
-    std::env::current_exe().expect("current_exe")
+    common::agent_bin()
 }
 
 fn untar(bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {

@@ -78,6 +78,19 @@ pub fn parse_str(file: &str, text: &str) -> Result<Vec<Document>, Error> {
     tree::Builder::new(Arc::from(file)).build(text)
 }
 
+/// Like [`parse_str`], but a duplicate mapping key does not fail the parse:
+/// both entries are kept in document order and each repeat is returned as an
+/// [`Error::DuplicateKey`]. Linters use this so one repeated key does not hide
+/// every other defect in the same file.
+pub fn parse_str_keep_duplicates(
+    file: &str,
+    text: &str,
+) -> Result<(Vec<Document>, Vec<Error>), Error> {
+    let mut builder = tree::Builder::new(Arc::from(file)).keeping_duplicates();
+    let docs = builder.build_mut(text)?;
+    Ok((docs, builder.take_duplicates()))
+}
+
 /// Reads and parses a file.
 pub fn parse_file(path: &Path) -> Result<Vec<Document>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {

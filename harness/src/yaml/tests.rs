@@ -175,3 +175,14 @@ fn enums_list_valid_kinds() {
     let err = from_node::<Vec<Step>>(&one("- {apply: {file: a}, sleep: 1}\n")).unwrap_err();
     assert!(err.message.contains("exactly one"), "{err}");
 }
+
+#[test]
+fn duplicates_can_be_kept_and_reported() {
+    let (docs, dups) =
+        parse_str_keep_duplicates("rke2.yaml", "disable:\n  - a\ncni: none\ndisable:\n  - b\n").expect("parses");
+    assert_eq!(dups.len(), 1);
+    assert_eq!(dups[0].position(), Some((4, 1)));
+    let entries = docs[0].root.as_map().expect("map");
+    assert_eq!(entries.len(), 3);
+}
+

@@ -36,7 +36,8 @@ pub enum Value {
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
-    /// Entries in document order; keys are unique (checked at build time).
+    /// Entries in document order; keys are unique (checked at build time)
+    /// unless parsed with `parse_str_keep_duplicates`.
     Map(Vec<(Node, Node)>),
 }
 
@@ -299,6 +300,9 @@ pub(crate) struct Builder {
     file: Arc<str>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// When set, duplicate keys are kept (both entries, in document order)
+    /// and recorded here instead of failing the parse.
+    duplicates: Option<Vec<Error>>,
 }
 
 impl Builder {
@@ -307,7 +311,17 @@ impl Builder {
             file,
             anchors: HashMap::new(),
             nodes: 0,
+            duplicates: None,
         }
+    }
+
+    pub(crate) fn keeping_duplicates(mut self) -> Self {
+        self.duplicates = Some(Vec::new());
+        self
+    }
+
+    pub(crate) fn take_duplicates(&mut self) -> Vec<Error> {
+        self.duplicates.take().unwrap_or_default()
     }
 
     fn syntax(&self, pos: Pos, message: impl Into<String>) -> Error {
@@ -320,6 +334,10 @@ impl Builder {
     }
 
     pub(crate) fn build(mut self, text: &str) -> Result<Vec<Document>, Error> {
+        self.build_mut(text)
+    }
+
+    pub(crate) fn build_mut(&mut self, text: &str) -> Result<Vec<Document>, Error> {
         let mut docs = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut root: Option<Node> = None;
@@ -428,7 +446,7 @@ impl Builder {
     }
 
     fn attach(
-        &self,
+        &mut self,
         stack: &mut [Frame],
         root: &mut Option<Node>,
         node: Node,
@@ -444,13 +462,17 @@ impl Builder {
                 None => *pending_key = Some(node),
                 Some(key) => {
                     if let Some((first, _)) = entries.iter().find(|(k, _)| same_key(k, &key)) {
-                        return Err(Error::DuplicateKey {
+                        let err = Error::DuplicateKey {
                             file: self.file.clone(),
                             line: key.pos.line,
                             col: key.pos.col,
                             key: key.scalar_text().unwrap_or_else(|| key.type_name().into()),
                             first_line: first.pos.line,
-                        });
+                        };
+                        match self.duplicates.as_mut() {
+                            Some(seen) => seen.push(err),
+                            None => return Err(err),
+                        }
                     }
                     entries.push((key, node));
                 }

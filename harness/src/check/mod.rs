@@ -1,0 +1,190 @@
+//! `infraflux check`: static preflight of a stack before anything touches a
+//! cluster.
+//!
+//! Inputs are files or directories (searched recursively): Kubernetes
+//! manifests, Flux objects, Helm values files, RKE2 `config.yaml` files and
+//! their Jinja templates, Ansible node-preparation tasks, shell scripts and
+//! Terraform files. Everything is read through [`crate::yaml`] so each
+//! finding points at `file:line:col`.
+//!
+//! The pipeline is: [`input`] finds and parses files, [`model`] sorts the
+//! documents into typed views (objects, Helm values with the release they
+//! belong to, RKE2 configs, tasks, shell commands), [`schema`] validates
+//! object shapes strictly, and [`rules`] applies the catalog. Every rule has
+//! a stable id, a severity and a fix; `rules()` is the catalog that
+//! `infraflux check --rules` prints and `docs/check-rules.md` is generated
+//! from.
+
+mod embed;
+mod input;
+mod model;
+mod output;
+pub mod rules;
+mod schema;
+mod selector;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::diag::{self, Finding};
+use crate::exit::Status;
+
+pub use output::{render_human, render_json, render_rules};
+pub use rules::{Rule, rules};
+
+/// What `check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Sorted by file, line, column, rule.
+    pub findings: Vec<Finding>,
+    /// Kubernetes objects, Helm values documents, RKE2 configs and task
+    /// files that were checked.
+    pub objects_checked: usize,
+    /// Every file that was read, in the order it was read.
+    pub files: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn has_errors(&self) -> bool {
+        diag::has_errors(&self.findings)
+    }
+
+    /// `Failed` when any finding is an error, else `Pass`.
+    pub fn status(&self) -> Status {
+        if self.has_errors() { Status::Failed } else { Status::Pass }
+    }
+
+    pub fn count(&self, severity: diag::Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == severity).count()
+    }
+}
+
+/// Inputs that could not be checked at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("failed to read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no checkable files found in {0}")]
+    NoInputs(String),
+    /// YAML that does not parse. Every broken file is reported, not just the
+    /// first, so one run shows all of them.
+    #[error("{} input file(s) are not valid YAML", .findings.len())]
+    Malformed { findings: Vec<Finding> },
+}
+
+impl CheckError {
+    pub fn status(&self) -> Status {
+        Status::BadInput
+    }
+
+    /// The error as findings (for the renderers).
+    pub fn findings(&self) -> Vec<Finding> {
+        match self {
+            CheckError::Malformed { findings } => findings.clone(),
+            CheckError::Read { path, source } => vec![
+                Finding::error(
+                    "YAML-000",
+                    format!("failed to read {path}: {source}"),
+                    "check that the path exists and is readable",
+                )
+                .at(diag::Location { file: path.clone(), line: 0, col: 0 }),
+            ],
+            CheckError::NoInputs(what) => vec![Finding::error(
+                "YAML-000",
+                format!("no checkable files found in {what}"),
+                "pass manifest files or directories containing .yaml/.yml/.j2/.sh/.tf files",
+            )],
+        }
+    }
+}
+
+/// Checks `paths` (files or directories).
+pub fn check(paths: &[PathBuf]) -> Result<CheckReport, CheckError> {
+    let files = input::discover(paths)?;
+    let mut sources = Vec::with_capacity(files.len());
+    let mut malformed = Vec::new();
+    for file in &files {
+        match input::load(file)? {
+            input::Loaded::Ok(src) => sources.push(src),
+            input::Loaded::Malformed(f) => malformed.push(*f),
+        }
+    }
+    if !malformed.is_empty() {
+        diag::sort(&mut malformed);
+        return Err(CheckError::Malformed { findings: malformed });
+    }
+    Ok(check_sources(&sources))
+}
+
+/// Checks in-memory inputs, `(file name, text)`. Used by tests and by the
+/// stack renderer to check its own output before writing it.
+pub fn check_texts(texts: &[(String, String)]) -> Result<CheckReport, CheckError> {
+    let mut sources = Vec::new();
+    let mut malformed = Vec::new();
+    for (name, text) in texts {
+        match input::load_text(name, text.clone()) {
+            input::Loaded::Ok(src) => sources.push(src),
+            input::Loaded::Malformed(f) => malformed.push(*f),
+        }
+    }
+    if !malformed.is_empty() {
+        diag::sort(&mut malformed);
+        return Err(CheckError::Malformed { findings: malformed });
+    }
+    Ok(check_sources(&sources))
+}
+
+fn check_sources(sources: &[input::Source]) -> CheckReport {
+    let mut findings = Vec::new();
+    let ctx = model::Ctx::build(sources, &mut findings);
+    let mut specific = Vec::new();
+    rules::run_all(&ctx, &mut specific);
+    let mut schema_findings = Vec::new();
+    for obj in &ctx.objects {
+        schema::check_object(obj, &mut schema_findings);
+    }
+    // A removed field (LB pool `cidrs`) is also an unknown field to the
+    // schema; the specific rule explains it better, so it wins.
+    schema_findings.retain(|s| {
+        !specific.iter().any(|f: &Finding| f.location.is_some() && f.location == s.location)
+    });
+    findings.extend(specific);
+    findings.extend(schema_findings);
+    diag::sort(&mut findings);
+    findings.dedup();
+    CheckReport {
+        findings,
+        objects_checked: ctx.checked_count(),
+        files: sources.iter().map(|s| s.path.clone()).collect(),
+    }
+}
+
+/// The lead's entry point: checks `paths`, and the cluster profile when one
+/// is given. `Err` means exit 2; `Ok` with error findings means exit 1.
+pub fn run(paths: &[PathBuf], profile: Option<&Path>) -> Result<CheckReport, CheckError> {
+    let mut report = check(paths)?;
+    if let Some(profile) = profile {
+        report.findings.extend(profile_findings(profile)?);
+        diag::sort(&mut report.findings);
+        report.files.push(profile.display().to_string());
+    }
+    Ok(report)
+}
+
+/// Validates the cluster profile with `profile::check_file` (PROF rules).
+/// A profile that does not decode is bad input (exit 2), like broken YAML.
+fn profile_findings(profile: &Path) -> Result<Vec<Finding>, CheckError> {
+    let checked = crate::profile::check_file(profile);
+    if checked.loaded.is_none() {
+        return Err(CheckError::Malformed { findings: checked.findings });
+    }
+    Ok(checked.findings)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! Human and JSON renderings of a report and of the catalog. All text goes
+//! through `secret::redact` so a token that ended up in a manifest is never
+//! echoed back.
+
+use crate::diag::Severity;
+use crate::secret;
+
+use super::CheckReport;
+use super::rules::{self, NOT_DETECTABLE};
+
+/// How inputs are recognised (part of docs/check-rules.md).
+pub(crate) const INPUTS_DOC: &str = "## Inputs\n\n\
+- Files and directories (recursive, sorted; hidden entries and `target/` skipped). `.yaml`/`.yml`/`.json` are YAML; \
+`.j2`/`.jinja`/`.jinja2`/`.tpl` are Jinja templates of YAML, checked as rendered-as-written (`{{ x }}` becomes a placeholder of the \
+same width, `{% … %}` blanks, so positions stay true); `.sh`/`.bash` are shell scripts; `.tf` is Terraform scanned as text.\n\
+- A document with `apiVersion` and `kind` is a Kubernetes object. A Flux HelmRelease contributes its inline `spec.values` and the \
+ConfigMaps its `valuesFrom` names (if they are in the inputs) as Helm values of its chart; positions inside the embedded values point \
+into the ConfigMap's file.\n\
+- A document without `apiVersion`/`kind` is Helm values when its file name contains `values` (chart from the name: cilium, \
+external-dns, cert-manager, sealed-secrets; else by content), or when its top-level keys score as a chart's values \
+(`kubeProxyReplacement` or three Cilium keys; `txtOwnerId` or provider+sources; `installCRDs` or two cert-manager keys). \
+A ConfigMap data entry ending in `.yaml` that no HelmRelease references is scored the same way.\n\
+- An RKE2 config is a mapping with two or more RKE2 option keys (`cni`, `disable`, `tls-san`, `token`, `server`, …), or one such key \
+in a file under an `rke2` path named `config*`. A sequence of Ansible tasks (or plays with `tasks`) is node preparation. Strings under \
+`shell`/`command`/`cmd`/`run` keys and script lines are shell commands.\n\
+- Unreadable files and YAML syntax errors stop the check with exit 2. A duplicate key is finding YAML-002 (the file is still checked, \
+with both entries kept).\n\
+- Schema: core kinds are decoded into k8s-openapi types and re-serialized; any input key lost in the round trip is an unknown field \
+(SCHEMA-001). The stack's CRDs (Cilium LB pools, BGP v2, network policies; Gateway API; cert-manager; Flux HelmRelease/HelmRepository/\
+Kustomization; SealedSecret) use strict models that reject unknown fields. Where a specific rule explains the same position (LB-001 \
+for `cidrs`), the specific finding replaces the generic one.\n";
+
+pub fn render_human(report: &CheckReport) -> String {
+    let mut s = String::new();
+    for f in &report.findings {
+        s.push_str(&f.to_string());
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "{} error(s), {} warning(s) in {} file(s), {} object(s) checked\n",
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+        report.files.len(),
+        report.objects_checked
+    ));
+    secret::redact(&s)
+}
+
+pub fn render_json(report: &CheckReport) -> String {
+    let text = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"failed to render report: {e}\"}}"));
+    secret::redact(&text)
+}
+
+/// The catalog for `infraflux check --rules` (`json` selects JSON).
+pub fn render_rules(json: bool) -> String {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Catalog<'a> {
+            rules: &'a [rules::Rule],
+            not_detectable: Vec<NotDetectable<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct NotDetectable<'a> {
+            audit: u8,
+            reason: &'a str,
+        }
+        let c = Catalog {
+            rules: rules::rules(),
+            not_detectable: NOT_DETECTABLE.iter().map(|(a, r)| NotDetectable { audit: *a, reason: r }).collect(),
+        };
+        return serde_json::to_string_pretty(&c).unwrap_or_default();
+    }
+    let mut s = String::new();
+    for r in rules::rules() {
+        let audit: Vec<String> = r.audit.iter().map(|a| format!("#{a}")).collect();
+        s.push_str(&format!("{:<11} {:<7} {:<10} {}\n", r.id, r.severity.to_string(), r.impact.label(), r.title));
+        s.push_str(&format!("{:<30}fix: {}", "", r.fix));
+        if !audit.is_empty() {
+            s.push_str(&format!(" (audit {})", audit.join(" ")));
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,176 @@
+//! Command-line definitions (clap). Kept in the library so tests can check
+//! that `--help` stays true to the code.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// InfraFlux: validation and conformance harness for Cilium-based Kubernetes.
+///
+/// Exit codes: 0 pass; 1 failed cases, error findings or a perf regression;
+/// 2 bad input or usage (profile, suite YAML, manifest, flag);
+/// 3 cluster or provisioning failure.
+#[derive(Debug, Parser)]
+#[command(name = "infraflux", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); INFRAFLUX_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Output format for data (findings, listings, comparisons).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Static preflight: validate a cluster profile and/or stack manifests.
+    ///
+    /// PATHS may be files or directories: Kubernetes manifests (multi-document
+    /// YAML), Helm values files, Flux HelmReleases with inline values or
+    /// valuesFrom ConfigMaps, and RKE2 config files. A path that parses as a
+    /// cluster profile is validated with the PROF rules. Exit 1 on error
+    /// findings, 2 on unreadable or malformed input.
+    Check(CheckArgs),
+    /// Render the corrected stack for a profile: install-ordered manifests and
+    /// Helm values, or a Flux GitOps tree with --gitops.
+    Render(RenderArgs),
+    /// Provision a cluster and install the stack for a profile.
+    Up(UpArgs),
+    /// Tear down what `up` created.
+    Down(UpArgs),
+    /// Run conformance suites against the cluster (libtest-style filters).
+    Run(RunArgs),
+    /// Rewrite reports for a finished run and compare perf against a baseline.
+    Report(ReportArgs),
+    /// The main job: check the profile, provision (or use --kubeconfig), run
+    /// every suite, write reports, and compare with a baseline if given.
+    Conform(ConformArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Cluster profile and/or manifest files and directories.
+    pub paths: Vec<PathBuf>,
+    /// Print the rule catalog (PROF and stack rules) instead of checking.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Cluster profile (default: the embedded default profile).
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<PathBuf>,
+    /// Output directory (created; existing files are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write a Flux GitOps tree instead of install-ordered manifests.
+    #[arg(long)]
+    pub gitops: bool,
+}
+
+/// Installer back end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    Kind,
+    ProxmoxRke2,
+    Existing,
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Cluster profile (default: the embedded default profile).
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<PathBuf>,
+    /// Override the profile's provider.
+    #[arg(long, value_enum)]
+    pub provider: Option<Provider>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run only cases whose `<suite>::<case>` id contains one of these.
+    pub filters: Vec<String>,
+    /// List cases instead of running them.
+    #[arg(long)]
+    pub list: bool,
+    /// Skip cases whose id contains this (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Filters and --skip match whole ids exactly.
+    #[arg(long)]
+    pub exact: bool,
+    /// Run only cases marked ignored.
+    #[arg(long)]
+    pub ignored: bool,
+    /// Cases run in parallel (each in its own namespace).
+    #[arg(long, value_name = "N")]
+    pub test_threads: Option<usize>,
+    /// Suites directory.
+    #[arg(long, value_name = "DIR", default_value = "suites")]
+    pub suites: PathBuf,
+    /// Cluster profile for timeouts and budgets (default: embedded default).
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<PathBuf>,
+    /// Bound on the whole run, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "60m")]
+    pub deadline: String,
+    /// Where run directories are written.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory containing results.json.
+    #[arg(long, value_name = "DIR")]
+    pub results: PathBuf,
+    /// A previous run directory, or a history directory of runs.
+    #[arg(long, value_name = "DIR_OR_HISTORY")]
+    pub baseline: Option<PathBuf>,
+    /// Regression threshold in percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    pub threshold: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConformArgs {
+    #[command(flatten)]
+    pub up: UpArgs,
+    /// Baseline for the perf regression check.
+    #[arg(long, value_name = "DIR_OR_HISTORY")]
+    pub baseline: Option<PathBuf>,
+    /// Suites directory.
+    #[arg(long, value_name = "DIR", default_value = "suites")]
+    pub suites: PathBuf,
+    /// Where run directories are written.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,261 @@
+//! `report.html`: one self-contained file (inline CSS and SVG, no scripts,
+//! no external assets) so it can be attached to a CI run or mailed.
+
+use std::fmt::Write as _;
+
+use super::markdown::{Counts, outcome_text};
+use super::perf::Metric;
+use super::{LEVEL, ReportError, charts, num};
+use crate::results::{Outcome, RunResults};
+use crate::stats;
+
+const CSS: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:72rem;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0;width:100%}
+th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.passed{color:#1a7f37}.failed,.timed-out{color:#cf222e;font-weight:600}.skipped{color:#9a6700}
+.counts span{margin-right:1rem}pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;font-size:.8rem}
+figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg{max-width:100%;height:auto}
+";
+
+/// Minimal escaping for text and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn class(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "passed",
+        Outcome::Failed { .. } => "failed",
+        Outcome::TimedOut { .. } => "timed-out",
+        Outcome::Skipped { .. } => "skipped",
+    }
+}
+
+pub(super) fn render(
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+    history: &[RunResults],
+) -> Result<String, ReportError> {
+    let mut h = String::new();
+    let title = format!("InfraFlux run {}", esc(&run.run_id));
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n"
+    );
+    let t = &run.target;
+    let field = |v: &Option<String>| esc(v.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(
+        h,
+        "<table><tr><th>Started</th><td>{}</td><th>Duration</th><td>{:.1} s</td></tr>\
+         <tr><th>Profile</th><td>{}</td><th>Profile sha256</th><td>{}</td></tr>\
+         <tr><th>Provider</th><td>{}</td><th>Nodes</th><td>{}</td></tr>\
+         <tr><th>Kubernetes</th><td>{}</td><th>Cilium</th><td>{}</td></tr></table>",
+        esc(&run.started_at),
+        run.duration_ms as f64 / 1000.0,
+        field(&t.profile),
+        field(&t.profile_hash),
+        field(&t.provider),
+        t.node_count
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        field(&t.kubernetes_version),
+        field(&t.cilium_version),
+    );
+    let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
+    let _ = writeln!(
+        h,
+        "<p class=\"counts\"><span>{} cases</span><span class=\"passed\">{} passed</span>\
+         <span class=\"failed\">{} failed</span><span class=\"timed-out\">{} timed out</span>\
+         <span class=\"skipped\">{} skipped</span></p>",
+        c.total, c.passed, c.failed, c.timed_out, c.skipped
+    );
+
+    let mut suites: Vec<&str> = Vec::new();
+    for case in &run.cases {
+        if !suites.contains(&case.suite.as_str()) {
+            suites.push(&case.suite);
+        }
+    }
+    for suite in suites {
+        let cases: Vec<_> = run.cases.iter().filter(|c| c.suite == suite).collect();
+        let sc = Counts::of(cases.iter().map(|c| &c.outcome));
+        let _ = write!(
+            h,
+            "<h2>Suite {} ({}/{} passed)</h2>\n<table><tr><th>Case</th><th>Outcome</th><th>Duration</th><th>Attempts</th><th>Detail</th></tr>\n",
+            esc(suite),
+            sc.passed,
+            sc.total
+        );
+        for case in cases {
+            let (word, detail) = outcome_text(&case.outcome);
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"{}\">{word}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&case.case),
+                class(&case.outcome),
+                case.duration_ms as f64 / 1000.0,
+                case.attempts,
+                esc(&detail)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    let failures: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| c.outcome.is_failure())
+        .collect();
+    if !failures.is_empty() {
+        h.push_str("<h2>Failures</h2>\n");
+        for case in failures {
+            let (_, detail) = outcome_text(&case.outcome);
+            let _ = write!(
+                h,
+                "<h3>{}</h3><p class=\"failed\">{}</p>",
+                esc(&case.id),
+                esc(&detail)
+            );
+            if !case.steps.is_empty() {
+                h.push_str("<pre>");
+                for st in &case.steps {
+                    let _ = write!(
+                        h,
+                        "[{}] {} {} ({} ms)",
+                        esc(&st.status),
+                        esc(&st.kind),
+                        esc(&st.name),
+                        st.duration_ms
+                    );
+                    if let Some(m) = &st.message {
+                        let _ = write!(h, ": {}", esc(m));
+                    }
+                    h.push('\n');
+                }
+                h.push_str("</pre>\n");
+            }
+        }
+    }
+
+    let skipped: Vec<_> = run
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+        .collect();
+    if !skipped.is_empty() {
+        h.push_str("<h2>Skipped</h2>\n<table><tr><th>Case</th><th>Reason</th></tr>\n");
+        for case in skipped {
+            let (_, reason) = outcome_text(&case.outcome);
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&case.id),
+                esc(&reason)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    if !metrics.is_empty() {
+        perf_section(&mut h, run, metrics, history)?;
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
+
+fn perf_section(
+    h: &mut String,
+    run: &RunResults,
+    metrics: &[Metric<'_>],
+    history: &[RunResults],
+) -> Result<(), ReportError> {
+    h.push_str(
+        "<h2>Performance</h2>\n<table><tr><th>Metric</th><th>Unit</th><th>Better</th><th>n</th><th>Mean</th>\
+         <th>95% CI of mean</th><th>p50</th><th>p90</th><th>p99</th><th>Min</th><th>Max</th></tr>\n",
+    );
+    for m in metrics {
+        let better = if m.series.higher_is_better {
+            "higher"
+        } else {
+            "lower"
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{better}</td>",
+            esc(&m.series.metric),
+            esc(&m.series.unit)
+        );
+        match m.summary {
+            Some(s) => {
+                let _ = writeln!(
+                    h,
+                    "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{} – {}</td><td class=\"n\">{}</td>\
+                     <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    s.n,
+                    num(s.mean),
+                    num(s.ci_low),
+                    num(s.ci_high),
+                    num(s.p50),
+                    num(s.p90),
+                    num(s.p99),
+                    num(s.min),
+                    num(s.max)
+                );
+            }
+            None => h.push_str("<td class=\"n\">0</td><td colspan=\"7\">no samples</td></tr>\n"),
+        }
+    }
+    h.push_str("</table>\n<p>Percentiles: linear interpolation between closest ranks (type 7). CI: Student t.</p>\n");
+
+    let mut past: Vec<&RunResults> = history.iter().filter(|r| r.run_id != run.run_id).collect();
+    past.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
+    for m in metrics {
+        let Some(s) = m.summary else { continue };
+        let _ = write!(
+            h,
+            "<figure><figcaption>{} ({})</figcaption>",
+            esc(&m.series.metric),
+            esc(&m.series.unit)
+        );
+        h.push_str(&charts::metric_chart(
+            &m.series.metric,
+            &m.series.unit,
+            &m.series.samples,
+            &s,
+        )?);
+        let mut points: Vec<(String, stats::Summary)> = past
+            .iter()
+            .filter_map(|r| {
+                let p = r
+                    .perf
+                    .iter()
+                    .find(|p| p.metric == m.series.metric && p.unit == m.series.unit)?;
+                Some((r.run_id.clone(), stats::summarize(&p.samples, LEVEL)?))
+            })
+            .collect();
+        if !points.is_empty() {
+            points.push((run.run_id.clone(), s));
+            h.push_str(&charts::trend_chart(
+                &m.series.metric,
+                &m.series.unit,
+                &points,
+            )?);
+        }
+        h.push_str("</figure>\n");
+    }
+    Ok(())
+}

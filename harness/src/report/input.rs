@@ -1,0 +1,212 @@
+//! Reading, checking and redacting run results before anything is rendered.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{ReportError, invalid};
+use crate::diag::{Finding, Location};
+use crate::results::{CaseResult, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
+use crate::secret::redact;
+
+/// Reads and validates a `results.json`.
+///
+/// Rules: `REPORT-001` not JSON or not the results model (with line:col),
+/// `REPORT-002` unknown schema id, plus everything [`validate`] checks.
+pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|source| {
+            match source.kind() {
+        std::io::ErrorKind::NotFound => invalid(
+            Finding::error(
+                "REPORT-010",
+                format!("no results file at {file}"),
+                "point at a run directory written by `infraflux run` (it contains results.json)",
+            )
+            .at(Location { file: file.clone(), line: 0, col: 0 }),
+        ),
+        _ => ReportError::Read { path: file.clone(), source },
+    }
+        })?;
+    // The schema id is checked before the typed decode so a future schema
+    // version gets "unsupported schema" rather than a confusing field error.
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text) {
+        match map.get("schema").and_then(|v| v.as_str()) {
+            Some(s) if s == SCHEMA => {}
+            other => {
+                return Err(invalid(
+                    Finding::error(
+                        "REPORT-002",
+                        format!(
+                            "unsupported results schema `{}` (this build reads `{SCHEMA}`)",
+                            other.unwrap_or("<missing>")
+                        ),
+                        "re-render the run with the infraflux version that wrote it, or re-run",
+                    )
+                    .at(Location {
+                        file,
+                        line: 1,
+                        col: 1,
+                    })
+                    .with_path("schema"),
+                ));
+            }
+        }
+    }
+    let results: RunResults =
+        serde_json::from_str(&text).map_err(|e| {
+            invalid(
+            Finding::error(
+                "REPORT-001",
+                format!("invalid results.json: {e}"),
+                "the file must be a results.json written by `infraflux run`; restore it or re-run",
+            )
+            .at(Location { file: file.clone(), line: e.line() as u32, col: e.column() as u32 }),
+        )
+        })?;
+    validate(&results, &file)?;
+    Ok(results)
+}
+
+/// Checks what the type system cannot: `REPORT-002` schema id, `REPORT-003`
+/// `startedAt` not RFC 3339, `REPORT-004` non-finite perf sample,
+/// `REPORT-005` duplicate metric id, `REPORT-006` duplicate case id.
+pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
+    let at = |f: Finding| {
+        invalid(f.at(Location {
+            file: file.to_owned(),
+            line: 0,
+            col: 0,
+        }))
+    };
+    if results.schema != SCHEMA {
+        return Err(at(Finding::error(
+            "REPORT-002",
+            format!(
+                "unsupported results schema `{}` (this build reads `{SCHEMA}`)",
+                results.schema
+            ),
+            "set `schema` to the id from infraflux::results::SCHEMA",
+        )
+        .with_path("schema")));
+    }
+    if started_at(results).is_none() {
+        return Err(at(Finding::error(
+            "REPORT-003",
+            format!(
+                "`startedAt` is not an RFC 3339 timestamp: `{}`",
+                results.started_at
+            ),
+            "use UTC RFC 3339, e.g. 2026-01-02T03:04:05Z",
+        )
+        .with_path("startedAt")));
+    }
+    let mut cases = HashSet::new();
+    for (i, c) in results.cases.iter().enumerate() {
+        if !cases.insert(c.id.as_str()) {
+            return Err(at(Finding::error(
+                "REPORT-006",
+                format!("case `{}` appears more than once", c.id),
+                "a case is reported once; retries are counted in `attempts`",
+            )
+            .with_path(format!("cases[{i}].id"))));
+        }
+    }
+    let mut metrics = HashSet::new();
+    for (i, p) in results.perf.iter().enumerate() {
+        if !metrics.insert(p.metric.as_str()) {
+            return Err(at(Finding::error(
+                "REPORT-005",
+                format!("perf metric `{}` appears more than once", p.metric),
+                "give each perf series a unique metric id, or merge the samples into one series",
+            )
+            .with_path(format!("perf[{i}].metric"))));
+        }
+        if let Some(j) = p.samples.iter().position(|v| !v.is_finite()) {
+            return Err(at(Finding::error(
+                "REPORT-004",
+                format!("perf metric `{}` has a non-finite sample", p.metric),
+                "drop samples the benchmark could not measure instead of recording NaN or infinity",
+            )
+            .with_path(format!("perf[{i}].samples[{j}]"))));
+        }
+    }
+    Ok(())
+}
+
+/// `startedAt` as a timestamp, if valid.
+pub(crate) fn started_at(results: &RunResults) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(&results.started_at, &Rfc3339).ok()
+}
+
+/// A copy with every free-text field passed through [`redact`]. Done on the
+/// model rather than only on rendered output because escaping (XML `&amp;`,
+/// JSON `\"`) would otherwise hide a secret from a text search.
+pub(crate) fn redacted(r: &RunResults) -> RunResults {
+    let opt = |o: &Option<String>| o.as_deref().map(redact);
+    RunResults {
+        schema: r.schema.clone(),
+        run_id: redact(&r.run_id),
+        started_at: redact(&r.started_at),
+        duration_ms: r.duration_ms,
+        target: Target {
+            profile: opt(&r.target.profile),
+            profile_hash: opt(&r.target.profile_hash),
+            provider: opt(&r.target.provider),
+            context: opt(&r.target.context),
+            kubernetes_version: opt(&r.target.kubernetes_version),
+            cilium_version: opt(&r.target.cilium_version),
+            node_count: r.target.node_count,
+        },
+        cases: r
+            .cases
+            .iter()
+            .map(|c| CaseResult {
+                id: redact(&c.id),
+                suite: redact(&c.suite),
+                case: redact(&c.case),
+                outcome: match &c.outcome {
+                    Outcome::Passed => Outcome::Passed,
+                    Outcome::Failed { step, message } => Outcome::Failed {
+                        step: opt(step),
+                        message: redact(message),
+                    },
+                    Outcome::Skipped { reason } => Outcome::Skipped {
+                        reason: redact(reason),
+                    },
+                    Outcome::TimedOut { step, after_ms } => Outcome::TimedOut {
+                        step: opt(step),
+                        after_ms: *after_ms,
+                    },
+                },
+                duration_ms: c.duration_ms,
+                attempts: c.attempts,
+                steps: c
+                    .steps
+                    .iter()
+                    .map(|s| StepResult {
+                        name: redact(&s.name),
+                        kind: redact(&s.kind),
+                        status: redact(&s.status),
+                        duration_ms: s.duration_ms,
+                        message: opt(&s.message),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        perf: r
+            .perf
+            .iter()
+            .map(|p| PerfSeries {
+                metric: redact(&p.metric),
+                case: redact(&p.case),
+                unit: redact(&p.unit),
+                higher_is_better: p.higher_is_better,
+                samples: p.samples.clone(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,238 @@
+//! `junit.xml`: one `<testsuite>` per suite, one `<testcase>` per case.
+//!
+//! The document is built with `junit-report`; two things it cannot express
+//! are added by a streaming rewrite afterwards: the `skipped` counts on
+//! `<testsuites>`/`<testsuite>` (CI viewers read them) and `<properties>`
+//! carrying the run metadata.
+
+use std::collections::BTreeMap;
+
+use junit_report::{Duration, OffsetDateTime, Report, TestCaseBuilder, TestSuite};
+use quick_xml::events::{BytesEnd, BytesStart, Event};
+use quick_xml::{Reader, Writer};
+
+use super::ReportError;
+use super::input::started_at;
+use crate::results::{CaseResult, Outcome, RunResults};
+
+/// Failure `type` of a failed case and of a timed-out case.
+pub const TYPE_FAILED: &str = "failed";
+pub const TYPE_TIMEOUT: &str = "timeout";
+/// `type` of a skip.
+pub const TYPE_SKIPPED: &str = "skipped";
+
+fn err(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Render {
+        what: "junit.xml".into(),
+        message: e.to_string(),
+    }
+}
+
+/// Cases grouped by suite in first-appearance order.
+fn suites(run: &RunResults) -> Vec<(&str, Vec<&CaseResult>)> {
+    let mut out: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
+    for c in &run.cases {
+        match out.iter_mut().find(|(s, _)| *s == c.suite) {
+            Some((_, v)) => v.push(c),
+            None => out.push((c.suite.as_str(), vec![c])),
+        }
+    }
+    out
+}
+
+pub(super) fn render(run: &RunResults) -> Result<String, ReportError> {
+    let timestamp = started_at(run).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let grouped = suites(run);
+    let mut report = Report::new();
+    for (suite, cases) in &grouped {
+        let mut ts = TestSuite::new(&xml_text(suite));
+        ts.set_timestamp(timestamp);
+        for c in cases {
+            ts.add_testcase(testcase(c));
+        }
+        report.add_testsuite(ts);
+    }
+    let mut raw = Vec::new();
+    report.write_xml(&mut raw).map_err(err)?;
+    let raw = String::from_utf8(raw).map_err(err)?;
+
+    let skipped: Vec<usize> = grouped
+        .iter()
+        .map(|(_, cs)| {
+            cs.iter()
+                .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+                .count()
+        })
+        .collect();
+    annotate(&raw, run, &skipped)
+}
+
+fn testcase(c: &CaseResult) -> junit_report::TestCase {
+    let name = xml_text(&c.id);
+    let time = Duration::milliseconds(i64::try_from(c.duration_ms).unwrap_or(i64::MAX));
+    let mut b = match &c.outcome {
+        Outcome::Passed => TestCaseBuilder::success(&name, time),
+        Outcome::Skipped { reason } => {
+            TestCaseBuilder::skipped_with_cause(&name, TYPE_SKIPPED, &xml_text(reason))
+        }
+        Outcome::Failed { step, message } => {
+            let msg = match step {
+                Some(s) => format!("step `{s}`: {message}"),
+                None => message.clone(),
+            };
+            TestCaseBuilder::failure(&name, time, TYPE_FAILED, &xml_text(&msg))
+        }
+        Outcome::TimedOut { step, after_ms } => {
+            let msg = match step {
+                Some(s) => format!("timed out after {after_ms} ms in step `{s}`"),
+                None => format!("timed out after {after_ms} ms"),
+            };
+            TestCaseBuilder::failure(&name, time, TYPE_TIMEOUT, &xml_text(&msg))
+        }
+    };
+    b.set_classname(&xml_text(&c.suite));
+    if c.outcome.is_failure() {
+        b.set_trace(&cdata_text(&step_trace(c)));
+    }
+    b.build()
+}
+
+/// The step log of a failed case, one line per step, shown by CI viewers.
+fn step_trace(c: &CaseResult) -> String {
+    let mut s = format!("case {} ({} attempt(s))\n", c.id, c.attempts);
+    for st in &c.steps {
+        s.push_str(&format!(
+            "[{}] {} {} ({} ms)",
+            st.status, st.kind, st.name, st.duration_ms
+        ));
+        if let Some(m) = &st.message {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Run metadata as `<property>` pairs; absent values are left out.
+fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
+    let t = &run.target;
+    let mut p = BTreeMap::new();
+    p.insert("infraflux.runId", run.run_id.clone());
+    p.insert("infraflux.startedAt", run.started_at.clone());
+    for (k, v) in [
+        ("infraflux.profile", &t.profile),
+        ("infraflux.profileHash", &t.profile_hash),
+        ("infraflux.provider", &t.provider),
+        ("infraflux.context", &t.context),
+        ("infraflux.kubernetesVersion", &t.kubernetes_version),
+        ("infraflux.ciliumVersion", &t.cilium_version),
+    ] {
+        if let Some(v) = v {
+            p.insert(k, v.clone());
+        }
+    }
+    if let Some(n) = t.node_count {
+        p.insert("infraflux.nodeCount", n.to_string());
+    }
+    p
+}
+
+/// Streams the junit-report output through, adding `skipped` counts and a
+/// `<properties>` block as the first child of every `<testsuite>`.
+fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, ReportError> {
+    let props: Vec<(&str, String)> = properties(run)
+        .into_iter()
+        .map(|(k, v)| (k, xml_text(&v)))
+        .collect();
+    let total = |f: fn(&Outcome) -> bool| {
+        run.cases
+            .iter()
+            .filter(|c| f(&c.outcome))
+            .count()
+            .to_string()
+    };
+    let mut reader = Reader::from_str(raw);
+    // Indented so a human can read the file; CDATA content is kept verbatim.
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let mut suite_idx = 0usize;
+    loop {
+        let ev = reader.read_event().map_err(err)?;
+        let was_empty = matches!(ev, Event::Empty(_));
+        match ev {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testsuites" => {
+                let mut e = e.into_owned();
+                e.push_attribute(("name", "infraflux"));
+                e.push_attribute(("tests", run.cases.len().to_string().as_str()));
+                e.push_attribute(("failures", total(Outcome::is_failure).as_str()));
+                e.push_attribute(("errors", "0"));
+                e.push_attribute((
+                    "skipped",
+                    total(|o| matches!(o, Outcome::Skipped { .. })).as_str(),
+                ));
+                e.push_attribute((
+                    "time",
+                    format!("{:.3}", run.duration_ms as f64 / 1000.0).as_str(),
+                ));
+                if was_empty {
+                    w.write_event(Event::Empty(e)).map_err(err)?;
+                } else {
+                    w.write_event(Event::Start(e)).map_err(err)?;
+                }
+            }
+            Event::Start(e) if e.name().as_ref() == b"testsuite" => {
+                let mut e = e.into_owned();
+                let n = skipped.get(suite_idx).copied().unwrap_or(0);
+                suite_idx += 1;
+                e.push_attribute(("skipped", n.to_string().as_str()));
+                w.write_event(Event::Start(e)).map_err(err)?;
+                write_properties(&mut w, &props)?;
+            }
+            Event::Empty(e) if e.name().as_ref() == b"testsuite" => {
+                let mut e = e.into_owned();
+                suite_idx += 1;
+                e.push_attribute(("skipped", "0"));
+                w.write_event(Event::Start(e)).map_err(err)?;
+                write_properties(&mut w, &props)?;
+                w.write_event(Event::End(BytesEnd::new("testsuite")))
+                    .map_err(err)?;
+            }
+            other => w.write_event(other).map_err(err)?,
+        }
+    }
+    let mut out = String::from_utf8(w.into_inner()).map_err(err)?;
+    out.push('\n');
+    Ok(out)
+}
+
+fn write_properties(w: &mut Writer<Vec<u8>>, props: &[(&str, String)]) -> Result<(), ReportError> {
+    w.write_event(Event::Start(BytesStart::new("properties")))
+        .map_err(err)?;
+    for (k, v) in props {
+        let mut p = BytesStart::new("property");
+        p.push_attribute(("name", *k));
+        p.push_attribute(("value", v.as_str()));
+        w.write_event(Event::Empty(p)).map_err(err)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// XML 1.0 forbids most control characters even when escaped; command
+/// output (ANSI colour codes) is full of them, so they become U+FFFD.
+fn xml_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Text for a CDATA section, which cannot contain its own terminator.
+fn cdata_text(s: &str) -> String {
+    xml_text(s).replace("]]>", "]] >")
+}
