@@ -7,7 +7,7 @@ use crate::stats::Latency;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientReport {
-    /// http | https | tcp | udp | stream | rr | crr | dns
+    /// http (also for https:// URLs) | tcp | udp | stream | rr | crr | dns
     pub mode: &'static str,
     pub ok: bool,
     pub error: Option<String>,
