@@ -85,19 +85,11 @@ impl Finding {
         }
     }
 
-    pub fn error(
-        rule: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    pub fn error(rule: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Finding::new(rule, Severity::Error, message, hint)
     }
 
-    pub fn warning(
-        rule: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    pub fn warning(rule: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Finding::new(rule, Severity::Warning, message, hint)
     }
 
@@ -127,29 +119,17 @@ impl Finding {
             _ => ("YAML-001", "fix the YAML syntax at the given position"),
         };
         let (file, pos) = match err {
-            E::Syntax {
-                file, line, col, ..
+            E::Syntax { file, line, col, .. }
+            | E::DuplicateKey { file, line, col, .. }
+            | E::UnknownAlias { file, line, col, .. } => {
+                (file.to_string(), Some(Pos { line: *line, col: *col }))
             }
-            | E::DuplicateKey {
-                file, line, col, ..
-            }
-            | E::UnknownAlias {
-                file, line, col, ..
-            } => (
-                file.to_string(),
-                Some(Pos {
-                    line: *line,
-                    col: *col,
-                }),
-            ),
             E::TooLarge { file } => (file.to_string(), None),
             E::Read { file, .. } => (file.clone(), None),
         };
         let message = match err {
             E::Syntax { message, .. } => format!("invalid YAML: {message}"),
-            E::DuplicateKey {
-                key, first_line, ..
-            } => {
+            E::DuplicateKey { key, first_line, .. } => {
                 format!("duplicate key `{key}` (first defined at line {first_line})")
             }
             other => other.to_string(),
@@ -157,22 +137,14 @@ impl Finding {
         let f = Finding::error(rule, message, hint);
         match pos {
             Some(p) => f.at_pos(&file, p),
-            None => f.at(Location {
-                file,
-                line: 0,
-                col: 0,
-            }),
+            None => f.at(Location { file, line: 0, col: 0 }),
         }
     }
 
     /// A typed-decoding error (unknown field, wrong type…) as a finding.
     pub fn from_de_error(rule: &str, file: &str, err: &DeError, hint: &str) -> Self {
         let f = Finding::error(rule, err.message.clone(), hint);
-        let f = if err.path.is_empty() {
-            f
-        } else {
-            f.with_path(err.path.clone())
-        };
+        let f = if err.path.is_empty() { f } else { f.with_path(err.path.clone()) };
         match err.pos {
             Some(p) => f.at_pos(file, p),
             None => f,

@@ -66,9 +66,7 @@ pub enum Outcome {
         message: String,
     },
     /// Not run: a requirement is missing on the target, or filtered/ignored.
-    Skipped {
-        reason: String,
-    },
+    Skipped { reason: String },
     /// The case or run deadline expired.
     TimedOut {
         step: Option<String>,

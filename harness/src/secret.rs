@@ -126,9 +126,7 @@ pub fn register(value: &str) {
     if value.len() < MIN_REDACT_LEN {
         return;
     }
-    let mut reg = registry()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut reg = registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !reg.iter().any(|v| v == value) {
         reg.push(value.to_owned());
         // Longest first so a secret that contains another is removed whole.
@@ -138,9 +136,7 @@ pub fn register(value: &str) {
 
 /// Returns `text` with every registered secret replaced by [`REDACTED`].
 pub fn redact(text: &str) -> String {
-    let reg = registry()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let reg = registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut out = text.to_owned();
     for v in reg.iter() {
         if out.contains(v.as_str()) {
@@ -157,10 +153,7 @@ mod tests {
     #[test]
     fn resolved_secret_never_prints_and_is_redacted_everywhere() {
         let var = "INFRAFLUX_TEST_SECRET_REDACT";
-        let r = SecretRef {
-            env: Some(var.into()),
-            file: None,
-        };
+        let r = SecretRef { env: Some(var.into()), file: None };
         let env = |k: &str| (k == var).then(|| "cf-token-0123456789".to_owned());
         let s = r.resolve_with(env).expect("resolves");
         assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
@@ -177,40 +170,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("tok");
         std::fs::write(&p, "  proxmox-secret-abcdef\n").expect("write");
-        let s = SecretRef {
-            env: None,
-            file: Some(p.clone()),
-        }
-        .resolve()
-        .expect("resolves");
+        let s = SecretRef { env: None, file: Some(p.clone()) }.resolve().expect("resolves");
         assert_eq!(s.expose(), "proxmox-secret-abcdef");
         std::fs::write(&p, "\n").expect("write");
         assert!(matches!(
-            SecretRef {
-                env: None,
-                file: Some(p)
-            }
-            .resolve(),
+            SecretRef { env: None, file: Some(p) }.resolve(),
             Err(Error::EmptyFile(_))
         ));
     }
 
     #[test]
     fn exactly_one_source() {
-        let both = SecretRef {
-            env: Some("A".into()),
-            file: Some("/x".into()),
-        };
+        let both = SecretRef { env: Some("A".into()), file: Some("/x".into()) };
         assert!(matches!(both.resolve(), Err(Error::Ambiguous)));
-        let none = SecretRef {
-            env: None,
-            file: None,
-        };
+        let none = SecretRef { env: None, file: None };
         assert!(matches!(none.resolve(), Err(Error::Ambiguous)));
-        let missing = SecretRef {
-            env: Some("INFRAFLUX_SURELY_UNSET_VAR".into()),
-            file: None,
-        };
+        let missing = SecretRef { env: Some("INFRAFLUX_SURELY_UNSET_VAR".into()), file: None };
         let err = missing.resolve().unwrap_err().to_string();
         assert!(err.contains("INFRAFLUX_SURELY_UNSET_VAR"), "{err}");
     }

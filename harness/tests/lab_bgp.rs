@@ -43,12 +43,9 @@ fn speaker(s: &PeerSpec) -> Speaker {
 async fn connect(lab: &PeerLab, s: &PeerSpec) -> Session {
     let addr = SocketAddr::from((s.peer_ip, 179));
     let ns = &lab.harness;
-    let stream = poll(
-        "peer to accept on port 179",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || ns.tcp_connect(addr, Duration::from_secs(1)).ok(),
-    )
+    let stream = poll("peer to accept on port 179", Duration::from_secs(20), Duration::from_millis(200), || {
+        ns.tcp_connect(addr, Duration::from_secs(1)).ok()
+    })
     .unwrap();
     let stream = tokio::net::TcpStream::from_std(stream).unwrap();
     speaker(s).establish(stream).await.unwrap()
@@ -56,10 +53,7 @@ async fn connect(lab: &PeerLab, s: &PeerSpec) -> Session {
 
 /// Binds port 179 in the harness namespace, before the peer starts dialing.
 fn listen(lab: &PeerLab, s: &PeerSpec) -> tokio::net::TcpListener {
-    let l = lab
-        .harness
-        .tcp_listen(SocketAddr::from((s.harness_ip, 179)))
-        .unwrap();
+    let l = lab.harness.tcp_listen(SocketAddr::from((s.harness_ip, 179))).unwrap();
     tokio::net::TcpListener::from_std(l).unwrap()
 }
 
@@ -86,34 +80,16 @@ fn received_exactly(peer: &dyn BgpPeer, want: &[Ipv4Net], timeout: Duration) -> 
 
 /// Originate, withdraw and re-advertise on the peer; advertise and withdraw
 /// from the harness. Returns (peer withdrawal seen by us, our withdrawal seen by peer).
-async fn exchange(
-    peer: &mut dyn BgpPeer,
-    session: &Session,
-    s: &PeerSpec,
-    initial: &[Ipv4Net],
-) -> (Duration, Duration) {
+async fn exchange(peer: &mut dyn BgpPeer, session: &Session, s: &PeerSpec, initial: &[Ipv4Net]) -> (Duration, Duration) {
     let name = peer.name();
     let bound = Duration::from_secs(15);
-    let snap = session
-        .wait_for_prefixes(initial, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let snap = session.wait_for_prefixes(initial, Duration::from_secs(30)).await.unwrap();
     for (p, r) in snap.table.iter() {
-        assert_eq!(
-            r.next_hop,
-            std::net::IpAddr::V4(s.peer_ip),
-            "{name}: next hop of {p}"
-        );
+        assert_eq!(r.next_hop, std::net::IpAddr::V4(s.peer_ip), "{name}: next hop of {p}");
         assert_eq!(r.as_path, vec![s.peer_asn], "{name}: as path of {p}");
     }
-    assert_eq!(
-        session.peer().hold_time,
-        Duration::from_secs(u64::from(HOLD_SECS))
-    );
-    assert!(
-        session.peer().four_octet_as,
-        "{name} did not announce 4-octet AS support"
-    );
+    assert_eq!(session.peer().hold_time, Duration::from_secs(u64::from(HOLD_SECS)));
+    assert!(session.peer().four_octet_as, "{name} did not announce 4-octet AS support");
 
     let (gone, kept) = initial.split_at(2);
     let t0 = Instant::now();
@@ -128,10 +104,7 @@ async fn exchange(
     session.wait_for_prefixes(&now, bound).await.unwrap();
 
     let ours = nets(&["10.220.1.0/24", "10.220.2.0/24", "10.220.3.7/32"]);
-    session
-        .advertise(&ours)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    session.advertise(&ours).await.unwrap_or_else(|e| panic!("{name}: {e}"));
     received_exactly(peer, &ours, bound);
     session.withdraw(&ours[..1]).await.unwrap();
     let our_withdraw_seen = received_exactly(peer, &ours[1..], bound);
@@ -159,21 +132,13 @@ async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
     }
     let s = spec(false);
     let lab = PeerLab::new(&s).unwrap();
-    let initial = nets(&[
-        "10.201.1.0/24",
-        "10.201.2.0/24",
-        "10.201.3.0/24",
-        "10.201.4.128/25",
-        "10.201.9.9/32",
-    ]);
+    let initial = nets(&["10.201.1.0/24", "10.201.2.0/24", "10.201.3.0/24", "10.201.4.128/25", "10.201.9.9/32"]);
     // The peer connects to our listener (how Cilium reaches a router).
     let listener = listen(&lab, &s);
     let mut frr = peers::Frr::start(&lab, &s, &initial).unwrap();
     let session = speaker(&s).accept(&listener).await.unwrap();
     let (wd, our_wd) = exchange(&mut frr, &session, &s, &initial).await;
-    eprintln!(
-        "lab_bgp frr: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}"
-    );
+    eprintln!("lab_bgp frr: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}");
 
     // Link loss: no FIN, no NOTIFICATION; only the hold timer can notice.
     let t0 = Instant::now();
@@ -189,10 +154,7 @@ async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
         "{:?}",
         down.state
     );
-    assert!(
-        took >= Duration::from_secs(u64::from(HOLD_SECS) - 4),
-        "dropped too early: {took:?}"
-    );
+    assert!(took >= Duration::from_secs(u64::from(HOLD_SECS) - 4), "dropped too early: {took:?}");
     eprintln!("lab_bgp frr: routes dropped {took:?} after link loss (hold time {HOLD_SECS}s)");
 }
 
@@ -203,36 +165,18 @@ async fn bird_peer_routes_match_and_admin_disable_drops_routes() {
     }
     let s = spec(true);
     let lab = PeerLab::new(&s).unwrap();
-    let initial = nets(&[
-        "10.202.1.0/24",
-        "10.202.2.0/24",
-        "10.202.3.0/24",
-        "10.202.4.0/22",
-    ]);
+    let initial = nets(&["10.202.1.0/24", "10.202.2.0/24", "10.202.3.0/24", "10.202.4.0/22"]);
     let mut bird = peers::Bird::start(&lab, &s, &initial).unwrap();
     let session = connect(&lab, &s).await;
     let (wd, our_wd) = exchange(&mut bird, &session, &s, &initial).await;
-    eprintln!(
-        "lab_bgp bird: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}"
-    );
+    eprintln!("lab_bgp bird: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}");
 
     let t0 = Instant::now();
     bird.disable_session().unwrap();
-    let down = session
-        .wait_down(Duration::from_secs(u64::from(HOLD_SECS)))
-        .await
-        .unwrap();
+    let down = session.wait_down(Duration::from_secs(u64::from(HOLD_SECS))).await.unwrap();
     assert!(down.table.is_empty());
-    assert!(
-        matches!(&down.state, SessionState::Down(r) if r.contains("Cease")),
-        "{:?}",
-        down.state
-    );
-    eprintln!(
-        "lab_bgp bird: routes dropped {:?} after birdc disable ({:?})",
-        t0.elapsed(),
-        down.state
-    );
+    assert!(matches!(&down.state, SessionState::Down(r) if r.contains("Cease")), "{:?}", down.state);
+    eprintln!("lab_bgp bird: routes dropped {:?} after birdc disable ({:?})", t0.elapsed(), down.state);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,18 +192,11 @@ async fn gobgpd_peer_routes_match_and_kill_drops_routes() {
     );
     let s = spec(true);
     let lab = PeerLab::new(&s).unwrap();
-    let initial = nets(&[
-        "10.203.1.0/24",
-        "10.203.2.0/24",
-        "10.203.3.0/24",
-        "10.203.4.4/32",
-    ]);
+    let initial = nets(&["10.203.1.0/24", "10.203.2.0/24", "10.203.3.0/24", "10.203.4.4/32"]);
     let mut gobgp = peers::GoBgp::start(&lab, &s, &initial, &bin).unwrap();
     let session = connect(&lab, &s).await;
     let (wd, our_wd) = exchange(&mut gobgp, &session, &s, &initial).await;
-    eprintln!(
-        "lab_bgp gobgpd: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}"
-    );
+    eprintln!("lab_bgp gobgpd: peer withdrawal visible after {wd:?}; our withdrawal visible at peer after {our_wd:?}");
 
     // Past one and a half hold times the session must still be up on both
     // sides: our keepalives satisfy gobgpd's hold timer and its ours.
@@ -269,11 +206,7 @@ async fn gobgpd_peer_routes_match_and_kill_drops_routes() {
     assert_eq!(after.state, SessionState::Established);
     assert_eq!(after.since, before.since, "session flapped");
     assert_eq!(after.table, before.table);
-    assert_eq!(
-        gobgp.received_from_harness().unwrap().len(),
-        2,
-        "gobgpd lost our routes"
-    );
+    assert_eq!(gobgp.received_from_harness().unwrap().len(), 2, "gobgpd lost our routes");
 
     let t0 = Instant::now();
     gobgp.kill();
@@ -282,9 +215,5 @@ async fn gobgpd_peer_routes_match_and_kill_drops_routes() {
         .await
         .unwrap_or_else(|e| panic!("{e}\ngobgpd log:\n{}", gobgp.log_tail()));
     assert!(down.table.is_empty());
-    eprintln!(
-        "lab_bgp gobgpd: routes dropped {:?} after SIGKILL ({:?})",
-        t0.elapsed(),
-        down.state
-    );
+    eprintln!("lab_bgp gobgpd: routes dropped {:?} after SIGKILL ({:?})", t0.elapsed(), down.state);
 }

@@ -83,11 +83,7 @@ impl NodeDe<'_> {
     }
 
     fn child(&self, seg: &str) -> String {
-        let seg = if self.path.is_empty() {
-            seg.trim_start_matches('.')
-        } else {
-            seg
-        };
+        let seg = if self.path.is_empty() { seg.trim_start_matches('.') } else { seg };
         format!("{}{}", self.path, seg)
     }
 }
@@ -203,11 +199,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         })
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_any(visitor)
     }
 

@@ -22,22 +22,13 @@ fn positions_are_one_based() {
 fn core_schema_resolution() {
     let root = one("a: 53\nb: \"53\"\nc: true\nd: ~\ne: 1.5\nf: 1.18.6\ng: 0x10\nh: !!str 7\n");
     assert_eq!(root.get("a").map(|n| &n.value), Some(&Value::Int(53)));
-    assert_eq!(
-        root.get("b").map(|n| &n.value),
-        Some(&Value::Str("53".into()))
-    );
+    assert_eq!(root.get("b").map(|n| &n.value), Some(&Value::Str("53".into())));
     assert_eq!(root.get("c").map(|n| &n.value), Some(&Value::Bool(true)));
     assert_eq!(root.get("d").map(|n| &n.value), Some(&Value::Null));
     assert_eq!(root.get("e").map(|n| &n.value), Some(&Value::Float(1.5)));
-    assert_eq!(
-        root.get("f").map(|n| &n.value),
-        Some(&Value::Str("1.18.6".into()))
-    );
+    assert_eq!(root.get("f").map(|n| &n.value), Some(&Value::Str("1.18.6".into())));
     assert_eq!(root.get("g").map(|n| &n.value), Some(&Value::Int(16)));
-    assert_eq!(
-        root.get("h").map(|n| &n.value),
-        Some(&Value::Str("7".into()))
-    );
+    assert_eq!(root.get("h").map(|n| &n.value), Some(&Value::Str("7".into())));
 }
 
 #[test]
@@ -88,10 +79,7 @@ fn alias_bomb_is_bounded() {
             "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
         ));
     }
-    assert!(matches!(
-        parse_str("bomb.yaml", &text),
-        Err(Error::TooLarge { .. })
-    ));
+    assert!(matches!(parse_str("bomb.yaml", &text), Err(Error::TooLarge { .. })));
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,8 +151,7 @@ fn missing_field_points_at_mapping() {
 
 #[test]
 fn enums_list_valid_kinds() {
-    let ok: Vec<Step> =
-        from_node(&one("- apply: {file: a.yaml}\n- sleep: 3\n- noop\n")).expect("ok");
+    let ok: Vec<Step> = from_node(&one("- apply: {file: a.yaml}\n- sleep: 3\n- noop\n")).expect("ok");
     assert_eq!(ok.len(), 3);
     let err = from_node::<Vec<Step>>(&one("- apply: {file: a}\n- aply: {file: b}\n")).unwrap_err();
     assert_eq!(err.pos, Some(Pos { line: 2, col: 3 }), "{err:?}");
