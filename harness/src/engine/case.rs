@@ -27,6 +27,8 @@ pub(crate) struct RunCtx<B> {
     pub run_deadline: Option<Instant>,
     pub cancel: CancellationToken,
     pub timeouts: TimeoutDefaults,
+    /// The run's probe agent image, exposed to suites as `{{agentImage}}`.
+    pub agent_image: Option<String>,
 }
 
 /// Extra time the outer guard allows beyond the case timeout so that catch
@@ -126,6 +128,9 @@ async fn run_attempt<B: Backend>(
     vars.insert("runId".into(), run.run_id.clone());
     vars.insert("suite".into(), case.suite.clone());
     vars.insert("case".into(), case.name.clone());
+    if let Some(img) = &run.agent_image {
+        vars.insert(crate::suite::template::AGENT_IMAGE_VAR.into(), img.clone());
+    }
     let ctx = Arc::new(CaseCtx {
         id: case.id.clone(),
         run_id: run.run_id.clone(),

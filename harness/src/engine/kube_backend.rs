@@ -195,6 +195,28 @@ impl KubeBackend {
         }
     }
 
+    /// Polls a pod the case started until it reports `Ready`, so a probe
+    /// can exec into it.
+    async fn wait_pod_ready(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let r = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: Some(name.to_owned()),
+            namespace: None,
+            label_selector: None,
+        };
+        let t = self.target(ctx, &r).await?;
+        let ready = crate::suite::model::ConditionMatch { type_: "Ready".into(), status: "True".into(), reason: None };
+        let what = format!("{} to be Ready", t.display);
+        self.poll(timeout, &what, || async {
+            Ok(match self.read(&t).await? {
+                Some(o) => predicate::condition(&ready, &o),
+                None => Err("pod does not exist".into()),
+            })
+        })
+        .await
+    }
+
     async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &w.target).await?;
         let what = if let Some(c) = &w.condition {
@@ -251,24 +273,33 @@ impl KubeBackend {
             return Err(failed("no probe agent image configured"));
         };
         let started = Instant::now();
-        // The agent pod is created on first use and shared by the case's probes.
-        self.cluster
-            .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
-            .await
-            .map_err(|e| match e {
-                cluster::Error::Timeout { what, after_ms } => {
-                    StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
-                }
-                other => cluster_failed(other),
-            })?;
+        let own_pod = match &p.pod {
+            Some(name) => Some(render(name, &ctx.vars).map_err(failed)?),
+            None => None,
+        };
+        match &own_pod {
+            // The case started that pod itself; wait until it can be exec'd.
+            Some(name) => self.wait_pod_ready(ctx, name, timeout).await?,
+            // The agent pod is created on first use and shared by the case's probes.
+            None => self
+                .cluster
+                .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
+                .await
+                .map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?,
+        }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let action = render_action(&p.action, &ctx.vars)?;
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
-        let report = self
-            .cluster
-            .exec_agent(&ctx.namespace, argv)
-            .await
-            .map_err(cluster_failed)?;
+        let report = match &own_pod {
+            Some(name) => self.cluster.exec_agent_in(&ctx.namespace, name, argv).await,
+            None => self.cluster.exec_agent(&ctx.namespace, argv).await,
+        }
+        .map_err(cluster_failed)?;
         if let Some(name) = &p.name {
             ctx.record_probe(name, report.clone());
         }

@@ -408,6 +408,7 @@ pub async fn execute<B: Backend>(
         run_deadline: opts.deadline.map(|d| Instant::now() + d),
         cancel: opts.cancel.clone(),
         timeouts: opts.timeouts,
+        agent_image: opts.agent_image.clone(),
     });
     let sel = opts.selection();
     let handle = tokio::runtime::Handle::current();

@@ -16,7 +16,7 @@ use super::model::{
     API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, Predicate,
     Step, StepTimeouts, Suite, Wait,
 };
-use super::template::{BUILTIN_VARS, referenced, referenced_json};
+use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
 
 /// A validated case, ready for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -387,7 +387,7 @@ impl Validator<'_> {
             for (j, step) in steps.iter().enumerate() {
                 let path = format!("{base}.{list}[{j}].{}", step.kind());
                 self.step(&path, step, &known, &mut probes);
-                probes_used |= matches!(step, Step::Probe(_));
+                probes_used |= matches!(step, Step::Probe(_)) || self.uses_agent_image(step);
             }
         }
         if probes_used {
@@ -439,6 +439,22 @@ impl Validator<'_> {
             }
             Step::Assert(a) => self.assert(path, a, known, probes),
         }
+    }
+
+    /// Whether an apply step starts objects from `{{agentImage}}` (its own
+    /// agent-based servers): the case then needs an agent image like a probe.
+    fn uses_agent_image(&self, step: &Step) -> bool {
+        let Step::Apply(a) = step else { return false };
+        let docs: Vec<serde_json::Value> = match (&a.manifest, &a.file) {
+            (Some(m), _) => vec![m.clone()],
+            (None, Some(f)) => self.fixtures.get(f).cloned().unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        docs.iter().any(|d| {
+            let mut names = Vec::new();
+            referenced_json(d, &mut names);
+            names.iter().any(|n| n == AGENT_IMAGE_VAR)
+        })
     }
 
     fn vars(&mut self, path: &str, names: Vec<String>, known: &BTreeSet<String>) {

@@ -341,6 +341,11 @@ pub struct Probe {
     #[serde(default)]
     pub name: Option<String>,
     pub action: ProbeAction,
+    /// Run the action in this pod of the case namespace (one the case
+    /// applied from `{{agentImage}}`, e.g. with `hostNetwork: true` or pinned
+    /// to a node, container named `agent`) instead of the shared agent pod.
+    #[serde(default)]
+    pub pod: Option<String>,
     #[serde(default)]
     pub expect: ProbeExpect,
     #[serde(default)]
