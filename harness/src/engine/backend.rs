@@ -58,6 +58,8 @@ pub struct CaseCtx {
     pub fixtures: Arc<BTreeMap<String, Vec<Value>>>,
     /// JSON reports of named probes, for `assert: {probe: …}`.
     pub probes: Mutex<BTreeMap<String, Value>>,
+    /// Performance series recorded by probes with a `metric`.
+    pub perf: Mutex<Vec<crate::results::PerfSeries>>,
     /// The step running now (for timeout and panic messages).
     pub current: Mutex<Option<CurrentStep>>,
     /// Steps run so far; kept outside the step future so they survive an
@@ -77,6 +79,28 @@ impl CaseCtx {
     pub fn record_probe(&self, name: &str, report: Value) {
         if let Ok(mut p) = self.probes.lock() {
             p.insert(name.to_owned(), report);
+        }
+    }
+
+    /// Keeps the numeric `samples` of a probe report as the series `metric`.
+    /// A report without samples records nothing: no invented numbers.
+    pub fn record_perf(&self, metric: &str, unit: &str, higher_is_better: bool, report: &Value) {
+        let samples: Vec<f64> = report
+            .get("samples")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        if samples.is_empty() {
+            return;
+        }
+        if let Ok(mut p) = self.perf.lock() {
+            p.push(crate::results::PerfSeries {
+                metric: metric.to_owned(),
+                case: self.id.clone(),
+                unit: unit.to_owned(),
+                higher_is_better,
+                samples,
+            });
         }
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct RunCtx<B> {
     pub timeouts: TimeoutDefaults,
     /// The run's probe agent image, exposed to suites as `{{agentImage}}`.
     pub agent_image: Option<String>,
+    /// Performance series of every case's final attempt.
+    pub perf: Mutex<Vec<crate::results::PerfSeries>>,
 }
 
 /// Extra time the outer guard allows beyond the case timeout so that catch
@@ -101,7 +103,7 @@ pub(crate) async fn run_case<B: Backend>(
         return result(Outcome::TimedOut { step: None, after_ms: 0 }, 0, Vec::new());
     }
     let max_attempts = 1 + case.retries;
-    let mut last = (Outcome::Passed, Vec::new());
+    let mut last = (Outcome::Passed, Vec::new(), Vec::new());
     let mut attempts = 0;
     for attempt in 1..=max_attempts {
         attempts = attempt;
@@ -113,6 +115,11 @@ pub(crate) async fn run_case<B: Backend>(
         }
         tracing::info!(case = %case.id, attempt, "attempt failed; retrying");
     }
+    // Only the final attempt's measurements count: a retried attempt's
+    // samples would mix a broken run into the series.
+    if let Ok(mut p) = run.perf.lock() {
+        p.extend(last.2);
+    }
     result(last.0, attempts, last.1)
 }
 
@@ -121,7 +128,7 @@ async fn run_attempt<B: Backend>(
     case: &Arc<LoadedCase>,
     fixtures: &Arc<BTreeMap<String, Vec<serde_json::Value>>>,
     attempt: u32,
-) -> (Outcome, Vec<StepResult>) {
+) -> (Outcome, Vec<StepResult>, Vec<crate::results::PerfSeries>) {
     let namespace = namespace_for(&run.run_id, &case.id, attempt);
     let mut vars = case.vars.clone();
     vars.insert("namespace".into(), namespace.clone());
@@ -140,6 +147,7 @@ async fn run_attempt<B: Backend>(
         labels: crate::cluster::harness_labels(&run.run_id, Some(&case_label(case))),
         fixtures: fixtures.clone(),
         probes: Mutex::new(BTreeMap::new()),
+        perf: Mutex::new(Vec::new()),
         current: Mutex::new(None),
         steps: Mutex::new(Vec::new()),
     });
@@ -220,7 +228,8 @@ async fn run_attempt<B: Backend>(
             }
         }
     };
-    (outcome, steps)
+    let perf = ctx.perf.lock().map(|p| p.clone()).unwrap_or_default();
+    (outcome, steps, perf)
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

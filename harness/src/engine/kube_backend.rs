@@ -67,6 +67,9 @@ fn cluster_failed(e: cluster::Error) -> StepError {
 }
 
 /// A reference with templates rendered and its kind resolved.
+/// `ref.namespace` value that lists a namespaced kind across all namespaces.
+const ALL_NAMESPACES: &str = "*";
+
 struct Target {
     kind: ResolvedKind,
     namespace: Option<String>,
@@ -86,10 +89,15 @@ impl KubeBackend {
             label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
         };
         let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(cluster_failed)?;
-        let namespace = if kind.namespaced {
-            Some(r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone()))
-        } else {
-            None
+        let namespace = match (kind.namespaced, r.namespace.as_deref()) {
+            (false, _) => None,
+            // `*` lists across every namespace (cluster-wide leftovers such
+            // as pending ACME challenges); a named object needs one namespace.
+            (true, Some(ALL_NAMESPACES)) if r.name.is_none() => None,
+            (true, Some(ALL_NAMESPACES)) => {
+                return Err(failed(format!("namespace `{ALL_NAMESPACES}` needs a list reference (no `name`)")));
+            }
+            (true, ns) => Some(ns.map(str::to_owned).unwrap_or_else(|| ctx.namespace.clone())),
         };
         let display = ObjectRef {
             namespace: namespace.clone(),
@@ -302,6 +310,9 @@ impl KubeBackend {
         .map_err(cluster_failed)?;
         if let Some(name) = &p.name {
             ctx.record_probe(name, report.clone());
+        }
+        if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
+            ctx.record_perf(metric, unit, higher, &report);
         }
         let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
         let error = report.get("error").and_then(Value::as_str).unwrap_or("");

@@ -409,6 +409,7 @@ pub async fn execute<B: Backend>(
         cancel: opts.cancel.clone(),
         timeouts: opts.timeouts,
         agent_image: opts.agent_image.clone(),
+        perf: std::sync::Mutex::new(Vec::new()),
     });
     let sel = opts.selection();
     let handle = tokio::runtime::Handle::current();
@@ -463,6 +464,9 @@ pub async fn execute<B: Backend>(
         tracing::error!(error = %e, "case executor thread failed");
     }
     let collected = collected.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut perf = run.perf.lock().map(|p| p.clone()).unwrap_or_default();
+    // Cases finish in any order; a stable order keeps results.json diffable.
+    perf.sort_by(|a, b| (&a.case, &a.metric).cmp(&(&b.case, &b.metric)));
     let cases = order
         .into_iter()
         .map(|(c, d)| match (d, collected.get(&c.id)) {
@@ -478,7 +482,7 @@ pub async fn execute<B: Backend>(
         duration_ms: started.elapsed().as_millis() as u64,
         target: target(opts, detected, None),
         cases,
-        perf: Vec::new(),
+        perf,
     })
 }
 

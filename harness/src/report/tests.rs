@@ -880,3 +880,26 @@ fn verdicts_hold_across_noise_seeds() {
         }
     }
 }
+
+#[test]
+fn gateway_cases_produce_a_conformance_report_that_parses_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = sample_run();
+    let w = write_all(dir.path(), &run).expect("written");
+    let path = w.conformance_yaml.clone().expect("gateway cases present");
+    assert!(w.files().contains(&path.as_path()));
+    let text = std::fs::read_to_string(&path).expect("read");
+    let report = super::conformance::parse("conformance-report.yaml", &text).expect("parses");
+    let gw: Vec<_> = run.cases.iter().filter(|c| c.suite == "gateway").collect();
+    let s = report.profiles[0].core.statistics;
+    let e = report.profiles[0].extended.statistics;
+    assert_eq!((s.passed + s.failed + s.skipped + e.passed + e.failed + e.skipped) as usize, gw.len());
+    assert_eq!(report.date, run.started_at);
+
+    let mut no_gw = sample_run();
+    no_gw.cases.retain(|c| c.suite != "gateway");
+    let dir2 = tempfile::tempdir().expect("tmp");
+    let w2 = write_all(dir2.path(), &no_gw).expect("written");
+    assert_eq!(w2.conformance_yaml, None);
+    assert!(!dir2.path().join(super::conformance::CONFORMANCE_YAML).exists());
+}

@@ -426,6 +426,24 @@ impl Validator<'_> {
             Step::Delete(d) => self.refs(path, &d.target, known),
             Step::Wait(w) => self.wait(path, w, known),
             Step::Probe(p) => {
+                if p.metric.is_some() && p.action.sample_unit().is_none() {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("a `{}` probe reports no samples to record as a metric", p.action.kind()),
+                        "drop `metric`, or measure with stream, requestResponse, connectRate, http, tcp, udp or dns",
+                    );
+                }
+                if let Some(m) = &p.metric
+                    && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                        "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
+                    );
+                }
                 if let Some(n) = &p.name
                     && !probes.insert(n.clone())
                 {
@@ -474,6 +492,14 @@ impl Validator<'_> {
     }
 
     fn refs(&mut self, path: &str, r: &super::model::ObjectRef, known: &BTreeSet<String>) {
+        if r.namespace.as_deref() == Some("*") && r.name.is_some() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.ref.namespace"),
+                "namespace `*` (all namespaces) only works for a list reference".into(),
+                "drop `name` to list across namespaces, or name one namespace",
+            );
+        }
         let mut names = Vec::new();
         for s in [&r.name, &r.namespace, &r.label_selector].into_iter().flatten() {
             names.extend(referenced(s));
@@ -647,6 +673,7 @@ impl Validator<'_> {
             p.absent == Some(true),
             p.in_cidr.is_some(),
             p.count.is_some(),
+            p.range.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -656,7 +683,7 @@ impl Validator<'_> {
                 "SUITE-009",
                 path,
                 format!("predicate needs exactly one comparison, found {n}"),
-                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count",
+                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
             );
         }
         if let Some(re) = &p.matches

@@ -304,6 +304,19 @@ pub struct Predicate {
     /// Bounds on how many values are selected (an array counts its items).
     #[serde(default)]
     pub count: Option<CountCheck>,
+    /// Something numeric is selected and every selected value is a number
+    /// within these bounds (throughputs, packet counts, downtimes).
+    #[serde(default)]
+    pub range: Option<RangeCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RangeCheck {
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -346,6 +359,11 @@ pub struct Probe {
     /// to a node, container named `agent`) instead of the shared agent pod.
     #[serde(default)]
     pub pod: Option<String>,
+    /// Records the report's `samples` as a performance series under this
+    /// metric id (e.g. `throughput.tcp_stream_1.pod_to_pod.cross_node`), for
+    /// `results.json` and `report --baseline`.
+    #[serde(default)]
+    pub metric: Option<String>,
     #[serde(default)]
     pub expect: ProbeExpect,
     #[serde(default)]
@@ -378,6 +396,20 @@ pub enum ProbeAction {
 }
 
 impl ProbeAction {
+    /// Unit of the report's `samples` and whether more is better; `None`
+    /// for actions without samples (capture).
+    pub fn sample_unit(&self) -> Option<(&'static str, bool)> {
+        match self {
+            ProbeAction::Stream(_) => Some(("Gbit/s", true)),
+            ProbeAction::RequestResponse(_) => Some(("trans/s", true)),
+            ProbeAction::ConnectRate(_) => Some(("conn/s", true)),
+            ProbeAction::Http(_) | ProbeAction::Dns(_) | ProbeAction::Tcp(_) | ProbeAction::Udp(_) => {
+                Some(("ms", false))
+            }
+            ProbeAction::Capture(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeAction::Http(_) => "http",
