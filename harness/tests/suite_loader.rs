@@ -209,8 +209,11 @@ fn agent_image_cases_require_the_probe_agent() {
     let mut checked = 0;
     for s in &suites {
         for c in &s.cases {
-            let applies_agent_fixture = c.steps.iter().any(|st| {
-                matches!(st, suite::Step::Apply(a) if a.file.as_deref().is_some_and(|f| f.starts_with("manifests/net/")))
+            let applies_agent_fixture = c.steps.iter().any(|st| match st {
+                suite::Step::Apply(a) => a.file.as_ref().is_some_and(|f| {
+                    s.fixtures[f].iter().any(|d| d.to_string().contains("{{agentImage}}"))
+                }),
+                _ => false,
             });
             if applies_agent_fixture {
                 checked += 1;

@@ -29,6 +29,8 @@ pub(crate) struct RunCtx<B> {
     pub timeouts: TimeoutDefaults,
     /// The run's probe agent image, exposed to suites as `{{agentImage}}`.
     pub agent_image: Option<String>,
+    /// Profile-derived values for declared case vars.
+    pub var_overrides: BTreeMap<String, String>,
     /// Performance series of every case's final attempt.
     pub perf: Mutex<Vec<crate::results::PerfSeries>>,
 }
@@ -59,6 +61,9 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
+/// Built-in bound on a `disrupt` step (a drain waits for its evictions).
+pub(crate) const DISRUPT_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDefaults) -> Duration {
     if let Some(t) = step.timeout() {
         return t;
@@ -69,6 +74,8 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
         Step::Wait(_) => (case.timeouts.wait, defaults.wait),
         Step::Assert(_) => (case.timeouts.assert, defaults.assert),
         Step::Probe(_) => (case.timeouts.probe, defaults.probe),
+        // A disruption is a short API call plus, for a drain, evictions.
+        Step::Disrupt(_) => (None, DISRUPT_TIMEOUT),
     };
     written.map_or(default, |d| d.0)
 }
@@ -131,6 +138,11 @@ async fn run_attempt<B: Backend>(
 ) -> (Outcome, Vec<StepResult>, Vec<crate::results::PerfSeries>) {
     let namespace = namespace_for(&run.run_id, &case.id, attempt);
     let mut vars = case.vars.clone();
+    for (k, v) in vars.iter_mut() {
+        if let Some(o) = run.var_overrides.get(k) {
+            v.clone_from(o);
+        }
+    }
     vars.insert("namespace".into(), namespace.clone());
     vars.insert("runId".into(), run.run_id.clone());
     vars.insert("suite".into(), case.suite.clone());
@@ -148,6 +160,7 @@ async fn run_attempt<B: Backend>(
         fixtures: fixtures.clone(),
         probes: Mutex::new(BTreeMap::new()),
         perf: Mutex::new(Vec::new()),
+        background: Mutex::new(BTreeMap::new()),
         current: Mutex::new(None),
         steps: Mutex::new(Vec::new()),
     });

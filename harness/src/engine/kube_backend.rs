@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::backend::{Backend, CaseCtx, StepError};
 use super::predicate;
 use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
-use crate::suite::model::{Apply, Assert, Delete, ObjectRef, Probe, ProbeExpect, Wait};
+use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeExpect, Wait};
 use crate::suite::template::{render, render_json};
 use crate::suite::Step;
 
@@ -24,6 +24,8 @@ pub struct KubeBackend {
     agent_image: Option<String>,
     /// Case namespace → objects created in that attempt, in creation order.
     created: Mutex<BTreeMap<String, Vec<ObjectKey>>>,
+    /// Case namespace → nodes a `drainNode` cordoned, uncordoned at cleanup.
+    cordoned: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl KubeBackend {
@@ -32,6 +34,7 @@ impl KubeBackend {
             cluster,
             agent_image,
             created: Mutex::new(BTreeMap::new()),
+            cordoned: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -252,7 +255,10 @@ impl KubeBackend {
     }
 
     async fn assert(&self, ctx: &CaseCtx, a: &Assert, timeout: Duration) -> Result<Option<String>, StepError> {
+        let that = render_bounds(&a.that, &ctx.vars)?;
+        let a = &Assert { that, ..a.clone() };
         if let Some(name) = &a.probe {
+            self.collect_background(ctx, name, timeout).await?;
             // A probe report is final: no point polling it.
             let report = ctx
                 .probe_report(name)
@@ -303,28 +309,136 @@ impl KubeBackend {
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let action = render_action(&p.action, &ctx.vars)?;
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
-        let report = match &own_pod {
-            Some(name) => self.cluster.exec_agent_in(&ctx.namespace, name, argv).await,
-            None => self.cluster.exec_agent(&ctx.namespace, argv).await,
+        let cluster = self.cluster.clone();
+        let namespace = ctx.namespace.clone();
+        let run = async move {
+            match own_pod {
+                Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
+                None => cluster.exec_agent(&namespace, argv).await,
+            }
+            .map_err(|e| e.to_string())
+        };
+        if p.background {
+            let name = p.name.clone().ok_or_else(|| failed("a background probe needs a name"))?;
+            let handle = tokio::spawn(run);
+            if let Ok(mut b) = ctx.background.lock() {
+                b.insert(name, super::backend::BackgroundProbe { handle, probe: p.clone() });
+            }
+            return Ok(Some("started in the background".into()));
         }
-        .map_err(cluster_failed)?;
-        if let Some(name) = &p.name {
-            ctx.record_probe(name, report.clone());
+        let report = run.await.map_err(failed)?;
+        finish_probe(ctx, p, report)
+    }
+
+    /// Waits (up to `timeout`) for the background probe `name` and records
+    /// its report like a foreground probe's.
+    async fn collect_background(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let Some(bg) = ctx.take_background(name) else {
+            return Ok(());
+        };
+        let mut handle = bg.handle;
+        let joined = match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(j) => j,
+            Err(_) => {
+                handle.abort();
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for background probe `{name}` to report"
+                )));
+            }
+        };
+        let report = joined
+            .map_err(|e| failed(format!("background probe `{name}` ended: {e}")))?
+            .map_err(failed)?;
+        finish_probe(ctx, &bg.probe, report).map(|_| ())
+    }
+
+    async fn disrupt(&self, ctx: &CaseCtx, d: &Disrupt, timeout: Duration) -> Result<Option<String>, StepError> {
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        match &d.action {
+            DisruptAction::DeletePod(dp) => {
+                let node = match &dp.same_node_as {
+                    Some(pod) => Some(self.cluster.node_of(&ctx.namespace, &r(pod)?).await.map_err(cluster_failed)?),
+                    None => None,
+                };
+                let ns = r(&dp.namespace)?;
+                let deleted = self
+                    .cluster
+                    .delete_one_pod(&ns, &r(&dp.label_selector)?, node.as_deref())
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("deleted pod {ns}/{deleted}")))
+            }
+            DisruptAction::DrainNode(dn) => {
+                let node = self
+                    .cluster
+                    .node_of(&ctx.namespace, &r(&dn.same_node_as)?)
+                    .await
+                    .map_err(cluster_failed)?;
+                // Remember before cordoning: cleanup must undo even a half-done drain.
+                if let Ok(mut c) = self.cordoned.lock() {
+                    c.entry(ctx.namespace.clone()).or_default().push(node.clone());
+                }
+                self.cluster.cordon(&node).await.map_err(cluster_failed)?;
+                let n = self.cluster.evict_node(&node, timeout).await.map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?;
+                Ok(Some(format!("cordoned node {node}, evicted {n} pod(s)")))
+            }
+            DisruptAction::Scale(sc) => {
+                let t = self.target(ctx, &sc.target).await?;
+                let name = t.name.as_deref().ok_or_else(|| failed("scale needs ref.name"))?;
+                self.cluster
+                    .scale(&t.kind, t.namespace.as_deref(), name, sc.replicas)
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
+            }
         }
-        if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
-            ctx.record_perf(metric, unit, higher, &report);
-        }
-        let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
-        let error = report.get("error").and_then(Value::as_str).unwrap_or("");
-        match (p.expect, ok) {
-            (ProbeExpect::Ok, true) => Ok(None),
-            (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
-            (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
-            (ProbeExpect::Fail, true) => Err(failed(format!(
-                "probe {} succeeded but was expected to fail (policy not enforced?)",
-                p.action.kind()
-            ))),
-        }
+    }
+}
+
+/// Renders templated `range` bounds (profile budgets) in predicates.
+fn render_bounds(
+    that: &[crate::suite::model::Predicate],
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<crate::suite::model::Predicate>, StepError> {
+    use crate::suite::model::Bound;
+    let r = |b: &Option<Bound>| -> Result<Option<Bound>, StepError> {
+        b.as_ref().map(|b| render(&b.0, vars).map(Bound).map_err(failed)).transpose()
+    };
+    that.iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(range) = &mut p.range {
+                range.min = r(&range.min)?;
+                range.max = r(&range.max)?;
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// Records a probe report (name, metric) and judges it against `expect`.
+fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+    if let Some(name) = &p.name {
+        ctx.record_probe(name, report.clone());
+    }
+    if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
+        ctx.record_perf(metric, unit, higher, &report);
+    }
+    let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    let error = report.get("error").and_then(Value::as_str).unwrap_or("");
+    match (p.expect, ok) {
+        (ProbeExpect::Ok, true) => Ok(None),
+        (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
+        (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
+        (ProbeExpect::Fail, true) => Err(failed(format!(
+            "probe {} succeeded but was expected to fail (policy not enforced?)",
+            p.action.kind()
+        ))),
     }
 }
 
@@ -380,6 +494,7 @@ impl Backend for KubeBackend {
                 Step::Wait(w) => self.wait(ctx, w, timeout).await,
                 Step::Assert(a) => self.assert(ctx, a, timeout).await,
                 Step::Probe(p) => self.probe(ctx, p, timeout).await,
+                Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
             }
         };
         // Waits and asserts stop at `timeout` themselves with a message that
@@ -398,6 +513,14 @@ impl Backend for KubeBackend {
     async fn cleanup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();
+        ctx.abort_background();
+        // Give drained nodes back first: the cluster matters more than our objects.
+        let nodes = self.cordoned.lock().ok().and_then(|mut c| c.remove(&ctx.namespace)).unwrap_or_default();
+        for node in nodes {
+            if let Err(e) = self.cluster.uncordon(&node).await {
+                errors.push(format!("uncordon node {node}: {e}"));
+            }
+        }
         // Last created first: dependents go before what they depend on, and
         // the namespace (created first) goes last.
         for key in self.take_created(&ctx.namespace).into_iter().rev() {

@@ -86,6 +86,10 @@ pub struct RunOptions {
     /// it too when `handle_ctrl_c` is set.
     pub cancel: CancellationToken,
     pub handle_ctrl_c: bool,
+    /// New values for case `vars` of the same name (a case only sees
+    /// overrides for variables it declares, so suites keep loading without a
+    /// profile). [`profile_var_overrides`] derives them from a profile.
+    pub var_overrides: BTreeMap<String, String>,
 }
 
 impl Default for RunOptions {
@@ -114,6 +118,7 @@ impl Default for RunOptions {
             console_log: None,
             cancel: CancellationToken::new(),
             handle_ctrl_c: false,
+            var_overrides: BTreeMap::new(),
         }
     }
 }
@@ -194,6 +199,24 @@ pub fn exit_status(results: &RunResults) -> Status {
     } else {
         Status::Pass
     }
+}
+
+/// Case variables a profile provides: the failover budgets
+/// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
+/// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
+/// `maxDowntimeNodeDrainMs`), for [`RunOptions::var_overrides`].
+pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeMap<String, String> {
+    let b = &profile.failover.max_downtime_ms;
+    [
+        ("maxDowntimeAgentRestartMs", b.agent_restart),
+        ("maxDowntimeOperatorRestartMs", b.operator_restart),
+        ("maxDowntimeEnvoyRestartMs", b.envoy_restart),
+        ("maxDowntimeBgpPeerLossMs", b.bgp_peer_loss),
+        ("maxDowntimeNodeDrainMs", b.node_drain),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .collect()
 }
 
 /// One listed case.
@@ -409,6 +432,7 @@ pub async fn execute<B: Backend>(
         cancel: opts.cancel.clone(),
         timeouts: opts.timeouts,
         agent_image: opts.agent_image.clone(),
+        var_overrides: opts.var_overrides.clone(),
         perf: std::sync::Mutex::new(Vec::new()),
     });
     let sel = opts.selection();

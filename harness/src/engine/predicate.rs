@@ -101,6 +101,8 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
         };
     }
     if let Some(r) = &p.range {
+        let min = r.min.as_ref().map(|b| b.value()).transpose()?;
+        let max = r.max.as_ref().map(|b| b.value()).transpose()?;
         if present.is_empty() {
             return Err(format!("{} in range: no number there", p.path));
         }
@@ -108,14 +110,14 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
             .iter()
             .filter(|v| {
                 !v.as_f64()
-                    .is_some_and(|x| r.min.is_none_or(|m| x >= m) && r.max.is_none_or(|m| x <= m))
+                    .is_some_and(|x| min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m))
             })
             .map(|v| compact(v))
             .collect();
         let bounds = format!(
             "[{}, {}]",
-            r.min.map_or("-inf".to_owned(), |m| m.to_string()),
-            r.max.map_or("inf".to_owned(), |m| m.to_string())
+            min.map_or("-inf".to_owned(), |m| m.to_string()),
+            max.map_or("inf".to_owned(), |m| m.to_string())
         );
         return if outside.is_empty() {
             Ok(())
@@ -192,20 +194,20 @@ mod tests {
     fn range_bounds_every_selected_number() {
         let doc = json!({"samples": [9.1, 9.4, 8.7], "plaintext_packets": 0, "name": "x"});
         let mut q = p("$.samples[*]");
-        q.range = Some(crate::suite::model::RangeCheck { min: Some(8.0), max: None });
+        q.range = Some(crate::suite::model::RangeCheck { min: Some(8.0.into()), max: None });
         assert!(check(&q, &doc).is_ok());
-        q.range = Some(crate::suite::model::RangeCheck { min: Some(9.0), max: None });
+        q.range = Some(crate::suite::model::RangeCheck { min: Some(9.0.into()), max: None });
         let e = check(&q, &doc).unwrap_err();
         assert!(e.contains("8.7") && !e.contains("9.4"), "{e}");
         let mut z = p("$.plaintext_packets");
-        z.range = Some(crate::suite::model::RangeCheck { min: None, max: Some(0.0) });
+        z.range = Some(crate::suite::model::RangeCheck { min: None, max: Some(0.0.into()) });
         assert!(check(&z, &doc).is_ok());
         // A string is never in range, and nothing selected is a failure.
         let mut s = p("$.name");
         s.range = Some(crate::suite::model::RangeCheck { min: None, max: None });
         assert!(check(&s, &doc).is_err());
         let mut m = p("$.missing");
-        m.range = Some(crate::suite::model::RangeCheck { min: Some(0.0), max: None });
+        m.range = Some(crate::suite::model::RangeCheck { min: Some(0.0.into()), max: None });
         assert!(check(&m, &doc).unwrap_err().contains("no number"));
     }
 

@@ -444,6 +444,14 @@ impl Validator<'_> {
                         "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
                     );
                 }
+                if p.background && p.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.background"),
+                        "a background probe needs a `name`".into(),
+                        "name it and collect its report with a later `assert: {probe: <name>}`",
+                    );
+                }
                 if let Some(n) = &p.name
                     && !probes.insert(n.clone())
                 {
@@ -456,6 +464,7 @@ impl Validator<'_> {
                 }
             }
             Step::Assert(a) => self.assert(path, a, known, probes),
+            Step::Disrupt(d) => self.disrupt(path, d, known),
         }
     }
 
@@ -473,6 +482,39 @@ impl Validator<'_> {
             referenced_json(d, &mut names);
             names.iter().any(|n| n == AGENT_IMAGE_VAR)
         })
+    }
+
+    fn disrupt(&mut self, path: &str, d: &super::model::Disrupt, known: &BTreeSet<String>) {
+        use super::model::DisruptAction as A;
+        let mut names = Vec::new();
+        match &d.action {
+            A::DeletePod(p) => {
+                for s in [Some(&p.namespace), Some(&p.label_selector), p.same_node_as.as_ref()].into_iter().flatten() {
+                    names.extend(referenced(s));
+                }
+                if p.label_selector.trim().is_empty() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.deletePod.labelSelector"),
+                        "deletePod needs a non-empty labelSelector".into(),
+                        "select the pods to pick from, e.g. `k8s-app=cilium`",
+                    );
+                }
+            }
+            A::DrainNode(n) => names.extend(referenced(&n.same_node_as)),
+            A::Scale(s) => {
+                self.refs(&format!("{path}.action.scale"), &s.target, known);
+                if s.target.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.scale.ref"),
+                        "scale needs `ref.name`".into(),
+                        "name the Deployment or StatefulSet to scale",
+                    );
+                }
+            }
+        }
+        self.vars(&format!("{path}.action"), names, known);
     }
 
     fn vars(&mut self, path: &str, names: Vec<String>, known: &BTreeSet<String>) {
@@ -619,7 +661,7 @@ impl Validator<'_> {
             );
         }
         if let Some(f) = &w.field {
-            self.predicate(&format!("{path}.field"), f);
+            self.predicate(&format!("{path}.field"), f, known);
         }
     }
 
@@ -652,11 +694,29 @@ impl Validator<'_> {
             );
         }
         for (i, p) in a.that.iter().enumerate() {
-            self.predicate(&format!("{path}.that[{i}]"), p);
+            self.predicate(&format!("{path}.that[{i}]"), p, known);
         }
     }
 
-    fn predicate(&mut self, path: &str, p: &Predicate) {
+    fn predicate(&mut self, path: &str, p: &Predicate, known: &BTreeSet<String>) {
+        if let Some(r) = &p.range {
+            for (key, b) in [("min", &r.min), ("max", &r.max)] {
+                let Some(b) = b else { continue };
+                let vars = referenced(&b.0);
+                if vars.is_empty() {
+                    if let Err(e) = b.value() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.range.{key}"),
+                            e,
+                            "write a number, or a `{{variable}}` the case declares",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.range.{key}"), vars, known);
+                }
+            }
+        }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {
             self.error(
                 "SUITE-010",

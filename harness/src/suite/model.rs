@@ -116,6 +116,7 @@ pub enum Step {
     Wait(Wait),
     Probe(Probe),
     Assert(Assert),
+    Disrupt(Disrupt),
 }
 
 impl Step {
@@ -127,6 +128,7 @@ impl Step {
             Step::Wait(_) => "wait",
             Step::Probe(_) => "probe",
             Step::Assert(_) => "assert",
+            Step::Disrupt(_) => "disrupt",
         }
     }
 
@@ -138,6 +140,7 @@ impl Step {
             Step::Wait(s) => &s.timeout,
             Step::Probe(s) => &s.timeout,
             Step::Assert(s) => &s.timeout,
+            Step::Disrupt(s) => &s.timeout,
         };
         t.as_ref().map(|d| d.0)
     }
@@ -150,6 +153,7 @@ impl Step {
             Step::Wait(s) => &s.name,
             Step::Probe(s) => &s.name,
             Step::Assert(s) => &s.name,
+            Step::Disrupt(s) => &s.name,
         };
         if let Some(n) = given {
             return n.clone();
@@ -178,6 +182,7 @@ impl Step {
                 (None, Some(p)) => format!("assert probe {p}"),
                 (None, None) => "assert".into(),
             },
+            Step::Disrupt(d) => format!("disrupt {}", d.action.kind()),
         }
     }
 }
@@ -314,9 +319,63 @@ pub struct Predicate {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RangeCheck {
     #[serde(default)]
-    pub min: Option<f64>,
+    pub min: Option<Bound>,
     #[serde(default)]
-    pub max: Option<f64>,
+    pub max: Option<Bound>,
+}
+
+/// A range bound: a number, or text holding one after templating (e.g.
+/// `"{{maxDowntimeAgentRestartMs}}"`, a budget the profile provides).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound(pub String);
+
+impl Bound {
+    /// The bound's value; `Err` when the (rendered) text is not a number.
+    pub fn value(&self) -> Result<f64, String> {
+        self.0
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("range bound `{}` is not a number", self.0))
+    }
+}
+
+impl From<f64> for Bound {
+    fn from(v: f64) -> Self {
+        Bound(v.to_string())
+    }
+}
+
+impl Serialize for Bound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a `{{variable}}` holding one")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
+                Ok(Bound(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -364,10 +423,78 @@ pub struct Probe {
     /// `results.json` and `report --baseline`.
     #[serde(default)]
     pub metric: Option<String>,
+    /// Start the probe and go on with the next step at once; a later
+    /// `assert: {probe: <name>}` waits for its report (and its verdict).
+    /// For measuring while a `disrupt` step breaks something.
+    #[serde(default)]
+    pub background: bool,
     #[serde(default)]
     pub expect: ProbeExpect,
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+}
+
+/// Breaks something on purpose (failover cases): the cluster recovers on
+/// its own, and anything the step changed beyond that (a cordon) is undone
+/// at cleanup.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Disrupt {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub action: DisruptAction,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// What to break. Externally tagged: `action: {deletePod: {...}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum DisruptAction {
+    /// Deletes one pod matching `labelSelector` in `namespace` (a Cilium
+    /// agent, the operator, Envoy); its controller restarts it.
+    DeletePod(DeletePod),
+    /// Cordons the node running `sameNodeAs` and evicts its pods (not
+    /// DaemonSet pods); the node is uncordoned at cleanup.
+    DrainNode(DrainNode),
+    /// Sets `replicas` of a Deployment or StatefulSet through its scale
+    /// subresource.
+    Scale(Scale),
+}
+
+impl DisruptAction {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DisruptAction::DeletePod(_) => "deletePod",
+            DisruptAction::DrainNode(_) => "drainNode",
+            DisruptAction::Scale(_) => "scale",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletePod {
+    pub namespace: String,
+    pub label_selector: String,
+    /// Pick the matching pod on the node of this pod of the case namespace.
+    #[serde(default)]
+    pub same_node_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrainNode {
+    /// A pod of the case namespace; its node is drained.
+    pub same_node_as: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scale {
+    #[serde(rename = "ref")]
+    pub target: ObjectRef,
+    pub replicas: u32,
 }
 
 /// Expected verdict of a probe.
