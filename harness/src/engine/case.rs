@@ -63,6 +63,8 @@ fn ms(d: Duration) -> u64 {
 
 /// Built-in bound on a `disrupt` step (a drain waits for its evictions).
 pub(crate) const DISRUPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Built-in bound on a `dnsRecord` step.
+pub(crate) const DNS_RECORD_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDefaults) -> Duration {
     if let Some(t) = step.timeout() {
@@ -76,6 +78,8 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
         Step::Probe(_) => (case.timeouts.probe, defaults.probe),
         // A disruption is a short API call plus, for a drain, evictions.
         Step::Disrupt(_) => (None, DISRUPT_TIMEOUT),
+        // external-dns syncs on an interval (1m by default) plus propagation.
+        Step::DnsRecord(_) => (None, DNS_RECORD_TIMEOUT),
     };
     written.map_or(default, |d| d.0)
 }

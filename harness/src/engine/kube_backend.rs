@@ -26,6 +26,7 @@ pub struct KubeBackend {
     created: Mutex<BTreeMap<String, Vec<ObjectKey>>>,
     /// Case namespace → nodes a `drainNode` cordoned, uncordoned at cleanup.
     cordoned: Mutex<BTreeMap<String, Vec<String>>>,
+    dns: Option<super::dns_step::DnsSettings>,
 }
 
 impl KubeBackend {
@@ -35,8 +36,15 @@ impl KubeBackend {
             agent_image,
             created: Mutex::new(BTreeMap::new()),
             cordoned: Mutex::new(BTreeMap::new()),
+            dns: None,
         }
     }
+    /// Gives `dnsRecord` steps the run's DNS provider settings.
+    pub fn with_dns(mut self, dns: Option<super::dns_step::DnsSettings>) -> KubeBackend {
+        self.dns = dns;
+        self
+    }
+
 
     fn remember(&self, ns: &str, key: ObjectKey) {
         if let Ok(mut m) = self.created.lock() {
@@ -352,6 +360,29 @@ impl KubeBackend {
         finish_probe(ctx, &bg.probe, report).map(|_| ())
     }
 
+    async fn dns_record(
+        &self,
+        ctx: &CaseCtx,
+        d: &crate::suite::model::DnsRecord,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(settings) = &self.dns else {
+            return Err(failed("no DNS provider settings for the run"));
+        };
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        let mut d = d.clone();
+        d.record = r(&d.record)?;
+        if let Some(c) = &d.content {
+            d.content = Some(r(c)?);
+        }
+        let out = super::dns_step::execute(settings, &d, timeout).await?;
+        if let Some(metric) = &d.metric {
+            let ms = out.elapsed.as_secs_f64() * 1000.0;
+            ctx.record_perf(metric, "ms", false, &serde_json::json!({ "samples": [ms] }));
+        }
+        Ok(Some(out.note))
+    }
+
     async fn disrupt(&self, ctx: &CaseCtx, d: &Disrupt, timeout: Duration) -> Result<Option<String>, StepError> {
         let r = |s: &str| render(s, &ctx.vars).map_err(failed);
         match &d.action {
@@ -495,6 +526,7 @@ impl Backend for KubeBackend {
                 Step::Assert(a) => self.assert(ctx, a, timeout).await,
                 Step::Probe(p) => self.probe(ctx, p, timeout).await,
                 Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
+                Step::DnsRecord(d) => self.dns_record(ctx, d, timeout).await,
             }
         };
         // Waits and asserts stop at `timeout` themselves with a message that

@@ -10,6 +10,7 @@
 
 mod backend;
 mod case;
+pub mod dns_step;
 pub mod kube_backend;
 pub mod predicate;
 mod select;
@@ -90,6 +91,8 @@ pub struct RunOptions {
     /// overrides for variables it declares, so suites keep loading without a
     /// profile). [`profile_var_overrides`] derives them from a profile.
     pub var_overrides: BTreeMap<String, String>,
+    /// DNS provider settings for `dnsRecord` steps (feature `dnsApi`).
+    pub dns: Option<dns_step::DnsSettings>,
 }
 
 impl Default for RunOptions {
@@ -119,6 +122,7 @@ impl Default for RunOptions {
             cancel: CancellationToken::new(),
             handle_ctrl_c: false,
             var_overrides: BTreeMap::new(),
+            dns: None,
         }
     }
 }
@@ -204,7 +208,8 @@ pub fn exit_status(results: &RunResults) -> Status {
 /// Case variables a profile provides: the failover budgets
 /// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
 /// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
-/// `maxDowntimeNodeDrainMs`), for [`RunOptions::var_overrides`].
+/// `maxDowntimeNodeDrainMs`) and the published domain (`dnsDomain`), for
+/// [`RunOptions::var_overrides`].
 pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeMap<String, String> {
     let b = &profile.failover.max_downtime_ms;
     [
@@ -216,6 +221,7 @@ pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeM
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .chain([("dnsDomain".to_owned(), profile.dns.domain.clone())])
     .collect()
 }
 
@@ -300,9 +306,10 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
             .await
             .map_err(EngineError::Cluster)?,
     );
-    let detected = cluster::features::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
+    let mut detected = cluster::features::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
         .await
         .map_err(EngineError::Cluster)?;
+    cluster::features::set_dns_api(&mut detected, opts.dns.as_ref());
     let lock = cluster
         .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
         .await
@@ -318,7 +325,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         })
     });
 
-    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone()));
+    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone()).with_dns(opts.dns.clone()));
     let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
 
     // Safety net behind per-case cleanup: anything still carrying this run's

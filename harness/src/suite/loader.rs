@@ -393,6 +393,13 @@ impl Validator<'_> {
         if probes_used {
             requires.insert(Feature::ProbeAgent);
         }
+        let dns_used = [&c.steps, &c.catch, &c.finally]
+            .into_iter()
+            .flatten()
+            .any(|s| matches!(s, Step::DnsRecord(_)));
+        if dns_used {
+            requires.insert(Feature::DnsApi);
+        }
         let pos = self.pos(base);
         LoadedCase {
             id: format!("{suite}::{}", c.name),
@@ -465,6 +472,7 @@ impl Validator<'_> {
             }
             Step::Assert(a) => self.assert(path, a, known, probes),
             Step::Disrupt(d) => self.disrupt(path, d, known),
+            Step::DnsRecord(d) => self.dns_record(path, d, known),
         }
     }
 
@@ -482,6 +490,40 @@ impl Validator<'_> {
             referenced_json(d, &mut names);
             names.iter().any(|n| n == AGENT_IMAGE_VAR)
         })
+    }
+
+    fn dns_record(&mut self, path: &str, d: &super::model::DnsRecord, known: &BTreeSet<String>) {
+        let mut names = referenced(&d.record);
+        if let Some(c) = &d.content {
+            names.extend(referenced(c));
+        }
+        self.vars(path, names, known);
+        if !matches!(d.rtype.as_str(), "A" | "AAAA" | "CNAME") {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.type"),
+                format!("record type `{}` is not one external-dns publishes for a target", d.rtype),
+                "use A, AAAA or CNAME",
+            );
+        }
+        if d.state == super::model::RecordState::Present && d.content.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "a present record needs `content`".into(),
+                "give the address or CNAME target the record must hold",
+            );
+        }
+        if let Some(m) = &d.metric
+            && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        {
+            self.error(
+                "SUITE-018",
+                &format!("{path}.metric"),
+                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                "use a dotted lowercase id such as `dns.time_to_visible`",
+            );
+        }
     }
 
     fn disrupt(&mut self, path: &str, d: &super::model::Disrupt, known: &BTreeSet<String>) {

@@ -117,6 +117,7 @@ pub enum Step {
     Probe(Probe),
     Assert(Assert),
     Disrupt(Disrupt),
+    DnsRecord(DnsRecord),
 }
 
 impl Step {
@@ -129,6 +130,7 @@ impl Step {
             Step::Probe(_) => "probe",
             Step::Assert(_) => "assert",
             Step::Disrupt(_) => "disrupt",
+            Step::DnsRecord(_) => "dnsRecord",
         }
     }
 
@@ -141,6 +143,7 @@ impl Step {
             Step::Probe(s) => &s.timeout,
             Step::Assert(s) => &s.timeout,
             Step::Disrupt(s) => &s.timeout,
+            Step::DnsRecord(s) => &s.timeout,
         };
         t.as_ref().map(|d| d.0)
     }
@@ -154,6 +157,7 @@ impl Step {
             Step::Probe(s) => &s.name,
             Step::Assert(s) => &s.name,
             Step::Disrupt(s) => &s.name,
+            Step::DnsRecord(s) => &s.name,
         };
         if let Some(n) = given {
             return n.clone();
@@ -183,6 +187,7 @@ impl Step {
                 (None, None) => "assert".into(),
             },
             Step::Disrupt(d) => format!("disrupt {}", d.action.kind()),
+            Step::DnsRecord(d) => format!("dnsRecord {} {} {}", d.rtype, d.record, d.state.as_str()),
         }
     }
 }
@@ -497,6 +502,59 @@ pub struct Scale {
     pub replicas: u32,
 }
 
+/// Waits until a DNS record external-dns manages is published (in the
+/// Cloudflare API with content, proxied flag, TTL and its TXT ownership
+/// record, and answered by the zone's authoritative servers) or gone. Read
+/// only: the step never writes a record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsRecord {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Fully qualified record name, e.g. `"{{namespace}}.{{zone}}"`.
+    pub record: String,
+    /// `A`, `AAAA` or `CNAME`.
+    #[serde(default = "default_rtype", rename = "type")]
+    pub rtype: String,
+    /// Expected content (required for `present`).
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub proxied: bool,
+    /// Expected TTL for DNS-only records (proxied ones must show 1).
+    #[serde(default)]
+    pub ttl: Option<u32>,
+    #[serde(default)]
+    pub state: RecordState,
+    /// Records the time until visible (present) or gone (absent) in ms as
+    /// a performance series with this id.
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+fn default_rtype() -> String {
+    "A".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordState {
+    #[default]
+    Present,
+    Absent,
+}
+
+impl RecordState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Present => "present",
+            RecordState::Absent => "absent",
+        }
+    }
+}
+
 /// Expected verdict of a probe.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -732,10 +790,11 @@ pub enum Feature {
     Flux,
     MultiNode,
     ProbeAgent,
+    DnsApi,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 17] = [
+    pub const ALL: [Feature; 18] = [
         Feature::Cilium,
         Feature::KubeProxyReplacement,
         Feature::NativeRouting,
@@ -753,6 +812,7 @@ impl Feature {
         Feature::Flux,
         Feature::MultiNode,
         Feature::ProbeAgent,
+        Feature::DnsApi,
     ];
 
     /// Name as written in `requires:`.
@@ -775,6 +835,7 @@ impl Feature {
             Feature::Flux => "flux",
             Feature::MultiNode => "multiNode",
             Feature::ProbeAgent => "probeAgent",
+            Feature::DnsApi => "dnsApi",
         }
     }
 
