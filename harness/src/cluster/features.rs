@@ -184,6 +184,12 @@ pub fn set_dns_api(d: &mut Detected, settings: Option<&crate::engine::dns_step::
     );
 }
 
+/// Records whether the run's own BGP router is listening: `Err(why)` when
+/// the run has no BGP settings or binding failed.
+pub fn set_bgp_peer(d: &mut Detected, status: Result<(), String>) {
+    d.features.insert(Feature::BgpPeer, status);
+}
+
 /// `quay.io/cilium/cilium:v1.18.2@sha256:…` → `v1.18.2`.
 pub fn image_tag(image: &str) -> Option<String> {
     let no_digest = image.split('@').next()?;

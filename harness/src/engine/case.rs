@@ -80,6 +80,8 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
         Step::Disrupt(_) => (None, DISRUPT_TIMEOUT),
         // external-dns syncs on an interval (1m by default) plus propagation.
         Step::DnsRecord(_) => (None, DNS_RECORD_TIMEOUT),
+        // Sessions retry connecting every few seconds; updates follow.
+        Step::BgpPeer(_) => (case.timeouts.wait, defaults.wait),
     };
     written.map_or(default, |d| d.0)
 }

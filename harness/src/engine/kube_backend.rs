@@ -27,6 +27,7 @@ pub struct KubeBackend {
     /// Case namespace → nodes a `drainNode` cordoned, uncordoned at cleanup.
     cordoned: Mutex<BTreeMap<String, Vec<String>>>,
     dns: Option<super::dns_step::DnsSettings>,
+    bgp: Option<Arc<super::bgp_step::BgpCollector>>,
 }
 
 impl KubeBackend {
@@ -37,8 +38,15 @@ impl KubeBackend {
             created: Mutex::new(BTreeMap::new()),
             cordoned: Mutex::new(BTreeMap::new()),
             dns: None,
+            bgp: None,
         }
     }
+    /// Gives `bgpPeer` steps the run's BGP router.
+    pub fn with_bgp(mut self, bgp: Option<Arc<super::bgp_step::BgpCollector>>) -> KubeBackend {
+        self.bgp = bgp;
+        self
+    }
+
     /// Gives `dnsRecord` steps the run's DNS provider settings.
     pub fn with_dns(mut self, dns: Option<super::dns_step::DnsSettings>) -> KubeBackend {
         self.dns = dns;
@@ -360,6 +368,49 @@ impl KubeBackend {
         finish_probe(ctx, &bg.probe, report).map(|_| ())
     }
 
+    async fn bgp_peer(
+        &self,
+        ctx: &CaseCtx,
+        b: &crate::suite::model::BgpPeer,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(collector) = &self.bgp else {
+            return Err(failed("no BGP router for the run"));
+        };
+        let nets = |list: &[String]| -> Result<Vec<ipnet::Ipv4Net>, StepError> {
+            list.iter()
+                .map(|s| {
+                    let t = render(s, &ctx.vars).map_err(failed)?;
+                    t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
+                })
+                .collect()
+        };
+        let mut want = super::bgp_step::Expect {
+            min_sessions: b.min_sessions.unwrap_or(1),
+            received: nets(&b.received)?,
+            not_received: nets(&b.not_received)?,
+        };
+        if b.pod_cidrs_from_nodes {
+            want.received.extend(self.node_pod_cidrs().await?);
+        }
+        collector.expect(&want, timeout).await.map(Some)
+    }
+
+    /// Every node's IPv4 pod CIDRs (what each node must advertise).
+    async fn node_pod_cidrs(&self) -> Result<Vec<ipnet::Ipv4Net>, StepError> {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
+        let list = nodes
+            .list(&Default::default())
+            .await
+            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        Ok(list
+            .items
+            .iter()
+            .flat_map(|n| n.spec.iter().flat_map(|s| s.pod_cidrs.iter().flatten()))
+            .filter_map(|c| c.parse().ok())
+            .collect())
+    }
+
     async fn dns_record(
         &self,
         ctx: &CaseCtx,
@@ -527,6 +578,7 @@ impl Backend for KubeBackend {
                 Step::Probe(p) => self.probe(ctx, p, timeout).await,
                 Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
                 Step::DnsRecord(d) => self.dns_record(ctx, d, timeout).await,
+                Step::BgpPeer(b) => self.bgp_peer(ctx, b, timeout).await,
             }
         };
         // Waits and asserts stop at `timeout` themselves with a message that

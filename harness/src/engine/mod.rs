@@ -10,6 +10,7 @@
 
 mod backend;
 mod case;
+pub mod bgp_step;
 pub mod dns_step;
 pub mod kube_backend;
 pub mod predicate;
@@ -93,6 +94,9 @@ pub struct RunOptions {
     pub var_overrides: BTreeMap<String, String>,
     /// DNS provider settings for `dnsRecord` steps (feature `dnsApi`).
     pub dns: Option<dns_step::DnsSettings>,
+    /// The harness's BGP router for `bgpPeer` steps (feature `bgpPeer`):
+    /// bound for the whole run.
+    pub bgp: Option<bgp_step::BgpSettings>,
 }
 
 impl Default for RunOptions {
@@ -123,6 +127,7 @@ impl Default for RunOptions {
             handle_ctrl_c: false,
             var_overrides: BTreeMap::new(),
             dns: None,
+            bgp: None,
         }
     }
 }
@@ -310,6 +315,15 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         .await
         .map_err(EngineError::Cluster)?;
     cluster::features::set_dns_api(&mut detected, opts.dns.as_ref());
+    // Bound before any case so Cilium's sessions are up by the time a case looks.
+    let bgp = match &opts.bgp {
+        None => Err("no BGP router settings for the run (RunOptions.bgp)".to_owned()),
+        Some(s) => bgp_step::BgpCollector::bind(s)
+            .await
+            .map(Arc::new)
+            .map_err(|e| format!("failed to start the harness's bgp router on {}: {e}", s.listen)),
+    };
+    cluster::features::set_bgp_peer(&mut detected, bgp.as_ref().map(|_| ()).map_err(Clone::clone));
     let lock = cluster
         .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
         .await
@@ -325,7 +339,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         })
     });
 
-    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone()).with_dns(opts.dns.clone()));
+    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone())
+            .with_dns(opts.dns.clone())
+            .with_bgp(bgp.ok()));
     let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
 
     // Safety net behind per-case cleanup: anything still carrying this run's

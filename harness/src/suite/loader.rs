@@ -400,6 +400,13 @@ impl Validator<'_> {
         if dns_used {
             requires.insert(Feature::DnsApi);
         }
+        let bgp_used = [&c.steps, &c.catch, &c.finally]
+            .into_iter()
+            .flatten()
+            .any(|s| matches!(s, Step::BgpPeer(_)));
+        if bgp_used {
+            requires.insert(Feature::BgpPeer);
+        }
         let pos = self.pos(base);
         LoadedCase {
             id: format!("{suite}::{}", c.name),
@@ -473,6 +480,7 @@ impl Validator<'_> {
             Step::Assert(a) => self.assert(path, a, known, probes),
             Step::Disrupt(d) => self.disrupt(path, d, known),
             Step::DnsRecord(d) => self.dns_record(path, d, known),
+            Step::BgpPeer(b) => self.bgp_peer(path, b, known),
         }
     }
 
@@ -490,6 +498,34 @@ impl Validator<'_> {
             referenced_json(d, &mut names);
             names.iter().any(|n| n == AGENT_IMAGE_VAR)
         })
+    }
+
+    fn bgp_peer(&mut self, path: &str, b: &super::model::BgpPeer, known: &BTreeSet<String>) {
+        for (key, list) in [("received", &b.received), ("notReceived", &b.not_received)] {
+            for (i, p) in list.iter().enumerate() {
+                let vars = referenced(p);
+                if vars.is_empty() {
+                    if p.parse::<ipnet::Ipv4Net>().is_err() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.{key}[{i}]"),
+                            format!("`{p}` is not an IPv4 prefix"),
+                            "write a prefix such as `198.51.100.34/32`",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.{key}[{i}]"), vars, known);
+                }
+            }
+        }
+        if b.received.is_empty() && b.not_received.is_empty() && !b.pod_cidrs_from_nodes && b.min_sessions.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "bgpPeer checks nothing".into(),
+                "give `minSessions`, `received`, `notReceived` or `podCidrsFromNodes: true`",
+            );
+        }
     }
 
     fn dns_record(&mut self, path: &str, d: &super::model::DnsRecord, known: &BTreeSet<String>) {

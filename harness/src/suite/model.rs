@@ -118,6 +118,7 @@ pub enum Step {
     Assert(Assert),
     Disrupt(Disrupt),
     DnsRecord(DnsRecord),
+    BgpPeer(BgpPeer),
 }
 
 impl Step {
@@ -131,6 +132,7 @@ impl Step {
             Step::Assert(_) => "assert",
             Step::Disrupt(_) => "disrupt",
             Step::DnsRecord(_) => "dnsRecord",
+            Step::BgpPeer(_) => "bgpPeer",
         }
     }
 
@@ -144,6 +146,7 @@ impl Step {
             Step::Assert(s) => &s.timeout,
             Step::Disrupt(s) => &s.timeout,
             Step::DnsRecord(s) => &s.timeout,
+            Step::BgpPeer(s) => &s.timeout,
         };
         t.as_ref().map(|d| d.0)
     }
@@ -158,6 +161,7 @@ impl Step {
             Step::Assert(s) => &s.name,
             Step::Disrupt(s) => &s.name,
             Step::DnsRecord(s) => &s.name,
+            Step::BgpPeer(s) => &s.name,
         };
         if let Some(n) = given {
             return n.clone();
@@ -188,6 +192,11 @@ impl Step {
             },
             Step::Disrupt(d) => format!("disrupt {}", d.action.kind()),
             Step::DnsRecord(d) => format!("dnsRecord {} {} {}", d.rtype, d.record, d.state.as_str()),
+            Step::BgpPeer(b) => format!(
+                "bgpPeer {} received, {} not received",
+                b.received.len() + usize::from(b.pod_cidrs_from_nodes),
+                b.not_received.len()
+            ),
         }
     }
 }
@@ -555,6 +564,29 @@ impl RecordState {
     }
 }
 
+/// Waits until the harness's own BGP speaker (the run's external router)
+/// has the sessions and received routes the step names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BgpPeer {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// At least this many established sessions (e.g. one per node).
+    #[serde(default)]
+    pub min_sessions: Option<u32>,
+    /// IPv4 prefixes that some session must have received (templated).
+    #[serde(default)]
+    pub received: Vec<String>,
+    /// IPv4 prefixes no session may hold (withdrawn routes; templated).
+    #[serde(default)]
+    pub not_received: Vec<String>,
+    /// Also require every node's `spec.podCIDRs` (IPv4).
+    #[serde(default)]
+    pub pod_cidrs_from_nodes: bool,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
 /// Expected verdict of a probe.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -791,10 +823,11 @@ pub enum Feature {
     MultiNode,
     ProbeAgent,
     DnsApi,
+    BgpPeer,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 18] = [
+    pub const ALL: [Feature; 19] = [
         Feature::Cilium,
         Feature::KubeProxyReplacement,
         Feature::NativeRouting,
@@ -813,6 +846,7 @@ impl Feature {
         Feature::MultiNode,
         Feature::ProbeAgent,
         Feature::DnsApi,
+        Feature::BgpPeer,
     ];
 
     /// Name as written in `requires:`.
@@ -836,6 +870,7 @@ impl Feature {
             Feature::MultiNode => "multiNode",
             Feature::ProbeAgent => "probeAgent",
             Feature::DnsApi => "dnsApi",
+            Feature::BgpPeer => "bgpPeer",
         }
     }
 
