@@ -190,6 +190,20 @@ mod tests {
         }
     }
 
+    /// The wireguard suite's "IPsec not also on" check: absent or "false"
+    /// passes, "true" fails.
+    #[test]
+    fn absolute_query_inside_a_filter() {
+        let mut q = p("$.data[?@ == $.data['enable-ipsec'] && @ == 'true']");
+        q.count = Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None });
+        let on = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "true"}});
+        let off = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "false"}});
+        let unset = json!({"data": {"enable-wireguard": "true"}});
+        assert!(check(&q, &on).is_err());
+        assert!(check(&q, &off).is_ok());
+        assert!(check(&q, &unset).is_ok());
+    }
+
     #[test]
     fn range_bounds_every_selected_number() {
         let doc = json!({"samples": [9.1, 9.4, 8.7], "plaintext_packets": 0, "name": "x"});
