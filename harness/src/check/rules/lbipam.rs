@@ -46,7 +46,7 @@ pub(crate) const LB_006: Rule = rule(
 
 pub(crate) const RULES: &[Rule] = &[LB_001, LB_002, LB_003, LB_004, LB_005, LB_006];
 
-fn blocks(o: &Obj<'_>) -> Vec<(u32, u32, Pos)> {
+fn blocks(o: &Obj<'_>) -> Vec<Block> {
     let mut out = Vec::new();
     for b in o.get("spec.blocks").and_then(Node::as_seq).unwrap_or_default() {
         if let Some(net) = b.get("cidr").and_then(Node::scalar_text).and_then(|s| s.parse::<Ipv4Net>().ok()) {
@@ -60,6 +60,9 @@ fn blocks(o: &Obj<'_>) -> Vec<(u32, u32, Pos)> {
     }
     out
 }
+
+/// An address range of a pool (first, last, where it is written).
+type Block = (u32, u32, Pos);
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let pools: Vec<&Obj<'_>> = ctx.kinds("cilium.io", "CiliumLoadBalancerIPPool").collect();
@@ -76,7 +79,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // Parsed once per pool: the pair loop below is quadratic in pools, and
     // re-reading each pool's selector and blocks per pair dominated `check`
     // on trees with a thousand pools.
-    let parsed: Vec<(Selector, Vec<(u32, u32, Pos)>)> =
+    let parsed: Vec<(Selector, Vec<Block>)> =
         pools.iter().map(|p| (Selector::parse(p.get("spec.serviceSelector")), blocks(p))).collect();
     for (i, (a, (sa, blocks_a))) in pools.iter().zip(&parsed).enumerate() {
         for (b, (sb, blocks_b)) in pools.iter().zip(&parsed).skip(i + 1) {
