@@ -149,6 +149,25 @@ pub struct RunArgs {
     /// it, cases that probe are skipped with that reason.
     #[arg(long, value_name = "REF", env = "INFRAFLUX_AGENT_IMAGE")]
     pub agent_image: Option<String>,
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+}
+
+/// External endpoints the DNS and BGP steps use.
+#[derive(Debug, Args)]
+pub struct Endpoints {
+    /// Cloudflare-compatible API base for `dnsRecord` steps.
+    #[arg(long, value_name = "URL", default_value = "https://api.cloudflare.com/client/v4")]
+    pub dns_api: String,
+    /// One of the zone's authoritative DNS servers (IP:PORT). With a profile
+    /// whose Cloudflare token resolves, this enables the `dnsApi` cases.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_authoritative: Option<std::net::SocketAddr>,
+    /// Address the harness's own BGP router listens on for `bgpPeer` steps
+    /// (the address the cluster's CiliumBGPPeerConfig peers with), e.g.
+    /// 192.168.3.1:179. Needs a profile (ASNs come from it).
+    #[arg(long, value_name = "IP:PORT")]
+    pub bgp_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -183,4 +202,6 @@ pub struct ConformArgs {
     /// Image of the probe agent for probe steps.
     #[arg(long, value_name = "REF", env = "INFRAFLUX_AGENT_IMAGE")]
     pub agent_image: Option<String>,
+    #[command(flatten)]
+    pub endpoints: Endpoints,
 }

@@ -95,9 +95,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
             "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
         ),
         Command::Down(_) => not_built("down", "the installer issue"),
-        Command::Run(args) => cmd_run(&args, &cli.global).await,
+        Command::Run(args) => cmd_run(args, &cli.global).await,
         Command::Report(args) => cmd_report(args, format),
-        Command::Conform(args) => cmd_conform(&args, &cli.global).await,
+        Command::Conform(args) => cmd_conform(args, &cli.global).await,
     }
 }
 
@@ -301,6 +301,7 @@ struct RunPlan {
 
 fn plan_run(
     global: &infraflux::cli::Global,
+    endpoints: &infraflux::cli::Endpoints,
     suites: &std::path::Path,
     out_root: &std::path::Path,
     deadline: &str,
@@ -316,6 +317,45 @@ fn plan_run(
     };
     let run_id = engine::new_run_id();
     let out = out_root.join(&run_id);
+    let dns = match (profile, endpoints.dns_authoritative) {
+        (Some(p), Some(auth)) => match engine::dns_step::DnsSettings::from_profile(&p.profile, &endpoints.dns_api, auth) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("error: the profile's Cloudflare token: {e}");
+                return Err(Status::BadInput);
+            }
+        },
+        (None, Some(_)) => {
+            eprintln!("error: --dns-authoritative needs --profile (the zone and token come from it)");
+            return Err(Status::BadInput);
+        }
+        _ => None,
+    };
+    let bgp = match (profile, endpoints.bgp_listen) {
+        (Some(p), Some(listen)) => {
+            let std::net::IpAddr::V4(ip) = listen.ip() else {
+                eprintln!("error: --bgp-listen must be an IPv4 address");
+                return Err(Status::BadInput);
+            };
+            let (Some(router), Ok(node_asn)) = (p.profile.bgp.peers.first(), u32::try_from(p.profile.bgp.local_asn)) else {
+                eprintln!("error: --bgp-listen needs a profile with BGP peers");
+                return Err(Status::BadInput);
+            };
+            let Ok(router_asn) = u32::try_from(router.asn) else {
+                eprintln!("error: the profile's peer ASN does not fit 32 bits");
+                return Err(Status::BadInput);
+            };
+            // The harness plays the router the profile names: its ASN, the
+            // nodes' ASN as the expected peer.
+            let config = infraflux::bgp::Config::new(router_asn, ip, ip).with_peer_asn(node_asn);
+            Some(engine::bgp_step::BgpSettings { listen, config })
+        }
+        (None, Some(_)) => {
+            eprintln!("error: --bgp-listen needs --profile (the ASNs come from it)");
+            return Err(Status::BadInput);
+        }
+        _ => None,
+    };
     let opts = engine::RunOptions {
         suites_dir: suites.to_owned(),
         deadline: Some(deadline.0),
@@ -325,6 +365,9 @@ fn plan_run(
         run_id: Some(run_id),
         output_dir: Some(out.clone()),
         agent_image: agent_image.cloned(),
+        var_overrides: profile.map(|p| engine::profile_var_overrides(&p.profile)).unwrap_or_default(),
+        dns,
+        bgp,
         handle_ctrl_c: true,
         ..engine::RunOptions::default()
     };
@@ -367,7 +410,7 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         },
         None => None,
     };
-    let mut plan = match plan_run(global, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), loaded.as_ref()) {
+    let mut plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), loaded.as_ref()) {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
@@ -446,7 +489,7 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         return Ok(Status::BadInput);
     }
     // Gate 3: every suite, then the reports and the perf baseline.
-    let plan = match plan_run(global, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {
+    let plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };

@@ -48,13 +48,17 @@ fn valid_fixtures_load() {
     assert_eq!(fx[0]["kind"], "ConfigMap");
 }
 
+/// The eight suites the product is judged by.
+const PRODUCT_SUITES: [&str; 8] =
+    ["kube-proxy", "bgp", "gateway", "dns", "wireguard", "policy", "failover", "throughput"];
+
 #[test]
 fn shipped_suites_load() {
     let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| {
         panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
     });
     let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
-    for want in ["bgp", "gateway", "kube-proxy"] {
+    for want in PRODUCT_SUITES {
         assert!(names.contains(&want), "missing suite {want}: {names:?}");
     }
     for s in &suites {
@@ -166,4 +170,56 @@ fn readme_example_loads() {
     assert_eq!(s.cases[0].id, "example::lb-from-pool");
     assert_eq!(s.cases[0].requires, vec![Feature::Cilium, Feature::LbIpam]);
     assert!(s.fixtures.contains_key("manifests/lb-service.yaml"));
+}
+
+/// `infraflux run --list` is `engine::list`: at least 50 cases across the
+/// eight product suites, at least 3 in each, every id `<suite>::<case>`.
+#[test]
+fn run_list_counts_cases_per_suite() {
+    let opts = infraflux::engine::RunOptions {
+        suites_dir: root().join("suites"),
+        fixtures_dir: fixtures(),
+        list: true,
+        ..infraflux::engine::RunOptions::default()
+    };
+    let listed = infraflux::engine::list(&opts).unwrap_or_else(|e| panic!("{e}"));
+    let mut per_suite: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in &listed {
+        let (suite, case) = c.id.split_once("::").unwrap_or_else(|| panic!("id {} lacks ::", c.id));
+        assert!(!suite.is_empty() && !case.is_empty() && !case.contains("::"), "bad id {}", c.id);
+        if let Some(want) = PRODUCT_SUITES.iter().find(|s| **s == suite) {
+            *per_suite.entry(want).or_default() += 1;
+        }
+    }
+    for s in PRODUCT_SUITES {
+        let n = per_suite.get(s).copied().unwrap_or(0);
+        assert!(n >= 3, "suite {s} has {n} case(s), want at least 3");
+    }
+    let total: usize = per_suite.values().sum();
+    assert!(total >= 50, "{total} cases across the product suites, want at least 50: {per_suite:?}");
+}
+
+/// Cases that start their own agent servers from `{{agentImage}}` need the
+/// probe agent, so a run without an image skips them instead of failing.
+#[test]
+fn agent_image_cases_require_the_probe_agent() {
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    let mut checked = 0;
+    for s in &suites {
+        for c in &s.cases {
+            let applies_agent_fixture = c.steps.iter().any(|st| match st {
+                suite::Step::Apply(a) => a.file.as_ref().is_some_and(|f| {
+                    s.fixtures[f].iter().any(|d| d.to_string().contains("{{agentImage}}"))
+                }),
+                _ => false,
+            });
+            if applies_agent_fixture {
+                checked += 1;
+                assert!(c.requires.contains(&Feature::ProbeAgent), "{} starts agent pods but does not require probeAgent", c.id);
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} cases start agent pods");
 }

@@ -194,7 +194,12 @@ impl Rke2<'_> {
 
     /// A server (not agent) config: RKE2 only reads these keys on servers.
     pub fn is_server(&self) -> bool {
-        let p = self.src.path.to_ascii_lowercase();
+        // Only the file name decides: the checkout's own directory (say
+        // /work/agent-ci/...) must not turn every config into an agent's.
+        let p = std::path::Path::new(&self.src.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
         if p.contains("agent") {
             return false;
         }

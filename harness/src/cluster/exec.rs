@@ -161,15 +161,22 @@ impl Cluster {
     /// Runs `argv` in the agent container and parses its stdout as one JSON
     /// object.
     pub async fn exec_agent(&self, namespace: &str, argv: Vec<String>) -> Result<Value> {
+        self.exec_agent_in(namespace, AGENT_POD, argv).await
+    }
+
+    /// Like [`Cluster::exec_agent`], in another pod of `namespace` whose
+    /// container `agent` runs the agent image (a host-network or node-pinned
+    /// agent a case started itself).
+    pub async fn exec_agent_in(&self, namespace: &str, pod_name: &str, argv: Vec<String>) -> Result<Value> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let pod = format!("{namespace}/{AGENT_POD}");
+        let pod = format!("{namespace}/{pod_name}");
         let ap = AttachParams::default()
             .container(AGENT_CONTAINER)
             .stdin(false)
             .stdout(true)
             .stderr(true);
         let mut proc = pods
-            .exec(AGENT_POD, argv, &ap)
+            .exec(pod_name, argv, &ap)
             .await
             .map_err(|e| Error::from_kube(format!("exec into {pod}"), e))?;
         let mut out = String::new();

@@ -171,6 +171,25 @@ pub async fn detect(cluster: &Cluster, cilium_namespace: &str, agent_image: Opti
     Ok(d)
 }
 
+/// Records whether the run can reach the DNS provider's API: like the probe
+/// agent, this is what the harness itself was given (a zone, its API and a
+/// token), not something the cluster shows.
+pub fn set_dns_api(d: &mut Detected, settings: Option<&crate::engine::dns_step::DnsSettings>) {
+    d.features.insert(
+        Feature::DnsApi,
+        match settings {
+            Some(_) => Ok(()),
+            None => Err("no DNS provider settings for the run (RunOptions.dns: zone, API, token)".into()),
+        },
+    );
+}
+
+/// Records whether the run's own BGP router is listening: `Err(why)` when
+/// the run has no BGP settings or binding failed.
+pub fn set_bgp_peer(d: &mut Detected, status: Result<(), String>) {
+    d.features.insert(Feature::BgpPeer, status);
+}
+
 /// `quay.io/cilium/cilium:v1.18.2@sha256:…` → `v1.18.2`.
 pub fn image_tag(image: &str) -> Option<String> {
     let no_digest = image.split('@').next()?;

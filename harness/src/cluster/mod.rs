@@ -6,6 +6,7 @@
 //! (for case objects) [`CASE`] labels; that is what cleanup and the
 //! `--cleanup-only` style sweep key on.
 
+pub mod disrupt;
 pub mod exec;
 pub mod features;
 pub mod lock;

@@ -204,11 +204,10 @@ fn sweep_stale(base: &Path) {
             .strip_prefix("cp-")
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !pid_alive(pid) {
+        if let Some(pid) = pid
+            && !pid_alive(pid) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
-        }
     }
 }
 

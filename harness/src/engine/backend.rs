@@ -58,6 +58,11 @@ pub struct CaseCtx {
     pub fixtures: Arc<BTreeMap<String, Vec<Value>>>,
     /// JSON reports of named probes, for `assert: {probe: …}`.
     pub probes: Mutex<BTreeMap<String, Value>>,
+    /// Performance series recorded by probes with a `metric`.
+    pub perf: Mutex<Vec<crate::results::PerfSeries>>,
+    /// Probes started with `background: true`, by name, until an assert
+    /// collects them.
+    pub background: Mutex<BTreeMap<String, BackgroundProbe>>,
     /// The step running now (for timeout and panic messages).
     pub current: Mutex<Option<CurrentStep>>,
     /// Steps run so far; kept outside the step future so they survive an
@@ -65,7 +70,33 @@ pub struct CaseCtx {
     pub steps: Mutex<Vec<StepResult>>,
 }
 
+/// A probe running while later steps go on.
+pub struct BackgroundProbe {
+    pub handle: tokio::task::JoinHandle<Result<Value, String>>,
+    pub probe: crate::suite::model::Probe,
+}
+
+impl std::fmt::Debug for BackgroundProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundProbe").field("probe", &self.probe.name).finish_non_exhaustive()
+    }
+}
+
 impl CaseCtx {
+    /// Takes the running background probe `name`, if there is one.
+    pub fn take_background(&self, name: &str) -> Option<BackgroundProbe> {
+        self.background.lock().ok().and_then(|mut b| b.remove(name))
+    }
+
+    /// Stops every background probe still running (at cleanup).
+    pub fn abort_background(&self) {
+        if let Ok(mut b) = self.background.lock() {
+            for (_, p) in std::mem::take(&mut *b) {
+                p.handle.abort();
+            }
+        }
+    }
+
     pub fn current_step(&self) -> Option<String> {
         self.current.lock().ok().and_then(|c| c.as_ref().map(|c| c.name.clone()))
     }
@@ -77,6 +108,28 @@ impl CaseCtx {
     pub fn record_probe(&self, name: &str, report: Value) {
         if let Ok(mut p) = self.probes.lock() {
             p.insert(name.to_owned(), report);
+        }
+    }
+
+    /// Keeps the numeric `samples` of a probe report as the series `metric`.
+    /// A report without samples records nothing: no invented numbers.
+    pub fn record_perf(&self, metric: &str, unit: &str, higher_is_better: bool, report: &Value) {
+        let samples: Vec<f64> = report
+            .get("samples")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        if samples.is_empty() {
+            return;
+        }
+        if let Ok(mut p) = self.perf.lock() {
+            p.push(crate::results::PerfSeries {
+                metric: metric.to_owned(),
+                case: self.id.clone(),
+                unit: unit.to_owned(),
+                higher_is_better,
+                samples,
+            });
         }
     }
 }

@@ -27,6 +27,12 @@ pub(crate) struct RunCtx<B> {
     pub run_deadline: Option<Instant>,
     pub cancel: CancellationToken,
     pub timeouts: TimeoutDefaults,
+    /// The run's probe agent image, exposed to suites as `{{agentImage}}`.
+    pub agent_image: Option<String>,
+    /// Profile-derived values for declared case vars.
+    pub var_overrides: BTreeMap<String, String>,
+    /// Performance series of every case's final attempt.
+    pub perf: Mutex<Vec<crate::results::PerfSeries>>,
 }
 
 /// Extra time the outer guard allows beyond the case timeout so that catch
@@ -55,6 +61,11 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
+/// Built-in bound on a `disrupt` step (a drain waits for its evictions).
+pub(crate) const DISRUPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Built-in bound on a `dnsRecord` step.
+pub(crate) const DNS_RECORD_TIMEOUT: Duration = Duration::from_secs(180);
+
 pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDefaults) -> Duration {
     if let Some(t) = step.timeout() {
         return t;
@@ -65,6 +76,12 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
         Step::Wait(_) => (case.timeouts.wait, defaults.wait),
         Step::Assert(_) => (case.timeouts.assert, defaults.assert),
         Step::Probe(_) => (case.timeouts.probe, defaults.probe),
+        // A disruption is a short API call plus, for a drain, evictions.
+        Step::Disrupt(_) => (None, DISRUPT_TIMEOUT),
+        // external-dns syncs on an interval (1m by default) plus propagation.
+        Step::DnsRecord(_) => (None, DNS_RECORD_TIMEOUT),
+        // Sessions retry connecting every few seconds; updates follow.
+        Step::BgpPeer(_) => (case.timeouts.wait, defaults.wait),
     };
     written.map_or(default, |d| d.0)
 }
@@ -99,7 +116,7 @@ pub(crate) async fn run_case<B: Backend>(
         return result(Outcome::TimedOut { step: None, after_ms: 0 }, 0, Vec::new());
     }
     let max_attempts = 1 + case.retries;
-    let mut last = (Outcome::Passed, Vec::new());
+    let mut last = (Outcome::Passed, Vec::new(), Vec::new());
     let mut attempts = 0;
     for attempt in 1..=max_attempts {
         attempts = attempt;
@@ -111,6 +128,11 @@ pub(crate) async fn run_case<B: Backend>(
         }
         tracing::info!(case = %case.id, attempt, "attempt failed; retrying");
     }
+    // Only the final attempt's measurements count: a retried attempt's
+    // samples would mix a broken run into the series.
+    if let Ok(mut p) = run.perf.lock() {
+        p.extend(last.2);
+    }
     result(last.0, attempts, last.1)
 }
 
@@ -119,13 +141,21 @@ async fn run_attempt<B: Backend>(
     case: &Arc<LoadedCase>,
     fixtures: &Arc<BTreeMap<String, Vec<serde_json::Value>>>,
     attempt: u32,
-) -> (Outcome, Vec<StepResult>) {
+) -> (Outcome, Vec<StepResult>, Vec<crate::results::PerfSeries>) {
     let namespace = namespace_for(&run.run_id, &case.id, attempt);
     let mut vars = case.vars.clone();
+    for (k, v) in vars.iter_mut() {
+        if let Some(o) = run.var_overrides.get(k) {
+            v.clone_from(o);
+        }
+    }
     vars.insert("namespace".into(), namespace.clone());
     vars.insert("runId".into(), run.run_id.clone());
     vars.insert("suite".into(), case.suite.clone());
     vars.insert("case".into(), case.name.clone());
+    if let Some(img) = &run.agent_image {
+        vars.insert(crate::suite::template::AGENT_IMAGE_VAR.into(), img.clone());
+    }
     let ctx = Arc::new(CaseCtx {
         id: case.id.clone(),
         run_id: run.run_id.clone(),
@@ -135,6 +165,8 @@ async fn run_attempt<B: Backend>(
         labels: crate::cluster::harness_labels(&run.run_id, Some(&case_label(case))),
         fixtures: fixtures.clone(),
         probes: Mutex::new(BTreeMap::new()),
+        perf: Mutex::new(Vec::new()),
+        background: Mutex::new(BTreeMap::new()),
         current: Mutex::new(None),
         steps: Mutex::new(Vec::new()),
     });
@@ -215,7 +247,8 @@ async fn run_attempt<B: Backend>(
             }
         }
     };
-    (outcome, steps)
+    let perf = ctx.perf.lock().map(|p| p.clone()).unwrap_or_default();
+    (outcome, steps, perf)
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::backend::{Backend, CaseCtx, StepError};
 use super::predicate;
 use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
-use crate::suite::model::{Apply, Assert, Delete, ObjectRef, Probe, ProbeExpect, Wait};
+use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeExpect, Wait};
 use crate::suite::template::{render, render_json};
 use crate::suite::Step;
 
@@ -24,6 +24,10 @@ pub struct KubeBackend {
     agent_image: Option<String>,
     /// Case namespace → objects created in that attempt, in creation order.
     created: Mutex<BTreeMap<String, Vec<ObjectKey>>>,
+    /// Case namespace → nodes a `drainNode` cordoned, uncordoned at cleanup.
+    cordoned: Mutex<BTreeMap<String, Vec<String>>>,
+    dns: Option<super::dns_step::DnsSettings>,
+    bgp: Option<Arc<super::bgp_step::BgpCollector>>,
 }
 
 impl KubeBackend {
@@ -32,8 +36,23 @@ impl KubeBackend {
             cluster,
             agent_image,
             created: Mutex::new(BTreeMap::new()),
+            cordoned: Mutex::new(BTreeMap::new()),
+            dns: None,
+            bgp: None,
         }
     }
+    /// Gives `bgpPeer` steps the run's BGP router.
+    pub fn with_bgp(mut self, bgp: Option<Arc<super::bgp_step::BgpCollector>>) -> KubeBackend {
+        self.bgp = bgp;
+        self
+    }
+
+    /// Gives `dnsRecord` steps the run's DNS provider settings.
+    pub fn with_dns(mut self, dns: Option<super::dns_step::DnsSettings>) -> KubeBackend {
+        self.dns = dns;
+        self
+    }
+
 
     fn remember(&self, ns: &str, key: ObjectKey) {
         if let Ok(mut m) = self.created.lock() {
@@ -67,6 +86,9 @@ fn cluster_failed(e: cluster::Error) -> StepError {
 }
 
 /// A reference with templates rendered and its kind resolved.
+/// `ref.namespace` value that lists a namespaced kind across all namespaces.
+const ALL_NAMESPACES: &str = "*";
+
 struct Target {
     kind: ResolvedKind,
     namespace: Option<String>,
@@ -86,10 +108,15 @@ impl KubeBackend {
             label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
         };
         let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(cluster_failed)?;
-        let namespace = if kind.namespaced {
-            Some(r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone()))
-        } else {
-            None
+        let namespace = match (kind.namespaced, r.namespace.as_deref()) {
+            (false, _) => None,
+            // `*` lists across every namespace (cluster-wide leftovers such
+            // as pending ACME challenges); a named object needs one namespace.
+            (true, Some(ALL_NAMESPACES)) if r.name.is_none() => None,
+            (true, Some(ALL_NAMESPACES)) => {
+                return Err(failed(format!("namespace `{ALL_NAMESPACES}` needs a list reference (no `name`)")));
+            }
+            (true, ns) => Some(ns.map(str::to_owned).unwrap_or_else(|| ctx.namespace.clone())),
         };
         let display = ObjectRef {
             namespace: namespace.clone(),
@@ -195,6 +222,28 @@ impl KubeBackend {
         }
     }
 
+    /// Polls a pod the case started until it reports `Ready`, so a probe
+    /// can exec into it.
+    async fn wait_pod_ready(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let r = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: Some(name.to_owned()),
+            namespace: None,
+            label_selector: None,
+        };
+        let t = self.target(ctx, &r).await?;
+        let ready = crate::suite::model::ConditionMatch { type_: "Ready".into(), status: "True".into(), reason: None };
+        let what = format!("{} to be Ready", t.display);
+        self.poll(timeout, &what, || async {
+            Ok(match self.read(&t).await? {
+                Some(o) => predicate::condition(&ready, &o),
+                None => Err("pod does not exist".into()),
+            })
+        })
+        .await
+    }
+
     async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &w.target).await?;
         let what = if let Some(c) = &w.condition {
@@ -222,7 +271,10 @@ impl KubeBackend {
     }
 
     async fn assert(&self, ctx: &CaseCtx, a: &Assert, timeout: Duration) -> Result<Option<String>, StepError> {
+        let that = render_bounds(&a.that, &ctx.vars)?;
+        let a = &Assert { that, ..a.clone() };
         if let Some(name) = &a.probe {
+            self.collect_background(ctx, name, timeout).await?;
             // A probe report is final: no point polling it.
             let report = ctx
                 .probe_report(name)
@@ -251,38 +303,224 @@ impl KubeBackend {
             return Err(failed("no probe agent image configured"));
         };
         let started = Instant::now();
-        // The agent pod is created on first use and shared by the case's probes.
-        self.cluster
-            .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
-            .await
-            .map_err(|e| match e {
-                cluster::Error::Timeout { what, after_ms } => {
-                    StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
-                }
-                other => cluster_failed(other),
-            })?;
+        let own_pod = match &p.pod {
+            Some(name) => Some(render(name, &ctx.vars).map_err(failed)?),
+            None => None,
+        };
+        match &own_pod {
+            // The case started that pod itself; wait until it can be exec'd.
+            Some(name) => self.wait_pod_ready(ctx, name, timeout).await?,
+            // The agent pod is created on first use and shared by the case's probes.
+            None => self
+                .cluster
+                .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
+                .await
+                .map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?,
+        }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let action = render_action(&p.action, &ctx.vars)?;
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
-        let report = self
-            .cluster
-            .exec_agent(&ctx.namespace, argv)
+        let cluster = self.cluster.clone();
+        let namespace = ctx.namespace.clone();
+        let run = async move {
+            match own_pod {
+                Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
+                None => cluster.exec_agent(&namespace, argv).await,
+            }
+            .map_err(|e| e.to_string())
+        };
+        if p.background {
+            let name = p.name.clone().ok_or_else(|| failed("a background probe needs a name"))?;
+            let handle = tokio::spawn(run);
+            if let Ok(mut b) = ctx.background.lock() {
+                b.insert(name, super::backend::BackgroundProbe { handle, probe: p.clone() });
+            }
+            return Ok(Some("started in the background".into()));
+        }
+        let report = run.await.map_err(failed)?;
+        finish_probe(ctx, p, report)
+    }
+
+    /// Waits (up to `timeout`) for the background probe `name` and records
+    /// its report like a foreground probe's.
+    async fn collect_background(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let Some(bg) = ctx.take_background(name) else {
+            return Ok(());
+        };
+        let mut handle = bg.handle;
+        let joined = match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(j) => j,
+            Err(_) => {
+                handle.abort();
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for background probe `{name}` to report"
+                )));
+            }
+        };
+        let report = joined
+            .map_err(|e| failed(format!("background probe `{name}` ended: {e}")))?
+            .map_err(failed)?;
+        finish_probe(ctx, &bg.probe, report).map(|_| ())
+    }
+
+    async fn bgp_peer(
+        &self,
+        ctx: &CaseCtx,
+        b: &crate::suite::model::BgpPeer,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(collector) = &self.bgp else {
+            return Err(failed("no BGP router for the run"));
+        };
+        let nets = |list: &[String]| -> Result<Vec<ipnet::Ipv4Net>, StepError> {
+            list.iter()
+                .map(|s| {
+                    let t = render(s, &ctx.vars).map_err(failed)?;
+                    t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
+                })
+                .collect()
+        };
+        let mut want = super::bgp_step::Expect {
+            min_sessions: b.min_sessions.unwrap_or(1),
+            received: nets(&b.received)?,
+            not_received: nets(&b.not_received)?,
+        };
+        if b.pod_cidrs_from_nodes {
+            want.received.extend(self.node_pod_cidrs().await?);
+        }
+        collector.expect(&want, timeout).await.map(Some)
+    }
+
+    /// Every node's IPv4 pod CIDRs (what each node must advertise).
+    async fn node_pod_cidrs(&self) -> Result<Vec<ipnet::Ipv4Net>, StepError> {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
+        let list = nodes
+            .list(&Default::default())
             .await
-            .map_err(cluster_failed)?;
-        if let Some(name) = &p.name {
-            ctx.record_probe(name, report.clone());
+            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        Ok(list
+            .items
+            .iter()
+            .flat_map(|n| n.spec.iter().flat_map(|s| s.pod_cidrs.iter().flatten()))
+            .filter_map(|c| c.parse().ok())
+            .collect())
+    }
+
+    async fn dns_record(
+        &self,
+        ctx: &CaseCtx,
+        d: &crate::suite::model::DnsRecord,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(settings) = &self.dns else {
+            return Err(failed("no DNS provider settings for the run"));
+        };
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        let mut d = d.clone();
+        d.record = r(&d.record)?;
+        if let Some(c) = &d.content {
+            d.content = Some(r(c)?);
         }
-        let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
-        let error = report.get("error").and_then(Value::as_str).unwrap_or("");
-        match (p.expect, ok) {
-            (ProbeExpect::Ok, true) => Ok(None),
-            (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
-            (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
-            (ProbeExpect::Fail, true) => Err(failed(format!(
-                "probe {} succeeded but was expected to fail (policy not enforced?)",
-                p.action.kind()
-            ))),
+        let out = super::dns_step::execute(settings, &d, timeout).await?;
+        if let Some(metric) = &d.metric {
+            let ms = out.elapsed.as_secs_f64() * 1000.0;
+            ctx.record_perf(metric, "ms", false, &serde_json::json!({ "samples": [ms] }));
         }
+        Ok(Some(out.note))
+    }
+
+    async fn disrupt(&self, ctx: &CaseCtx, d: &Disrupt, timeout: Duration) -> Result<Option<String>, StepError> {
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        match &d.action {
+            DisruptAction::DeletePod(dp) => {
+                let node = match &dp.same_node_as {
+                    Some(pod) => Some(self.cluster.node_of(&ctx.namespace, &r(pod)?).await.map_err(cluster_failed)?),
+                    None => None,
+                };
+                let ns = r(&dp.namespace)?;
+                let deleted = self
+                    .cluster
+                    .delete_one_pod(&ns, &r(&dp.label_selector)?, node.as_deref())
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("deleted pod {ns}/{deleted}")))
+            }
+            DisruptAction::DrainNode(dn) => {
+                let node = self
+                    .cluster
+                    .node_of(&ctx.namespace, &r(&dn.same_node_as)?)
+                    .await
+                    .map_err(cluster_failed)?;
+                // Remember before cordoning: cleanup must undo even a half-done drain.
+                if let Ok(mut c) = self.cordoned.lock() {
+                    c.entry(ctx.namespace.clone()).or_default().push(node.clone());
+                }
+                self.cluster.cordon(&node).await.map_err(cluster_failed)?;
+                let n = self.cluster.evict_node(&node, timeout).await.map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?;
+                Ok(Some(format!("cordoned node {node}, evicted {n} pod(s)")))
+            }
+            DisruptAction::Scale(sc) => {
+                let t = self.target(ctx, &sc.target).await?;
+                let name = t.name.as_deref().ok_or_else(|| failed("scale needs ref.name"))?;
+                self.cluster
+                    .scale(&t.kind, t.namespace.as_deref(), name, sc.replicas)
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
+            }
+        }
+    }
+}
+
+/// Renders templated `range` bounds (profile budgets) in predicates.
+fn render_bounds(
+    that: &[crate::suite::model::Predicate],
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<crate::suite::model::Predicate>, StepError> {
+    use crate::suite::model::Bound;
+    let r = |b: &Option<Bound>| -> Result<Option<Bound>, StepError> {
+        b.as_ref().map(|b| render(&b.0, vars).map(Bound).map_err(failed)).transpose()
+    };
+    that.iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(range) = &mut p.range {
+                range.min = r(&range.min)?;
+                range.max = r(&range.max)?;
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// Records a probe report (name, metric) and judges it against `expect`.
+fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+    if let Some(name) = &p.name {
+        ctx.record_probe(name, report.clone());
+    }
+    if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
+        ctx.record_perf(metric, unit, higher, &report);
+    }
+    let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    let error = report.get("error").and_then(Value::as_str).unwrap_or("");
+    match (p.expect, ok) {
+        (ProbeExpect::Ok, true) => Ok(None),
+        (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
+        (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
+        (ProbeExpect::Fail, true) => Err(failed(format!(
+            "probe {} succeeded but was expected to fail (policy not enforced?)",
+            p.action.kind()
+        ))),
     }
 }
 
@@ -338,6 +576,9 @@ impl Backend for KubeBackend {
                 Step::Wait(w) => self.wait(ctx, w, timeout).await,
                 Step::Assert(a) => self.assert(ctx, a, timeout).await,
                 Step::Probe(p) => self.probe(ctx, p, timeout).await,
+                Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
+                Step::DnsRecord(d) => self.dns_record(ctx, d, timeout).await,
+                Step::BgpPeer(b) => self.bgp_peer(ctx, b, timeout).await,
             }
         };
         // Waits and asserts stop at `timeout` themselves with a message that
@@ -356,6 +597,14 @@ impl Backend for KubeBackend {
     async fn cleanup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();
+        ctx.abort_background();
+        // Give drained nodes back first: the cluster matters more than our objects.
+        let nodes = self.cordoned.lock().ok().and_then(|mut c| c.remove(&ctx.namespace)).unwrap_or_default();
+        for node in nodes {
+            if let Err(e) = self.cluster.uncordon(&node).await {
+                errors.push(format!("uncordon node {node}: {e}"));
+            }
+        }
         // Last created first: dependents go before what they depend on, and
         // the namespace (created first) goes last.
         for key in self.take_created(&ctx.namespace).into_iter().rev() {

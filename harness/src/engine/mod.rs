@@ -10,6 +10,8 @@
 
 mod backend;
 mod case;
+pub mod bgp_step;
+pub mod dns_step;
 pub mod kube_backend;
 pub mod predicate;
 mod select;
@@ -86,6 +88,15 @@ pub struct RunOptions {
     /// it too when `handle_ctrl_c` is set.
     pub cancel: CancellationToken,
     pub handle_ctrl_c: bool,
+    /// New values for case `vars` of the same name (a case only sees
+    /// overrides for variables it declares, so suites keep loading without a
+    /// profile). [`profile_var_overrides`] derives them from a profile.
+    pub var_overrides: BTreeMap<String, String>,
+    /// DNS provider settings for `dnsRecord` steps (feature `dnsApi`).
+    pub dns: Option<dns_step::DnsSettings>,
+    /// The harness's BGP router for `bgpPeer` steps (feature `bgpPeer`):
+    /// bound for the whole run.
+    pub bgp: Option<bgp_step::BgpSettings>,
 }
 
 impl Default for RunOptions {
@@ -114,6 +125,9 @@ impl Default for RunOptions {
             console_log: None,
             cancel: CancellationToken::new(),
             handle_ctrl_c: false,
+            var_overrides: BTreeMap::new(),
+            dns: None,
+            bgp: None,
         }
     }
 }
@@ -194,6 +208,26 @@ pub fn exit_status(results: &RunResults) -> Status {
     } else {
         Status::Pass
     }
+}
+
+/// Case variables a profile provides: the failover budgets
+/// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
+/// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
+/// `maxDowntimeNodeDrainMs`) and the published domain (`dnsDomain`), for
+/// [`RunOptions::var_overrides`].
+pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeMap<String, String> {
+    let b = &profile.failover.max_downtime_ms;
+    [
+        ("maxDowntimeAgentRestartMs", b.agent_restart),
+        ("maxDowntimeOperatorRestartMs", b.operator_restart),
+        ("maxDowntimeEnvoyRestartMs", b.envoy_restart),
+        ("maxDowntimeBgpPeerLossMs", b.bgp_peer_loss),
+        ("maxDowntimeNodeDrainMs", b.node_drain),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .chain([("dnsDomain".to_owned(), profile.dns.domain.clone())])
+    .collect()
 }
 
 /// One listed case.
@@ -277,9 +311,19 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
             .await
             .map_err(EngineError::Cluster)?,
     );
-    let detected = cluster::features::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
+    let mut detected = cluster::features::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
         .await
         .map_err(EngineError::Cluster)?;
+    cluster::features::set_dns_api(&mut detected, opts.dns.as_ref());
+    // Bound before any case so Cilium's sessions are up by the time a case looks.
+    let bgp = match &opts.bgp {
+        None => Err("no BGP router settings for the run (RunOptions.bgp)".to_owned()),
+        Some(s) => bgp_step::BgpCollector::bind(s)
+            .await
+            .map(Arc::new)
+            .map_err(|e| format!("failed to start the harness's bgp router on {}: {e}", s.listen)),
+    };
+    cluster::features::set_bgp_peer(&mut detected, bgp.as_ref().map(|_| ()).map_err(Clone::clone));
     let lock = cluster
         .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
         .await
@@ -295,7 +339,9 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         })
     });
 
-    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone()));
+    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone())
+            .with_dns(opts.dns.clone())
+            .with_bgp(bgp.ok()));
     let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
 
     // Safety net behind per-case cleanup: anything still carrying this run's
@@ -408,6 +454,9 @@ pub async fn execute<B: Backend>(
         run_deadline: opts.deadline.map(|d| Instant::now() + d),
         cancel: opts.cancel.clone(),
         timeouts: opts.timeouts,
+        agent_image: opts.agent_image.clone(),
+        var_overrides: opts.var_overrides.clone(),
+        perf: std::sync::Mutex::new(Vec::new()),
     });
     let sel = opts.selection();
     let handle = tokio::runtime::Handle::current();
@@ -462,6 +511,9 @@ pub async fn execute<B: Backend>(
         tracing::error!(error = %e, "case executor thread failed");
     }
     let collected = collected.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut perf = run.perf.lock().map(|p| p.clone()).unwrap_or_default();
+    // Cases finish in any order; a stable order keeps results.json diffable.
+    perf.sort_by(|a, b| (&a.case, &a.metric).cmp(&(&b.case, &b.metric)));
     let cases = order
         .into_iter()
         .map(|(c, d)| match (d, collected.get(&c.id)) {
@@ -477,7 +529,7 @@ pub async fn execute<B: Backend>(
         duration_ms: started.elapsed().as_millis() as u64,
         target: target(opts, detected, None),
         cases,
-        perf: Vec::new(),
+        perf,
     })
 }
 

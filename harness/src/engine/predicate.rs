@@ -100,6 +100,31 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
             Err(format!("{} count {}: counted {n}", p.path, want.join(" and ")))
         };
     }
+    if let Some(r) = &p.range {
+        let min = r.min.as_ref().map(|b| b.value()).transpose()?;
+        let max = r.max.as_ref().map(|b| b.value()).transpose()?;
+        if present.is_empty() {
+            return Err(format!("{} in range: no number there", p.path));
+        }
+        let outside: Vec<String> = present
+            .iter()
+            .filter(|v| {
+                !v.as_f64()
+                    .is_some_and(|x| min.is_none_or(|m| x >= m) && max.is_none_or(|m| x <= m))
+            })
+            .map(|v| compact(v))
+            .collect();
+        let bounds = format!(
+            "[{}, {}]",
+            min.map_or("-inf".to_owned(), |m| m.to_string()),
+            max.map_or("inf".to_owned(), |m| m.to_string())
+        );
+        return if outside.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} in {bounds}: outside or not a number: {}", p.path, outside.join(", ")))
+        };
+    }
     Err("predicate has no comparison".into())
 }
 
@@ -161,7 +186,43 @@ mod tests {
             absent: None,
             in_cidr: None,
             count: None,
+            range: None,
         }
+    }
+
+    /// The wireguard suite's "IPsec not also on" check: absent or "false"
+    /// passes, "true" fails.
+    #[test]
+    fn absolute_query_inside_a_filter() {
+        let mut q = p("$.data[?@ == $.data['enable-ipsec'] && @ == 'true']");
+        q.count = Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None });
+        let on = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "true"}});
+        let off = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "false"}});
+        let unset = json!({"data": {"enable-wireguard": "true"}});
+        assert!(check(&q, &on).is_err());
+        assert!(check(&q, &off).is_ok());
+        assert!(check(&q, &unset).is_ok());
+    }
+
+    #[test]
+    fn range_bounds_every_selected_number() {
+        let doc = json!({"samples": [9.1, 9.4, 8.7], "plaintext_packets": 0, "name": "x"});
+        let mut q = p("$.samples[*]");
+        q.range = Some(crate::suite::model::RangeCheck { min: Some(8.0.into()), max: None });
+        assert!(check(&q, &doc).is_ok());
+        q.range = Some(crate::suite::model::RangeCheck { min: Some(9.0.into()), max: None });
+        let e = check(&q, &doc).unwrap_err();
+        assert!(e.contains("8.7") && !e.contains("9.4"), "{e}");
+        let mut z = p("$.plaintext_packets");
+        z.range = Some(crate::suite::model::RangeCheck { min: None, max: Some(0.0.into()) });
+        assert!(check(&z, &doc).is_ok());
+        // A string is never in range, and nothing selected is a failure.
+        let mut s = p("$.name");
+        s.range = Some(crate::suite::model::RangeCheck { min: None, max: None });
+        assert!(check(&s, &doc).is_err());
+        let mut m = p("$.missing");
+        m.range = Some(crate::suite::model::RangeCheck { min: Some(0.0.into()), max: None });
+        assert!(check(&m, &doc).unwrap_err().contains("no number"));
     }
 
     fn svc() -> Value {
@@ -253,6 +314,7 @@ mod filter_tests {
             absent: None,
             in_cidr: None,
             count: Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None }),
+            range: None,
         };
         let e = check(&p, &list).unwrap_err();
         assert!(e.contains("counted 2"), "{e}");

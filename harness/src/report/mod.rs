@@ -11,6 +11,7 @@
 //! | `report.html` | the same plus an SVG chart per perf metric; self-contained |
 //! | `perf.json` | every perf metric: samples and statistics (schema [`perf::PERF_SCHEMA`]) |
 //! | `perfdash.json` | the perf metrics as perfdash `dataItems` |
+//! | `conformance-report.yaml` | only when the run has `gateway` cases: a Gateway API `ConformanceReport` ([`conformance`]) |
 //! | `comparison.json`, `comparison.txt` | only after [`Comparison::write_to`]: the regression verdicts |
 //!
 //! All text passes through [`crate::secret::redact`]: the results are
@@ -65,6 +66,7 @@
 mod baseline;
 mod charts;
 mod compare;
+pub mod conformance;
 mod html;
 mod input;
 mod junit;
@@ -166,6 +168,8 @@ pub struct Written {
     pub report_html: PathBuf,
     pub perf_json: PathBuf,
     pub perfdash_json: PathBuf,
+    /// Written only when the run has cases of the `gateway` suite.
+    pub conformance_yaml: Option<PathBuf>,
 }
 
 impl Written {
@@ -182,6 +186,9 @@ impl Written {
             self.perf_json.as_path(),
             self.perfdash_json.as_path(),
         ]);
+        if let Some(p) = &self.conformance_yaml {
+            v.push(p);
+        }
         v
     }
 }
@@ -244,6 +251,10 @@ fn write(
     files.push((REPORT_HTML, html::render(&run, &metrics, &history)?));
     files.push((PERF_JSON, perf::render_perf_json(&run, &metrics)?));
     files.push((PERFDASH_JSON, perf::render_perfdash_json(&run, &metrics)?));
+    let conformance = conformance::build(&run, &conformance::Meta::default());
+    if let Some(report) = &conformance {
+        files.push((conformance::CONFORMANCE_YAML, conformance::render(report)));
+    }
 
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
         path: dir.display().to_string(),
@@ -260,6 +271,7 @@ fn write(
         report_html: dir.join(REPORT_HTML),
         perf_json: dir.join(PERF_JSON),
         perfdash_json: dir.join(PERFDASH_JSON),
+        conformance_yaml: conformance.is_some().then(|| dir.join(conformance::CONFORMANCE_YAML)),
     })
 }
 

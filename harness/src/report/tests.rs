@@ -313,7 +313,8 @@ fn results_json_round_trips_and_rerender_is_identical() {
     let dir = tempfile::tempdir().expect("tmp");
     let r = sample_run();
     let w = write_all(dir.path(), &r).expect("written");
-    assert_eq!(w.files().len(), 6);
+    // Six files plus the conformance report (the sample has gateway cases).
+    assert_eq!(w.files().len(), 7);
     let back = load_results(&dir.path().join(RESULTS_JSON)).expect("loads");
     assert_eq!(back, r);
 
@@ -370,6 +371,11 @@ fn registered_secret_never_reaches_any_file() {
         let text = std::fs::read_to_string(p).expect("read");
         for f in &forms {
             assert!(!text.contains(f.as_str()), "{} leaks {f}", p.display());
+        }
+        // The conformance report carries case names and versions only, none
+        // of the fields the secret was planted in.
+        if w.conformance_yaml.as_deref() == Some(p) {
+            continue;
         }
         assert!(
             text.contains(crate::secret::REDACTED) || text.contains("&lt;redacted&gt;"),
@@ -879,4 +885,27 @@ fn verdicts_hold_across_noise_seeds() {
             assert!((pct - want).abs() < 4.0, "seed {seed}: {} {pct}", m.metric);
         }
     }
+}
+
+#[test]
+fn gateway_cases_produce_a_conformance_report_that_parses_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = sample_run();
+    let w = write_all(dir.path(), &run).expect("written");
+    let path = w.conformance_yaml.clone().expect("gateway cases present");
+    assert!(w.files().contains(&path.as_path()));
+    let text = std::fs::read_to_string(&path).expect("read");
+    let report = super::conformance::parse("conformance-report.yaml", &text).expect("parses");
+    let gw: Vec<_> = run.cases.iter().filter(|c| c.suite == "gateway").collect();
+    let s = report.profiles[0].core.statistics;
+    let e = report.profiles[0].extended.statistics;
+    assert_eq!((s.passed + s.failed + s.skipped + e.passed + e.failed + e.skipped) as usize, gw.len());
+    assert_eq!(report.date, run.started_at);
+
+    let mut no_gw = sample_run();
+    no_gw.cases.retain(|c| c.suite != "gateway");
+    let dir2 = tempfile::tempdir().expect("tmp");
+    let w2 = write_all(dir2.path(), &no_gw).expect("written");
+    assert_eq!(w2.conformance_yaml, None);
+    assert!(!dir2.path().join(super::conformance::CONFORMANCE_YAML).exists());
 }

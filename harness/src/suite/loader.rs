@@ -16,7 +16,7 @@ use super::model::{
     API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, Predicate,
     Step, StepTimeouts, Suite, Wait,
 };
-use super::template::{BUILTIN_VARS, referenced, referenced_json};
+use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
 
 /// A validated case, ready for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -387,11 +387,25 @@ impl Validator<'_> {
             for (j, step) in steps.iter().enumerate() {
                 let path = format!("{base}.{list}[{j}].{}", step.kind());
                 self.step(&path, step, &known, &mut probes);
-                probes_used |= matches!(step, Step::Probe(_));
+                probes_used |= matches!(step, Step::Probe(_)) || self.uses_agent_image(step);
             }
         }
         if probes_used {
             requires.insert(Feature::ProbeAgent);
+        }
+        let dns_used = [&c.steps, &c.catch, &c.finally]
+            .into_iter()
+            .flatten()
+            .any(|s| matches!(s, Step::DnsRecord(_)));
+        if dns_used {
+            requires.insert(Feature::DnsApi);
+        }
+        let bgp_used = [&c.steps, &c.catch, &c.finally]
+            .into_iter()
+            .flatten()
+            .any(|s| matches!(s, Step::BgpPeer(_)));
+        if bgp_used {
+            requires.insert(Feature::BgpPeer);
         }
         let pos = self.pos(base);
         LoadedCase {
@@ -426,6 +440,32 @@ impl Validator<'_> {
             Step::Delete(d) => self.refs(path, &d.target, known),
             Step::Wait(w) => self.wait(path, w, known),
             Step::Probe(p) => {
+                if p.metric.is_some() && p.action.sample_unit().is_none() {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("a `{}` probe reports no samples to record as a metric", p.action.kind()),
+                        "drop `metric`, or measure with stream, requestResponse, connectRate, http, tcp, udp or dns",
+                    );
+                }
+                if let Some(m) = &p.metric
+                    && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                        "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
+                    );
+                }
+                if p.background && p.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.background"),
+                        "a background probe needs a `name`".into(),
+                        "name it and collect its report with a later `assert: {probe: <name>}`",
+                    );
+                }
                 if let Some(n) = &p.name
                     && !probes.insert(n.clone())
                 {
@@ -438,7 +478,121 @@ impl Validator<'_> {
                 }
             }
             Step::Assert(a) => self.assert(path, a, known, probes),
+            Step::Disrupt(d) => self.disrupt(path, d, known),
+            Step::DnsRecord(d) => self.dns_record(path, d, known),
+            Step::BgpPeer(b) => self.bgp_peer(path, b, known),
         }
+    }
+
+    /// Whether an apply step starts objects from `{{agentImage}}` (its own
+    /// agent-based servers): the case then needs an agent image like a probe.
+    fn uses_agent_image(&self, step: &Step) -> bool {
+        let Step::Apply(a) = step else { return false };
+        let docs: Vec<serde_json::Value> = match (&a.manifest, &a.file) {
+            (Some(m), _) => vec![m.clone()],
+            (None, Some(f)) => self.fixtures.get(f).cloned().unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        docs.iter().any(|d| {
+            let mut names = Vec::new();
+            referenced_json(d, &mut names);
+            names.iter().any(|n| n == AGENT_IMAGE_VAR)
+        })
+    }
+
+    fn bgp_peer(&mut self, path: &str, b: &super::model::BgpPeer, known: &BTreeSet<String>) {
+        for (key, list) in [("received", &b.received), ("notReceived", &b.not_received)] {
+            for (i, p) in list.iter().enumerate() {
+                let vars = referenced(p);
+                if vars.is_empty() {
+                    if p.parse::<ipnet::Ipv4Net>().is_err() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.{key}[{i}]"),
+                            format!("`{p}` is not an IPv4 prefix"),
+                            "write a prefix such as `198.51.100.34/32`",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.{key}[{i}]"), vars, known);
+                }
+            }
+        }
+        if b.received.is_empty() && b.not_received.is_empty() && !b.pod_cidrs_from_nodes && b.min_sessions.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "bgpPeer checks nothing".into(),
+                "give `minSessions`, `received`, `notReceived` or `podCidrsFromNodes: true`",
+            );
+        }
+    }
+
+    fn dns_record(&mut self, path: &str, d: &super::model::DnsRecord, known: &BTreeSet<String>) {
+        let mut names = referenced(&d.record);
+        if let Some(c) = &d.content {
+            names.extend(referenced(c));
+        }
+        self.vars(path, names, known);
+        if !matches!(d.rtype.as_str(), "A" | "AAAA" | "CNAME") {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.type"),
+                format!("record type `{}` is not one external-dns publishes for a target", d.rtype),
+                "use A, AAAA or CNAME",
+            );
+        }
+        if d.state == super::model::RecordState::Present && d.content.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "a present record needs `content`".into(),
+                "give the address or CNAME target the record must hold",
+            );
+        }
+        if let Some(m) = &d.metric
+            && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        {
+            self.error(
+                "SUITE-018",
+                &format!("{path}.metric"),
+                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                "use a dotted lowercase id such as `dns.time_to_visible`",
+            );
+        }
+    }
+
+    fn disrupt(&mut self, path: &str, d: &super::model::Disrupt, known: &BTreeSet<String>) {
+        use super::model::DisruptAction as A;
+        let mut names = Vec::new();
+        match &d.action {
+            A::DeletePod(p) => {
+                for s in [Some(&p.namespace), Some(&p.label_selector), p.same_node_as.as_ref()].into_iter().flatten() {
+                    names.extend(referenced(s));
+                }
+                if p.label_selector.trim().is_empty() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.deletePod.labelSelector"),
+                        "deletePod needs a non-empty labelSelector".into(),
+                        "select the pods to pick from, e.g. `k8s-app=cilium`",
+                    );
+                }
+            }
+            A::DrainNode(n) => names.extend(referenced(&n.same_node_as)),
+            A::Scale(s) => {
+                self.refs(&format!("{path}.action.scale"), &s.target, known);
+                if s.target.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.scale.ref"),
+                        "scale needs `ref.name`".into(),
+                        "name the Deployment or StatefulSet to scale",
+                    );
+                }
+            }
+        }
+        self.vars(&format!("{path}.action"), names, known);
     }
 
     fn vars(&mut self, path: &str, names: Vec<String>, known: &BTreeSet<String>) {
@@ -458,6 +612,14 @@ impl Validator<'_> {
     }
 
     fn refs(&mut self, path: &str, r: &super::model::ObjectRef, known: &BTreeSet<String>) {
+        if r.namespace.as_deref() == Some("*") && r.name.is_some() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.ref.namespace"),
+                "namespace `*` (all namespaces) only works for a list reference".into(),
+                "drop `name` to list across namespaces, or name one namespace",
+            );
+        }
         let mut names = Vec::new();
         for s in [&r.name, &r.namespace, &r.label_selector].into_iter().flatten() {
             names.extend(referenced(s));
@@ -577,7 +739,7 @@ impl Validator<'_> {
             );
         }
         if let Some(f) = &w.field {
-            self.predicate(&format!("{path}.field"), f);
+            self.predicate(&format!("{path}.field"), f, known);
         }
     }
 
@@ -610,11 +772,29 @@ impl Validator<'_> {
             );
         }
         for (i, p) in a.that.iter().enumerate() {
-            self.predicate(&format!("{path}.that[{i}]"), p);
+            self.predicate(&format!("{path}.that[{i}]"), p, known);
         }
     }
 
-    fn predicate(&mut self, path: &str, p: &Predicate) {
+    fn predicate(&mut self, path: &str, p: &Predicate, known: &BTreeSet<String>) {
+        if let Some(r) = &p.range {
+            for (key, b) in [("min", &r.min), ("max", &r.max)] {
+                let Some(b) = b else { continue };
+                let vars = referenced(&b.0);
+                if vars.is_empty() {
+                    if let Err(e) = b.value() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.range.{key}"),
+                            e,
+                            "write a number, or a `{{variable}}` the case declares",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.range.{key}"), vars, known);
+                }
+            }
+        }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {
             self.error(
                 "SUITE-010",
@@ -631,6 +811,7 @@ impl Validator<'_> {
             p.absent == Some(true),
             p.in_cidr.is_some(),
             p.count.is_some(),
+            p.range.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -640,7 +821,7 @@ impl Validator<'_> {
                 "SUITE-009",
                 path,
                 format!("predicate needs exactly one comparison, found {n}"),
-                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count",
+                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
             );
         }
         if let Some(re) = &p.matches

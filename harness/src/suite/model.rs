@@ -116,6 +116,9 @@ pub enum Step {
     Wait(Wait),
     Probe(Probe),
     Assert(Assert),
+    Disrupt(Disrupt),
+    DnsRecord(DnsRecord),
+    BgpPeer(BgpPeer),
 }
 
 impl Step {
@@ -127,6 +130,9 @@ impl Step {
             Step::Wait(_) => "wait",
             Step::Probe(_) => "probe",
             Step::Assert(_) => "assert",
+            Step::Disrupt(_) => "disrupt",
+            Step::DnsRecord(_) => "dnsRecord",
+            Step::BgpPeer(_) => "bgpPeer",
         }
     }
 
@@ -138,6 +144,9 @@ impl Step {
             Step::Wait(s) => &s.timeout,
             Step::Probe(s) => &s.timeout,
             Step::Assert(s) => &s.timeout,
+            Step::Disrupt(s) => &s.timeout,
+            Step::DnsRecord(s) => &s.timeout,
+            Step::BgpPeer(s) => &s.timeout,
         };
         t.as_ref().map(|d| d.0)
     }
@@ -150,6 +159,9 @@ impl Step {
             Step::Wait(s) => &s.name,
             Step::Probe(s) => &s.name,
             Step::Assert(s) => &s.name,
+            Step::Disrupt(s) => &s.name,
+            Step::DnsRecord(s) => &s.name,
+            Step::BgpPeer(s) => &s.name,
         };
         if let Some(n) = given {
             return n.clone();
@@ -178,6 +190,13 @@ impl Step {
                 (None, Some(p)) => format!("assert probe {p}"),
                 (None, None) => "assert".into(),
             },
+            Step::Disrupt(d) => format!("disrupt {}", d.action.kind()),
+            Step::DnsRecord(d) => format!("dnsRecord {} {} {}", d.rtype, d.record, d.state.as_str()),
+            Step::BgpPeer(b) => format!(
+                "bgpPeer {} received, {} not received",
+                b.received.len() + usize::from(b.pod_cidrs_from_nodes),
+                b.not_received.len()
+            ),
         }
     }
 }
@@ -304,6 +323,73 @@ pub struct Predicate {
     /// Bounds on how many values are selected (an array counts its items).
     #[serde(default)]
     pub count: Option<CountCheck>,
+    /// Something numeric is selected and every selected value is a number
+    /// within these bounds (throughputs, packet counts, downtimes).
+    #[serde(default)]
+    pub range: Option<RangeCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RangeCheck {
+    #[serde(default)]
+    pub min: Option<Bound>,
+    #[serde(default)]
+    pub max: Option<Bound>,
+}
+
+/// A range bound: a number, or text holding one after templating (e.g.
+/// `"{{maxDowntimeAgentRestartMs}}"`, a budget the profile provides).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound(pub String);
+
+impl Bound {
+    /// The bound's value; `Err` when the (rendered) text is not a number.
+    pub fn value(&self) -> Result<f64, String> {
+        self.0
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("range bound `{}` is not a number", self.0))
+    }
+}
+
+impl From<f64> for Bound {
+    fn from(v: f64) -> Self {
+        Bound(v.to_string())
+    }
+}
+
+impl Serialize for Bound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a `{{variable}}` holding one")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
+                Ok(Bound(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -341,8 +427,162 @@ pub struct Probe {
     #[serde(default)]
     pub name: Option<String>,
     pub action: ProbeAction,
+    /// Run the action in this pod of the case namespace (one the case
+    /// applied from `{{agentImage}}`, e.g. with `hostNetwork: true` or pinned
+    /// to a node, container named `agent`) instead of the shared agent pod.
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// Records the report's `samples` as a performance series under this
+    /// metric id (e.g. `throughput.tcp_stream_1.pod_to_pod.cross_node`), for
+    /// `results.json` and `report --baseline`.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Start the probe and go on with the next step at once; a later
+    /// `assert: {probe: <name>}` waits for its report (and its verdict).
+    /// For measuring while a `disrupt` step breaks something.
+    #[serde(default)]
+    pub background: bool,
     #[serde(default)]
     pub expect: ProbeExpect,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Breaks something on purpose (failover cases): the cluster recovers on
+/// its own, and anything the step changed beyond that (a cordon) is undone
+/// at cleanup.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Disrupt {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub action: DisruptAction,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// What to break. Externally tagged: `action: {deletePod: {...}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum DisruptAction {
+    /// Deletes one pod matching `labelSelector` in `namespace` (a Cilium
+    /// agent, the operator, Envoy); its controller restarts it.
+    DeletePod(DeletePod),
+    /// Cordons the node running `sameNodeAs` and evicts its pods (not
+    /// DaemonSet pods); the node is uncordoned at cleanup.
+    DrainNode(DrainNode),
+    /// Sets `replicas` of a Deployment or StatefulSet through its scale
+    /// subresource.
+    Scale(Scale),
+}
+
+impl DisruptAction {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DisruptAction::DeletePod(_) => "deletePod",
+            DisruptAction::DrainNode(_) => "drainNode",
+            DisruptAction::Scale(_) => "scale",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletePod {
+    pub namespace: String,
+    pub label_selector: String,
+    /// Pick the matching pod on the node of this pod of the case namespace.
+    #[serde(default)]
+    pub same_node_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrainNode {
+    /// A pod of the case namespace; its node is drained.
+    pub same_node_as: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scale {
+    #[serde(rename = "ref")]
+    pub target: ObjectRef,
+    pub replicas: u32,
+}
+
+/// Waits until a DNS record external-dns manages is published (in the
+/// Cloudflare API with content, proxied flag, TTL and its TXT ownership
+/// record, and answered by the zone's authoritative servers) or gone. Read
+/// only: the step never writes a record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsRecord {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Fully qualified record name, e.g. `"{{namespace}}.{{zone}}"`.
+    pub record: String,
+    /// `A`, `AAAA` or `CNAME`.
+    #[serde(default = "default_rtype", rename = "type")]
+    pub rtype: String,
+    /// Expected content (required for `present`).
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub proxied: bool,
+    /// Expected TTL for DNS-only records (proxied ones must show 1).
+    #[serde(default)]
+    pub ttl: Option<u32>,
+    #[serde(default)]
+    pub state: RecordState,
+    /// Records the time until visible (present) or gone (absent) in ms as
+    /// a performance series with this id.
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+fn default_rtype() -> String {
+    "A".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordState {
+    #[default]
+    Present,
+    Absent,
+}
+
+impl RecordState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Present => "present",
+            RecordState::Absent => "absent",
+        }
+    }
+}
+
+/// Waits until the harness's own BGP speaker (the run's external router)
+/// has the sessions and received routes the step names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BgpPeer {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// At least this many established sessions (e.g. one per node).
+    #[serde(default)]
+    pub min_sessions: Option<u32>,
+    /// IPv4 prefixes that some session must have received (templated).
+    #[serde(default)]
+    pub received: Vec<String>,
+    /// IPv4 prefixes no session may hold (withdrawn routes; templated).
+    #[serde(default)]
+    pub not_received: Vec<String>,
+    /// Also require every node's `spec.podCIDRs` (IPv4).
+    #[serde(default)]
+    pub pod_cidrs_from_nodes: bool,
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
 }
@@ -373,6 +613,20 @@ pub enum ProbeAction {
 }
 
 impl ProbeAction {
+    /// Unit of the report's `samples` and whether more is better; `None`
+    /// for actions without samples (capture).
+    pub fn sample_unit(&self) -> Option<(&'static str, bool)> {
+        match self {
+            ProbeAction::Stream(_) => Some(("Gbit/s", true)),
+            ProbeAction::RequestResponse(_) => Some(("trans/s", true)),
+            ProbeAction::ConnectRate(_) => Some(("conn/s", true)),
+            ProbeAction::Http(_) | ProbeAction::Dns(_) | ProbeAction::Tcp(_) | ProbeAction::Udp(_) => {
+                Some(("ms", false))
+            }
+            ProbeAction::Capture(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeAction::Http(_) => "http",
@@ -568,10 +822,12 @@ pub enum Feature {
     Flux,
     MultiNode,
     ProbeAgent,
+    DnsApi,
+    BgpPeer,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 17] = [
+    pub const ALL: [Feature; 19] = [
         Feature::Cilium,
         Feature::KubeProxyReplacement,
         Feature::NativeRouting,
@@ -589,6 +845,8 @@ impl Feature {
         Feature::Flux,
         Feature::MultiNode,
         Feature::ProbeAgent,
+        Feature::DnsApi,
+        Feature::BgpPeer,
     ];
 
     /// Name as written in `requires:`.
@@ -611,6 +869,8 @@ impl Feature {
             Feature::Flux => "flux",
             Feature::MultiNode => "multiNode",
             Feature::ProbeAgent => "probeAgent",
+            Feature::DnsApi => "dnsApi",
+            Feature::BgpPeer => "bgpPeer",
         }
     }
 

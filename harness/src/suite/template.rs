@@ -6,7 +6,11 @@
 use std::collections::BTreeMap;
 
 /// Variables every case gets without declaring them.
-pub const BUILTIN_VARS: [&str; 4] = ["namespace", "runId", "suite", "case"];
+pub const BUILTIN_VARS: [&str; 5] = ["namespace", "runId", "suite", "case", "agentImage"];
+
+/// Built-in variable holding the run's probe agent image; a case that uses
+/// it (to start its own agent-based servers) needs the `probeAgent` feature.
+pub const AGENT_IMAGE_VAR: &str = "agentImage";
 
 /// Names referenced as `{{ name }}` in `text`, in order.
 pub fn referenced(text: &str) -> Vec<String> {

@@ -241,31 +241,25 @@ pub(crate) fn resolve_plain(text: &str) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            if let Ok(i) = i64::from_str_radix(hex, 16) {
+    if let Some(hex) = text.strip_prefix("0x")
+        && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())
+            && let Ok(i) = i64::from_str_radix(hex, 16) {
                 return Value::Int(i);
             }
-        }
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if !oct.is_empty() && oct.chars().all(|c| ('0'..='7').contains(&c)) {
-            if let Ok(i) = i64::from_str_radix(oct, 8) {
+    if let Some(oct) = text.strip_prefix("0o")
+        && !oct.is_empty() && oct.chars().all(|c| ('0'..='7').contains(&c))
+            && let Ok(i) = i64::from_str_radix(oct, 8) {
                 return Value::Int(i);
             }
-        }
-    }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>() {
             return Value::Int(i);
         }
-    }
-    if is_core_float(digits) {
-        if let Ok(f) = text.parse::<f64>() {
+    if is_core_float(digits)
+        && let Ok(f) = text.parse::<f64>() {
             return Value::Float(f);
         }
-    }
     Value::Str(text.to_owned())
 }
 

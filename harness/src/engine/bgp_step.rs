@@ -1,0 +1,145 @@
+//! Executor of the `bgpPeer` step: the harness's own BGP speaker
+//! ([`crate::bgp`]) acts as the external router for the whole run. Cilium's
+//! BGP control plane peers with it (every node connects to the address the
+//! platform's CiliumBGPPeerConfig names), and the step asserts on what the
+//! router really received, not on what Cilium says it advertised.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use tokio::time::Instant;
+
+use super::backend::StepError;
+use crate::bgp::{self, Session, SessionState, Speaker};
+
+/// Where and as whom the harness listens.
+#[derive(Debug, Clone)]
+pub struct BgpSettings {
+    /// e.g. `0.0.0.0:179`.
+    pub listen: SocketAddr,
+    pub config: bgp::Config,
+}
+
+/// Accepts sessions for the run and keeps them.
+#[derive(Debug)]
+pub struct BgpCollector {
+    sessions: Arc<Mutex<Vec<Session>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BgpCollector {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// What the step requires of the received routes (already templated).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expect {
+    pub min_sessions: u32,
+    pub received: Vec<Ipv4Net>,
+    pub not_received: Vec<Ipv4Net>,
+}
+
+/// The union of every established session's table: prefix → next hops.
+pub type Received = BTreeMap<Ipv4Net, BTreeSet<IpAddr>>;
+
+impl BgpCollector {
+    /// Binds `settings.listen` and starts accepting.
+    pub async fn bind(settings: &BgpSettings) -> Result<BgpCollector, bgp::Error> {
+        let l = tokio::net::TcpListener::bind(settings.listen).await.map_err(bgp::Error::Accept)?;
+        BgpCollector::start(l, settings.config.clone())
+    }
+
+    /// Accepts sessions on an already bound listener (any network
+    /// namespace) until dropped.
+    pub fn start(listener: tokio::net::TcpListener, config: bgp::Config) -> Result<BgpCollector, bgp::Error> {
+        let speaker = Speaker::new(config)?;
+        let sessions: Arc<Mutex<Vec<Session>>> = Arc::new(Mutex::new(Vec::new()));
+        let kept = sessions.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                match speaker.accept(&listener).await {
+                    Ok(s) => {
+                        tracing::info!(peer = %s.peer().remote_addr, asn = s.peer().asn, "bgp session established");
+                        if let Ok(mut v) = kept.lock() {
+                            v.push(s);
+                        }
+                    }
+                    // Nobody connected within the open timeout: keep listening.
+                    Err(bgp::Error::AcceptTimeout(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bgp peer failed to open a session");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        Ok(BgpCollector { sessions, accept })
+    }
+
+    /// Established sessions and the union of their received routes.
+    pub fn view(&self) -> (usize, Received) {
+        let Ok(v) = self.sessions.lock() else {
+            return (0, Received::new());
+        };
+        let up: Vec<&Session> = v.iter().filter(|s| s.state() == SessionState::Established).collect();
+        let tables: Vec<_> = up.iter().map(|s| s.routes()).collect();
+        (up.len(), bgp::next_hops(tables.iter()))
+    }
+
+    /// Waits until `want` holds; the error says what was last received.
+    pub async fn expect(&self, want: &Expect, timeout: Duration) -> Result<String, StepError> {
+        let t0 = Instant::now();
+        loop {
+            let (up, received) = self.view();
+            let missing: Vec<String> = want
+                .received
+                .iter()
+                .filter(|p| !received.contains_key(p))
+                .map(ToString::to_string)
+                .collect();
+            let unwanted: Vec<String> = want
+                .not_received
+                .iter()
+                .filter(|p| received.contains_key(p))
+                .map(ToString::to_string)
+                .collect();
+            let enough = up as u64 >= u64::from(want.min_sessions);
+            if enough && missing.is_empty() && unwanted.is_empty() {
+                return Ok(format!(
+                    "{up} session(s) established; {} prefix(es) received, all {} expected present",
+                    received.len(),
+                    want.received.len()
+                ));
+            }
+            if t0.elapsed() >= timeout {
+                let mut why = Vec::new();
+                if !enough {
+                    why.push(format!("{up} session(s) established, want at least {}", want.min_sessions));
+                }
+                if !missing.is_empty() {
+                    why.push(format!("not received: {}", missing.join(", ")));
+                }
+                if !unwanted.is_empty() {
+                    why.push(format!("still received: {}", unwanted.join(", ")));
+                }
+                let seen: Vec<String> = received
+                    .iter()
+                    .map(|(p, hops)| {
+                        format!("{p} via {}", hops.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"))
+                    })
+                    .collect();
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for the bgp peer: {}; last received: [{}]",
+                    why.join("; "),
+                    seen.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

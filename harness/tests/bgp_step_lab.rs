@@ -1,0 +1,83 @@
+//! Lab tier: the `bgpPeer` step's router (engine::bgp_step) against FRR in
+//! a network namespace pair on this machine. FRR plays a Cilium node: it
+//! dials the harness's listener and announces a LoadBalancer /32 and a pod
+//! CIDR. Needs root (namespaces, port 179) and `.ci/install-lab-bgpdns`;
+//! without root it fails unless `INFRAFLUX_LAB=skip` is set.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use infraflux::bgp;
+use infraflux::engine::StepError;
+use infraflux::engine::bgp_step::{BgpCollector, Expect};
+use infraflux::lab_bgpdns::peers::{self, BgpPeer, PeerLab, PeerSpec};
+use ipnet::Ipv4Net;
+
+const HOLD_SECS: u16 = 9;
+
+fn nets(list: &[&str]) -> Vec<Ipv4Net> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
+    match infraflux::lab_bgpdns::root_or_skip("bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal") {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(msg) => panic!("{msg}"),
+    }
+    let spec = PeerSpec {
+        peer_asn: 65010,
+        harness_asn: 65000,
+        peer_ip: Ipv4Addr::new(10, 198, 7, 2),
+        harness_ip: Ipv4Addr::new(10, 198, 7, 1),
+        hold_secs: HOLD_SECS,
+        peer_passive: false,
+    };
+    let lab = PeerLab::new(&spec).unwrap();
+    let vip = nets(&["198.51.100.34/32"]);
+    let pod_cidr = nets(&["10.244.1.0/24"]);
+    let announced: Vec<Ipv4Net> = vip.iter().chain(&pod_cidr).copied().collect();
+
+    // The run's router: listening in the harness namespace before the "node" dials.
+    let l = lab.harness.tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
+    let listener = tokio::net::TcpListener::from_std(l).unwrap();
+    let cfg = bgp::Config::new(spec.harness_asn, spec.harness_ip, spec.harness_ip).with_peer_asn(spec.peer_asn);
+    let collector = BgpCollector::start(listener, cfg).unwrap();
+    let mut frr = peers::Frr::start(&lab, &spec, &announced).unwrap();
+
+    // Nothing can satisfy a prefix nobody announces: the step fails and
+    // says what it did receive.
+    let bogus = Expect { min_sessions: 1, received: nets(&["198.51.100.99/32"]), not_received: vec![] };
+    match collector.expect(&bogus, Duration::from_secs(20)).await {
+        Err(StepError::TimedOut(m)) => {
+            assert!(m.contains("not received: 198.51.100.99/32"), "{m}");
+        }
+        other => panic!("expected a timeout, got {other:?}\n{}", frr.log_tail()),
+    }
+    let all = Expect { min_sessions: 1, received: announced.clone(), not_received: vec![] };
+    let note = collector
+        .expect(&all, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", frr.log_tail()));
+    assert!(note.contains("1 session(s) established"), "{note}");
+    let (_, received) = collector.view();
+    assert_eq!(received[&vip[0]].iter().next(), Some(&std::net::IpAddr::V4(spec.peer_ip)));
+
+    // The node stops announcing the VIP (Service deleted): withdrawn.
+    frr.withdraw(&vip).unwrap();
+    let gone = Expect { min_sessions: 1, received: pod_cidr.clone(), not_received: vip.clone() };
+    collector.expect(&gone, Duration::from_secs(15)).await.unwrap();
+
+    // Peer loss without a goodbye: the hold timer must clear its routes.
+    let t0 = Instant::now();
+    lab.veth.set_b_down().unwrap();
+    let lost = Expect { min_sessions: 0, received: vec![], not_received: pod_cidr.clone() };
+    collector
+        .expect(&lost, Duration::from_secs(u64::from(HOLD_SECS) + 5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(u64::from(HOLD_SECS) - 4), "routes dropped before the hold time: {took:?}");
+    assert_eq!(collector.view().0, 0);
+}
