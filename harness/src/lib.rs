@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod controlplane;
+pub mod bench_tree;
 pub mod bgp;
 pub mod check;
 pub mod diag;

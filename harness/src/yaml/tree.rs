@@ -117,10 +117,18 @@ impl Node {
 
     /// Key node and value node of mapping key `key`.
     pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
-            .map(|(k, v)| (k, v))
+        self.as_map()?.iter().find(|(k, _)| k.scalar_is(key)).map(|(k, v)| (k, v))
+    }
+
+    /// Whether the scalar's text (as [`Node::scalar_text`] renders it) is
+    /// `text`. Key lookups run for every rule on every object, so string
+    /// keys, nearly all of them, are compared without allocating.
+    pub fn scalar_is(&self, text: &str) -> bool {
+        match &self.value {
+            Value::Str(s) => s == text,
+            Value::Null | Value::Seq(_) | Value::Map(_) => false,
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => self.scalar_text().as_deref() == Some(text),
+        }
     }
 
     /// Follows a dotted path with `[i]` indexes, e.g. `spec.peers[0].peerASN`.

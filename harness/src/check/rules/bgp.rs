@@ -109,14 +109,16 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.scalar_text()?, v.scalar_text()?))).collect())
             .unwrap_or_default()
     };
+    // Once per advertisement, not once per (family, advertisement) pair.
+    let advert_labels: Vec<Vec<(String, String)>> = adverts.iter().map(|ad| labels_of(ad)).collect();
     let mut selected = vec![false; adverts.len()];
     for pc in &peer_configs {
         for fam in pc.get("spec.families").and_then(Node::as_seq).unwrap_or_default() {
             let Some(sel_node) = fam.get("advertisements") else { continue };
             let sel = Selector::parse(Some(sel_node));
             let mut any = false;
-            for (i, ad) in adverts.iter().enumerate() {
-                if sel.matches(&labels_of(ad)) {
+            for (i, labels) in advert_labels.iter().enumerate() {
+                if sel.matches(labels) {
                     selected[i] = true;
                     any = true;
                 }

@@ -255,12 +255,23 @@ fn depends_transitively(kss: &[&Obj<'_>], from: &Obj<'_>, target: &str) -> bool 
 fn check_ordering(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let kss: Vec<&Obj<'_>> = ctx.kinds("kustomize.toolkit.fluxcd.io", "Kustomization").collect();
     let mut reported: Vec<String> = Vec::new();
+    // The provider of each group, looked up once: searching all objects for
+    // every object of the group is quadratic (seconds at 10,000 objects).
+    let mut providers: Vec<(&str, Option<&Obj<'_>>)> = Vec::new();
     for c in &ctx.objects {
         let Some((what, is_provider)) = provider_of(&c.group) else { continue };
         if reported.contains(&c.group) {
             continue;
         }
-        let Some(p) = ctx.objects.iter().find(|o| is_provider(o)) else { continue };
+        let p = match providers.iter().find(|(g, _)| *g == c.group) {
+            Some((_, p)) => *p,
+            None => {
+                let p = ctx.objects.iter().find(|o| is_provider(o));
+                providers.push((c.group.as_str(), p));
+                p
+            }
+        };
+        let Some(p) = p else { continue };
         if kss.is_empty() {
             // Only GitOps trees need ordering; a provider outside Flux
             // (bootstrap install) is ordered by the installer.

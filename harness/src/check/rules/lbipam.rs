@@ -46,7 +46,7 @@ pub(crate) const LB_006: Rule = rule(
 
 pub(crate) const RULES: &[Rule] = &[LB_001, LB_002, LB_003, LB_004, LB_005, LB_006];
 
-fn blocks(o: &Obj<'_>) -> Vec<(u32, u32, Pos)> {
+fn blocks(o: &Obj<'_>) -> Vec<Block> {
     let mut out = Vec::new();
     for b in o.get("spec.blocks").and_then(Node::as_seq).unwrap_or_default() {
         if let Some(net) = b.get("cidr").and_then(Node::scalar_text).and_then(|s| s.parse::<Ipv4Net>().ok()) {
@@ -61,6 +61,9 @@ fn blocks(o: &Obj<'_>) -> Vec<(u32, u32, Pos)> {
     out
 }
 
+/// An address range of a pool (first, last, where it is written).
+type Block = (u32, u32, Pos);
+
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let pools: Vec<&Obj<'_>> = ctx.kinds("cilium.io", "CiliumLoadBalancerIPPool").collect();
     for p in &pools {
@@ -73,11 +76,14 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             out.push(LB_006.at(p.file, p.pos("spec"), format!("{} has no blocks", p.describe())));
         }
     }
-    for (i, a) in pools.iter().enumerate() {
-        for b in pools.iter().skip(i + 1) {
-            let sa = Selector::parse(a.get("spec.serviceSelector"));
-            let sb = Selector::parse(b.get("spec.serviceSelector"));
-            if !sa.disjoint(&sb) {
+    // Parsed once per pool: the pair loop below is quadratic in pools, and
+    // re-reading each pool's selector and blocks per pair dominated `check`
+    // on trees with a thousand pools.
+    let parsed: Vec<(Selector, Vec<Block>)> =
+        pools.iter().map(|p| (Selector::parse(p.get("spec.serviceSelector")), blocks(p))).collect();
+    for (i, (a, (sa, blocks_a))) in pools.iter().zip(&parsed).enumerate() {
+        for (b, (sb, blocks_b)) in pools.iter().zip(&parsed).skip(i + 1) {
+            if !sa.disjoint(sb) {
                 let (wide, other) = if sa.matches_all() { (a, b) } else { (b, a) };
                 out.push(LB_003.at(
                     wide.file,
@@ -85,8 +91,8 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                     format!("pools `{}` and `{}` can both select the same Service", wide.name, other.name),
                 ));
             }
-            for (a0, a1, pos) in blocks(a) {
-                for (b0, b1, _) in blocks(b) {
+            for &(a0, a1, pos) in blocks_a {
+                for &(b0, b1, _) in blocks_b {
                     if a0 <= b1 && b0 <= a1 {
                         out.push(LB_004.at(a.file, pos, format!("block overlaps a block of pool `{}`", b.name)));
                     }
@@ -105,8 +111,8 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .filter(|o| o.group == "cilium.io" && o.kind.starts_with("CiliumBGP"))
         .flat_map(|o| peer_addresses(o.node))
         .collect();
-    for p in &pools {
-        for (a0, _, pos) in blocks(p) {
+    for (p, (_, blocks_p)) in pools.iter().zip(&parsed) {
+        for &(a0, _, pos) in blocks_p {
             if let Some(peer) = peers.iter().find(|peer| u32::from(**peer) >> 8 == a0 >> 8) {
                 out.push(LB_005.at(p.file, pos, format!("VIPs share the /24 of BGP peer {peer}")));
                 break;
