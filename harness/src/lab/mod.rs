@@ -102,8 +102,9 @@ fn base36(mut n: u64) -> String {
 /// both base36 so interface names stay under the kernel's 15 characters.
 pub fn unique_tag() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // `_` separates: `x` (or any letter) is itself a base36 digit.
     format!(
-        "{}x{}",
+        "{}_{}",
         base36(u64::from(std::process::id())),
         base36(u64::from(n))
     )
@@ -111,7 +112,7 @@ pub fn unique_tag() -> String {
 
 fn pid_of_tag(name: &str) -> Option<u32> {
     let tag = name.strip_prefix(NETNS_PREFIX)?;
-    let pid = tag.split('x').next()?;
+    let pid = tag.split('_').next()?;
     u32::from_str_radix(pid, 36).ok()
 }
 
@@ -217,6 +218,14 @@ mod tests {
         assert_eq!(pid_of_tag("other-ns"), None);
         // ifname budget: "ifv" + tag + role letter must fit in 15 bytes.
         assert!(3 + a.len() < 15, "tag {a} too long");
+    }
+
+    #[test]
+    fn pids_whose_base36_has_letters_decode() {
+        for pid in [33u32, 1221, 32767, 4_194_303] {
+            let name = format!("{NETNS_PREFIX}{}_{}-a", base36(u64::from(pid)), base36(7));
+            assert_eq!(pid_of_tag(&name), Some(pid), "{name}");
+        }
     }
 
     #[test]
