@@ -22,31 +22,8 @@ const IPERF_PORT: u16 = 5201;
 const BYTES_PER_ITER: u64 = 512 << 20;
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Rebuilds the agent (a no-op when up to date) with the profile this bench
-/// was built with, so it never measures a stale binary; INFRAFLUX_AGENT_BIN
-/// overrides.
 fn agent_bin() -> PathBuf {
-    if std::env::var_os("INFRAFLUX_AGENT_BIN").is_none() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let release = std::env::current_exe()
-            .map(|p| p.components().any(|c| c.as_os_str() == "release"))
-            .unwrap_or(false);
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "-q",
-            "-p",
-            "infraflux-agent",
-            "--bin",
-            "infraflux-agent",
-        ]);
-        if release {
-            cmd.arg("--release");
-        }
-        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "cargo build -p infraflux-agent failed");
-    }
-    lab::agent_binary().unwrap_or_else(|e| panic!("{e}"))
+    lab::build_agent_binary().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn json(text: &str) -> serde_json::Value {

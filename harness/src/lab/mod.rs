@@ -204,6 +204,35 @@ pub fn agent_binary() -> Result<PathBuf, LabError> {
     })
 }
 
+/// Rebuilds the agent with the caller's cargo profile (a no-op when it is up
+/// to date) so a test or bench never runs a stale binary, then locates it
+/// like [`agent_binary`]. `INFRAFLUX_AGENT_BIN` skips the build.
+pub fn build_agent_binary() -> Result<PathBuf, LabError> {
+    if std::env::var_os("INFRAFLUX_AGENT_BIN").is_none() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let release = std::env::current_exe()
+            .map(|p| p.components().any(|c| c.as_os_str() == "release"))
+            .unwrap_or(false);
+        let mut args = vec!["build", "-q", "-p", "infraflux-agent", "--bin", "infraflux-agent"];
+        if release {
+            args.push("--release");
+        }
+        let command = format!("{cargo} {}", args.join(" "));
+        let out = std::process::Command::new(&cargo)
+            .args(&args)
+            .output()
+            .map_err(|source| LabError::Spawn { command: command.clone(), source })?;
+        if !out.status.success() {
+            return Err(LabError::Command {
+                command,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+    }
+    agent_binary()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,7 @@ enum Step {
 fn typed_decode_ok() {
     let root = one("peers:\n- address: 192.168.3.1\n  asn: 65000\n  holdTimeSeconds: 90\n");
     let bgp: Bgp = from_node(&root).expect("decodes");
+    assert_eq!(bgp.peers[0].address, "192.168.3.1");
     assert_eq!(bgp.peers[0].asn, 65000);
     assert_eq!(bgp.peers[0].hold_time_seconds, Some(90));
 }
@@ -152,7 +153,10 @@ fn missing_field_points_at_mapping() {
 #[test]
 fn enums_list_valid_kinds() {
     let ok: Vec<Step> = from_node(&one("- apply: {file: a.yaml}\n- sleep: 3\n- noop\n")).expect("ok");
-    assert_eq!(ok.len(), 3);
+    match ok.as_slice() {
+        [Step::Apply { file }, Step::Sleep(3), Step::Noop] => assert_eq!(file, "a.yaml"),
+        other => panic!("unexpected steps {other:?}"),
+    }
     let err = from_node::<Vec<Step>>(&one("- apply: {file: a}\n- aply: {file: b}\n")).unwrap_err();
     assert_eq!(err.pos, Some(Pos { line: 2, col: 3 }), "{err:?}");
     assert!(err.message.contains("unknown variant `aply`"), "{err}");

@@ -28,37 +28,12 @@ pub fn lab_enabled() -> bool {
     }
 }
 
-/// The agent binary, rebuilt once per test process (a no-op when it is
-/// up to date) so a test never runs a stale agent; `INFRAFLUX_AGENT_BIN`
-/// skips the build and uses that file.
+/// The agent binary, rebuilt once per test process (see
+/// [`lab::build_agent_binary`]).
 pub fn agent_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if std::env::var_os("INFRAFLUX_AGENT_BIN").is_none() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-            let release = std::env::current_exe()
-                .map(|p| p.components().any(|c| c.as_os_str() == "release"))
-                .unwrap_or(false);
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "-q",
-                "-p",
-                "infraflux-agent",
-                "--bin",
-                "infraflux-agent",
-            ]);
-            if release {
-                cmd.arg("--release");
-            }
-            let status = cmd
-                .status()
-                .expect("failed to run cargo build for the agent");
-            assert!(status.success(), "cargo build -p infraflux-agent failed");
-        }
-        lab::agent_binary().unwrap_or_else(|e| panic!("{e}"))
-    })
-    .clone()
+    BIN.get_or_init(|| lab::build_agent_binary().unwrap_or_else(|e| panic!("{e}")))
+        .clone()
 }
 
 pub fn json(line: &str) -> serde_json::Value {
