@@ -31,9 +31,23 @@ fn start_prober(pair: &LinkedPair, target: &str, probe_args: &[&str], secs: f64)
     let agent = common::agent_bin();
     let secs = secs.to_string();
     let mut cmd = Command::new(&agent);
-    cmd.args(["--netns", pair.a.name(), "client", "downtime", "--target", target])
-        .args(probe_args)
-        .args(["--rate", "1000", "--timeout-ms", "100", "--duration-s", &secs]);
+    cmd.args([
+        "--netns",
+        pair.a.name(),
+        "client",
+        "downtime",
+        "--target",
+        target,
+    ])
+    .args(probe_args)
+    .args([
+        "--rate",
+        "1000",
+        "--timeout-ms",
+        "100",
+        "--duration-s",
+        &secs,
+    ]);
     LabProcess::spawn("agent downtime", &mut cmd).expect("spawn prober")
 }
 
@@ -63,7 +77,9 @@ fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: D
     let report = report_of(&mut prober, Duration::from_secs(10));
 
     let actual = ms(ready_at.duration_since(kill_at).expect("ready after kill"));
-    let restart_latency = ms(ready_at.duration_since(restart_at).expect("ready after restart"));
+    let restart_latency = ms(ready_at
+        .duration_since(restart_at)
+        .expect("ready after restart"));
     eprintln!(
         "failover: injected {:.1} ms, actual {actual:.1} ms (restart took {restart_latency:.1} ms), report {report}",
         ms(injected)
@@ -77,7 +93,9 @@ fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: D
     let w = &windows[0];
     let (start, end) = (
         w["start_ms"].as_f64().expect("start_ms"),
-        w["end_ms"].as_f64().expect("service came back before the run ended"),
+        w["end_ms"]
+            .as_f64()
+            .expect("service came back before the run ended"),
     );
     let measured = end - start;
     assert_eq!(report["downtime_ms"].as_f64(), Some(measured));
@@ -162,7 +180,10 @@ fn downtime_reports_a_service_still_down_and_bad_targets() {
     assert!(w["end_ms"].is_null(), "{down}");
     assert_eq!(w["error"], "status 503");
     assert_eq!(down["failures"], down["attempts"]);
-    assert!(down["downtime_ms"].as_f64().unwrap_or(0.0) >= 250.0, "{down}");
+    assert!(
+        down["downtime_ms"].as_f64().unwrap_or(0.0) >= 250.0,
+        "{down}"
+    );
 
     // Nothing listens on 7999: refused from the first attempt on.
     let mut p = start_prober(&pair, &format!("{}:7999", pair.b_ip), &[], 0.2);

@@ -144,7 +144,11 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub(crate) fn finish_latencies(mut report: ClientReport, lat: Vec<f64>, started: Instant) -> ClientReport {
+pub(crate) fn finish_latencies(
+    mut report: ClientReport,
+    lat: Vec<f64>,
+    started: Instant,
+) -> ClientReport {
     report.duration_s = started.elapsed().as_secs_f64();
     report.latency_ms = Latency::from_ms(&lat);
     report.samples = lat;

@@ -384,7 +384,10 @@ mod tests {
         let r = scripted_report(0, 0);
         assert!(r.ok);
         assert_eq!(r.downtime_ms, Some(0.0));
-        assert_eq!(r.total_downtime_ms.map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert_eq!(
+            r.total_downtime_ms.map(f64::to_bits),
+            Some(0.0f64.to_bits())
+        );
         assert!(r.windows.as_ref().unwrap().is_empty());
         assert_eq!(r.attempts, Some(r.latency_ms.as_ref().unwrap().count));
         assert!(r.rate_achieved.unwrap() > 0.0);

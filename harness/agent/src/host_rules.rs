@@ -28,7 +28,10 @@ pub struct HostRulesArgs {
 /// Backend-specific tools first: on a node both the legacy and the nft
 /// backend may hold rules, and plain `iptables-save` shows only one.
 const FAMILIES: [(&str, [&str; 2]); 2] = [
-    ("iptables-save", ["iptables-legacy-save", "iptables-nft-save"]),
+    (
+        "iptables-save",
+        ["iptables-legacy-save", "iptables-nft-save"],
+    ),
     (
         "ip6tables-save",
         ["ip6tables-legacy-save", "ip6tables-nft-save"],
@@ -225,8 +228,7 @@ pub fn run(args: &HostRulesArgs) -> HostRulesReport {
         kube_service_rules: 0,
     };
     if args.host_root != Path::new("/") {
-        let entered = nix::unistd::chroot(&args.host_root)
-            .and_then(|()| nix::unistd::chdir("/"));
+        let entered = nix::unistd::chroot(&args.host_root).and_then(|()| nix::unistd::chdir("/"));
         if let Err(e) = entered {
             report.error = Some(format!(
                 "failed to chroot into {}: {e} (the pod needs CAP_SYS_CHROOT and the host's / mounted there)",
@@ -328,7 +330,10 @@ COMMIT
     fn parses_tables_chains_and_rules() {
         let t = parse(FIXTURE).unwrap();
         assert_eq!(t.len(), 2);
-        assert_eq!(t["filter"].chains, ["INPUT", "FORWARD", "OUTPUT", "KUBE-FIREWALL"]);
+        assert_eq!(
+            t["filter"].chains,
+            ["INPUT", "FORWARD", "OUTPUT", "KUBE-FIREWALL"]
+        );
         assert_eq!(t["filter"].rules, 1);
         assert_eq!(t["nat"].rules, 6);
         assert_eq!(t["nat"].per_chain["KUBE-SERVICES"], 2);
@@ -404,7 +409,11 @@ COMMIT
 
     #[test]
     fn rejects_rules_outside_a_table_and_garbage() {
-        assert!(parse("-A INPUT -j ACCEPT\n").unwrap_err().contains("line 1"));
+        assert!(
+            parse("-A INPUT -j ACCEPT\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
         assert!(parse("*nat\nbogus\n").unwrap_err().contains("line 2"));
         assert!(parse("").unwrap().is_empty());
     }
@@ -423,7 +432,11 @@ COMMIT
                 "ip6tables-legacy-save",
                 "ip6tables-nft-save"
             ]))),
-            ["iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save"]
+            [
+                "iptables-nft-save",
+                "ip6tables-legacy-save",
+                "ip6tables-nft-save"
+            ]
         );
         assert_eq!(
             names(find_tools(have(&["iptables-save", "ip6tables-save"]))),

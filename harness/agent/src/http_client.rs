@@ -264,7 +264,13 @@ mod tests {
             parse_resolve("a:1:fd00::3").unwrap().addr,
             "fd00::3".parse::<IpAddr>().unwrap()
         );
-        for bad in ["a", "a:443", "a:x:1.2.3.4", ":443:1.2.3.4", "a:443:host.name"] {
+        for bad in [
+            "a",
+            "a:443",
+            "a:x:1.2.3.4",
+            ":443:1.2.3.4",
+            "a:443:host.name",
+        ] {
             assert!(parse_resolve(bad).is_err(), "{bad}");
         }
     }
