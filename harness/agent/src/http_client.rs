@@ -131,6 +131,9 @@ pub fn run(args: &ClientArgs, timeout: Duration) -> ClientReport {
     let started = Instant::now();
     let mut lat = Vec::new();
     for _ in 0..args.count.max(1) {
+        // tls and headers describe the last attempt only, even when it failed.
+        report.tls = None;
+        report.headers = None;
         let t0 = Instant::now();
         let result = connect(addr, timeout).and_then(|s| match &tls {
             Some(t) => {
