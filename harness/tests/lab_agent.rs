@@ -631,6 +631,7 @@ fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
     // private mount namespace, so the host's mount table never changes),
     // as the pod sees it at /host.
     let root = tempfile::tempdir().expect("tempdir");
+    let root_text = root.path().display().to_string();
     let script = format!(
         "mount --rbind / {root} && exec {agent} --netns {ns} host-rules --host-root {root}",
         root = root.path().display(),
@@ -642,9 +643,16 @@ fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
     let mut p = infraflux::lab::LabProcess::spawn("agent host-rules chroot", &mut cmd)
         .expect("spawn unshare");
     let (_status, out) = p.wait_output(t).expect("host-rules in chroot finished");
+    // The bind mount lived only in the private mount namespace, now gone.
+    // Should it ever show here, never let TempDir's recursive delete walk
+    // into the host's root through it.
+    if std::fs::read_dir(root.path()).map_or(true, |mut d| d.next().is_some()) {
+        let kept = root.keep();
+        panic!("bind mount leaked into the host: {}", kept.display());
+    }
     let chrooted = common::json(out.lines().last().unwrap_or_default());
     assert_eq!(chrooted["ok"], true, "{chrooted}");
-    assert_eq!(chrooted["host_root"], root.path().display().to_string());
+    assert_eq!(chrooted["host_root"], root_text);
     assert_eq!(chrooted["kube_chains"], after["kube_chains"], "{chrooted}");
 
     // An empty root has no tools: proof the agent looked inside it.
