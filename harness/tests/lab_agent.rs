@@ -136,6 +136,17 @@ fn agent_modes_work_across_a_veth() {
     assert!(stream["bytes"].as_u64().unwrap_or(0) > 0);
     assert_eq!(stream["samples"].as_array().map(Vec::len), Some(2));
 
+    // Four parallel connections of exactly 1 MB each: one sample, 4 MB.
+    let multi = common::agent_run(
+        &agent,
+        &pair.a,
+        &["client", "stream", "--target", &format!("{b}:7001"), "--bytes", "1000000", "--parallel", "4"],
+        t,
+    );
+    assert_eq!(multi["ok"], true, "{multi}");
+    assert_eq!(multi["bytes"], 4_000_000, "{multi}");
+    assert_eq!(multi["samples"].as_array().map(Vec::len), Some(1));
+
     let rr = common::agent_run(
         &agent,
         &pair.a,
@@ -217,7 +228,9 @@ fn capture_counts_plaintext_on_the_veth() {
         pair.b.name(),
         "capture",
         "--iface",
-        &pair.b_if,
+        "auto",
+        "--route-to",
+        &pair.a_ip.to_string(),
         "--filter-ips",
         &ips,
         "--proto",
@@ -270,6 +283,8 @@ fn capture_counts_plaintext_on_the_veth() {
     assert!(status.success(), "{out}");
     let report = common::json(out.lines().last().unwrap_or_default());
     assert_eq!(report["ok"], true, "{report}");
+    // `auto` picked the veth that the route to the peer leaves through.
+    assert_eq!(report["iface"].as_str(), Some(pair.b_if.as_str()), "{report}");
     // 10 connections of >= 3 TCP packets each way on the wire.
     assert!(
         report["plaintext_packets"].as_u64().unwrap_or(0) >= 30,
@@ -277,6 +292,17 @@ fn capture_counts_plaintext_on_the_veth() {
     );
     // 7 requests + 7 echoes.
     assert_eq!(report["udp_port_packets"].as_u64(), Some(14), "{report}");
+
+    // No route (the lab namespace has no default route): a clear failure,
+    // and nothing is sent anywhere.
+    let none = common::agent_run(
+        &agent,
+        &pair.b,
+        &["capture", "--iface", "auto", "--route-to", "203.0.113.9", "--filter-ips", &ips, "--duration-s", "0.1"],
+        t,
+    );
+    assert_eq!(none["ok"], false, "{none}");
+    assert!(none["error"].as_str().unwrap_or_default().contains("failed to find a route to 203.0.113.9"), "{none}");
 }
 
 #[test]

@@ -76,6 +76,10 @@ pub struct ClientArgs {
     /// Samples for stream/rr/crr, each lasting --duration-s.
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
+    /// stream: parallel connections per sample (like `iperf3 -P`); a
+    /// sample is their summed goodput.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub parallel: u32,
     /// Length of one stream/rr/crr sample in seconds; downtime: length of the run.
     #[arg(long, default_value_t = 10.0)]
     pub duration_s: f64,
@@ -271,6 +275,37 @@ fn stream_sample(
     Ok((u64::from_be_bytes(ack), elapsed))
 }
 
+/// One sample over `--parallel` connections started together. The bytes
+/// are summed and divided by the slowest connection's time, so a stream
+/// that finishes early cannot inflate the aggregate.
+fn parallel_sample(addr: SocketAddr, buf: &[u8], args: &ClientArgs, timeout: Duration) -> io::Result<(u64, f64)> {
+    if args.parallel <= 1 {
+        return stream_sample(addr, buf, args.duration_s, args.bytes, timeout);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.parallel)
+            .map(|_| scope.spawn(|| stream_sample(addr, buf, args.duration_s, args.bytes, timeout)))
+            .collect();
+        let mut total = 0u64;
+        let mut slowest = 0.0f64;
+        let mut first_err = None;
+        for w in workers {
+            match w.join() {
+                Ok(Ok((bytes, secs))) => {
+                    total += bytes;
+                    slowest = slowest.max(secs);
+                }
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or_else(|| Some(io::Error::other("a stream worker panicked"))),
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok((total, slowest.max(f64::MIN_POSITIVE))),
+        }
+    })
+}
+
 fn run_stream(
     args: &ClientArgs,
     mut report: ClientReport,
@@ -280,7 +315,7 @@ fn run_stream(
     let buf = payload(args.size.unwrap_or(DEFAULT_STREAM_WRITE).max(1) as usize);
     let started = Instant::now();
     for _ in 0..args.samples.max(1) {
-        match stream_sample(addr, &buf, args.duration_s, args.bytes, timeout) {
+        match parallel_sample(addr, &buf, args, timeout) {
             Ok((bytes, secs)) => {
                 report.bytes += bytes;
                 report.samples.push(bytes as f64 * 8.0 / secs / 1e9);
