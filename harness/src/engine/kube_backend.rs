@@ -246,6 +246,11 @@ impl KubeBackend {
 
     async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &w.target).await?;
+        let field = match &w.field {
+            Some(f) => predicate::render_predicates(std::slice::from_ref(f), &ctx.vars).map_err(failed)?.pop(),
+            None => None,
+        };
+        let w = &Wait { field, ..w.clone() };
         let what = if let Some(c) = &w.condition {
             format!("{} condition {}={}", t.display, c.type_, c.status)
         } else if w.deleted == Some(true) {
@@ -355,7 +360,7 @@ impl KubeBackend {
             let what = format!("pod {}/{name} to have an IPv4 pod IP", ctx.namespace);
             let found = Mutex::new(Vec::new());
             self.poll(timeout, &what, || async {
-                match self.cluster.pod_ipv4s(&ctx.namespace, &name).await {
+                match self.cluster.pod_ipv4s(&ctx.namespace, name).await {
                     Ok(ips) if !ips.is_empty() => {
                         if let Ok(mut f) = found.lock() {
                             *f = ips;

@@ -304,6 +304,23 @@ mod tests {
         assert!(check(&Predicate { in_cidr: Some("10.0.0.0/8".into()), ..p("$.status.nothing") }, &d).is_err());
     }
 
+    /// The Hubble cross-check path finds a flow whether `hubble observe -o
+    /// jsonpb` printed many lines (an array) or exactly one (an object).
+    #[test]
+    fn hubble_flow_filter_matches_json_lines_and_a_single_response() {
+        let flow = |src: &str, dst: &str| {
+            serde_json::json!({"flow": {"verdict": "DROPPED", "source": {"pod_name": src}, "destination": {"pod_name": dst}}})
+        };
+        let path = "$.pods[*].stdout..[?@.source.pod_name == 'client' && @.destination.pod_name == 'echo-same']";
+        let want = |doc: &Value| check(&Predicate { count: Some(CountCheck { equals: None, min: Some(1u64.into()), max: None }), ..p(path) }, doc);
+        let many = serde_json::json!({"pods": [{"stdout": [flow("x", "y"), flow("client", "echo-same")]}]});
+        let one = serde_json::json!({"pods": [{"stdout": flow("client", "echo-same")}]});
+        let other = serde_json::json!({"pods": [{"stdout": [flow("client", "echo-other")]}, {"stdout": ""}]});
+        assert!(want(&many).is_ok(), "{:?}", want(&many));
+        assert!(want(&one).is_ok(), "{:?}", want(&one));
+        assert!(want(&other).unwrap_err().contains("counted 0"));
+    }
+
     #[test]
     fn count_of_array_and_of_selection() {
         let d = svc();
