@@ -228,10 +228,27 @@ impl Cluster {
             None => None,
         };
         let _ = proc.join().await;
+        let exit = status.as_ref().and_then(exit_code);
         Ok(ExecOutput {
-            exit_code: status.as_ref().and_then(exit_code),
+            exit_code: exit,
             stdout: out,
             stderr: err,
+            // A failure without an exit code: the command never ran.
+            not_run: match (&status, exit) {
+                (Some(s), None) => Some(
+                    s.message
+                        .clone()
+                        .or_else(|| s.reason.clone())
+                        .unwrap_or_else(|| match &s.status {
+                            // kube-rs reports an empty status when the stream
+                            // closed before the runtime sent one.
+                            None => "the exec stream closed without an exit status (nothing ran the command)".into(),
+                            Some(st) => format!("exec status {st} without an exit code"),
+                        }),
+                ),
+                (None, _) => Some("the API server sent no exit status".into()),
+                (Some(_), Some(_)) => None,
+            },
         })
     }
 
@@ -292,6 +309,9 @@ pub struct ExecOutput {
     pub exit_code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// Why the command did not run (no such container or executable, the
+    /// node could not start it), when the status says so.
+    pub not_run: Option<String>,
 }
 
 /// Exit code from the exec status: `Success` is 0; a failure carries an

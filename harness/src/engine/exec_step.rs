@@ -134,6 +134,11 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
     let mut wrong = Vec::new();
     for (p, out) in selected.iter().zip(outputs) {
         let out = match out {
+            Ok(ExecOutput { not_run: Some(why), stderr, .. }) => {
+                let stderr = short(&stderr).map(|s| format!(" (stderr: {s})")).unwrap_or_default();
+                refused.push(format!("{}: the command did not run in {namespace}/{}: {why}{stderr}", p.name, p.name));
+                continue;
+            }
             Ok(o) => o,
             Err(err) => {
                 refused.push(format!("{}: {err}", p.name));

@@ -66,6 +66,7 @@ impl exec_step::Pods for Scripted {
             exit_code: Some(code),
             stdout: stdout.into(),
             stderr: stderr.into(),
+            not_run: None,
         };
         match argv.first().map(String::as_str) {
             Some("status") => Ok(out(
@@ -77,6 +78,12 @@ impl exec_step::Pods for Scripted {
             Some("exit-1-on-b") if pod == "cilium-b" => Ok(out(1, "", "no such thing")),
             Some("exit-1-on-b") => Ok(out(0, "fine", "")),
             Some("refuse") => Err(format!("failed to exec into {namespace}/{pod}: node has no kubelet")),
+            Some("missing") => Ok(crate::cluster::exec::ExecOutput {
+                exit_code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                not_run: Some("executable file not found in $PATH".into()),
+            }),
             other => Err(format!("unscripted command {other:?}")),
         }
     }
@@ -566,6 +573,12 @@ async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
           name: e
           pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
           command: [refuse]
+  - name: not-run
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [missing]
 "#,
     );
     let (r, _) = exec(&opts(), &s, None).await;
@@ -579,6 +592,8 @@ async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
     assert!(msg.contains("should exit non-zero in every pod: cilium-a exited 0; cilium-c exited 0"), "{msg}");
     let (_, msg) = failure(&r, "x::too-few");
     assert!(msg.contains("3 running pod(s) match") && msg.contains("cilium-a, cilium-b, cilium-c") && msg.contains("at least 4"), "{msg}");
+    let (_, msg) = failure(&r, "x::not-run");
+    assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("cilium-b: the command did not run in kube-system/cilium-b: executable file not found"), "{msg}");
     let (_, msg) = failure(&r, "x::refused");
     assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("kube-system/cilium-a: node has no kubelet"), "{msg}");
 }
