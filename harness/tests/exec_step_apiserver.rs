@@ -15,7 +15,7 @@ use infraflux::cluster::Cluster;
 use infraflux::controlplane::{self, ControlPlane};
 use infraflux::engine::{self, RunOptions, TimeoutDefaults};
 use infraflux::results::{Outcome, RunResults};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
@@ -147,6 +147,31 @@ cases:
           pods: {{namespace: {platform}, labelSelector: "k8s-app={app}"}}
           command: [cilium-dbg, status]
           minPods: 3
+  - name: between-ghost
+    vars: {{nodeB: {node_b}}}
+    steps:
+      - apply:
+          manifest:
+            apiVersion: v1
+            kind: Pod
+            metadata: {{name: client, namespace: "{{{{namespace}}}}"}}
+            spec:
+              nodeName: "{{{{nodeB}}}}"
+              terminationGracePeriodSeconds: 0
+              tolerations: [{{operator: Exists}}]
+              containers: [{{name: agent, image: localhost/none:1}}]
+      - probe:
+          pod: client
+          action: {{capture: {{interface: eth0, betweenPods: [client, ghost], duration: 1s}}}}
+          timeout: 20s
+  - name: only-without-wireguard
+    requires: ["!wireguard"]
+    steps:
+      - assert: {{ref: {{apiVersion: v1, kind: Node}}, that: [{{path: $.items, count: {{min: 1}}}}]}}
+  - name: only-without-bgp
+    requires: ["!bgpControlPlane"]
+    steps:
+      - assert: {{ref: {{apiVersion: v1, kind: Node}}, that: [{{path: $.items, count: {{min: 1}}}}]}}
   - name: node-vars
     steps:
       - assert:
@@ -158,6 +183,15 @@ cases:
         ),
     )
     .expect("write suite");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "cilium-config"},
+        "data": {"enable-wireguard": "true", "enable-bgp-control-plane": "false"},
+    }))
+    .expect("cm");
+    Api::<ConfigMap>::namespaced(client.clone(), &lock_ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create cilium-config");
     let run_id = format!("20260101T000000Z-x{tag}");
     let opts = RunOptions {
         suites_dir: dir.path().to_path_buf(),
@@ -169,6 +203,8 @@ cases:
         lock_namespace: lock_ns.clone(),
         timeouts: TimeoutDefaults { cleanup: Duration::from_secs(90), ..TimeoutDefaults::default() },
         console_log: Some(dir.path().join("console.log")),
+        // Any image: kwok runs nothing, but the probe path needs one set.
+        agent_image: Some("localhost/none:1".into()),
         ..RunOptions::default()
     };
     let r = engine::run(opts).await.expect("run");
@@ -186,6 +222,16 @@ cases:
         "{msg}"
     );
     assert_eq!(case(&r, "ex::node-vars"), &Outcome::Passed);
+    let msg = failure(&r, "ex::between-ghost");
+    assert!(msg.contains("/ghost to have an IPv4 pod IP; last seen: pod does not exist"), "{msg}");
+    assert_eq!(
+        case(&r, "ex::only-without-wireguard"),
+        &Outcome::Skipped { reason: "requires no wireguard: cilium-config has enable-wireguard=\"true\"".into() }
+    );
+    assert_eq!(case(&r, "ex::only-without-bgp"), &Outcome::Passed);
+    // betweenPods resolves a pod to the IPv4 addresses in its status.
+    let want = pods.get("agent-a").await.expect("pod").status.and_then(|s| s.pod_ip).expect("kwok gave agent-a an IP");
+    assert_eq!(cluster.pod_ipv4s(&platform, "agent-a").await.expect("pod ips"), [want]);
 
     // The platform pods are untouched: still there, never labelled.
     for name in ["agent-a", "agent-b", "bystander"] {
