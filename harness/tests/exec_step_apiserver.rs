@@ -5,6 +5,7 @@
 //! the selected platform pods are never labelled or deleted, and
 //! `nodeCount`/`nodePeers` come from the real Node list. The command itself
 //! cannot run on kwok pods; the lab tests cover the agent side.
+#![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
