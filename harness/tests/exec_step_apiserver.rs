@@ -175,6 +175,10 @@ cases:
       - assert: {{ref: {{apiVersion: v1, kind: Node}}, that: [{{path: $.items, count: {{min: 1}}}}]}}
   - name: node-vars
     steps:
+      - wait:
+          ref: {{apiVersion: v1, kind: Node}}
+          field: {{path: "$.items[1:]", count: {{equals: "{{{{nodePeers}}}}"}}}}
+          timeout: 10s
       - assert:
           ref: {{apiVersion: v1, kind: Node}}
           that:

@@ -323,13 +323,13 @@ impl KubeBackend {
                     other => cluster_failed(other),
                 })?,
         }
-        let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let mut action = render_action(&p.action, &ctx.vars)?;
         if let crate::suite::model::ProbeAction::Capture(c) = &mut action {
             let left = timeout.saturating_sub(started.elapsed());
             let ips = self.between_pods_ips(ctx, &c.between_pods, left).await?;
             c.filter_ips.extend(ips);
         }
+        let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
         let cluster = self.cluster.clone();
         let namespace = ctx.namespace.clone();
