@@ -181,7 +181,7 @@ impl Cluster {
         })
     }
 
-    /// Runs `argv` (no shell) in `container` of the pod (its default
+    /// Runs `argv` (no shell) in `container` of the pod (its only
     /// container when `None`) through the pods/exec subresource, and
     /// returns what it printed and its exit code. A refused exec (no
     /// kubelet behind the node, RBAC) is an error naming the pod.

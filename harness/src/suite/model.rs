@@ -622,7 +622,8 @@ pub struct Exec {
     #[serde(default)]
     pub name: Option<String>,
     pub pods: PodSelector,
-    /// Container to exec in; the pod's default container when unset.
+    /// Container to exec in; may be left out only for single-container
+    /// pods (the API server refuses to guess).
     #[serde(default)]
     pub container: Option<String>,
     /// argv, templated; no shell.
