@@ -95,6 +95,7 @@ pub fn parse_stdout(stdout: &str) -> Value {
 /// under the step's name, then judge every pod's exit code against
 /// `expect`.
 pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) -> Result<Option<String>, StepError> {
+    let started = tokio::time::Instant::now();
     let r = |s: &str| render(s, &ctx.vars).map_err(failed);
     let name = e.name.clone().ok_or_else(|| failed("an exec step needs a name"))?;
     let namespace = match &e.pods.namespace {
@@ -118,13 +119,16 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
             selected.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
+    // What selection left of the step's budget, so a hanging exec is
+    // reported per pod before the runner's outer guard fires.
+    let left = timeout.saturating_sub(started.elapsed());
     let runs = selected.iter().map(|p| {
         let argv = argv.clone();
         let (namespace, container) = (&namespace, container.as_deref());
         async move {
-            match tokio::time::timeout(timeout, pods.exec(namespace, &p.name, container, argv)).await {
+            match tokio::time::timeout(left, pods.exec(namespace, &p.name, container, argv)).await {
                 Ok(r) => r,
-                Err(_) => Err(format!("exec in {namespace}/{} did not finish within {timeout:?}", p.name)),
+                Err(_) => Err(format!("exec in {namespace}/{} did not finish within {left:?}", p.name)),
             }
         }
     });

@@ -78,6 +78,7 @@ impl exec_step::Pods for Scripted {
             Some("exit-1-on-b") if pod == "cilium-b" => Ok(out(1, "", "no such thing")),
             Some("exit-1-on-b") => Ok(out(0, "fine", "")),
             Some("refuse") => Err(format!("failed to exec into {namespace}/{pod}: node has no kubelet")),
+            Some("hang") => std::future::pending().await,
             Some("missing") => Ok(crate::cluster::exec::ExecOutput {
                 exit_code: None,
                 stdout: String::new(),
@@ -573,6 +574,13 @@ async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
           name: e
           pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
           command: [refuse]
+  - name: hangs
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium, sameNodeAs: client}
+          command: [hang]
+          timeout: 300ms
   - name: not-run
     steps:
       - exec:
@@ -592,6 +600,8 @@ async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
     assert!(msg.contains("should exit non-zero in every pod: cilium-a exited 0; cilium-c exited 0"), "{msg}");
     let (_, msg) = failure(&r, "x::too-few");
     assert!(msg.contains("3 running pod(s) match") && msg.contains("cilium-a, cilium-b, cilium-c") && msg.contains("at least 4"), "{msg}");
+    let (_, msg) = failure(&r, "x::hangs");
+    assert!(msg.contains("exec refused in 1 of 1 pod(s): cilium-b: exec in kube-system/cilium-b did not finish within"), "{msg}");
     let (_, msg) = failure(&r, "x::not-run");
     assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("cilium-b: the command did not run in kube-system/cilium-b: executable file not found"), "{msg}");
     let (_, msg) = failure(&r, "x::refused");
