@@ -48,6 +48,27 @@ fn valid_fixtures_load() {
     assert_eq!(fx[0]["kind"], "ConfigMap");
 }
 
+#[test]
+fn exec_fixture_loads_with_negations_reports_and_between_pods() {
+    let files = vec![fixtures().join("suites/valid/exec.yaml")];
+    let suites = suite::load_files(&files, &fixtures()).unwrap_or_else(|e| {
+        panic!("{}", e.0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"))
+    });
+    let case = &suites[0].cases[0];
+    assert_eq!(case.requires, vec![Feature::Cilium, Feature::MultiNode, Feature::ProbeAgent]);
+    assert_eq!(case.excludes, vec![Feature::Wireguard]);
+    let suite::Step::Exec(e) = &case.steps[1] else { panic!("{:?}", case.steps[1]) };
+    assert_eq!(e.name.as_deref(), Some("status"));
+    assert_eq!(e.pods.same_node_as.as_deref(), Some("client"));
+    assert_eq!(e.container.as_deref(), Some("cilium-agent"));
+    assert_eq!(e.min_pods, Some(1));
+    let suite::Step::Assert(a) = &case.steps[2] else { panic!() };
+    assert_eq!(a.probe.as_deref(), Some("status"), "`report:` is the same field as `probe:`");
+    let suite::Step::Probe(p) = &case.steps[3] else { panic!() };
+    let suite::model::ProbeAction::Capture(c) = &p.action else { panic!() };
+    assert_eq!(c.between_pods, ["client", "{{peer}}"]);
+}
+
 /// The eight suites the product is judged by.
 const PRODUCT_SUITES: [&str; 8] =
     ["kube-proxy", "bgp", "gateway", "dns", "wireguard", "policy", "failover", "throughput"];

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{Api, AttachParams, ListParams};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
@@ -168,39 +169,163 @@ impl Cluster {
     /// container `agent` runs the agent image (a host-network or node-pinned
     /// agent a case started itself).
     pub async fn exec_agent_in(&self, namespace: &str, pod_name: &str, argv: Vec<String>) -> Result<Value> {
+        let out = self.exec_in(namespace, pod_name, Some(AGENT_CONTAINER), argv).await?;
+        let line = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+        serde_json::from_str(line).map_err(|e| Error::Exec {
+            pod: format!("{namespace}/{pod_name}"),
+            message: format!(
+                "agent printed no JSON report ({e}); stdout: {:?}; stderr: {:?}",
+                truncate(&out.stdout),
+                truncate(&out.stderr)
+            ),
+        })
+    }
+
+    /// Runs `argv` (no shell) in `container` of the pod (its only
+    /// container when `None`) through the pods/exec subresource, and
+    /// returns what it printed and its exit code. A refused exec (no
+    /// kubelet behind the node, RBAC) is an error naming the pod.
+    pub async fn exec_in(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+        container: Option<&str>,
+        argv: Vec<String>,
+    ) -> Result<ExecOutput> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let pod = format!("{namespace}/{pod_name}");
-        let ap = AttachParams::default()
-            .container(AGENT_CONTAINER)
-            .stdin(false)
-            .stdout(true)
-            .stderr(true);
+        let mut ap = AttachParams::default().stdin(false).stdout(true).stderr(true);
+        if let Some(c) = container {
+            ap = ap.container(c);
+        }
         let mut proc = pods
             .exec(pod_name, argv, &ap)
             .await
             .map_err(|e| Error::from_kube(format!("exec into {pod}"), e))?;
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut s) = proc.stdout() {
-            s.read_to_string(&mut out).await.map_err(|e| Error::Exec {
-                pod: pod.clone(),
-                message: format!("failed to read stdout: {e}"),
-            })?;
-        }
-        if let Some(mut s) = proc.stderr() {
-            let _ = s.read_to_string(&mut err).await;
-        }
+        let status = proc.take_status();
+        let (mut out, mut err) = (String::new(), String::new());
+        let (stdout, stderr) = (proc.stdout(), proc.stderr());
+        // Both streams at once: a command filling stderr must not stall
+        // behind an unread stdout.
+        let read_out = async {
+            match stdout {
+                Some(mut s) => s.read_to_string(&mut out).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let read_err = async {
+            if let Some(mut s) = stderr {
+                let _ = s.read_to_string(&mut err).await;
+            }
+        };
+        let (read, ()) = tokio::join!(read_out, read_err);
+        read.map_err(|e| Error::Exec {
+            pod: pod.clone(),
+            message: format!("failed to read stdout: {e}"),
+        })?;
+        let status = match status {
+            Some(s) => s.await,
+            None => None,
+        };
         let _ = proc.join().await;
-        let line = out.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
-        serde_json::from_str(line).map_err(|e| Error::Exec {
-            pod,
-            message: format!(
-                "agent printed no JSON report ({e}); stdout: {:?}; stderr: {:?}",
-                truncate(&out),
-                truncate(&err)
-            ),
+        let exit = status.as_ref().and_then(exit_code);
+        Ok(ExecOutput {
+            exit_code: exit,
+            stdout: out,
+            stderr: err,
+            // A failure without an exit code: the command never ran.
+            not_run: match (&status, exit) {
+                (Some(s), None) => Some(
+                    s.message
+                        .clone()
+                        .or_else(|| s.reason.clone())
+                        .unwrap_or_else(|| match &s.status {
+                            // kube-rs reports an empty status when the stream
+                            // closed before the runtime sent one.
+                            None => "the exec stream closed without an exit status (nothing ran the command)".into(),
+                            Some(st) => format!("exec status {st} without an exit code"),
+                        }),
+                ),
+                (None, _) => Some("the API server sent no exit status".into()),
+                (Some(_), Some(_)) => None,
+            },
         })
     }
+
+    /// Running, not terminating pods matching `selector` in `namespace`
+    /// (on `node` when given), sorted by name. Read only.
+    pub async fn select_pods(&self, namespace: &str, selector: &str, node: Option<&str>) -> Result<Vec<PodOnNode>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let mut lp = ListParams::default().labels(selector);
+        if let Some(n) = node {
+            lp = lp.fields(&format!("spec.nodeName={n}"));
+        }
+        let mut found: Vec<PodOnNode> = pods
+            .list(&lp)
+            .await
+            .map_err(|e| Error::from_kube(format!("list pods {selector} in {namespace}"), e))?
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|p| {
+                Some(PodOnNode {
+                    name: p.metadata.name?,
+                    node: p.spec.and_then(|s| s.node_name).unwrap_or_default(),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    /// The IPv4 addresses in the pod's `status.podIPs` (or `podIP`).
+    pub async fn pod_ipv4s(&self, namespace: &str, name: &str) -> Result<Vec<String>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let pod = pods
+            .get(name)
+            .await
+            .map_err(|e| Error::from_kube(format!("read pod {namespace}/{name}"), e))?;
+        let status = pod.status.unwrap_or_default();
+        let mut ips: Vec<String> = status.pod_ips.unwrap_or_default().into_iter().map(|p| p.ip).collect();
+        if ips.is_empty() {
+            ips.extend(status.pod_ip);
+        }
+        Ok(ips.into_iter().filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()).collect())
+    }
+}
+
+/// A selected pod and the node it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodOnNode {
+    pub name: String,
+    pub node: String,
+}
+
+/// What a command run by [`Cluster::exec_in`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// `None` when the API server sent no status for the process.
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Why the command did not run (no such container or executable, the
+    /// node could not start it), when the status says so.
+    pub not_run: Option<String>,
+}
+
+/// Exit code from the exec status: `Success` is 0; a failure carries an
+/// `ExitCode` cause whose message is the number.
+fn exit_code(s: &Status) -> Option<i32> {
+    if s.status.as_deref() == Some("Success") {
+        return Some(0);
+    }
+    s.details
+        .as_ref()
+        .and_then(|d| d.causes.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+        .and_then(|c| c.message.as_deref())
+        .and_then(|m| m.trim().parse().ok())
 }
 
 fn truncate(s: &str) -> String {
@@ -232,6 +357,20 @@ mod tests {
             agent_argv(&a, Duration::from_secs(2)),
             ["infraflux-agent", "client", "http", "--url", "http://echo/", "--method", "DELETE", "--header", "X-A: 1", "--timeout-ms", "2000"]
         );
+    }
+
+    #[test]
+    fn exit_codes_from_exec_status() {
+        let ok: Status = serde_json::from_value(serde_json::json!({"status": "Success"})).unwrap();
+        assert_eq!(exit_code(&ok), Some(0));
+        let failed: Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": "2"}]}
+        }))
+        .unwrap();
+        assert_eq!(exit_code(&failed), Some(2));
+        let odd: Status = serde_json::from_value(serde_json::json!({"status": "Failure", "message": "boom"})).unwrap();
+        assert_eq!(exit_code(&odd), None);
     }
 
     #[test]

@@ -38,6 +38,35 @@ impl Detected {
     }
 }
 
+impl Detected {
+    /// The skip reason for a case that must run without `excluded`
+    /// (`requires: ["!wireguard"]`), or `None` when none of them is
+    /// detected. A feature detection did not evaluate counts as absent.
+    pub fn present(&self, excluded: &[Feature]) -> Option<String> {
+        let reasons: Vec<String> = excluded
+            .iter()
+            .filter(|f| matches!(self.features.get(f), Some(Ok(()))))
+            .map(|f| format!("requires no {f}: {}", presence_reason(*f)))
+            .collect();
+        if reasons.is_empty() { None } else { Some(reasons.join("; ")) }
+    }
+}
+
+/// Why a detected feature counts as present, for `requires no <f>` skips.
+fn presence_reason(f: Feature) -> String {
+    if let Some((_, key)) = CONFIG_FLAGS.iter().find(|(x, _)| *x == f) {
+        return format!("cilium-config has {key}=\"true\"");
+    }
+    if let Some((_, crd)) = CRDS.iter().find(|(x, _)| *x == f) {
+        return format!("CRD {crd} is installed");
+    }
+    match f {
+        Feature::NativeRouting => "cilium-config has routing-mode=\"native\"".into(),
+        Feature::MultiNode => "the cluster has at least 2 nodes".into(),
+        _ => "detected".into(),
+    }
+}
+
 /// cilium-config keys that switch a feature on (value must be `"true"`,
 /// except routing-mode).
 const CONFIG_FLAGS: [(Feature, &str); 9] = [
@@ -218,5 +247,19 @@ mod tests {
             d.unmet(&[Feature::Cilium, Feature::Wireguard, Feature::Hubble]).unwrap(),
             "requires wireguard: cilium-config has enable-wireguard=\"false\"; requires hubble: not detected"
         );
+    }
+
+    #[test]
+    fn present_names_each_excluded_feature_that_was_detected() {
+        let mut d = Detected::default();
+        d.features.insert(Feature::Wireguard, Ok(()));
+        d.features.insert(Feature::MultiNode, Ok(()));
+        d.features.insert(Feature::Hubble, Err("cilium-config has no enable-hubble".into()));
+        assert_eq!(d.present(&[Feature::Hubble, Feature::LbIpam]), None);
+        assert_eq!(
+            d.present(&[Feature::Wireguard, Feature::Hubble]).unwrap(),
+            "requires no wireguard: cilium-config has enable-wireguard=\"true\""
+        );
+        assert_eq!(d.present(&[Feature::MultiNode]).unwrap(), "requires no multiNode: the cluster has at least 2 nodes");
     }
 }

@@ -56,7 +56,7 @@ pub struct CaseCtx {
     pub labels: BTreeMap<String, String>,
     /// Parsed fixture files of the suite.
     pub fixtures: Arc<BTreeMap<String, Vec<Value>>>,
-    /// JSON reports of named probes, for `assert: {probe: …}`.
+    /// JSON reports of named probe and exec steps, for `assert: {probe: …}`.
     pub probes: Mutex<BTreeMap<String, Value>>,
     /// Performance series recorded by probes with a `metric`.
     pub perf: Mutex<Vec<crate::results::PerfSeries>>,
@@ -137,6 +137,14 @@ impl CaseCtx {
 /// The executor of steps. Implementations must bound every wait by the
 /// `timeout` they are given.
 pub trait Backend: Send + Sync + 'static {
+    /// The number of Nodes, read once per attempt for the built-in
+    /// `nodeCount`/`nodePeers` variables; `None` leaves them unset (a
+    /// backend without a cluster).
+    fn node_count(&self, timeout: Duration) -> impl Future<Output = Result<Option<u32>, StepError>> + Send {
+        let _ = timeout;
+        async { Ok(None) }
+    }
+
     /// Creates the case namespace (labelled) before the first step.
     fn setup(&self, ctx: &CaseCtx, timeout: Duration) -> impl Future<Output = Result<(), StepError>> + Send;
 

@@ -82,6 +82,8 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
         Step::DnsRecord(_) => (None, DNS_RECORD_TIMEOUT),
         // Sessions retry connecting every few seconds; updates follow.
         Step::BgpPeer(_) => (case.timeouts.wait, defaults.wait),
+        // A command in pods is a probe of the platform: same budget.
+        Step::Exec(_) => (case.timeouts.probe, defaults.probe),
     };
     written.map_or(default, |d| d.0)
 }
@@ -155,6 +157,30 @@ async fn run_attempt<B: Backend>(
     vars.insert("case".into(), case.name.clone());
     if let Some(img) = &run.agent_image {
         vars.insert(crate::suite::template::AGENT_IMAGE_VAR.into(), img.clone());
+    }
+    // Read before anything is created, so a failure here owes no cleanup.
+    let nodes_started = Instant::now();
+    match tokio::time::timeout(run.timeouts.setup + Duration::from_secs(1), run.backend.node_count(run.timeouts.setup)).await {
+        Ok(Ok(Some(n))) => {
+            vars.insert(crate::suite::template::NODE_COUNT_VAR.into(), n.to_string());
+            vars.insert(crate::suite::template::NODE_PEERS_VAR.into(), n.saturating_sub(1).to_string());
+        }
+        Ok(Ok(None)) => {}
+        failure => {
+            let e = match failure {
+                Ok(Err(e)) => e,
+                _ => StepError::TimedOut(format!("listing nodes took longer than {:?}", run.timeouts.setup)),
+            };
+            let step = "read node count";
+            let steps = vec![StepResult {
+                name: step.into(),
+                kind: "setup".into(),
+                status: "failed".into(),
+                duration_ms: ms(nodes_started.elapsed()),
+                message: Some(crate::secret::redact(&e.to_string())),
+            }];
+            return (Outcome::Failed { step: Some(step.into()), message: e.to_string() }, steps, Vec::new());
+        }
     }
     let ctx = Arc::new(CaseCtx {
         id: case.id.clone(),

@@ -246,6 +246,11 @@ impl KubeBackend {
 
     async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &w.target).await?;
+        let field = match &w.field {
+            Some(f) => predicate::render_predicates(std::slice::from_ref(f), &ctx.vars).map_err(failed)?.pop(),
+            None => None,
+        };
+        let w = &Wait { field, ..w.clone() };
         let what = if let Some(c) = &w.condition {
             format!("{} condition {}={}", t.display, c.type_, c.status)
         } else if w.deleted == Some(true) {
@@ -271,17 +276,13 @@ impl KubeBackend {
     }
 
     async fn assert(&self, ctx: &CaseCtx, a: &Assert, timeout: Duration) -> Result<Option<String>, StepError> {
-        let that = render_bounds(&a.that, &ctx.vars)?;
-        let a = &Assert { that, ..a.clone() };
         if let Some(name) = &a.probe {
             self.collect_background(ctx, name, timeout).await?;
-            // A probe report is final: no point polling it.
-            let report = ctx
-                .probe_report(name)
-                .ok_or_else(|| failed(format!("probe `{name}` has no result (did it run?)")))?;
-            let errs: Vec<String> = a.that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
-            return if errs.is_empty() { Ok(None) } else { Err(failed(errs.join("; "))) };
+            // A probe or exec report is final: no point polling it.
+            return super::exec_step::check_report(ctx, a);
         }
+        let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(failed)?;
+        let a = &Assert { that, ..a.clone() };
         let Some(r) = &a.target else {
             return Err(failed("assert has neither ref nor probe"));
         };
@@ -322,8 +323,13 @@ impl KubeBackend {
                     other => cluster_failed(other),
                 })?,
         }
+        let mut action = render_action(&p.action, &ctx.vars)?;
+        if let crate::suite::model::ProbeAction::Capture(c) = &mut action {
+            let left = timeout.saturating_sub(started.elapsed());
+            let ips = self.between_pods_ips(ctx, &c.between_pods, left).await?;
+            c.filter_ips.extend(ips);
+        }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
-        let action = render_action(&p.action, &ctx.vars)?;
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
         let cluster = self.cluster.clone();
         let namespace = ctx.namespace.clone();
@@ -344,6 +350,32 @@ impl KubeBackend {
         }
         let report = run.await.map_err(failed)?;
         finish_probe(ctx, p, report)
+    }
+
+    /// The IPv4 pod IPs of the named case pods, waiting (up to `timeout`)
+    /// for each to be assigned one.
+    async fn between_pods_ips(&self, ctx: &CaseCtx, names: &[String], timeout: Duration) -> Result<Vec<String>, StepError> {
+        let mut out = Vec::new();
+        for name in names {
+            let what = format!("pod {}/{name} to have an IPv4 pod IP", ctx.namespace);
+            let found = Mutex::new(Vec::new());
+            self.poll(timeout, &what, || async {
+                match self.cluster.pod_ipv4s(&ctx.namespace, name).await {
+                    Ok(ips) if !ips.is_empty() => {
+                        if let Ok(mut f) = found.lock() {
+                            *f = ips;
+                        }
+                        Ok(Ok(()))
+                    }
+                    Ok(_) => Ok(Err("no IPv4 in status.podIPs yet".to_owned())),
+                    Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
+                    Err(e) => Err(cluster_failed(e)),
+                }
+            })
+            .await?;
+            out.extend(found.into_inner().unwrap_or_default());
+        }
+        Ok(out)
     }
 
     /// Waits (up to `timeout`) for the background probe `name` and records
@@ -482,27 +514,6 @@ impl KubeBackend {
     }
 }
 
-/// Renders templated `range` bounds (profile budgets) in predicates.
-fn render_bounds(
-    that: &[crate::suite::model::Predicate],
-    vars: &BTreeMap<String, String>,
-) -> Result<Vec<crate::suite::model::Predicate>, StepError> {
-    use crate::suite::model::Bound;
-    let r = |b: &Option<Bound>| -> Result<Option<Bound>, StepError> {
-        b.as_ref().map(|b| render(&b.0, vars).map(Bound).map_err(failed)).transpose()
-    };
-    that.iter()
-        .map(|p| {
-            let mut p = p.clone();
-            if let Some(range) = &mut p.range {
-                range.min = r(&range.min)?;
-                range.max = r(&range.max)?;
-            }
-            Ok(p)
-        })
-        .collect()
-}
-
 /// Records a probe report (name, metric) and judges it against `expect`.
 fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
     if let Some(name) = &p.name {
@@ -552,12 +563,24 @@ fn render_action(
             for ip in &mut c.filter_ips {
                 *ip = r(ip)?;
             }
+            for pod in &mut c.between_pods {
+                *pod = r(pod)?;
+            }
         }
     }
     Ok(a)
 }
 
 impl Backend for KubeBackend {
+    async fn node_count(&self, timeout: Duration) -> Result<Option<u32>, StepError> {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
+        let listed = tokio::time::timeout(timeout, nodes.list_metadata(&Default::default()))
+            .await
+            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to list nodes")))?
+            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        Ok(Some(listed.items.len() as u32))
+    }
+
     async fn setup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), StepError> {
         let created = tokio::time::timeout(timeout, self.cluster.ensure_namespace(&ctx.namespace, &ctx.labels))
             .await
@@ -579,6 +602,7 @@ impl Backend for KubeBackend {
                 Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
                 Step::DnsRecord(d) => self.dns_record(ctx, d, timeout).await,
                 Step::BgpPeer(b) => self.bgp_peer(ctx, b, timeout).await,
+                Step::Exec(e) => super::exec_step::run(&*self.cluster, ctx, e, timeout).await,
             }
         };
         // Waits and asserts stop at `timeout` themselves with a message that

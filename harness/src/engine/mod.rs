@@ -12,6 +12,7 @@ mod backend;
 mod case;
 pub mod bgp_step;
 pub mod dns_step;
+pub mod exec_step;
 pub mod kube_backend;
 pub mod predicate;
 mod select;
@@ -256,7 +257,12 @@ pub fn list(opts: &RunOptions) -> Result<Vec<ListedCase>, EngineError> {
         .map(|c| ListedCase {
             id: c.id.clone(),
             description: c.description.clone(),
-            requires: c.requires.iter().map(|f| f.name().to_owned()).collect(),
+            requires: c
+                .requires
+                .iter()
+                .map(|f| f.name().to_owned())
+                .chain(c.excludes.iter().map(|f| format!("{}{}", crate::suite::model::NOT_PREFIX, f.name())))
+                .collect(),
             ignore: c.ignore.clone(),
         })
         .collect())

@@ -83,18 +83,20 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
             [Value::Array(items)] => items.len() as u64,
             _ => present.len() as u64,
         };
-        let ok = c.equals.is_none_or(|e| n == e) && c.min.is_none_or(|m| n >= m) && c.max.is_none_or(|m| n <= m);
+        let bound = |b: &Option<crate::suite::model::Bound>| b.as_ref().map(|b| b.count()).transpose();
+        let (equals, min, max) = (bound(&c.equals)?, bound(&c.min)?, bound(&c.max)?);
+        let ok = equals.is_none_or(|e| n == e) && min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
         return if ok {
             Ok(())
         } else {
             let mut want = Vec::new();
-            if let Some(e) = c.equals {
+            if let Some(e) = equals {
                 want.push(format!("= {e}"));
             }
-            if let Some(m) = c.min {
+            if let Some(m) = min {
                 want.push(format!(">= {m}"));
             }
-            if let Some(m) = c.max {
+            if let Some(m) = max {
                 want.push(format!("<= {m}"));
             }
             Err(format!("{} count {}: counted {n}", p.path, want.join(" and ")))
@@ -126,6 +128,41 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
         };
     }
     Err("predicate has no comparison".into())
+}
+
+/// Renders the templated parts of predicates: `range` and `count` bounds
+/// (profile budgets, `{{nodeCount}}`) and `equals`/`contains` values (see
+/// [`crate::suite::template::render_predicate_value`]).
+pub fn render_predicates(
+    that: &[Predicate],
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<Predicate>, String> {
+    use crate::suite::model::Bound;
+    use crate::suite::template::{render, render_predicate_value};
+    let bound = |b: &mut Option<Bound>| -> Result<(), String> {
+        if let Some(x) = b {
+            *x = Bound(render(&x.0, vars)?);
+        }
+        Ok(())
+    };
+    that.iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(r) = &mut p.range {
+                bound(&mut r.min)?;
+                bound(&mut r.max)?;
+            }
+            if let Some(c) = &mut p.count {
+                bound(&mut c.equals)?;
+                bound(&mut c.min)?;
+                bound(&mut c.max)?;
+            }
+            for v in [&mut p.equals, &mut p.contains].into_iter().flatten() {
+                *v = render_predicate_value(v, vars)?;
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 /// `Ok(())` when `obj.status.conditions` has the wanted entry, else what
@@ -195,7 +232,7 @@ mod tests {
     #[test]
     fn absolute_query_inside_a_filter() {
         let mut q = p("$.data[?@ == $.data['enable-ipsec'] && @ == 'true']");
-        q.count = Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None });
+        q.count = Some(crate::suite::model::CountCheck { equals: Some(0u64.into()), min: None, max: None });
         let on = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "true"}});
         let off = json!({"data": {"enable-wireguard": "true", "enable-ipsec": "false"}});
         let unset = json!({"data": {"enable-wireguard": "true"}});
@@ -267,15 +304,36 @@ mod tests {
         assert!(check(&Predicate { in_cidr: Some("10.0.0.0/8".into()), ..p("$.status.nothing") }, &d).is_err());
     }
 
+    /// The Hubble cross-check path finds a flow whether `hubble observe -o
+    /// jsonpb` printed many lines (an array) or exactly one (an object).
+    #[test]
+    fn hubble_flow_filter_matches_json_lines_and_a_single_response() {
+        let flow = |src: &str, dst: &str| {
+            serde_json::json!({"flow": {"verdict": "DROPPED", "source": {"pod_name": src}, "destination": {"pod_name": dst}}})
+        };
+        let path = "$.pods[*].stdout..[?@.source.pod_name == 'client' && @.destination.pod_name == 'echo-same']";
+        let want = |doc: &Value| check(&Predicate { count: Some(CountCheck { equals: None, min: Some(1u64.into()), max: None }), ..p(path) }, doc);
+        let many = serde_json::json!({"pods": [{"stdout": [flow("x", "y"), flow("client", "echo-same")]}]});
+        let one = serde_json::json!({"pods": [{"stdout": flow("client", "echo-same")}]});
+        let other = serde_json::json!({"pods": [{"stdout": [flow("client", "echo-other")]}, {"stdout": ""}]});
+        assert!(want(&many).is_ok(), "{:?}", want(&many));
+        assert!(want(&one).is_ok(), "{:?}", want(&one));
+        assert!(want(&other).unwrap_err().contains("counted 0"));
+    }
+
     #[test]
     fn count_of_array_and_of_selection() {
         let d = svc();
-        let c = |e, min, max| Some(CountCheck { equals: e, min, max });
+        let b = |v: Option<u64>| v.map(crate::suite::model::Bound::from);
+        let c = |e, min, max| Some(CountCheck { equals: b(e), min: b(min), max: b(max) });
         assert!(check(&Predicate { count: c(Some(3), None, None), ..p("$.items") }, &d).is_ok());
         assert!(check(&Predicate { count: c(None, Some(2), Some(2)), ..p("$.items[?@.n > 1]") }, &d).is_ok());
         assert!(check(&Predicate { count: c(Some(0), None, None), ..p("$.items[?@.n > 5]") }, &d).is_ok());
         let e = check(&Predicate { count: c(None, Some(4), None), ..p("$.items[*]") }, &d).unwrap_err();
         assert!(e.contains("counted 3"), "{e}");
+        let bad = Some(CountCheck { equals: Some(crate::suite::model::Bound("{{nodeCount}}".into())), min: None, max: None });
+        let e = check(&Predicate { count: bad, ..p("$.items") }, &d).unwrap_err();
+        assert!(e.contains("not a non-negative whole number"), "{e}");
     }
 
     #[test]
@@ -313,7 +371,7 @@ mod filter_tests {
             exists: None,
             absent: None,
             in_cidr: None,
-            count: Some(crate::suite::model::CountCheck { equals: Some(0), min: None, max: None }),
+            count: Some(crate::suite::model::CountCheck { equals: Some(0u64.into()), min: None, max: None }),
             range: None,
         };
         let e = check(&p, &list).unwrap_err();

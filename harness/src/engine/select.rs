@@ -45,10 +45,11 @@ impl Selection {
             (Some(reason), false, false) => return Disposition::Skip(format!("ignored: {reason}")),
             _ => {}
         }
-        if let Some(d) = detected
-            && let Some(reason) = d.unmet(&case.requires)
-        {
-            return Disposition::Skip(reason);
+        if let Some(d) = detected {
+            let reasons: Vec<String> = d.unmet(&case.requires).into_iter().chain(d.present(&case.excludes)).collect();
+            if !reasons.is_empty() {
+                return Disposition::Skip(reasons.join("; "));
+            }
         }
         Disposition::Run
     }

@@ -24,13 +24,89 @@ impl Scripted {
     }
 }
 
+/// Scripted pods: three Cilium agents in kube-system on n1..n3, the case
+/// pod `client` on n2, a `lonely` case pod on a node without agents. The
+/// command decides the outcome: `status` prints a Cilium-like status with
+/// peers = 2, `exit-1-on-b` exits 1 in cilium-b, `refuse` is refused.
+impl exec_step::Pods for Scripted {
+    async fn node_of(&self, _namespace: &str, pod: &str) -> Result<String, String> {
+        match pod {
+            "client" => Ok("n2".into()),
+            "lonely" => Ok("n9".into()),
+            other => Err(format!("pod {other} not found")),
+        }
+    }
+
+    async fn select(
+        &self,
+        namespace: &str,
+        selector: &str,
+        node: Option<&str>,
+    ) -> Result<Vec<crate::cluster::exec::PodOnNode>, String> {
+        self.log(format!("select {namespace} {selector} {}", node.unwrap_or("*")));
+        if namespace != "kube-system" || selector != "k8s-app=cilium" {
+            return Ok(Vec::new());
+        }
+        Ok([("cilium-a", "n1"), ("cilium-b", "n2"), ("cilium-c", "n3")]
+            .into_iter()
+            .filter(|(_, n)| node.is_none_or(|want| want == *n))
+            .map(|(name, node)| crate::cluster::exec::PodOnNode { name: name.into(), node: node.into() })
+            .collect())
+    }
+
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        argv: Vec<String>,
+    ) -> Result<crate::cluster::exec::ExecOutput, String> {
+        self.log(format!("exec {namespace}/{pod} {} {}", container.unwrap_or("-"), argv.join(" ")));
+        let out = |code, stdout: &str, stderr: &str| crate::cluster::exec::ExecOutput {
+            exit_code: Some(code),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            not_run: None,
+        };
+        match argv.first().map(String::as_str) {
+            Some("status") => Ok(out(
+                0,
+                r#"{"encryption":{"mode":"Wireguard","wireguard":{"interfaces":[{"name":"cilium_wg0","peer-count":2}]}}}"#,
+                "",
+            )),
+            Some("lines") => Ok(out(0, "{\"flow\":1}\n{\"flow\":2}\n", "")),
+            Some("exit-1-on-b") if pod == "cilium-b" => Ok(out(1, "", "no such thing")),
+            Some("exit-1-on-b") => Ok(out(0, "fine", "")),
+            Some("refuse") => Err(format!("failed to exec into {namespace}/{pod}: node has no kubelet")),
+            Some("hang") => std::future::pending().await,
+            Some("missing") => Ok(crate::cluster::exec::ExecOutput {
+                exit_code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                not_run: Some("executable file not found in $PATH".into()),
+            }),
+            other => Err(format!("unscripted command {other:?}")),
+        }
+    }
+}
+
 impl Backend for Scripted {
+    async fn node_count(&self, _t: Duration) -> Result<Option<u32>, StepError> {
+        Ok(Some(3))
+    }
+
     async fn setup(&self, ctx: &CaseCtx, _t: Duration) -> Result<(), StepError> {
         self.log(format!("setup {} a{}", ctx.id, ctx.attempt));
         Ok(())
     }
 
     async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
+        // The real exec step and report asserts, over scripted pods.
+        match step {
+            Step::Exec(e) => return exec_step::run(self, ctx, e, timeout).await,
+            Step::Assert(a) if a.probe.is_some() => return exec_step::check_report(ctx, a),
+            _ => {}
+        }
         let name = step.display_name();
         self.log(format!("step {} {name}", ctx.id));
         if name.starts_with("pass") {
@@ -370,4 +446,208 @@ fn timeouts_inherit_profile_suite_case_step() {
     let b = &s[0].cases[1];
     assert_eq!(case::step_timeout(b, &b.steps[0], &profile), Duration::from_secs(40));
     assert_eq!(b.timeout, Some(Duration::from_secs(10)));
+}
+
+fn exec_suite(cases: &str) -> Vec<LoadedSuite> {
+    load(&format!("apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: x\nrequires: [cilium]\ncases:\n{cases}"))
+}
+
+fn failure(r: &RunResults, id: &str) -> (Option<String>, String) {
+    match &outcome(r, id).outcome {
+        Outcome::Failed { step, message } => (step.clone(), message.clone()),
+        o => panic!("{id}: expected a failure, got {o:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_reports_every_pod_and_asserts_read_it_with_node_vars() {
+    let s = exec_suite(
+        r#"  - name: peers
+    steps:
+      - exec:
+          name: wg
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          container: cilium-agent
+          command: [status, -o, json]
+      - assert:
+          probe: wg
+          that:
+            - {path: $.count, equals: "{{nodeCount}}"}
+            - {path: $.pods, count: {equals: "{{nodeCount}}"}}
+            - {path: "$.pods[*].stdout.encryption.wireguard.interfaces[*]['peer-count']", range: {min: "{{nodePeers}}", max: "{{nodePeers}}"}}
+            - {path: "$.pods[*].exitCode", range: {max: 0}}
+            - {path: "$.pods[?@.pod == 'cilium-c'].node", equals: n3}
+      - assert:
+          report: wg
+          that: [{path: "$.pods[*].stdout.encryption.mode", equals: Wireguard}]
+  - name: peers-wrong
+    steps:
+      - exec:
+          name: wg
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [status]
+      - assert:
+          probe: wg
+          that: [{path: "$.pods[*].stdout.encryption.wireguard.interfaces[*]['peer-count']", equals: "{{nodeCount}}"}]
+"#,
+    );
+    let (r, b) = exec(&opts(), &s, None).await;
+    assert_eq!(outcome(&r, "x::peers").outcome, Outcome::Passed, "{:#?}", outcome(&r, "x::peers"));
+    let ev = b.events();
+    for pod in ["cilium-a", "cilium-b", "cilium-c"] {
+        assert!(ev.iter().any(|e| e == &format!("exec kube-system/{pod} cilium-agent status -o json")), "{ev:?}");
+    }
+    let (step, msg) = failure(&r, "x::peers-wrong");
+    assert_eq!(step.as_deref(), Some("assert probe wg"));
+    assert!(msg.contains("equals 3: found 2, 2, 2") || msg.contains("equals 3"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_same_node_as_picks_the_pod_on_that_node_and_namespace_defaults_to_the_case() {
+    let s = exec_suite(
+        r#"  - name: local
+    steps:
+      - exec:
+          name: here
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium, sameNodeAs: client}
+          command: [lines]
+      - assert:
+          probe: here
+          that:
+            - {path: "$.pods[*].pod", equals: cilium-b}
+            - {path: $.count, equals: 1}
+            - {path: "$.pods[0].stdout[*].flow", count: {equals: 2}}
+  - name: nobody-on-that-node
+    steps:
+      - exec:
+          name: none
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium, sameNodeAs: lonely}
+          command: [lines]
+  - name: case-namespace
+    steps:
+      - exec:
+          name: mine
+          pods: {labelSelector: k8s-app=cilium}
+          command: [lines]
+          minPods: 0
+      - assert: {probe: mine, that: [{path: $.count, equals: 0}]}
+"#,
+    );
+    let (r, b) = exec(&opts(), &s, None).await;
+    assert_eq!(outcome(&r, "x::local").outcome, Outcome::Passed, "{:#?}", outcome(&r, "x::local"));
+    assert!(b.events().contains(&"select kube-system k8s-app=cilium n2".to_owned()), "{:?}", b.events());
+    let (_, msg) = failure(&r, "x::nobody-on-that-node");
+    assert!(msg.contains("0 running pod(s) match k8s-app=cilium in kube-system on node n9") && msg.contains("at least 1"), "{msg}");
+    assert_eq!(outcome(&r, "x::case-namespace").outcome, Outcome::Passed);
+    let ns = namespace_for("20260101T000000Z-abcdef", "x::case-namespace", 1);
+    assert!(b.events().contains(&format!("select {ns} k8s-app=cilium *")), "{:?}", b.events());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
+    let s = exec_suite(
+        r#"  - name: one-pod-fails
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [exit-1-on-b]
+    catch:
+      - assert: {probe: e, that: [{path: "$.pods[?@.exitCode == 1].pod", equals: cilium-b}]}
+  - name: expect-fail-but-some-succeed
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [exit-1-on-b]
+          expect: fail
+  - name: too-few
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [status]
+          minPods: 4
+  - name: refused
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [refuse]
+  - name: hangs
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium, sameNodeAs: client}
+          command: [hang]
+          timeout: 300ms
+  - name: not-run
+    steps:
+      - exec:
+          name: e
+          pods: {namespace: kube-system, labelSelector: k8s-app=cilium}
+          command: [missing]
+"#,
+    );
+    let (r, _) = exec(&opts(), &s, None).await;
+    let (step, msg) = failure(&r, "x::one-pod-fails");
+    assert_eq!(step.as_deref(), Some("e"));
+    assert!(msg.contains("should exit 0 in every pod: cilium-b exited 1 (stderr: no such thing)"), "{msg}");
+    // The report was recorded before the verdict: catch could read it.
+    let catch = outcome(&r, "x::one-pod-fails").steps.iter().find(|s| s.kind == "assert").cloned().unwrap();
+    assert_eq!(catch.status, "passed", "{catch:?}");
+    let (_, msg) = failure(&r, "x::expect-fail-but-some-succeed");
+    assert!(msg.contains("should exit non-zero in every pod: cilium-a exited 0; cilium-c exited 0"), "{msg}");
+    let (_, msg) = failure(&r, "x::too-few");
+    assert!(msg.contains("3 running pod(s) match") && msg.contains("cilium-a, cilium-b, cilium-c") && msg.contains("at least 4"), "{msg}");
+    let (_, msg) = failure(&r, "x::hangs");
+    assert!(msg.contains("exec refused in 1 of 1 pod(s): cilium-b: exec in kube-system/cilium-b did not finish within"), "{msg}");
+    let (_, msg) = failure(&r, "x::not-run");
+    assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("cilium-b: the command did not run in kube-system/cilium-b: executable file not found"), "{msg}");
+    let (_, msg) = failure(&r, "x::refused");
+    assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("kube-system/cilium-a: node has no kubelet"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negated_requirement_skips_when_the_feature_is_detected() {
+    let s = load(&suite_yaml(
+        "wg",
+        &[C { extra: "requires: [multiNode, \"!wireguard\"]", ..c("plaintext-visible", &["pass"]) }],
+    ));
+    let mut d = Detected::default();
+    d.features.insert(Feature::MultiNode, Ok(()));
+    d.features.insert(Feature::Wireguard, Ok(()));
+    assert_eq!(s[0].cases[0].requires, vec![Feature::MultiNode]);
+    assert_eq!(s[0].cases[0].excludes, vec![Feature::Wireguard]);
+    let (r, b) = exec(&opts(), &s, Some(&d)).await;
+    assert_eq!(
+        outcome(&r, "wg::plaintext-visible").outcome,
+        Outcome::Skipped { reason: "requires no wireguard: cilium-config has enable-wireguard=\"true\"".into() }
+    );
+    assert!(b.events().is_empty());
+    d.features.insert(Feature::Wireguard, Err("cilium-config has enable-wireguard=\"false\"".into()));
+    let (r, _) = exec(&opts(), &s, Some(&d)).await;
+    assert_eq!(outcome(&r, "wg::plaintext-visible").outcome, Outcome::Passed);
+    // Missing and excluded-but-present reasons are both given.
+    d.features.insert(Feature::Wireguard, Ok(()));
+    d.features.insert(Feature::MultiNode, Err("the cluster has 1 node(s), needs at least 2".into()));
+    let (r, _) = exec(&opts(), &s, Some(&d)).await;
+    match &outcome(&r, "wg::plaintext-visible").outcome {
+        Outcome::Skipped { reason } => {
+            assert!(reason.starts_with("requires multiNode: the cluster has 1 node(s)") && reason.contains("; requires no wireguard"), "{reason}")
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn list_shows_negated_requirements() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        suite_yaml("l", &[C { extra: "requires: [multiNode, \"!wireguard\"]", ..c("one", &["pass"]) }]),
+    )
+    .unwrap();
+    let listed = list(&RunOptions { suites_dir: dir.path().into(), ..RunOptions::default() }).unwrap();
+    assert_eq!(listed[0].requires, ["multiNode", "!wireguard"]);
 }

@@ -13,8 +13,8 @@ use crate::diag::{self, Finding};
 use crate::yaml::{self, Document, Node, Pos};
 
 use super::model::{
-    API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, Predicate,
-    Step, StepTimeouts, Suite, Wait,
+    API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, NOT_PREFIX, Predicate,
+    Requirement, Step, StepTimeouts, Suite, Wait,
 };
 use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
 
@@ -28,6 +28,9 @@ pub struct LoadedCase {
     pub description: Option<String>,
     /// Suite and case requirements, plus `probeAgent` when the case probes.
     pub requires: Vec<Feature>,
+    /// Features written as `"!name"`: the case runs only when they are
+    /// not detected.
+    pub excludes: Vec<Feature>,
     /// Skip reason unless ignored cases are requested.
     pub ignore: Option<String>,
     /// Case timeout written in the case or the suite defaults.
@@ -263,6 +266,7 @@ impl Validator<'_> {
             );
         }
         let suite_req = self.features(&s.requires, "requires");
+        self.contradictions(&[], &suite_req, &BTreeSet::new());
         let default_retries = s.defaults.retries.unwrap_or(0);
         if default_retries > MAX_RETRIES {
             self.error(
@@ -306,20 +310,57 @@ impl Validator<'_> {
         }
     }
 
-    fn features(&mut self, names: &[String], path: &str) -> Vec<Feature> {
+    /// Parses `requires:` entries (`name` or `"!name"`) with the path of each.
+    fn features(&mut self, names: &[String], path: &str) -> Vec<(Requirement, String)> {
         let mut out = Vec::new();
         for (j, n) in names.iter().enumerate() {
-            match Feature::from_name(n) {
-                Some(f) => out.push(f),
-                None => self.error(
-                    "SUITE-003",
-                    &format!("{path}[{j}]"),
-                    format!("unknown feature `{n}`; valid features: {}", Feature::names()),
-                    "use one of the listed feature names (suites/README.md explains how each is detected)",
-                ),
+            let at = format!("{path}[{j}]");
+            match Requirement::parse(n) {
+                Some(r) => out.push((r, at)),
+                None => {
+                    let bare = n.strip_prefix(NOT_PREFIX).unwrap_or(n);
+                    self.error(
+                        "SUITE-003",
+                        &at,
+                        format!("unknown feature `{bare}`; valid features: {}", Feature::names()),
+                        "use one of the listed feature names, optionally prefixed with `!` (suites/README.md explains how each is detected)",
+                    )
+                }
             }
         }
         out
+    }
+
+    /// A feature both required and excluded (`x` and `"!x"`, across suite
+    /// and case, or `!probeAgent` on a case that probes) can never run.
+    /// `suite` holds entries already checked among themselves (the suite's
+    /// own list), so only clashes involving `case` or `implied` are new.
+    fn contradictions(
+        &mut self,
+        suite: &[(Requirement, String)],
+        case: &[(Requirement, String)],
+        implied: &BTreeSet<Feature>,
+    ) {
+        let all: Vec<(&(Requirement, String), bool)> =
+            suite.iter().map(|e| (e, true)).chain(case.iter().map(|e| (e, false))).collect();
+        for ((r, at), neg_in_suite) in all.iter().filter(|((r, _), _)| r.negated) {
+            let clash = all
+                .iter()
+                .find(|((o, _), pos_in_suite)| !o.negated && o.feature == r.feature && !(*neg_in_suite && *pos_in_suite));
+            let why = match clash {
+                Some(_) => format!("`{}` is required and excluded (`{r}`) at once", r.feature),
+                None if implied.contains(&r.feature) => {
+                    format!("`{r}` excludes `{}`, which this case's steps need", r.feature)
+                }
+                None => continue,
+            };
+            self.error(
+                "SUITE-019",
+                at,
+                format!("contradictory requirements: {why}; the case could never run"),
+                "keep either the feature or its `!` negation",
+            );
+        }
     }
 
     fn case(
@@ -327,7 +368,7 @@ impl Validator<'_> {
         suite: &str,
         base: &str,
         c: Case,
-        suite_req: &[Feature],
+        suite_req: &[(Requirement, String)],
         defaults: &super::model::Defaults,
     ) -> LoadedCase {
         if !valid_name(&c.name) {
@@ -347,8 +388,17 @@ impl Validator<'_> {
                 "shorten the case name (it is stored in the infraflux.io/case label)",
             );
         }
-        let mut requires: BTreeSet<Feature> = suite_req.iter().copied().collect();
-        requires.extend(self.features(&c.requires, &format!("{base}.requires")));
+        let case_req = self.features(&c.requires, &format!("{base}.requires"));
+        let mut requires: BTreeSet<Feature> = BTreeSet::new();
+        let mut excludes: BTreeSet<Feature> = BTreeSet::new();
+        for (r, _) in suite_req.iter().chain(&case_req) {
+            if r.negated {
+                excludes.insert(r.feature);
+            } else {
+                requires.insert(r.feature);
+            }
+        }
+        let written = requires.clone();
         let retries = c.retries.or(defaults.retries).unwrap_or(0);
         if let Some(r) = c.retries
             && r > MAX_RETRIES
@@ -407,6 +457,8 @@ impl Validator<'_> {
         if bgp_used {
             requires.insert(Feature::BgpPeer);
         }
+        let implied: BTreeSet<Feature> = requires.difference(&written).copied().collect();
+        self.contradictions(suite_req, &case_req, &implied);
         let pos = self.pos(base);
         LoadedCase {
             id: format!("{suite}::{}", c.name),
@@ -414,6 +466,7 @@ impl Validator<'_> {
             name: c.name,
             description: c.description,
             requires: requires.into_iter().collect(),
+            excludes: excludes.into_iter().collect(),
             ignore: c.ignore,
             timeout: c.timeout.or(defaults.timeout).map(|d| d.0),
             timeouts: merge_timeouts(&c.timeouts, &defaults.timeouts),
@@ -481,6 +534,64 @@ impl Validator<'_> {
             Step::Disrupt(d) => self.disrupt(path, d, known),
             Step::DnsRecord(d) => self.dns_record(path, d, known),
             Step::BgpPeer(b) => self.bgp_peer(path, b, known),
+            Step::Exec(e) => self.exec(path, e, known, probes),
+        }
+        if let Step::Probe(p) = step
+            && let super::model::ProbeAction::Capture(c) = &p.action
+        {
+            let names = c.between_pods.iter().flat_map(|n| referenced(n)).collect();
+            self.vars(&format!("{path}.action.capture.betweenPods"), names, known);
+        }
+    }
+
+    fn exec(&mut self, path: &str, e: &super::model::Exec, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
+        match &e.name {
+            None => self.error(
+                "SUITE-009",
+                path,
+                "an exec step needs a `name`".into(),
+                "name it so a later `assert: {probe: <name>}` can read its report",
+            ),
+            Some(n) => {
+                if !probes.insert(n.clone()) {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.name"),
+                        format!("report name `{n}` is used twice in this case"),
+                        "give each probe and exec step a unique name",
+                    );
+                }
+            }
+        }
+        if e.command.is_empty() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.command"),
+                "exec needs a non-empty `command`".into(),
+                "write the argv, e.g. `[cilium-dbg, status, -o, json]`",
+            );
+        }
+        if e.pods.label_selector.trim().is_empty() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.pods.labelSelector"),
+                "exec needs a non-empty `pods.labelSelector`".into(),
+                "select the pods to run in, e.g. `k8s-app=cilium`",
+            );
+        }
+        let p = &e.pods;
+        for (key, text) in [
+            ("pods.namespace", p.namespace.as_ref()),
+            ("pods.labelSelector", Some(&p.label_selector)),
+            ("pods.sameNodeAs", p.same_node_as.as_ref()),
+            ("container", e.container.as_ref()),
+        ] {
+            if let Some(t) = text {
+                self.vars(&format!("{path}.{key}"), referenced(t), known);
+            }
+        }
+        for (i, arg) in e.command.iter().enumerate() {
+            self.vars(&format!("{path}.command[{i}]"), referenced(arg), known);
         }
     }
 
@@ -751,8 +862,8 @@ impl Validator<'_> {
                     self.error(
                         "SUITE-013",
                         &format!("{path}.probe"),
-                        format!("no earlier probe step in this case is named `{p}`"),
-                        "name the probe step (`probe: {name: ...}`) before asserting on it",
+                        format!("no earlier probe or exec step in this case is named `{p}`"),
+                        "name the probe or exec step (`name: ...`) before asserting on its report",
                     );
                 }
             }
@@ -793,6 +904,31 @@ impl Validator<'_> {
                 } else {
                     self.vars(&format!("{path}.range.{key}"), vars, known);
                 }
+            }
+        }
+        if let Some(c) = &p.count {
+            for (key, b) in [("equals", &c.equals), ("min", &c.min), ("max", &c.max)] {
+                let Some(b) = b else { continue };
+                let vars = referenced(&b.0);
+                if vars.is_empty() {
+                    if let Err(e) = b.count() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.count.{key}"),
+                            e,
+                            "write a whole number, or a `{{variable}}` holding one (e.g. `\"{{nodeCount}}\"`)",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.count.{key}"), vars, known);
+                }
+            }
+        }
+        for (key, v) in [("equals", &p.equals), ("contains", &p.contains)] {
+            if let Some(v) = v {
+                let mut names = Vec::new();
+                referenced_json(v, &mut names);
+                self.vars(&format!("{path}.{key}"), names, known);
             }
         }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {

@@ -8,7 +8,7 @@
 //! | SUITE-000 | suite file or directory unreadable |
 //! | SUITE-001 | schema: unknown field or step kind, wrong type, missing field |
 //! | SUITE-002 | wrong `apiVersion` / `kind` |
-//! | SUITE-003 | unknown feature name in `requires` |
+//! | SUITE-003 | unknown feature name in `requires` (with or without `!`) |
 //! | SUITE-004 | bad or zero duration |
 //! | SUITE-005 | `retries` above the bound |
 //! | SUITE-006 | duplicate case name |
@@ -16,13 +16,15 @@
 //! | SUITE-008 | fixture file missing, outside fixtures/, or not YAML |
 //! | SUITE-009 | a step or predicate needs exactly one of several fields |
 //! | SUITE-010 | invalid JSONPath |
-//! | SUITE-011 | invalid regex or CIDR |
+//! | SUITE-011 | invalid regex or CIDR, bad `range`/`count` bound |
 //! | SUITE-012 | suite or case name not a DNS label / too long |
-//! | SUITE-013 | probe names: duplicate, or assert on an unknown probe |
+//! | SUITE-013 | probe/exec names: duplicate, or assert on an unknown report |
 //! | SUITE-014 | duplicate suite name across files |
 //! | SUITE-015 | empty file or more than one document |
 //! | SUITE-016 | applied object lacks apiVersion/kind/metadata.name |
 //! | SUITE-017 | unknown or redefined template variable |
+//! | SUITE-018 | probe metric on an action without samples, or a bad metric id |
+//! | SUITE-019 | a feature both required and excluded (`x` and `"!x"`) |
 
 pub mod loader;
 pub mod model;

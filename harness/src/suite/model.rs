@@ -119,6 +119,7 @@ pub enum Step {
     Disrupt(Disrupt),
     DnsRecord(DnsRecord),
     BgpPeer(BgpPeer),
+    Exec(Exec),
 }
 
 impl Step {
@@ -133,6 +134,7 @@ impl Step {
             Step::Disrupt(_) => "disrupt",
             Step::DnsRecord(_) => "dnsRecord",
             Step::BgpPeer(_) => "bgpPeer",
+            Step::Exec(_) => "exec",
         }
     }
 
@@ -147,6 +149,7 @@ impl Step {
             Step::Disrupt(s) => &s.timeout,
             Step::DnsRecord(s) => &s.timeout,
             Step::BgpPeer(s) => &s.timeout,
+            Step::Exec(s) => &s.timeout,
         };
         t.as_ref().map(|d| d.0)
     }
@@ -162,6 +165,7 @@ impl Step {
             Step::Disrupt(s) => &s.name,
             Step::DnsRecord(s) => &s.name,
             Step::BgpPeer(s) => &s.name,
+            Step::Exec(s) => &s.name,
         };
         if let Some(n) = given {
             return n.clone();
@@ -197,6 +201,7 @@ impl Step {
                 b.received.len() + usize::from(b.pod_cidrs_from_nodes),
                 b.not_received.len()
             ),
+            Step::Exec(e) => format!("exec {} in [{}]", e.command.first().map_or("?", String::as_str), e.pods.label_selector),
         }
     }
 }
@@ -355,6 +360,22 @@ impl Bound {
     }
 }
 
+impl Bound {
+    /// The bound as a count: a non-negative whole number.
+    pub fn count(&self) -> Result<u64, String> {
+        self.0
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("count bound `{}` is not a non-negative whole number", self.0))
+    }
+}
+
+impl From<u64> for Bound {
+    fn from(v: u64) -> Self {
+        Bound(v.to_string())
+    }
+}
+
 impl From<f64> for Bound {
     fn from(v: f64) -> Self {
         Bound(v.to_string())
@@ -395,12 +416,14 @@ impl<'de> Deserialize<'de> for Bound {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CountCheck {
+    /// Each bound is a number or a `"{{variable}}"` holding one (e.g.
+    /// `"{{nodeCount}}"`); see [`Bound::count`].
     #[serde(default)]
-    pub equals: Option<u64>,
+    pub equals: Option<Bound>,
     #[serde(default)]
-    pub min: Option<u64>,
+    pub min: Option<Bound>,
     #[serde(default)]
-    pub max: Option<u64>,
+    pub max: Option<Bound>,
 }
 
 /// Polls until every predicate holds on an object (`ref`) or on a named
@@ -412,7 +435,9 @@ pub struct Assert {
     pub name: Option<String>,
     #[serde(default, rename = "ref")]
     pub target: Option<ObjectRef>,
-    #[serde(default)]
+    /// Name of an earlier `probe` or `exec` step whose report to check;
+    /// `report:` is the same field.
+    #[serde(default, alias = "report")]
     pub probe: Option<String>,
     pub that: Vec<Predicate>,
     #[serde(default)]
@@ -587,6 +612,45 @@ pub struct BgpPeer {
     pub timeout: Option<HumanDuration>,
 }
 
+/// Runs a command in every pod `pods` selects (e.g. `cilium-dbg status -o
+/// json` in each Cilium agent) and records one report for a later
+/// `assert: {probe: <name>}`. Never labels, changes or deletes those pods.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exec {
+    /// Required (SUITE-009): the report is read by name.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub pods: PodSelector,
+    /// Container to exec in; may be left out only for single-container
+    /// pods (the API server refuses to guess).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// argv, templated; no shell.
+    pub command: Vec<String>,
+    /// `ok`: every pod exits 0; `fail`: every pod exits non-zero.
+    #[serde(default)]
+    pub expect: ProbeExpect,
+    /// Fewer matching pods fail the step (default 1).
+    #[serde(default)]
+    pub min_pods: Option<u32>,
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Pods picked by label, optionally only the one(s) on a case pod's node.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSelector {
+    /// Defaults to the case namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub label_selector: String,
+    /// A pod of the case namespace: only pods on its node are selected.
+    #[serde(default)]
+    pub same_node_as: Option<String>,
+}
+
 /// Expected verdict of a probe.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -701,7 +765,12 @@ pub struct LoadProbe {
 pub struct CaptureProbe {
     pub interface: String,
     /// A packet counts as plaintext when source and destination are both listed.
+    #[serde(default)]
     pub filter_ips: Vec<String>,
+    /// Pods of the case namespace whose IPv4 `status.podIPs` are added to
+    /// `filterIps` at run time (e.g. `[client, echo-other]`).
+    #[serde(default)]
+    pub between_pods: Vec<String>,
     /// Also count UDP packets to/from this port (e.g. WireGuard 51871).
     #[serde(default)]
     pub udp_port: Option<u16>,
@@ -885,6 +954,37 @@ impl Feature {
             .map(|f| format!("`{}`", f.name()))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Prefix of a negated requirement: `"!wireguard"` runs only without it.
+pub const NOT_PREFIX: char = '!';
+
+/// One entry of `requires:`: a feature that must be present, or (written
+/// `"!name"`) one that must be absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Requirement {
+    pub feature: Feature,
+    pub negated: bool,
+}
+
+impl Requirement {
+    /// Parses `name` or `!name`; `None` when the name is unknown.
+    pub fn parse(text: &str) -> Option<Requirement> {
+        match text.strip_prefix(NOT_PREFIX) {
+            Some(rest) => Feature::from_name(rest.trim()).map(|feature| Requirement { feature, negated: true }),
+            None => Feature::from_name(text).map(|feature| Requirement { feature, negated: false }),
+        }
+    }
+}
+
+impl std::fmt::Display for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.negated {
+            write!(f, "{NOT_PREFIX}{}", self.feature)
+        } else {
+            write!(f, "{}", self.feature)
+        }
     }
 }
 

@@ -6,7 +6,14 @@
 use std::collections::BTreeMap;
 
 /// Variables every case gets without declaring them.
-pub const BUILTIN_VARS: [&str; 5] = ["namespace", "runId", "suite", "case", "agentImage"];
+pub const BUILTIN_VARS: [&str; 7] =
+    ["namespace", "runId", "suite", "case", "agentImage", NODE_COUNT_VAR, NODE_PEERS_VAR];
+
+/// Built-in: the number of Nodes, read once per case attempt.
+pub const NODE_COUNT_VAR: &str = "nodeCount";
+/// Built-in: `nodeCount - 1`, the peers each node has in a full mesh
+/// (WireGuard, BGP).
+pub const NODE_PEERS_VAR: &str = "nodePeers";
 
 /// Built-in variable holding the run's probe agent image; a case that uses
 /// it (to start its own agent-based servers) needs the `probeAgent` feature.
@@ -75,6 +82,32 @@ pub fn render_json(
     })
 }
 
+/// Renders a predicate value (`equals`, `contains`). A string that is
+/// exactly one `{{var}}` whose value is a JSON number becomes that number,
+/// so `equals: "{{nodeCount}}"` compares with a count in a report; any
+/// other string is rendered as text.
+pub fn render_predicate_value(
+    value: &serde_json::Value,
+    vars: &BTreeMap<String, String>,
+) -> Result<serde_json::Value, String> {
+    if let serde_json::Value::String(s) = value
+        && let Some(name) = whole_reference(s)
+    {
+        let text = vars.get(name).ok_or_else(|| format!("unknown template variable `{name}`"))?;
+        return Ok(match text.trim().parse::<serde_json::Number>() {
+            Ok(n) => serde_json::Value::Number(n),
+            Err(_) => serde_json::Value::String(text.clone()),
+        });
+    }
+    render_json(value, vars)
+}
+
+/// `Some(name)` when `text` is exactly `{{ name }}` (surrounding blanks allowed).
+fn whole_reference(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
+}
+
 /// Every variable name referenced anywhere in a JSON tree.
 pub fn referenced_json(value: &serde_json::Value, out: &mut Vec<String>) {
     use serde_json::Value as J;
@@ -108,6 +141,20 @@ mod tests {
         assert_eq!(render("plain", &vars()).unwrap(), "plain");
         assert!(render("{{nope}}", &vars()).unwrap_err().contains("`nope`"));
         assert!(render("{{namespace", &vars()).unwrap_err().contains("unterminated"));
+    }
+
+    #[test]
+    fn a_whole_numeric_reference_becomes_a_number() {
+        let mut v = vars();
+        v.insert("nodeCount".into(), "3".into());
+        let r = |j: serde_json::Value| render_predicate_value(&j, &v).unwrap();
+        assert_eq!(r(serde_json::json!("{{nodeCount}}")), serde_json::json!(3));
+        assert_eq!(r(serde_json::json!(" {{ nodeCount }} ")), serde_json::json!(3));
+        assert_eq!(r(serde_json::json!("n={{nodeCount}}")), serde_json::json!("n=3"));
+        assert_eq!(r(serde_json::json!("{{pool}}")), serde_json::json!("main"));
+        assert_eq!(r(serde_json::json!({"ns": "{{namespace}}"})), serde_json::json!({"ns": "if-abc"}));
+        assert_eq!(r(serde_json::json!(7)), serde_json::json!(7));
+        assert!(render_predicate_value(&serde_json::json!("{{nope}}"), &v).is_err());
     }
 
     #[test]
