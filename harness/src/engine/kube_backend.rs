@@ -390,10 +390,14 @@ impl KubeBackend {
             received: nets(&b.received)?,
             not_received: nets(&b.not_received)?,
         };
+        let started = Instant::now();
         if b.pod_cidrs_from_nodes {
             want.received.extend(self.node_pod_cidrs().await?);
         }
-        collector.expect(&want, timeout).await.map(Some)
+        let note = collector.expect(&want, timeout.saturating_sub(started.elapsed())).await?;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        super::bgp_step::record(ctx, b, collector, elapsed_ms);
+        Ok(Some(note))
     }
 
     /// Every node's IPv4 pod CIDRs (what each node must advertise).
@@ -478,6 +482,13 @@ impl KubeBackend {
                     .map_err(cluster_failed)?;
                 Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
             }
+            DisruptAction::BgpSessionReset(_) => {
+                let Some(collector) = &self.bgp else {
+                    return Err(failed("no BGP router for the run"));
+                };
+                let n = collector.reset().await;
+                Ok(Some(format!("reset {n} established bgp session(s) with Cease/Administrative Reset")))
+            }
         }
     }
 }
@@ -537,6 +548,21 @@ fn render_action(
             h.url = r(&h.url)?;
             for hd in &mut h.headers {
                 *hd = r(hd)?;
+            }
+            if let Some(addr) = &mut h.resolve {
+                *addr = r(addr)?;
+                if addr.parse::<std::net::IpAddr>().is_err() {
+                    return Err(failed(format!("http resolve `{addr}` is not an IP address")));
+                }
+                if exec::url_host_port(&h.url).is_none() {
+                    return Err(failed(format!("http resolve needs a URL with a host, got `{}`", h.url)));
+                }
+            }
+        }
+        A::Downtime(d) => {
+            d.host = r(&d.host)?;
+            for s in [&mut d.path, &mut d.host_header].into_iter().flatten() {
+                *s = r(s)?;
             }
         }
         A::Dns(d) => {
