@@ -164,6 +164,44 @@ impl BgpCollector {
     }
 }
 
+/// Runs a `bgpPeer` step against the run's router: renders its prefixes,
+/// adds `pod_cidrs` (the nodes' CIDRs when `podCidrsFromNodes` is set),
+/// waits up to `timeout` and records the step (see [`record`]).
+pub async fn peer_step(
+    ctx: &super::CaseCtx,
+    b: &crate::suite::model::BgpPeer,
+    collector: &BgpCollector,
+    pod_cidrs: Vec<Ipv4Net>,
+    timeout: Duration,
+) -> Result<Option<String>, StepError> {
+    let failed = |m: String| StepError::Failed(m);
+    let nets = |list: &[String]| -> Result<Vec<Ipv4Net>, StepError> {
+        list.iter()
+            .map(|s| {
+                let t = crate::suite::template::render(s, &ctx.vars).map_err(failed)?;
+                t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
+            })
+            .collect()
+    };
+    let mut want = Expect {
+        min_sessions: b.min_sessions.unwrap_or(1),
+        received: nets(&b.received)?,
+        not_received: nets(&b.not_received)?,
+    };
+    want.received.extend(pod_cidrs);
+    let started = Instant::now();
+    let note = collector.expect(&want, timeout).await?;
+    record(ctx, b, collector, started.elapsed().as_secs_f64() * 1000.0);
+    Ok(Some(note))
+}
+
+/// Runs a `bgpSessionReset` disruption; the note says how many sessions
+/// were reset.
+pub async fn reset_step(collector: &BgpCollector) -> String {
+    let n = collector.reset().await;
+    format!("reset {n} established bgp session(s) with Cease/Administrative Reset")
+}
+
 /// Makes a passed `bgpPeer` step observable: with `name`, its report
 /// (`elapsed_ms`, `sessions`, `received` prefixes) is kept for
 /// `assert: {probe: <name>}`; with `metric`, `elapsed_ms` becomes a

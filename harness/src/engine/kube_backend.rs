@@ -377,27 +377,9 @@ impl KubeBackend {
         let Some(collector) = &self.bgp else {
             return Err(failed("no BGP router for the run"));
         };
-        let nets = |list: &[String]| -> Result<Vec<ipnet::Ipv4Net>, StepError> {
-            list.iter()
-                .map(|s| {
-                    let t = render(s, &ctx.vars).map_err(failed)?;
-                    t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
-                })
-                .collect()
-        };
-        let mut want = super::bgp_step::Expect {
-            min_sessions: b.min_sessions.unwrap_or(1),
-            received: nets(&b.received)?,
-            not_received: nets(&b.not_received)?,
-        };
         let started = Instant::now();
-        if b.pod_cidrs_from_nodes {
-            want.received.extend(self.node_pod_cidrs().await?);
-        }
-        let note = collector.expect(&want, timeout.saturating_sub(started.elapsed())).await?;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        super::bgp_step::record(ctx, b, collector, elapsed_ms);
-        Ok(Some(note))
+        let pod_cidrs = if b.pod_cidrs_from_nodes { self.node_pod_cidrs().await? } else { Vec::new() };
+        super::bgp_step::peer_step(ctx, b, collector, pod_cidrs, timeout.saturating_sub(started.elapsed())).await
     }
 
     /// Every node's IPv4 pod CIDRs (what each node must advertise).
@@ -482,19 +464,16 @@ impl KubeBackend {
                     .map_err(cluster_failed)?;
                 Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
             }
-            DisruptAction::BgpSessionReset(_) => {
-                let Some(collector) = &self.bgp else {
-                    return Err(failed("no BGP router for the run"));
-                };
-                let n = collector.reset().await;
-                Ok(Some(format!("reset {n} established bgp session(s) with Cease/Administrative Reset")))
-            }
+            DisruptAction::BgpSessionReset(_) => match &self.bgp {
+                Some(collector) => Ok(Some(super::bgp_step::reset_step(collector).await)),
+                None => Err(failed("no BGP router for the run")),
+            },
         }
     }
 }
 
 /// Renders templated `range` bounds (profile budgets) in predicates.
-fn render_bounds(
+pub(super) fn render_bounds(
     that: &[crate::suite::model::Predicate],
     vars: &BTreeMap<String, String>,
 ) -> Result<Vec<crate::suite::model::Predicate>, StepError> {
@@ -515,7 +494,7 @@ fn render_bounds(
 }
 
 /// Records a probe report (name, metric) and judges it against `expect`.
-fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
     if let Some(name) = &p.name {
         ctx.record_probe(name, report.clone());
     }
@@ -536,7 +515,7 @@ fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String
 }
 
 /// Renders the templated strings of a probe action.
-fn render_action(
+pub(super) fn render_action(
     a: &crate::suite::model::ProbeAction,
     vars: &BTreeMap<String, String>,
 ) -> Result<crate::suite::model::ProbeAction, StepError> {
