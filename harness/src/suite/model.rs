@@ -727,7 +727,8 @@ pub struct LoadProbe {
 pub struct DowntimeProbe {
     pub host: String,
     pub port: u16,
-    /// `tcp` (connect) or `http` (a GET that must answer).
+    /// `tcp` (one byte to an agent `--tcp-echo` server and back) or `http`
+    /// (a GET that must answer 2xx).
     #[serde(default)]
     pub probe: DowntimeKind,
     /// http: request path (default `/`).
