@@ -13,7 +13,6 @@ pub mod dns;
 pub mod exit;
 pub mod image;
 pub mod lab;
-pub mod probe;
 pub mod profile;
 pub mod lab_bgpdns;
 pub mod report;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use infraflux::cli::{Cli, Command, Format};
+use infraflux::cli::{Cli, Command, Format, flag_rules};
 use infraflux::diag::{self, Finding};
 use infraflux::exit::Status;
 use infraflux::{check, engine, profile, report, secret, stack};
@@ -99,6 +99,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Report(args) => cmd_report(args, format),
         Command::Conform(args) => cmd_conform(args, &cli.global).await,
     }
+}
+
+/// Prints a flag finding (rule id, `<command line>:1:COL`, hint) and
+/// returns the bad-input status.
+fn flag_error(rule: &str, flag: &str, message: impl Into<String>, hint: impl Into<String>) -> Status {
+    // Columns count from the program's name, not its install path.
+    let argv: Vec<String> = std::iter::once("infraflux".to_owned()).chain(std::env::args().skip(1)).collect();
+    let finding = infraflux::cli::flag_finding(&argv, rule, flag, message, hint);
+    eprintln!("{}", secret::redact(&finding.to_string()));
+    Status::BadInput
 }
 
 fn not_built(cmd: &str, owner: &str) -> anyhow::Result<Status> {
@@ -311,8 +321,7 @@ fn plan_run(
     let deadline = match infraflux::suite::model::HumanDuration::parse(deadline) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: --deadline: {e}");
-            return Err(Status::BadInput);
+            return Err(flag_error(flag_rules::DEADLINE, "--deadline", format!("--deadline: {e}"), "give a duration such as 90s, 30m or 2h"));
         }
     };
     let run_id = engine::new_run_id();
@@ -321,29 +330,39 @@ fn plan_run(
         (Some(p), Some(auth)) => match engine::dns_step::DnsSettings::from_profile(&p.profile, &endpoints.dns_api, auth) {
             Ok(d) => Some(d),
             Err(e) => {
-                eprintln!("error: the profile's Cloudflare token: {e}");
-                return Err(Status::BadInput);
+                return Err(flag_error(
+                    flag_rules::DNS_TOKEN,
+                    "--dns-authoritative",
+                    format!("the profile's Cloudflare token: {e}"),
+                    "the DNS step reads the token the profile names (dns.cloudflare.apiToken: env or file); set that variable or file",
+                ));
             }
         },
         (None, Some(_)) => {
-            eprintln!("error: --dns-authoritative needs --profile (the zone and token come from it)");
-            return Err(Status::BadInput);
+            return Err(flag_error(
+                flag_rules::DNS_NEEDS_PROFILE,
+                "--dns-authoritative",
+                "--dns-authoritative needs --profile",
+                "the zone, owner id and token come from the profile: add --profile PATH",
+            ));
         }
         _ => None,
     };
     let bgp = match (profile, endpoints.bgp_listen) {
         (Some(p), Some(listen)) => {
             let std::net::IpAddr::V4(ip) = listen.ip() else {
-                eprintln!("error: --bgp-listen must be an IPv4 address");
-                return Err(Status::BadInput);
+                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen must be an IPv4 address", "e.g. --bgp-listen 0.0.0.0:179"));
             };
             let (Some(router), Ok(node_asn)) = (p.profile.bgp.peers.first(), u32::try_from(p.profile.bgp.local_asn)) else {
-                eprintln!("error: --bgp-listen needs a profile with BGP peers");
-                return Err(Status::BadInput);
+                return Err(flag_error(
+                    flag_rules::BGP_LISTEN,
+                    "--bgp-listen",
+                    "--bgp-listen needs a profile with BGP peers",
+                    "the harness plays the profile's first bgp.peers entry; add one or drop --bgp-listen",
+                ));
             };
             let Ok(router_asn) = u32::try_from(router.asn) else {
-                eprintln!("error: the profile's peer ASN does not fit 32 bits");
-                return Err(Status::BadInput);
+                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "the profile's peer ASN does not fit 32 bits", "use a 4-byte ASN"));
             };
             // The harness plays the router the profile names: its ASN, the
             // nodes' ASN as the expected peer.
@@ -351,8 +370,7 @@ fn plan_run(
             Some(engine::bgp_step::BgpSettings { listen, config })
         }
         (None, Some(_)) => {
-            eprintln!("error: --bgp-listen needs --profile (the ASNs come from it)");
-            return Err(Status::BadInput);
+            return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen needs --profile", "the ASNs come from the profile: add --profile PATH"));
         }
         _ => None,
     };
@@ -482,11 +500,12 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         .unwrap_or_else(|| loaded.profile.provider.kind().as_str().to_owned());
     let explicit_cluster = global.kubeconfig.is_some() || global.context.is_some();
     if provider != "existing" && !explicit_cluster {
-        eprintln!(
-            "error: provider `{provider}` cannot provision yet (the installer is not built); \
-             point conform at an existing cluster with --kubeconfig/--context"
-        );
-        return Ok(Status::BadInput);
+        return Ok(flag_error(
+            flag_rules::PROVIDER_CANNOT_PROVISION,
+            "--provider",
+            format!("provider `{provider}` cannot provision yet (the installer is not built); nothing was done"),
+            "point conform at an existing cluster with --kubeconfig/--context",
+        ));
     }
     // Gate 3: every suite, then the reports and the perf baseline.
     let plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {

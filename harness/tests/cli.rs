@@ -52,6 +52,20 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn flag_errors_carry_a_rule_id_a_location_and_a_hint() {
+    let (code, _, err) = run(&["run", "--list", "--deadline", "5 parsecs"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("<command line>:1:22: error[FLAG-001]"), "{err}");
+    assert!(err.contains("hint: give a duration"), "{err}");
+    let (code, _, err) = run(&["run", "--list", "--dns-authoritative", "127.0.0.1:53"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-002]: --dns-authoritative needs --profile"), "{err}");
+    let (code, _, err) = run(&["run", "--list", "--bgp-listen=127.0.0.1:1179"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-003]"), "{err}");
+}
+
+#[test]
 fn check_exit_codes_follow_the_contract() {
     let (code, out, _) = run(&["check"]);
     assert_eq!(code, 0, "{out}");

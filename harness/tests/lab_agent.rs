@@ -136,6 +136,17 @@ fn agent_modes_work_across_a_veth() {
     assert!(stream["bytes"].as_u64().unwrap_or(0) > 0);
     assert_eq!(stream["samples"].as_array().map(Vec::len), Some(2));
 
+    // Four parallel connections of exactly 1 MB each: one sample, 4 MB.
+    let multi = common::agent_run(
+        &agent,
+        &pair.a,
+        &["client", "stream", "--target", &format!("{b}:7001"), "--bytes", "1000000", "--parallel", "4"],
+        t,
+    );
+    assert_eq!(multi["ok"], true, "{multi}");
+    assert_eq!(multi["bytes"], 4_000_000, "{multi}");
+    assert_eq!(multi["samples"].as_array().map(Vec::len), Some(1));
+
     let rr = common::agent_run(
         &agent,
         &pair.a,
@@ -217,7 +228,9 @@ fn capture_counts_plaintext_on_the_veth() {
         pair.b.name(),
         "capture",
         "--iface",
-        &pair.b_if,
+        "auto",
+        "--route-to",
+        &pair.a_ip.to_string(),
         "--filter-ips",
         &ips,
         "--proto",
@@ -270,6 +283,8 @@ fn capture_counts_plaintext_on_the_veth() {
     assert!(status.success(), "{out}");
     let report = common::json(out.lines().last().unwrap_or_default());
     assert_eq!(report["ok"], true, "{report}");
+    // `auto` picked the veth that the route to the peer leaves through.
+    assert_eq!(report["iface"].as_str(), Some(pair.b_if.as_str()), "{report}");
     // 10 connections of >= 3 TCP packets each way on the wire.
     assert!(
         report["plaintext_packets"].as_u64().unwrap_or(0) >= 30,
@@ -277,6 +292,17 @@ fn capture_counts_plaintext_on_the_veth() {
     );
     // 7 requests + 7 echoes.
     assert_eq!(report["udp_port_packets"].as_u64(), Some(14), "{report}");
+
+    // No route (the lab namespace has no default route): a clear failure,
+    // and nothing is sent anywhere.
+    let none = common::agent_run(
+        &agent,
+        &pair.b,
+        &["capture", "--iface", "auto", "--route-to", "203.0.113.9", "--filter-ips", &ips, "--duration-s", "0.1"],
+        t,
+    );
+    assert_eq!(none["ok"], false, "{none}");
+    assert!(none["error"].as_str().unwrap_or_default().contains("failed to find a route to 203.0.113.9"), "{none}");
 }
 
 #[test]
@@ -368,4 +394,320 @@ fn dns_server_and_client_and_system_resolver() {
     drop(p);
     drop(pair);
     assert!(!std::path::Path::new(&etc).exists(), "{etc} left behind");
+}
+
+/// A test CA and a server certificate it signed, as PEM files.
+struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+fn make_ca(cn: &str) -> (rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, String) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = rcgen::KeyPair::generate().expect("ca key");
+    let ca = rcgen::CertifiedIssuer::self_signed(params, key).expect("self-sign ca");
+    let pem = ca.pem();
+    (ca, pem)
+}
+
+/// ca.pem (trusted), other-ca.pem (an unrelated CA), server.pem/server.key
+/// for app.infraflux.test and *.wild.infraflux.test, signed by ca.pem.
+fn test_pki() -> TestPki {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, ca_pem) = make_ca("InfraFlux test CA");
+    let (_, other_pem) = make_ca("InfraFlux other CA");
+    let mut leaf = rcgen::CertificateParams::new(vec![
+        "app.infraflux.test".to_string(),
+        "*.wild.infraflux.test".to_string(),
+    ])
+    .expect("leaf params");
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "app.infraflux.test");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let cert = leaf.signed_by(&leaf_key, &ca).expect("sign leaf");
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).expect("write ca");
+    std::fs::write(dir.path().join("other-ca.pem"), other_pem).expect("write other ca");
+    std::fs::write(dir.path().join("server.pem"), cert.pem()).expect("write cert");
+    std::fs::write(dir.path().join("server.key"), leaf_key.serialize_pem()).expect("write key");
+    TestPki { dir }
+}
+
+#[test]
+fn https_by_name_with_resolve_verifies_against_a_test_ca() {
+    if !common::lab_enabled() {
+        return;
+    }
+    let agent = common::agent_bin();
+    let pki = test_pki();
+    let pair = LinkedPair::create().expect("create lab pair");
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let _server = common::agent_serve(
+        &agent,
+        &pair.b,
+        &[
+            "--https", "8443", "--http", "8080", "--tls-cert", &cert, "--tls-key", &key,
+        ],
+    );
+    let b = pair.b_ip.to_string();
+    let ca = pki.path("ca.pem");
+    let t = Duration::from_secs(20);
+    let client = |url: &str, extra: &[&str]| {
+        let mut args = vec!["client", "http", "--url", url];
+        args.extend_from_slice(extra);
+        common::agent_run(&agent, &pair.a, &args, t)
+    };
+    let pin = |name: &str, port: u16| format!("{name}:{port}:{b}");
+
+    // The name resolves nowhere: only --resolve makes it reachable, and the
+    // server still sees the name in Host and SNI (its certificate matched).
+    let good = client(
+        "https://app.infraflux.test:8443/hello",
+        &["--resolve", &pin("app.infraflux.test", 8443), "--ca-file", &ca],
+    );
+    assert_eq!(good["ok"], true, "{good}");
+    assert_eq!(good["status"], 200);
+    let tls = &good["tls"];
+    assert_eq!(tls["verified"], true, "{good}");
+    assert_eq!(tls["sni"], "app.infraflux.test");
+    assert_eq!(tls["version"], "TLSv1_3");
+    assert_eq!(
+        tls["peer_sans"],
+        serde_json::json!(["app.infraflux.test", "*.wild.infraflux.test"])
+    );
+    assert_eq!(tls["peer_subject"], "CN=app.infraflux.test");
+    assert_eq!(tls["peer_issuer"], "CN=InfraFlux test CA");
+    let echo = common::json(good["body"].as_str().expect("body"));
+    assert_eq!(echo["headers"]["host"], "app.infraflux.test");
+    assert_eq!(echo["tls"], true);
+    assert_eq!(echo["server_ip"], b);
+    assert_eq!(good["headers"]["content-type"], "application/json");
+
+    // A wildcard SAN covers one label.
+    let wild = client(
+        "https://x.wild.infraflux.test:8443/",
+        &["--resolve", &pin("x.wild.infraflux.test", 8443), "--ca-file", &ca],
+    );
+    assert_eq!(wild["ok"], true, "{wild}");
+    assert_eq!(wild["tls"]["sni"], "x.wild.infraflux.test");
+
+    // A name the certificate lacks fails verification, and the report
+    // still says what the server presented.
+    let wrong = client(
+        "https://other.infraflux.test:8443/",
+        &["--resolve", &pin("other.infraflux.test", 8443), "--ca-file", &ca],
+    );
+    assert_eq!(wrong["ok"], false, "{wrong}");
+    let err = wrong["error"].as_str().unwrap_or("");
+    assert!(err.contains("certificate"), "{wrong}");
+    assert!(err.contains("other.infraflux.test"), "{wrong}");
+    assert_eq!(wrong["tls"]["verified"], false);
+    assert_eq!(wrong["tls"]["peer_sans"][0], "app.infraflux.test");
+
+    // The right name under a CA that did not sign it fails too.
+    let untrusted = client(
+        "https://app.infraflux.test:8443/",
+        &[
+            "--resolve",
+            &pin("app.infraflux.test", 8443),
+            "--ca-file",
+            &pki.path("other-ca.pem"),
+        ],
+    );
+    assert_eq!(untrusted["ok"], false, "{untrusted}");
+    assert!(
+        untrusted["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("certificate"),
+        "{untrusted}"
+    );
+
+    // --insecure connects anyway, reports the certificate, claims nothing.
+    let insecure = client(
+        "https://other.infraflux.test:8443/",
+        &["--resolve", &pin("other.infraflux.test", 8443), "--insecure"],
+    );
+    assert_eq!(insecure["ok"], true, "{insecure}");
+    assert_eq!(insecure["tls"]["verified"], false);
+    assert_eq!(insecure["tls"]["sni"], "other.infraflux.test");
+    assert_eq!(
+        insecure["tls"]["peer_sans"],
+        serde_json::json!(["app.infraflux.test", "*.wild.infraflux.test"])
+    );
+
+    // Redirects are reported, not followed.
+    let redirect = client(
+        "https://app.infraflux.test:8443/status/301",
+        &["--resolve", &pin("app.infraflux.test", 8443), "--ca-file", &ca],
+    );
+    assert_eq!(redirect["ok"], true, "{redirect}");
+    assert_eq!(redirect["status"], 301);
+    assert_eq!(
+        redirect["headers"]["location"],
+        "https://app.infraflux.test/status/301"
+    );
+
+    // Plain http by name: Host is the name, no tls report.
+    let plain = client(
+        "http://app.infraflux.test:8080/p",
+        &["--resolve", &pin("app.infraflux.test", 8080)],
+    );
+    assert_eq!(plain["ok"], true, "{plain}");
+    assert!(plain["tls"].is_null());
+    assert_eq!(
+        common::json(plain["body"].as_str().expect("body"))["headers"]["host"],
+        "app.infraflux.test"
+    );
+
+    // A pin for another port does not apply: the name must then resolve,
+    // and in the lab it does not.
+    let unpinned = client(
+        "https://app.infraflux.test:8443/",
+        &["--resolve", &pin("app.infraflux.test", 9999), "--ca-file", &ca],
+    );
+    assert_eq!(unpinned["ok"], false, "{unpinned}");
+    assert!(
+        unpinned["error"].as_str().unwrap_or("").contains("resolve"),
+        "{unpinned}"
+    );
+}
+
+/// Runs `args` inside `ns` with `ip netns exec`, failing the test on error.
+fn in_netns(ns: &infraflux::lab::Netns, args: &[&str]) {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns.name()]).args(args);
+    infraflux::lab::netns::run_command(&mut cmd, None, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+}
+
+#[test]
+fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
+    if !common::lab_enabled() {
+        return;
+    }
+    let agent = common::agent_bin();
+    let ns = infraflux::lab::Netns::create(&infraflux::lab::unique_tag(), "r")
+        .expect("create namespace");
+    let t = Duration::from_secs(30);
+    let fresh = common::agent_run(&agent, &ns, &["host-rules", "--host-root", "/"], t);
+    assert_eq!(fresh["ok"], true, "{fresh}");
+    assert_eq!(fresh["mode"], "host-rules");
+    assert_eq!(fresh["kube_svc_chains"], 0, "{fresh}");
+    assert_eq!(fresh["kube_service_rules"], 0, "{fresh}");
+    let tools: Vec<&str> = fresh["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["tool"].as_str())
+        .collect();
+    assert!(
+        tools.contains(&"iptables-nft-save") && tools.contains(&"iptables-legacy-save"),
+        "{fresh}"
+    );
+
+    // kube-proxy's shape, in the nft backend; one more service chain in the
+    // legacy backend, which `iptables-nft-save` alone would not show.
+    in_netns(&ns, &["iptables-nft", "-t", "nat", "-N", "KUBE-SERVICES"]);
+    in_netns(&ns, &["iptables-nft", "-t", "nat", "-N", "KUBE-SVC-TEST1234"]);
+    in_netns(
+        &ns,
+        &["iptables-nft", "-t", "nat", "-A", "KUBE-SERVICES", "-j", "KUBE-SVC-TEST1234"],
+    );
+    in_netns(&ns, &["iptables-legacy", "-t", "nat", "-N", "KUBE-SEP-LEGACY01"]);
+
+    let after = common::agent_run(&agent, &ns, &["host-rules", "--host-root", "/"], t);
+    assert_eq!(after["ok"], true, "{after}");
+    assert_eq!(
+        after["kube_chains"],
+        serde_json::json!(["KUBE-SEP-LEGACY01", "KUBE-SERVICES", "KUBE-SVC-TEST1234"]),
+        "{after}"
+    );
+    assert_eq!(after["kube_svc_chains"], 2, "{after}");
+    assert_eq!(after["kube_service_rules"], 1, "{after}");
+    let nft = after["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["tool"] == "iptables-nft-save")
+        .expect("nft tool report");
+    assert_eq!(nft["ok"], true);
+    assert_eq!(nft["tables"]["nat"]["rules"], 1, "{nft}");
+    assert!(
+        nft["tables"]["nat"]["chains"]
+            .as_array()
+            .expect("chains")
+            .iter()
+            .any(|c| c == "KUBE-SVC-TEST1234"),
+        "{nft}"
+    );
+
+    // Through chroot: the host's / bind-mounted at another path (in a
+    // private mount namespace, so the host's mount table never changes),
+    // as the pod sees it at /host.
+    let root = tempfile::tempdir().expect("tempdir");
+    let root_text = root.path().display().to_string();
+    let script = format!(
+        "mount --rbind / {root} && exec {agent} --netns {ns} host-rules --host-root {root}",
+        root = root.path().display(),
+        agent = agent.display(),
+        ns = ns.name()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let mut p = infraflux::lab::LabProcess::spawn("agent host-rules chroot", &mut cmd)
+        .expect("spawn unshare");
+    let (_status, out) = p.wait_output(t).expect("host-rules in chroot finished");
+    // The bind mount lived only in the private mount namespace, now gone.
+    // Should it ever show here, never let TempDir's recursive delete walk
+    // into the host's root through it.
+    if std::fs::read_dir(root.path()).map_or(true, |mut d| d.next().is_some()) {
+        let kept = root.keep();
+        panic!("bind mount leaked into the host: {}", kept.display());
+    }
+    let chrooted = common::json(out.lines().last().unwrap_or_default());
+    assert_eq!(chrooted["ok"], true, "{chrooted}");
+    assert_eq!(chrooted["host_root"], root_text);
+    assert_eq!(chrooted["kube_chains"], after["kube_chains"], "{chrooted}");
+
+    // An empty root has no tools: proof the agent looked inside it.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let bare = common::agent_run(
+        &agent,
+        &ns,
+        &["host-rules", "--host-root", &empty.path().display().to_string()],
+        t,
+    );
+    assert_eq!(bare["ok"], false, "{bare}");
+    assert!(
+        bare["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no iptables-save tool"),
+        "{bare}"
+    );
+
+    // A host root that does not exist is a report, not a crash.
+    let missing = common::agent_run(
+        &agent,
+        &ns,
+        &["host-rules", "--host-root", "/nonexistent-infraflux-root"],
+        t,
+    );
+    assert_eq!(missing["ok"], false, "{missing}");
+    assert!(
+        missing["error"].as_str().unwrap_or("").contains("chroot"),
+        "{missing}"
+    );
 }

@@ -40,9 +40,15 @@ impl Proto {
 
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
-    /// Interface to count on (in the agent's network namespace).
+    /// Interface to count on (in the agent's network namespace), or `auto`
+    /// for the one the main routing table sends --route-to through.
     #[arg(long)]
     pub iface: String,
+    /// With `--iface auto`: the IPv4 address whose egress interface is
+    /// counted on (e.g. the other node's InternalIP), as `ip route get` would
+    /// pick it from the main table.
+    #[arg(long)]
+    pub route_to: Option<Ipv4Addr>,
     /// IPv4 addresses; a packet is plaintext when both its source and
     /// destination are in this list.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -129,9 +135,51 @@ pub fn run(args: &CaptureArgs) -> CaptureReport {
     report
 }
 
+/// The interface of the longest-prefix match for `dst` in a
+/// `/proc/net/route` table (IPv4 main table; ties go to the lowest metric).
+/// Policy routing is not consulted: node-to-node traffic, which is what a
+/// leak check watches, follows the main table.
+pub fn egress_iface(table: &str, dst: Ipv4Addr) -> Option<String> {
+    let dst = u32::from(dst);
+    let mut best: Option<(u32, u32, String)> = None;
+    for line in table.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (Some(iface), Some(dest), Some(flags), Some(metric), Some(mask)) =
+            (cols.first(), cols.get(1), cols.get(3), cols.get(6), cols.get(7))
+        else {
+            continue;
+        };
+        // /proc/net/route prints addresses as the raw in-memory u32, i.e.
+        // network byte order read on a little-endian host.
+        let parse = |h: &str| u32::from_str_radix(h, 16).ok().map(|v| u32::from_be_bytes(v.to_le_bytes()));
+        let (Some(dest), Some(mask), Ok(flags), Ok(metric)) =
+            (parse(dest), parse(mask), u32::from_str_radix(flags, 16), metric.parse::<u32>())
+        else {
+            continue;
+        };
+        const RTF_UP: u32 = 0x1;
+        if flags & RTF_UP == 0 || dst & mask != dest & mask {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some((m, met, _)) => mask.count_ones() > m.count_ones() || (mask == *m && metric < *met),
+        };
+        if better {
+            best = Some((mask, metric, (*iface).to_owned()));
+        }
+    }
+    best.map(|(_, _, iface)| iface)
+}
+
 fn count(args: &CaptureArgs, report: &mut CaptureReport) -> Result<(), String> {
-    let ifindex = nix::net::if_::if_nametoindex(args.iface.as_str())
-        .map_err(|e| format!("failed to find interface {}: {e}", args.iface))?;
+    if args.iface == "auto" {
+        let dst = args.route_to.ok_or("--iface auto needs --route-to ADDR")?;
+        let table = std::fs::read_to_string("/proc/net/route").map_err(|e| format!("failed to read /proc/net/route: {e}"))?;
+        report.iface = egress_iface(&table, dst).ok_or_else(|| format!("failed to find a route to {dst}"))?;
+    }
+    let ifindex = nix::net::if_::if_nametoindex(report.iface.as_str())
+        .map_err(|e| format!("failed to find interface {}: {e}", report.iface))?;
     report.ifindex = ifindex;
     let fd = socket(
         AddressFamily::Packet,
@@ -184,6 +232,28 @@ fn count(args: &CaptureArgs, report: &mut CaptureReport) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+eth0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n\
+eth1\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+down0\t0500000A\t00000000\t0000\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n\
+eth2\t0002000A\t00000000\t0001\t0\t0\t10\t00FFFFFF\t0\t0\t0\n\
+eth3\t0002000A\t00000000\t0001\t0\t0\t5\t00FFFFFF\t0\t0\t0\n";
+
+    #[test]
+    fn egress_interface_is_the_longest_prefix_match() {
+        let at = |ip: [u8; 4]| egress_iface(ROUTES, Ipv4Addr::from(ip));
+        assert_eq!(at([192, 168, 1, 7]).as_deref(), Some("eth0"));
+        assert_eq!(at([10, 0, 9, 9]).as_deref(), Some("eth1"));
+        // A /24 beats the /16; between equal prefixes the lower metric wins.
+        assert_eq!(at([10, 0, 2, 1]).as_deref(), Some("eth3"));
+        // Routes that are not up are ignored.
+        assert_eq!(at([10, 0, 0, 5]).as_deref(), Some("eth1"));
+        // Everything else takes the default route.
+        assert_eq!(at([8, 8, 8, 8]).as_deref(), Some("eth0"));
+        assert_eq!(egress_iface("Iface\tDestination\n", Ipv4Addr::LOCALHOST), None);
+    }
 
     fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, sport: u16, dport: u16) -> Vec<u8> {
         let mut p = vec![0u8; 28];

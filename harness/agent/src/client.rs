@@ -2,7 +2,7 @@
 //! `ClientReport`. Every network wait is bounded by --timeout-ms, every loop by
 //! --count or --duration-s.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::report::ClientReport;
 use crate::stats::Latency;
-use crate::{dns, http, rr, tls};
+use crate::{dns, downtime, http_client, rr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -21,6 +21,7 @@ pub enum Mode {
     Rr,
     Crr,
     Dns,
+    Downtime,
 }
 
 #[derive(Debug, Args)]
@@ -45,16 +46,41 @@ pub struct ClientArgs {
     /// http: extra request header "Name: value" (repeatable).
     #[arg(long = "header")]
     pub headers: Vec<String>,
-    /// https: accept the server's certificate without verification (required for https).
+    /// https: accept the server's certificate without verification (it is
+    /// still reported). Wins over --ca-file.
     #[arg(long)]
     pub insecure: bool,
+    /// https: verify the server's chain and name against the CA
+    /// certificates in this PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// http: connect to ADDR when the URL's authority is HOST:PORT; the Host
+    /// header and TLS SNI stay the URL's host (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// downtime: what one attempt does.
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub probe: downtime::ProbeKind,
+    /// downtime --probe http: request path.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// downtime --probe http: Host header (default: the host of --target).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// downtime: attempts per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
     /// Attempts for http/tcp/udp/dns (all must succeed for ok=true).
     #[arg(long, default_value_t = 1)]
     pub count: u32,
     /// Samples for stream/rr/crr, each lasting --duration-s.
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
-    /// Length of one stream/rr/crr sample in seconds.
+    /// stream: parallel connections per sample (like `iperf3 -P`); a
+    /// sample is their summed goodput.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub parallel: u32,
+    /// Length of one stream/rr/crr sample in seconds; downtime: length of the run.
     #[arg(long, default_value_t = 10.0)]
     pub duration_s: f64,
     /// stream: send exactly this many bytes per sample instead of running
@@ -77,17 +103,18 @@ const DEFAULT_STREAM_WRITE: u32 = 256 * 1024;
 pub fn run(args: &ClientArgs) -> ClientReport {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
     match args.mode {
-        Mode::Http => run_http(args, timeout),
+        Mode::Http => http_client::run(args, timeout),
         Mode::Tcp => with_target(args, "tcp", |r, addr| run_tcp(args, r, addr, timeout)),
         Mode::Udp => with_target(args, "udp", |r, addr| run_udp(args, r, addr, timeout)),
         Mode::Stream => with_target(args, "stream", |r, addr| run_stream(args, r, addr, timeout)),
         Mode::Rr => with_target(args, "rr", |r, addr| run_rr(args, r, addr, timeout, false)),
         Mode::Crr => with_target(args, "crr", |r, addr| run_rr(args, r, addr, timeout, true)),
         Mode::Dns => run_dns(args, timeout),
+        Mode::Downtime => downtime::run(args, timeout),
     }
 }
 
-fn resolve(target: &str) -> Result<SocketAddr, String> {
+pub(crate) fn resolve(target: &str) -> Result<SocketAddr, String> {
     target
         .to_socket_addrs()
         .map_err(|e| format!("failed to resolve {target:?}: {e}"))?
@@ -110,123 +137,26 @@ fn with_target(
     }
 }
 
-fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+pub(crate) fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     Ok(s)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn finish_latencies(mut report: ClientReport, lat: Vec<f64>, started: Instant) -> ClientReport {
+pub(crate) fn finish_latencies(
+    mut report: ClientReport,
+    lat: Vec<f64>,
+    started: Instant,
+) -> ClientReport {
     report.duration_s = started.elapsed().as_secs_f64();
     report.latency_ms = Latency::from_ms(&lat);
     report.samples = lat;
     report
-}
-
-fn run_http(args: &ClientArgs, timeout: Duration) -> ClientReport {
-    let Some(url) = &args.url else {
-        return ClientReport::new("http", "").fail("http needs --url");
-    };
-    let report = ClientReport::new("http", url);
-    let parsed = match http::parse_url(url) {
-        Ok(u) => u,
-        Err(e) => return report.fail(e),
-    };
-    if parsed.tls && !args.insecure {
-        return report.fail("https needs --insecure: the agent carries no trust store");
-    }
-    let tls_config = if parsed.tls {
-        match tls::insecure_client_config() {
-            Ok(c) => Some(c),
-            Err(e) => return report.fail(e),
-        }
-    } else {
-        None
-    };
-    let addr = match resolve(&format!("{}:{}", parsed.host, parsed.port)) {
-        Ok(a) => a,
-        Err(e) => return report.fail(e),
-    };
-    let mut request = format!(
-        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: infraflux-agent\r\nConnection: close\r\n",
-        args.method, parsed.path, parsed.host
-    );
-    for h in &args.headers {
-        if !h.contains(':') {
-            return report.fail(format!("bad --header {h:?}: expected \"Name: value\""));
-        }
-        request.push_str(h);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-
-    let started = Instant::now();
-    let mut report = report;
-    let mut lat = Vec::new();
-    for _ in 0..args.count.max(1) {
-        let t0 = Instant::now();
-        let result = connect(addr, timeout).and_then(|s| match &tls_config {
-            Some(cfg) => {
-                let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let conn =
-                    rustls::ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
-                http_exchange(rustls::StreamOwned::new(conn, s), request.as_bytes())
-            }
-            None => http_exchange(s, request.as_bytes()),
-        });
-        match result {
-            Ok((status, body)) => {
-                lat.push(ms(t0.elapsed()));
-                report.status = Some(status);
-                report.bytes += body.len() as u64;
-                let shown = &body[..body.len().min(64 * 1024)];
-                report.body = Some(String::from_utf8_lossy(shown).into_owned());
-            }
-            Err(e) => {
-                return finish_latencies(report, lat, started)
-                    .fail(format!("failed http exchange with {url}: {e}"));
-            }
-        }
-    }
-    report.ok = true;
-    finish_latencies(report, lat, started)
-}
-
-fn http_exchange<S: Read + Write>(mut s: S, request: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    s.write_all(request)?;
-    s.flush()?;
-    let mut r = BufReader::new(s);
-    let head = http::read_head(&mut r)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
-    let status = head
-        .start
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
-    let mut body = Vec::new();
-    match head.content_length()? {
-        Some(n) => {
-            (&mut r).take(n).read_to_end(&mut body)?;
-            if (body.len() as u64) < n {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short body"));
-            }
-        }
-        None => match r.read_to_end(&mut body) {
-            Ok(_) => {}
-            // A TLS peer that closes without close_notify still sent a full
-            // body when it framed it by connection close.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
-            Err(e) => return Err(e),
-        },
-    }
-    Ok((status, body))
 }
 
 fn payload(size: usize) -> Vec<u8> {
@@ -345,6 +275,37 @@ fn stream_sample(
     Ok((u64::from_be_bytes(ack), elapsed))
 }
 
+/// One sample over `--parallel` connections started together. The bytes
+/// are summed and divided by the slowest connection's time, so a stream
+/// that finishes early cannot inflate the aggregate.
+fn parallel_sample(addr: SocketAddr, buf: &[u8], args: &ClientArgs, timeout: Duration) -> io::Result<(u64, f64)> {
+    if args.parallel <= 1 {
+        return stream_sample(addr, buf, args.duration_s, args.bytes, timeout);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.parallel)
+            .map(|_| scope.spawn(|| stream_sample(addr, buf, args.duration_s, args.bytes, timeout)))
+            .collect();
+        let mut total = 0u64;
+        let mut slowest = 0.0f64;
+        let mut first_err = None;
+        for w in workers {
+            match w.join() {
+                Ok(Ok((bytes, secs))) => {
+                    total += bytes;
+                    slowest = slowest.max(secs);
+                }
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or_else(|| Some(io::Error::other("a stream worker panicked"))),
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok((total, slowest.max(f64::MIN_POSITIVE))),
+        }
+    })
+}
+
 fn run_stream(
     args: &ClientArgs,
     mut report: ClientReport,
@@ -354,7 +315,7 @@ fn run_stream(
     let buf = payload(args.size.unwrap_or(DEFAULT_STREAM_WRITE).max(1) as usize);
     let started = Instant::now();
     for _ in 0..args.samples.max(1) {
-        match stream_sample(addr, &buf, args.duration_s, args.bytes, timeout) {
+        match parallel_sample(addr, &buf, args, timeout) {
             Ok((bytes, secs)) => {
                 report.bytes += bytes;
                 report.samples.push(bytes as f64 * 8.0 / secs / 1e9);

@@ -101,6 +101,20 @@ pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
     }))
 }
 
+/// Lowercased names; repeated headers joined with ", " (one JSON object).
+pub fn header_map(headers: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in headers {
+        map.entry(k.to_ascii_lowercase())
+            .and_modify(|e| {
+                e.push_str(", ");
+                e.push_str(v);
+            })
+            .or_insert_with(|| v.clone());
+    }
+    map
+}
+
 pub fn reason(code: u16) -> &'static str {
     match code {
         200 => "OK",
@@ -108,6 +122,8 @@ pub fn reason(code: u16) -> &'static str {
         204 => "No Content",
         301 => "Moved Permanently",
         302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -175,16 +191,7 @@ fn handle<S: Read + Write>(stream: S, peer: &Peer) -> io::Result<()> {
         }
         io::copy(&mut (&mut reader).take(body_len), &mut io::sink())?;
 
-        let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (k, v) in &head.headers {
-            headers
-                .entry(k.to_ascii_lowercase())
-                .and_modify(|e| {
-                    e.push_str(", ");
-                    e.push_str(v);
-                })
-                .or_insert_with(|| v.clone());
-        }
+        let headers = header_map(&head.headers);
         let close = match headers.get("connection") {
             Some(c) => c.eq_ignore_ascii_case("close"),
             None => version == "HTTP/1.0",
@@ -209,11 +216,21 @@ fn handle<S: Read + Write>(stream: S, peer: &Peer) -> io::Result<()> {
             hostname: host.clone(),
             body_bytes: body_len,
         };
+        // A redirect points at the same host and path over https (what an
+        // HTTP-to-HTTPS redirect looks like), so clients can check it.
+        let location = if (300..400).contains(&code) {
+            match echo.headers.get("host") {
+                Some(h) => format!("Location: https://{h}{path}\r\n"),
+                None => "Location: /\r\n".to_string(),
+            }
+        } else {
+            String::new()
+        };
         let body = serde_json::to_vec(&echo).map_err(io::Error::other)?;
         let mut out = Vec::with_capacity(body.len() + 160);
         write!(
             out,
-            "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{location}Connection: {}\r\n\r\n",
             reason(code),
             body.len(),
             if close { "close" } else { "keep-alive" }

@@ -1,13 +1,18 @@
 //! `infraflux-agent`: the probe binary the harness ships into test pods and
-//! lab namespaces. Three modes: `serve` (echo/sink/request-response servers),
-//! `client` (one measurement, one JSON object on stdout) and `capture` (an
-//! AF_PACKET counter for plaintext leak checks). The JSON contract is in
+//! lab namespaces. Four modes: `serve` (echo/sink/request-response servers),
+//! `client` (one measurement, one JSON object on stdout), `capture` (an
+//! AF_PACKET counter for plaintext leak checks) and `host-rules` (the node's
+//! iptables rules, for the kube-proxy check). The JSON contract is in
 //! README.md; field names are stable.
 
 mod capture;
+mod certinfo;
 mod client;
 mod dns;
+mod downtime;
+mod host_rules;
 mod http;
+mod http_client;
 mod netns;
 mod report;
 mod rr;
@@ -39,6 +44,8 @@ enum Cmd {
     Client(client::ClientArgs),
     /// Count IPv4 packets on an interface and print one JSON object.
     Capture(capture::CaptureArgs),
+    /// Read the node's iptables rules (kube-proxy check) and print one JSON object.
+    HostRules(host_rules::HostRulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +70,10 @@ fn main() -> ExitCode {
         }
         Cmd::Capture(args) => {
             let report = capture::run(&args);
+            emit(&report, report.ok)
+        }
+        Cmd::HostRules(args) => {
+            let report = host_rules::run(&args);
             emit(&report, report.ok)
         }
     }

@@ -25,13 +25,20 @@ pub struct ServeArgs {
     /// HTTP echo server port (reflects method, path, headers, peer as JSON).
     #[arg(long)]
     pub http: Option<u16>,
-    /// HTTPS echo server port (self-signed certificate made at start).
+    /// HTTPS echo server port (self-signed certificate made at start, or --tls-cert).
     #[arg(long)]
     pub https: Option<u16>,
     /// Extra DNS names for the self-signed certificate (localhost is always in).
     #[arg(long = "tls-san", value_delimiter = ',')]
     pub tls_san: Vec<String>,
-    /// TCP echo port (used by `client tcp`).
+    /// PEM certificate chain (leaf first) for --https instead of the
+    /// self-signed one; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// TCP echo port (used by `client tcp` and `client downtime --probe tcp`).
     #[arg(long)]
     pub tcp_echo: Option<u16>,
     /// TCP sink port: counts bytes until EOF, then answers the count (used by `client stream`).
@@ -144,10 +151,10 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     if listeners.is_empty() {
         return Err(ServeError::NothingToServe);
     }
-    let tls_config = if args.https.is_some() {
-        Some(tls::server_config(&args.tls_san)?)
-    } else {
-        None
+    let tls_config = match (args.https, &args.tls_cert, &args.tls_key) {
+        (None, _, _) => None,
+        (Some(_), Some(cert), Some(key)) => Some(tls::server_config_from_files(cert, key)?),
+        (Some(_), _, _) => Some(tls::server_config(&args.tls_san)?),
     };
 
     let ready = Ready {

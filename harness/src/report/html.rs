@@ -220,6 +220,22 @@ fn perf_section(
         }
     }
     h.push_str("</table>\n<p>Percentiles: linear interpolation between closest ranks (type 7). CI: Student t.</p>\n");
+    let pairs = super::perf::ratios(metrics);
+    if !pairs.is_empty() {
+        h.push_str("<h3>Pod path against the host baseline</h3>\n<table><tr><th>Pod / host</th><th>Ratio</th><th>95% CI</th><th>Pod metric</th><th>Host baseline</th></tr>\n");
+        for r in &pairs {
+            let ci = r.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", num(c.low), num(c.high)));
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{ci}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.id),
+                num(r.ratio),
+                esc(&r.numerator),
+                esc(&r.denominator)
+            );
+        }
+        h.push_str("</table>\n<p>Ratio of means; CI: percentile bootstrap, 2,000 resamples.</p>\n");
+    }
 
     let mut past: Vec<&RunResults> = history.iter().filter(|r| r.run_id != run.run_id).collect();
     past.sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));

@@ -172,6 +172,14 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
 
     if !metrics.is_empty() {
         let _ = writeln!(md, "## Performance\n");
+        let pairs = super::perf::ratios(metrics);
+        if !pairs.is_empty() {
+            let _ = writeln!(md, "\n| Pod / host | Ratio | 95% CI | Pod metric | Host baseline |\n|---|---:|---|---|---|");
+            for r in &pairs {
+                let ci = r.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", num(c.low), num(c.high)));
+                let _ = writeln!(md, "| {} | {} | {ci} | {} | {} |", cell(&r.id), num(r.ratio), cell(&r.numerator), cell(&r.denominator));
+            }
+        }
         let _ = writeln!(
             md,
             "| Metric | Unit | Better | n | Mean | 95% CI of mean | p50 | p90 | p99 | Min | Max |\n\

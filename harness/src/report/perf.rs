@@ -35,6 +35,79 @@ pub fn metrics(run: &RunResults) -> Vec<Metric<'_>> {
         .collect()
 }
 
+/// Path segment of a host-network baseline in a metric id.
+const HOST_SEGMENT: &str = "host_to_host";
+/// Path segment of the pod measurement it is the baseline for.
+const POD_SEGMENT: &str = "pod_to_pod";
+/// Bootstrap resamples for a ratio's interval (as in the regression rule).
+const RATIO_RESAMPLES: usize = 2_000;
+
+/// How a pod path compares with the host path it runs over: the mean of a
+/// `…pod_to_pod…` metric divided by the mean of the `…host_to_host…` metric
+/// whose id differs only in that segment, with a 95% percentile-bootstrap
+/// interval. A ratio of 0.93 on a throughput pair means pods get 93% of what
+/// the nodes themselves get; on a latency pair (lower is better) above 1
+/// means pods are slower.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ratio {
+    /// The pod metric id with `pod_to_pod` replaced by `pod_vs_host`.
+    pub id: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub higher_is_better: bool,
+    pub ratio: f64,
+    pub ci95: Option<RatioCi>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioCi {
+    pub level: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Every pod/host pair among the metrics, in the order of the pod metrics.
+/// Pairs whose unit or direction differ, or whose baseline mean is not
+/// positive, have no meaningful ratio and are left out.
+pub fn ratios(metrics: &[Metric<'_>]) -> Vec<Ratio> {
+    let by_id: BTreeMap<&str, &Metric<'_>> = metrics.iter().map(|m| (m.series.metric.as_str(), m)).collect();
+    let mut out = Vec::new();
+    for pod in metrics {
+        let id = pod.series.metric.as_str();
+        if !id.split('.').any(|seg| seg == POD_SEGMENT) {
+            continue;
+        }
+        let host_id = swap_segment(id, POD_SEGMENT, HOST_SEGMENT);
+        let Some(host) = by_id.get(host_id.as_str()) else { continue };
+        if host.series.unit != pod.series.unit || host.series.higher_is_better != pod.series.higher_is_better {
+            continue;
+        }
+        let (Some(p), Some(h)) = (stats::mean(&pod.series.samples), stats::mean(&host.series.samples)) else {
+            continue;
+        };
+        if !(h > 0.0 && p.is_finite()) {
+            continue;
+        }
+        let mut rng = stats::SplitMix64::from_name(id);
+        let ci = stats::bootstrap_relative_change(&pod.series.samples, &host.series.samples, LEVEL, RATIO_RESAMPLES, &mut rng)
+            .map(|c| RatioCi { level: c.level, low: c.low + 1.0, high: c.high + 1.0 });
+        out.push(Ratio {
+            id: swap_segment(id, POD_SEGMENT, "pod_vs_host"),
+            numerator: id.to_owned(),
+            denominator: host_id,
+            higher_is_better: pod.series.higher_is_better,
+            ratio: p / h,
+            ci95: ci,
+        });
+    }
+    out
+}
+
+fn swap_segment(id: &str, from: &str, to: &str) -> String {
+    id.split('.').map(|seg| if seg == from { to } else { seg }).collect::<Vec<_>>().join(".")
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PerfFile<'a> {
@@ -44,6 +117,8 @@ struct PerfFile<'a> {
     percentile_method: &'static str,
     ci_method: &'static str,
     metrics: Vec<PerfMetricJson<'a>>,
+    /// Pod path / host path pairs ([`ratios`]).
+    ratios: Vec<Ratio>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +184,7 @@ pub(super) fn render_perf_json(
                 }
             })
             .collect(),
+        ratios: ratios(metrics),
     };
     serde_json::to_string_pretty(&file)
         .map(|s| s + "\n")

@@ -909,3 +909,43 @@ fn gateway_cases_produce_a_conformance_report_that_parses_back() {
     assert_eq!(w2.conformance_yaml, None);
     assert!(!dir2.path().join(super::conformance::CONFORMANCE_YAML).exists());
 }
+
+#[test]
+fn pod_metrics_get_a_ratio_against_their_host_baseline() {
+    let pod = normal(12, 9.0, 0.3, 7);
+    let host = normal(12, 10.0, 0.3, 8);
+    let r = run(
+        "ratio",
+        "2026-01-01T00:00:00Z",
+        vec![
+            series("throughput.tcp_stream_1.pod_to_pod.cross_node", "Gbit/s", true, pod.clone()),
+            series("throughput.tcp_stream_1.host_to_host.cross_node", "Gbit/s", true, host.clone()),
+            // No host twin: no ratio.
+            series("throughput.tcp_stream_1.pod_to_pod.same_node", "Gbit/s", true, vec![9.5, 9.6]),
+            // A twin in another unit is not comparable.
+            series("latency.tcp_rr.pod_to_pod.cross_node", "trans/s", true, vec![100.0, 110.0]),
+            series("latency.tcp_rr.host_to_host.cross_node", "ms", false, vec![1.0, 1.1]),
+        ],
+    );
+    let metrics = perf::metrics(&r);
+    let pairs = perf::ratios(&metrics);
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    let p = &pairs[0];
+    assert_eq!(p.id, "throughput.tcp_stream_1.pod_vs_host.cross_node");
+    assert_eq!(p.denominator, "throughput.tcp_stream_1.host_to_host.cross_node");
+    let expected = crate::stats::mean(&pod).unwrap() / crate::stats::mean(&host).unwrap();
+    assert!((p.ratio - expected).abs() < 1e-12);
+    let ci = p.ci95.unwrap();
+    assert!(ci.low < p.ratio && p.ratio < ci.high, "{ci:?}");
+    assert!(ci.high < 1.0, "a 10% gap with small noise is resolved: {ci:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &r).unwrap();
+    let perf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("perf.json")).unwrap()).unwrap();
+    assert_eq!(perf["ratios"][0]["id"], "throughput.tcp_stream_1.pod_vs_host.cross_node");
+    assert_eq!(perf["ratios"].as_array().map(Vec::len), Some(1));
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("| throughput.tcp_stream_1.pod_vs_host.cross_node |"), "{md}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("Pod path against the host baseline"));
+}
