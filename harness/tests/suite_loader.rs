@@ -275,3 +275,52 @@ fn agent_image_cases_require_the_probe_agent() {
     }
     assert!(checked >= 20, "only {checked} cases start agent pods");
 }
+
+/// Issue #5's failover contract, held for every shipped failover case:
+/// measured at ≥ 100 attempts/s across the disruption (a background
+/// downtime probe started before the disrupt step) and held to a budget
+/// the profile can replace (a `maxDowntime…` variable).
+#[test]
+fn failover_cases_measure_downtime_against_a_profile_budget() {
+    use infraflux::suite::model::{Bound, DisruptAction, ProbeAction};
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let failover = suites.iter().find(|s| s.name == "failover").unwrap();
+    let budget = |b: &Option<Bound>| b.as_ref().is_some_and(|b| b.0.starts_with("{{maxDowntime") && b.0.ends_with("Ms}}"));
+    for c in &failover.cases {
+        let disrupt = c.steps.iter().position(|s| matches!(s, suite::Step::Disrupt(_))).unwrap_or_else(|| panic!("{} disrupts nothing", c.id));
+        let asserts_budget = |probe: &str, path: &str| {
+            c.steps[disrupt..].iter().any(|s| match s {
+                suite::Step::Assert(a) if a.probe.as_deref() == Some(probe) => {
+                    a.that.iter().any(|p| p.path == path && p.range.as_ref().is_some_and(|r| budget(&r.max)))
+                }
+                _ => false,
+            })
+        };
+        if let suite::Step::Disrupt(d) = &c.steps[disrupt]
+            && matches!(d.action, DisruptAction::BgpSessionReset(_))
+        {
+            assert!(asserts_budget("back", "$.elapsed_ms"), "{}: the way back is not held to a budget", c.id);
+            continue;
+        }
+        let probe = c.steps[..disrupt]
+            .iter()
+            .find_map(|s| match s {
+                suite::Step::Probe(p) if p.background && matches!(p.action, ProbeAction::Downtime(_)) => Some(p),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{}: no background downtime probe before the disruption", c.id));
+        let ProbeAction::Downtime(d) = &probe.action else { unreachable!() };
+        assert!(d.rate.unwrap_or(suite::model::DEFAULT_DOWNTIME_RATE) >= 100, "{}", c.id);
+        assert!(probe.metric.as_deref().is_some_and(|m| m.ends_with(".downtime")), "{}: {:?}", c.id, probe.metric);
+        let name = probe.name.as_deref().unwrap();
+        assert!(asserts_budget(name, "$.downtime_ms"), "{}: downtime_ms is not held to a maxDowntime… budget", c.id);
+        let rate_checked = c.steps[disrupt..].iter().any(|s| match s {
+            suite::Step::Assert(a) if a.probe.as_deref() == Some(name) => a.that.iter().any(|p| {
+                p.path == "$.rate_achieved"
+                    && p.range.as_ref().and_then(|r| r.min.as_ref()).and_then(|b| b.value().ok()).is_some_and(|v| v >= 100.0)
+            }),
+            _ => false,
+        });
+        assert!(rate_checked, "{}: rate_achieved is not held to at least 100/s", c.id);
+    }
+}
