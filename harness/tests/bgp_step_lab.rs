@@ -81,3 +81,91 @@ async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
     assert!(took >= Duration::from_secs(u64::from(HOLD_SECS) - 4), "routes dropped before the hold time: {took:?}");
     assert_eq!(collector.view().0, 0);
 }
+
+/// The `bgpSessionReset` disrupt against FRR: the harness's router sends
+/// Cease/Administrative Reset and closes the session; FRR (connect retry
+/// 1 s) dials again and re-announces, and the `bgpPeer` step after the
+/// reset measures how long the routes took to come back, recorded the way
+/// the engine records a step's `metric`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_reset_is_noticed_and_routes_come_back_measured() {
+    match infraflux::lab_bgpdns::root_or_skip("session_reset_is_noticed_and_routes_come_back_measured") {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(msg) => panic!("{msg}"),
+    }
+    let spec = PeerSpec {
+        peer_asn: 65011,
+        harness_asn: 65000,
+        peer_ip: Ipv4Addr::new(10, 198, 8, 2),
+        harness_ip: Ipv4Addr::new(10, 198, 8, 1),
+        hold_secs: HOLD_SECS,
+        peer_passive: false,
+    };
+    let lab = PeerLab::new(&spec).unwrap();
+    let vip = nets(&["198.51.100.35/32"]);
+    let l = lab.harness.tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
+    let listener = tokio::net::TcpListener::from_std(l).unwrap();
+    let cfg = bgp::Config::new(spec.harness_asn, spec.harness_ip, spec.harness_ip).with_peer_asn(spec.peer_asn);
+    let collector = BgpCollector::start(listener, cfg).unwrap();
+    let frr = peers::Frr::start(&lab, &spec, &vip).unwrap();
+
+    let want = Expect { min_sessions: 1, received: vip.clone(), not_received: vec![] };
+    collector
+        .expect(&want, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", frr.log_tail()));
+
+    assert_eq!(collector.reset().await, 1, "one established session to reset");
+    // Routes go with the session at once, before FRR can come back.
+    assert!(!collector.view().1.contains_key(&vip[0]));
+
+    // The bgpPeer step that follows the reset in the failover suite, run by
+    // the engine's own executor: it waits, measures and records.
+    let ctx = infraflux::engine::CaseCtx {
+        id: "failover::bgp-peer-reset".into(),
+        run_id: "20260101T000000Z-abcdef".into(),
+        namespace: "ifx-lab".into(),
+        attempt: 1,
+        vars: [("lbIp".to_owned(), "198.51.100.35".to_owned())].into(),
+        labels: Default::default(),
+        fixtures: Default::default(),
+        probes: Default::default(),
+        perf: Default::default(),
+        background: Default::default(),
+        current: Default::default(),
+        steps: Default::default(),
+    };
+    let step = infraflux::suite::model::BgpPeer {
+        name: Some("back".into()),
+        min_sessions: Some(1),
+        received: vec!["{{lbIp}}/32".into()],
+        not_received: vec![],
+        pod_cidrs_from_nodes: false,
+        timeout: None,
+        metric: Some("failover.bgp_peer_reset.routes_back".into()),
+    };
+    let t0 = Instant::now();
+    infraflux::engine::bgp_step::peer_step(&ctx, &step, &collector, vec![], Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("routes did not come back: {e}\n{}", frr.log_tail()));
+    let took = t0.elapsed();
+    // FRR saw a Cease/Administrative Reset, not just a dropped socket.
+    let neighbor = frr.neighbor_json().unwrap().to_string();
+    assert!(neighbor.contains("Administrative Reset"), "FRR's neighbor state names no reset:\n{neighbor}");
+
+    let perf = ctx.perf.lock().unwrap().clone();
+    assert_eq!(perf.len(), 1);
+    assert_eq!(
+        (perf[0].metric.as_str(), perf[0].unit.as_str(), perf[0].higher_is_better),
+        ("failover.bgp_peer_reset.routes_back", "ms", false)
+    );
+    let ms = perf[0].samples[0];
+    assert!(ms > 0.0 && ms <= took.as_secs_f64() * 1000.0, "{ms} ms recorded, {took:?} measured outside");
+    let report = ctx.probe_report("back").unwrap();
+    assert_eq!(report["elapsed_ms"], serde_json::json!(ms));
+    assert_eq!(report["sessions"], 1);
+    assert_eq!(report["received"], serde_json::json!(["198.51.100.35/32"]));
+    eprintln!("routes back {ms:.0} ms after the reset");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}

@@ -499,3 +499,58 @@ async fn cleanup_only_removes_leftovers_of_a_crashed_run() {
     assert_eq!(n, 2);
     assert!(env.leftovers(&crashed).await.is_empty());
 }
+
+/// The run's own BGP router through `engine::run`: bound before the cases
+/// (so `bgpPeer` is detected), a loopback "node" that re-announces a VIP
+/// after every reset, and a case that resets the sessions and measures the
+/// way back with the kube backend's bgpPeer and disrupt executors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bgp_session_reset_runs_through_the_kube_backend() {
+    use std::net::Ipv4Addr;
+    let Some(env) = env("eng-bgp").await else { return };
+    // A fixed loopback port: the run binds it itself and the node must know it.
+    let listen: std::net::SocketAddr = (Ipv4Addr::LOCALHOST, 17_917).into();
+    let node = tokio::spawn(async move {
+        let speaker = infraflux::bgp::Speaker::new(infraflux::bgp::Config::new(
+            65010,
+            Ipv4Addr::new(2, 2, 2, 2),
+            Ipv4Addr::LOCALHOST,
+        ))
+        .expect("speaker");
+        loop {
+            let Ok(s) = speaker.connect(listen).await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let _ = s.advertise(&["198.51.100.34/32".parse().expect("prefix")]).await;
+            let _ = s.wait_down(Duration::from_secs(3600)).await;
+        }
+    });
+    let id = run_id("r");
+    env.suite(&format!(
+        "{HEAD}  - name: reset
+    vars: {{lbIp: 198.51.100.34, maxDowntimeBgpPeerLossMs: \"60000\"}}
+    steps:
+      - bgpPeer: {{received: [\"{{{{lbIp}}}}/32\"], timeout: 20s}}
+      - disrupt: {{action: {{bgpSessionReset: {{}}}}}}
+      - bgpPeer: {{name: back, received: [\"{{{{lbIp}}}}/32\"], metric: it.bgp.routes_back, timeout: 20s}}
+      - assert: {{probe: back, that: [{{path: $.elapsed_ms, range: {{max: \"{{{{maxDowntimeBgpPeerLossMs}}}}\"}}}}]}}
+"
+    ));
+    let opts = RunOptions {
+        bgp: Some(engine::bgp_step::BgpSettings {
+            listen,
+            config: infraflux::bgp::Config::new(65000, Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::LOCALHOST),
+        }),
+        ..env.opts(&id)
+    };
+    let r = engine::run(opts).await.expect("run");
+    node.abort();
+    let res = case(&r, "it::reset");
+    assert_eq!(res.outcome, Outcome::Passed, "{res:#?}");
+    let reset = res.steps.iter().find(|s| s.kind == "disrupt").expect("disrupt step");
+    assert_eq!(reset.message.as_deref(), Some("reset 1 established bgp session(s) with Cease/Administrative Reset"));
+    assert_eq!(r.perf.len(), 1, "{:?}", r.perf);
+    assert_eq!((r.perf[0].metric.as_str(), r.perf[0].unit.as_str()), ("it.bgp.routes_back", "ms"));
+    assert_eq!(env.leftovers(&id).await, Vec::<String>::new());
+}

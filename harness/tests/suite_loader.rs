@@ -46,6 +46,58 @@ fn valid_fixtures_load() {
     assert_eq!(case.finally.len(), 1);
     let fx = &full.fixtures["manifests/echo-configmap.yaml"];
     assert_eq!(fx[0]["kind"], "ConfigMap");
+
+    let tools = suites.iter().find(|s| s.name == "failover-tools").unwrap();
+    let [downtime, reset] = tools.cases.as_slice() else { panic!("{:?}", tools.cases) };
+    assert_eq!(downtime.requires, vec![Feature::ProbeAgent]);
+    let suite::Step::Probe(p) = &downtime.steps[0] else { panic!("{:?}", downtime.steps[0]) };
+    let suite::model::ProbeAction::Downtime(d) = &p.action else { panic!("{:?}", p.action) };
+    assert_eq!((d.probe, d.rate, d.duration.0), (suite::model::DowntimeKind::Http, Some(250), std::time::Duration::from_secs(30)));
+    assert_eq!(p.action.sample_unit(), Some(("ms", false)));
+    // A reset needs the run's BGP router even without a bgpPeer step.
+    assert_eq!(reset.requires, vec![Feature::BgpPeer]);
+    let suite::Step::BgpPeer(b) = &reset.steps[2] else { panic!("{:?}", reset.steps[2]) };
+    assert_eq!(b.metric.as_deref(), Some("failover.example.routes_back"));
+}
+
+#[test]
+fn bgp_session_reset_alone_requires_the_bgp_peer() {
+    let text = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: x\ncases:\n  - name: a\n    steps:\n      - disrupt: {action: {bgpSessionReset: {}}}\n";
+    let s = suite::load_str("s.yaml", text, &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    assert_eq!(s.cases[0].requires, vec![Feature::BgpPeer]);
+}
+
+#[test]
+fn bgp_peer_and_probe_names_share_one_namespace() {
+    let text = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: x\ncases:\n  - name: a\n    steps:\n      - probe: {name: n, action: {dns: {name: a}}}\n      - bgpPeer: {name: n, minSessions: 1}\n";
+    let err = suite::load_str("s.yaml", text, &fixtures()).unwrap_err();
+    assert_eq!(err.0[0].rule, "SUITE-013");
+    assert_eq!(err.0[0].location.as_ref().map(|l| l.line), Some(9));
+}
+
+/// The top-level README states how many cases each suite holds; `run
+/// --list` must agree with it.
+#[test]
+fn readme_case_counts_match_run_list() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("`suites/*.yaml` holds ").expect("README states the case counts");
+    let para: String = readme[start..].split("\n\n").next().unwrap().replace('\n', " ");
+    let total: usize = para["`suites/*.yaml` holds ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let opts = infraflux::engine::RunOptions {
+        suites_dir: root().join("suites"),
+        fixtures_dir: fixtures(),
+        include_ignored: true,
+        ..infraflux::engine::RunOptions::default()
+    };
+    let listed = infraflux::engine::list(&opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.len(), total, "README says {total} cases: {para}");
+    let mut per_suite: std::collections::BTreeMap<String, usize> = Default::default();
+    for c in &listed {
+        *per_suite.entry(c.id.split("::").next().unwrap().to_owned()).or_default() += 1;
+    }
+    for (suite, n) in &per_suite {
+        assert!(para.contains(&format!("`{suite}` ({n})")), "README lacks `{suite}` ({n}): {para}");
+    }
 }
 
 #[test]
@@ -243,4 +295,53 @@ fn agent_image_cases_require_the_probe_agent() {
         }
     }
     assert!(checked >= 20, "only {checked} cases start agent pods");
+}
+
+/// Issue #5's failover contract, held for every shipped failover case:
+/// measured at ≥ 100 attempts/s across the disruption (a background
+/// downtime probe started before the disrupt step) and held to a budget
+/// the profile can replace (a `maxDowntime…` variable).
+#[test]
+fn failover_cases_measure_downtime_against_a_profile_budget() {
+    use infraflux::suite::model::{Bound, DisruptAction, ProbeAction};
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let failover = suites.iter().find(|s| s.name == "failover").unwrap();
+    let budget = |b: &Option<Bound>| b.as_ref().is_some_and(|b| b.0.starts_with("{{maxDowntime") && b.0.ends_with("Ms}}"));
+    for c in &failover.cases {
+        let disrupt = c.steps.iter().position(|s| matches!(s, suite::Step::Disrupt(_))).unwrap_or_else(|| panic!("{} disrupts nothing", c.id));
+        let asserts_budget = |probe: &str, path: &str| {
+            c.steps[disrupt..].iter().any(|s| match s {
+                suite::Step::Assert(a) if a.probe.as_deref() == Some(probe) => {
+                    a.that.iter().any(|p| p.path == path && p.range.as_ref().is_some_and(|r| budget(&r.max)))
+                }
+                _ => false,
+            })
+        };
+        if let suite::Step::Disrupt(d) = &c.steps[disrupt]
+            && matches!(d.action, DisruptAction::BgpSessionReset(_))
+        {
+            assert!(asserts_budget("back", "$.elapsed_ms"), "{}: the way back is not held to a budget", c.id);
+            continue;
+        }
+        let probe = c.steps[..disrupt]
+            .iter()
+            .find_map(|s| match s {
+                suite::Step::Probe(p) if p.background && matches!(p.action, ProbeAction::Downtime(_)) => Some(p),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{}: no background downtime probe before the disruption", c.id));
+        let ProbeAction::Downtime(d) = &probe.action else { unreachable!() };
+        assert!(d.rate.unwrap_or(suite::model::DEFAULT_DOWNTIME_RATE) >= 100, "{}", c.id);
+        assert!(probe.metric.as_deref().is_some_and(|m| m.ends_with(".downtime")), "{}: {:?}", c.id, probe.metric);
+        let name = probe.name.as_deref().unwrap();
+        assert!(asserts_budget(name, "$.downtime_ms"), "{}: downtime_ms is not held to a maxDowntime… budget", c.id);
+        let rate_checked = c.steps[disrupt..].iter().any(|s| match s {
+            suite::Step::Assert(a) if a.probe.as_deref() == Some(name) => a.that.iter().any(|p| {
+                p.path == "$.rate_achieved"
+                    && p.range.as_ref().and_then(|r| r.min.as_ref()).and_then(|b| b.value().ok()).is_some_and(|v| v >= 100.0)
+            }),
+            _ => false,
+        });
+        assert!(rate_checked, "{}: rate_achieved is not held to at least 100/s", c.id);
+    }
 }

@@ -107,6 +107,16 @@ pub(crate) fn cease_admin_shutdown() -> BgpMessage {
     ))
 }
 
+/// Cease / Administrative Reset (RFC 4486 subcode 4): "drop the session and
+/// come back", what an operator's `clear bgp` sends.
+pub(crate) fn cease_admin_reset() -> BgpMessage {
+    BgpMessage::Notification(BgpNotificationMessage::CeaseError(
+        CeaseError::AdministrativeReset {
+            value: Box::new([]),
+        },
+    ))
+}
+
 pub(crate) fn hold_timer_expired() -> BgpMessage {
     BgpMessage::Notification(BgpNotificationMessage::HoldTimerExpiredError(
         HoldTimerExpiredError::Unspecific {

@@ -60,6 +60,8 @@ enum Command {
         done: oneshot::Sender<Result<()>>,
     },
     Close {
+        /// Administrative Reset instead of Shutdown: the peer should reconnect.
+        reset: bool,
         done: oneshot::Sender<()>,
     },
 }
@@ -279,10 +281,11 @@ async fn run(
                     let _ = done.send(r);
                     if let Some(e) = failed { break format!("failed to send update: {e}"); }
                 }
-                Some(Command::Close { done }) => {
-                    let _ = send(&mut conn, message::cease_admin_shutdown()).await;
+                Some(Command::Close { reset, done }) => {
+                    let note = if reset { message::cease_admin_reset() } else { message::cease_admin_shutdown() };
+                    let _ = send(&mut conn, note).await;
                     close_ack = Some(done);
-                    break "closed by the harness".into();
+                    break if reset { "reset by the harness".into() } else { "closed by the harness".into() };
                 }
                 // Every Session handle is gone: nobody can observe us any more.
                 None => {
@@ -419,8 +422,19 @@ impl Session {
 
     /// Sends a Cease NOTIFICATION and waits (bounded) for the task to end.
     pub async fn close(self) {
+        self.end(false).await;
+    }
+
+    /// Sends Cease / Administrative Reset and closes the connection, the
+    /// way `clear bgp` does: the peer is expected to reconnect. Waits
+    /// (bounded) for the task to end.
+    pub async fn reset(self) {
+        self.end(true).await;
+    }
+
+    async fn end(self, reset: bool) {
         let (done, rx) = oneshot::channel();
-        if self.cmd.send(Command::Close { done }).await.is_ok() {
+        if self.cmd.send(Command::Close { reset, done }).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use super::{Cluster, Error, Result};
-use crate::suite::model::ProbeAction;
+use crate::suite::model::{DEFAULT_DOWNTIME_RATE, ProbeAction};
 
 /// Name of the agent pod in each case namespace.
 pub const AGENT_POD: &str = "infraflux-agent";
@@ -58,6 +58,11 @@ pub fn agent_argv(action: &ProbeAction, timeout: Duration) -> Vec<String> {
             if h.insecure {
                 v.push("--insecure".into());
             }
+            // The engine rejects a resolve whose URL has no host before it
+            // gets here (render_action), so a skip cannot hide a mistake.
+            if let (Some(addr), Some((host, port))) = (&h.resolve, url_host_port(&h.url)) {
+                push(&mut v, "--resolve", format!("{host}:{port}:{addr}"));
+            }
         }
         ProbeAction::Dns(d) => {
             v.push("dns".into());
@@ -97,10 +102,69 @@ pub fn agent_argv(action: &ProbeAction, timeout: Duration) -> Vec<String> {
                 push(&mut v, "--samples", s.to_string());
             }
         }
+        ProbeAction::Downtime(d) => {
+            v.push("downtime".into());
+            push(&mut v, "--target", format!("{}:{}", d.host, d.port));
+            push(&mut v, "--probe", d.probe.as_str().into());
+            if let Some(p) = &d.path {
+                push(&mut v, "--path", p.clone());
+            }
+            if let Some(h) = &d.host_header {
+                push(&mut v, "--host", h.clone());
+            }
+            push(&mut v, "--rate", d.rate.unwrap_or(DEFAULT_DOWNTIME_RATE).to_string());
+            push(&mut v, "--duration-s", format!("{}", d.duration.0.as_secs_f64()));
+            // Each attempt is bounded much tighter than the step: a stalled
+            // attempt must end as a failure so the outage window can close
+            // on the next success.
+            let attempt = timeout.min(DOWNTIME_ATTEMPT_TIMEOUT).as_millis().max(1);
+            push(&mut v, "--timeout-ms", attempt.to_string());
+            return v;
+        }
         ProbeAction::Capture(_) => {}
     }
     push(&mut v, "--timeout-ms", timeout_ms);
     v
+}
+
+/// Upper bound on one attempt of a `downtime` probe.
+pub const DOWNTIME_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Host and port an `http://` or `https://` URL connects to (default ports
+/// 80 and 443; an IPv6 literal keeps its brackets), or `None` when the URL
+/// has another scheme or no host.
+pub fn url_host_port(url: &str) -> Option<(String, u16)> {
+    let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
+        (r, 443)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (r, 80)
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // userinfo is never used by the agent, but must not be taken for the host.
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+        let end = after.find(']')?;
+        let host = &authority[..end + 2];
+        match &after[end + 1..] {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    Some((host.to_owned(), port))
 }
 
 impl Cluster {
@@ -343,7 +407,7 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::model::{HttpProbe, LoadProbe, HumanDuration};
+    use crate::suite::model::{DowntimeKind, DowntimeProbe, HttpProbe, HumanDuration, LoadProbe};
 
     #[test]
     fn http_argv_matches_agent_cli() {
@@ -352,6 +416,7 @@ mod tests {
             method: Some("DELETE".into()),
             headers: vec!["X-A: 1".into()],
             insecure: false,
+            resolve: None,
         });
         assert_eq!(
             agent_argv(&a, Duration::from_secs(2)),
@@ -371,6 +436,65 @@ mod tests {
         assert_eq!(exit_code(&failed), Some(2));
         let odd: Status = serde_json::from_value(serde_json::json!({"status": "Failure", "message": "boom"})).unwrap();
         assert_eq!(exit_code(&odd), None);
+    }
+
+    #[test]
+    fn https_resolve_takes_host_and_port_from_the_url() {
+        let a = |url: &str| {
+            ProbeAction::Http(HttpProbe {
+                url: url.into(),
+                method: None,
+                headers: vec![],
+                insecure: true,
+                resolve: Some("198.51.100.114".into()),
+            })
+        };
+        assert_eq!(
+            agent_argv(&a("https://a.infraflux.test/x?y=1"), Duration::from_secs(3)),
+            [
+                "infraflux-agent", "client", "http", "--url", "https://a.infraflux.test/x?y=1", "--insecure",
+                "--resolve", "a.infraflux.test:443:198.51.100.114", "--timeout-ms", "3000"
+            ]
+        );
+        let plain = agent_argv(&a("http://b.infraflux.test:8080"), Duration::from_secs(3));
+        let i = plain.iter().position(|s| s == "--resolve").unwrap();
+        assert_eq!(plain[i + 1], "b.infraflux.test:8080:198.51.100.114");
+    }
+
+    #[test]
+    fn url_host_port_handles_defaults_ports_and_ipv6() {
+        assert_eq!(url_host_port("https://a.test"), Some(("a.test".into(), 443)));
+        assert_eq!(url_host_port("http://a.test/p"), Some(("a.test".into(), 80)));
+        assert_eq!(url_host_port("http://u@a.test:81/p"), Some(("a.test".into(), 81)));
+        assert_eq!(url_host_port("https://[2001:db8::1]:8443/"), Some(("[2001:db8::1]".into(), 8443)));
+        assert_eq!(url_host_port("https://[2001:db8::1]/"), Some(("[2001:db8::1]".into(), 443)));
+        assert_eq!(url_host_port("ftp://a.test"), None);
+        assert_eq!(url_host_port("http:///x"), None);
+        assert_eq!(url_host_port("http://a.test:http/"), None);
+    }
+
+    #[test]
+    fn downtime_argv_matches_the_agent_contract() {
+        let d = DowntimeProbe {
+            host: "echo.ns.svc".into(),
+            port: 80,
+            probe: DowntimeKind::Http,
+            path: Some("/healthz".into()),
+            host_header: Some("a.infraflux.test".into()),
+            rate: None,
+            duration: HumanDuration(Duration::from_millis(1500)),
+        };
+        assert_eq!(
+            agent_argv(&ProbeAction::Downtime(d.clone()), Duration::from_secs(10)),
+            [
+                "infraflux-agent", "client", "downtime", "--target", "echo.ns.svc:80", "--probe", "http",
+                "--path", "/healthz", "--host", "a.infraflux.test", "--rate", "200", "--duration-s", "1.5",
+                "--timeout-ms", "1000"
+            ]
+        );
+        let tcp = DowntimeProbe { probe: DowntimeKind::Tcp, path: None, host_header: None, rate: Some(500), ..d };
+        let argv = agent_argv(&ProbeAction::Downtime(tcp), Duration::from_millis(300));
+        assert_eq!(&argv[3..], ["--target", "echo.ns.svc:80", "--probe", "tcp", "--rate", "500", "--duration-s", "1.5", "--timeout-ms", "300"]);
     }
 
     #[test]

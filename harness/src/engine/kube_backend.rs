@@ -409,23 +409,9 @@ impl KubeBackend {
         let Some(collector) = &self.bgp else {
             return Err(failed("no BGP router for the run"));
         };
-        let nets = |list: &[String]| -> Result<Vec<ipnet::Ipv4Net>, StepError> {
-            list.iter()
-                .map(|s| {
-                    let t = render(s, &ctx.vars).map_err(failed)?;
-                    t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
-                })
-                .collect()
-        };
-        let mut want = super::bgp_step::Expect {
-            min_sessions: b.min_sessions.unwrap_or(1),
-            received: nets(&b.received)?,
-            not_received: nets(&b.not_received)?,
-        };
-        if b.pod_cidrs_from_nodes {
-            want.received.extend(self.node_pod_cidrs().await?);
-        }
-        collector.expect(&want, timeout).await.map(Some)
+        let started = Instant::now();
+        let pod_cidrs = if b.pod_cidrs_from_nodes { self.node_pod_cidrs().await? } else { Vec::new() };
+        super::bgp_step::peer_step(ctx, b, collector, pod_cidrs, timeout.saturating_sub(started.elapsed())).await
     }
 
     /// Every node's IPv4 pod CIDRs (what each node must advertise).
@@ -510,12 +496,16 @@ impl KubeBackend {
                     .map_err(cluster_failed)?;
                 Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
             }
+            DisruptAction::BgpSessionReset(_) => match &self.bgp {
+                Some(collector) => Ok(Some(super::bgp_step::reset_step(collector).await)),
+                None => Err(failed("no BGP router for the run")),
+            },
         }
     }
 }
 
 /// Records a probe report (name, metric) and judges it against `expect`.
-fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
     if let Some(name) = &p.name {
         ctx.record_probe(name, report.clone());
     }
@@ -536,7 +526,7 @@ fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String
 }
 
 /// Renders the templated strings of a probe action.
-fn render_action(
+pub(super) fn render_action(
     a: &crate::suite::model::ProbeAction,
     vars: &BTreeMap<String, String>,
 ) -> Result<crate::suite::model::ProbeAction, StepError> {
@@ -548,6 +538,21 @@ fn render_action(
             h.url = r(&h.url)?;
             for hd in &mut h.headers {
                 *hd = r(hd)?;
+            }
+            if let Some(addr) = &mut h.resolve {
+                *addr = r(addr)?;
+                if addr.parse::<std::net::IpAddr>().is_err() {
+                    return Err(failed(format!("http resolve `{addr}` is not an IP address")));
+                }
+                if exec::url_host_port(&h.url).is_none() {
+                    return Err(failed(format!("http resolve needs a URL with a host, got `{}`", h.url)));
+                }
+            }
+        }
+        A::Downtime(d) => {
+            d.host = r(&d.host)?;
+            for s in [&mut d.path, &mut d.host_header].into_iter().flatten() {
+                *s = r(s)?;
             }
         }
         A::Dns(d) => {

@@ -651,3 +651,177 @@ fn list_shows_negated_requirements() {
     let listed = list(&RunOptions { suites_dir: dir.path().into(), ..RunOptions::default() }).unwrap();
     assert_eq!(listed[0].requires, ["multiNode", "!wireguard"]);
 }
+
+fn ctx_with(vars: &[(&str, &str)]) -> CaseCtx {
+    CaseCtx {
+        id: "failover::x".into(),
+        run_id: "20260101T000000Z-abcdef".into(),
+        namespace: "ifx-x-1234".into(),
+        attempt: 1,
+        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: Default::default(),
+        fixtures: Default::default(),
+        probes: Default::default(),
+        perf: Default::default(),
+        background: Default::default(),
+        current: Default::default(),
+        steps: Default::default(),
+    }
+}
+
+fn probe_step(yaml: &str) -> crate::suite::model::Probe {
+    let docs = crate::yaml::parse_str("p.yaml", yaml).unwrap();
+    crate::yaml::from_node(&docs[0].root).unwrap()
+}
+
+/// A downtime probe's report, as the agent's `client downtime` prints it,
+/// becomes an ms series (lower is better) and is held to a templated budget.
+#[test]
+fn downtime_report_is_an_ms_metric_checked_against_the_budget() {
+    use super::kube_backend::{finish_probe, render_action};
+    let ctx = ctx_with(&[("namespace", "ifx-x-1234"), ("budget", "1000")]);
+    let p = probe_step(
+        "name: during\nmetric: failover.x.downtime\naction:\n  downtime: {host: \"echo.{{namespace}}.svc\", port: 80, probe: http, duration: 20s}\n",
+    );
+    let rendered = render_action(&p.action, &ctx.vars).unwrap();
+    let crate::suite::model::ProbeAction::Downtime(d) = &rendered else { panic!("{rendered:?}") };
+    assert_eq!(d.host, "echo.ifx-x-1234.svc");
+    let report = serde_json::json!({
+        "mode": "downtime", "ok": true, "error": null, "downtime_ms": 420.0, "total_downtime_ms": 600.0,
+        "windows": 2, "attempts": 3990, "failures": 120, "rate_achieved": 199.5, "samples": [420.0],
+    });
+    finish_probe(&ctx, &p, report).unwrap();
+    let perf = ctx.perf.lock().unwrap().clone();
+    assert_eq!(perf.len(), 1);
+    assert_eq!((perf[0].unit.as_str(), perf[0].higher_is_better, perf[0].samples.clone()), ("ms", false, vec![420.0]));
+
+    let report = ctx.probe_report("during").unwrap();
+    let check = |max: &str| {
+        let that: Vec<crate::suite::model::Predicate> = vec![
+            serde_json::from_value(serde_json::json!({"path": "$.downtime_ms", "range": {"max": max}})).unwrap(),
+            serde_json::from_value(serde_json::json!({"path": "$.rate_achieved", "range": {"min": 100}})).unwrap(),
+        ];
+        predicate::render_predicates(&that, &ctx.vars)
+            .unwrap()
+            .iter()
+            .map(|p| predicate::check(p, &report))
+            .collect::<Result<Vec<()>, String>>()
+    };
+    check("{{budget}}").unwrap();
+    assert!(check("300").unwrap_err().contains("downtime_ms"));
+
+    // The service never came back: the last attempt failed, so the probe fails.
+    let down = serde_json::json!({"mode": "downtime", "ok": false, "error": "last attempt failed: connection refused", "downtime_ms": 20000.0, "samples": [20000.0]});
+    let e = finish_probe(&ctx, &p, down).unwrap_err();
+    assert!(e.to_string().contains("probe downtime failed: last attempt failed"), "{e}");
+}
+
+#[test]
+fn http_resolve_is_templated_and_must_render_to_an_address() {
+    use super::kube_backend::render_action;
+    let p = probe_step("action: {http: {url: \"https://a.infraflux.test/\", resolve: \"{{gwIp}}\", insecure: true}}\n");
+    let ok = render_action(&p.action, &ctx_with(&[("gwIp", "203.0.113.50")]).vars).unwrap();
+    let argv = crate::cluster::exec::agent_argv(&ok, Duration::from_secs(2));
+    assert!(argv.windows(2).any(|w| w == ["--resolve", "a.infraflux.test:443:203.0.113.50"]), "{argv:?}");
+    let bad = render_action(&p.action, &ctx_with(&[("gwIp", "gw.example")]).vars).unwrap_err();
+    assert!(bad.to_string().contains("`gw.example` is not an IP address"), "{bad}");
+}
+
+/// Runs the real `bgpPeer` and `bgpSessionReset` executors against the
+/// run's router, with a loopback "node" that re-announces after every
+/// reset, plus assert-on-report; everything else fails.
+struct BgpBackend {
+    collector: Arc<bgp_step::BgpCollector>,
+}
+
+impl Backend for BgpBackend {
+    async fn setup(&self, _ctx: &CaseCtx, _t: Duration) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
+        use crate::suite::model::DisruptAction;
+        match step {
+            Step::BgpPeer(b) => bgp_step::peer_step(ctx, b, &self.collector, vec![], timeout).await,
+            Step::Disrupt(d) if matches!(d.action, DisruptAction::BgpSessionReset(_)) => {
+                Ok(Some(bgp_step::reset_step(&self.collector).await))
+            }
+            Step::Assert(a) => {
+                let name = a.probe.as_deref().ok_or_else(|| StepError::Failed("not a probe assert".into()))?;
+                let report = ctx.probe_report(name).ok_or_else(|| StepError::Failed(format!("no report {name}")))?;
+                let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(StepError::Failed)?;
+                let errs: Vec<String> = that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
+                if errs.is_empty() { Ok(None) } else { Err(StepError::Failed(errs.join("; "))) }
+            }
+            other => Err(StepError::Failed(format!("unscripted step {}", other.display_name()))),
+        }
+    }
+
+    async fn cleanup(&self, _ctx: &CaseCtx, _t: Duration) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+const BGP_RESET_SUITE: &str = "apiVersion: infraflux.io/v1alpha1
+kind: Suite
+metadata: {name: failover}
+cases:
+  - name: bgp-peer-reset
+    vars: {lbIp: 198.51.100.34, maxDowntimeBgpPeerLossMs: \"100000\"}
+    steps:
+      - bgpPeer: {minSessions: 1, received: [\"{{lbIp}}/32\"], timeout: 10s}
+      - disrupt: {action: {bgpSessionReset: {}}}
+      - bgpPeer: {name: back, minSessions: 1, received: [\"{{lbIp}}/32\"], metric: failover.bgp_peer_reset.routes_back, timeout: 10s}
+      - assert: {probe: back, that: [{path: $.elapsed_ms, range: {max: \"{{maxDowntimeBgpPeerLossMs}}\"}}]}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_peer_reset_case_measures_the_way_back_and_holds_it_to_the_budget() {
+    use std::net::Ipv4Addr;
+    let s = load(BGP_RESET_SUITE);
+    assert!(s[0].cases[0].requires.contains(&Feature::BgpPeer), "a reset needs the run's router");
+
+    let l = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let cfg = crate::bgp::Config::new(65000, Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::LOCALHOST);
+    let collector = Arc::new(bgp_step::BgpCollector::start(l, cfg).unwrap());
+    // The "node": announces the VIP, and reconnects whenever it is cut.
+    let node = tokio::spawn(async move {
+        let speaker =
+            crate::bgp::Speaker::new(crate::bgp::Config::new(65010, Ipv4Addr::new(2, 2, 2, 2), Ipv4Addr::LOCALHOST))
+                .unwrap();
+        loop {
+            let Ok(s) = speaker.connect(addr).await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let _ = s.advertise(&["198.51.100.34/32".parse().unwrap()]).await;
+            let _ = s.wait_down(Duration::from_secs(3600)).await;
+        }
+    });
+    let b = Arc::new(BgpBackend { collector: collector.clone() });
+
+    let r = execute(&opts(), b.clone(), &s, None, "20260101T000000Z-abcdef").await.unwrap();
+    let res = outcome(&r, "failover::bgp-peer-reset");
+    assert_eq!(res.outcome, Outcome::Passed, "{res:#?}");
+    let reset = res.steps.iter().find(|s| s.kind == "disrupt").unwrap();
+    assert_eq!(reset.message.as_deref(), Some("reset 1 established bgp session(s) with Cease/Administrative Reset"));
+    assert_eq!(r.perf.len(), 1);
+    assert_eq!((r.perf[0].metric.as_str(), r.perf[0].unit.as_str()), ("failover.bgp_peer_reset.routes_back", "ms"));
+    assert!(r.perf[0].samples[0] > 0.0, "{:?}", r.perf[0]);
+
+    // A profile budget of 0 ms cannot be met: the same case now fails on the assert.
+    let strict = RunOptions {
+        var_overrides: [("maxDowntimeBgpPeerLossMs".to_owned(), "0".to_owned())].into(),
+        ..opts()
+    };
+    let r = execute(&strict, b, &s, None, "20260101T000000Z-abcdef").await.unwrap();
+    match &outcome(&r, "failover::bgp-peer-reset").outcome {
+        Outcome::Failed { step, message } => {
+            assert_eq!(step.as_deref(), Some("assert probe back"));
+            assert!(message.contains("elapsed_ms"), "{message}");
+        }
+        o => panic!("expected the budget to fail the case, got {o:?}"),
+    }
+    node.abort();
+}

@@ -183,6 +183,14 @@ impl<'a> Frr<'a> {
     pub fn log_tail(&self) -> String {
         self.lab.dir.tail("bgpd.log", 30)
     }
+
+    /// `show bgp neighbors <harness> json`: FRR's own view of the session
+    /// with the harness (state, last reset reason, last notification).
+    pub fn neighbor_json(&self) -> Result<serde_json::Value> {
+        let cmd = format!("show bgp neighbors {} json", self.spec.harness_ip);
+        let out = self.vtysh(std::slice::from_ref(&cmd))?;
+        serde_json::from_str(&out).map_err(|e| parse_err(&cmd, e.to_string()))
+    }
 }
 
 impl BgpPeer for Frr<'_> {

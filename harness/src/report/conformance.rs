@@ -7,10 +7,18 @@
 //! The implementation described is the one under test, Cilium; the version
 //! is the one the run detected.
 //!
-//! Core vs extended: the cases in [`EXTENDED_CASES`] exercise features the
-//! Gateway API marks extended for HTTP (TLS termination, redirects,
-//! certificate wiring); every other case of the `gateway` suite counts as
-//! core. A test keeps that list in step with `suites/gateway.yaml`.
+//! Core vs extended: [`CASE_FEATURES`] names the Gateway API features
+//! (upstream `pkg/features` names) each case of the `gateway` suite
+//! exercises. A case that needs an extended feature (e.g.
+//! `HTTPRouteSchemeRedirect`, or `GatewayStaticAddresses` for a Gateway
+//! pinned to a known address) counts as extended, like an upstream test
+//! that lists that feature; so do the cert-manager cases, which check
+//! platform wiring beyond the API. The rest count as core.
+//! [`EXTENDED_CASES`] is that split written out; tests keep it, the
+//! feature table and `suites/gateway.yaml` in step. The extended status
+//! lists as `supportedFeatures` the extended features some non-skipped
+//! case exercised, and as `unsupportedFeatures` those whose cases were all
+//! skipped (not attempted), as upstream reports do.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +31,49 @@ pub const GATEWAY_SUITE: &str = "gateway";
 /// Gateway API profile the suite corresponds to.
 pub const PROFILE: &str = "GATEWAY-HTTP";
 /// Gateway suite cases that count as extended support.
-pub const EXTENDED_CASES: [&str; 3] = ["http-redirects-to-https", "certificate-ready-with-sans", "cluster-issuers-ready"];
+pub const EXTENDED_CASES: [&str; 8] = [
+    "host-routing-via-gateway",
+    "routes-accepted-resolved",
+    "gateway-service-generated",
+    "http-redirects-to-https",
+    "https-sni-routes-to-backend",
+    "served-certificate-covers-hostnames",
+    "certificate-ready-with-sans",
+    "cluster-issuers-ready",
+];
+
+/// Extended Gateway API features the suite exercises (upstream names).
+pub const EXTENDED_FEATURES: [&str; 3] =
+    ["GatewayStaticAddresses", "GatewayInfrastructurePropagation", "HTTPRouteSchemeRedirect"];
+
+/// The Gateway API features each gateway case exercises. An HTTPS listener
+/// terminating TLS is part of core `Gateway` support; the fixtures pin the
+/// Gateway's address (`GatewayStaticAddresses`) and label its Service
+/// through `spec.infrastructure` (`GatewayInfrastructurePropagation`).
+pub const CASE_FEATURES: [(&str, &[&str]); 11] = [
+    ("crd-bundle-version", &[]),
+    ("gatewayclass-accepted", &["Gateway"]),
+    ("gateway-programmed-route-attached", &["Gateway", "HTTPRoute"]),
+    ("host-routing-via-gateway", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
+    ("routes-accepted-resolved", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
+    ("gateway-service-generated", &["Gateway", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
+    (
+        "http-redirects-to-https",
+        &["Gateway", "HTTPRoute", "HTTPRouteSchemeRedirect", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"],
+    ),
+    ("https-sni-routes-to-backend", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
+    (
+        "served-certificate-covers-hostnames",
+        &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"],
+    ),
+    ("certificate-ready-with-sans", &[]),
+    ("cluster-issuers-ready", &[]),
+];
+
+/// Features a gateway case exercises (empty for an unknown case).
+pub fn case_features(case: &str) -> &'static [&'static str] {
+    CASE_FEATURES.iter().find(|(c, _)| *c == case).map(|(_, f)| *f).unwrap_or(&[])
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -68,6 +118,12 @@ pub struct Status {
     pub statistics: Statistics,
     pub failed_tests: Vec<String>,
     pub skipped_tests: Vec<String>,
+    /// Extended only: features some non-skipped case exercised.
+    #[serde(default)]
+    pub supported_features: Vec<String>,
+    /// Extended only: features every exercising case of was skipped.
+    #[serde(default)]
+    pub unsupported_features: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +177,20 @@ pub fn build(results: &RunResults, meta: &Meta) -> Option<ConformanceReport> {
             }
         }
     }
-    let (core, extended) = (core.status(), extended.status());
+    let mut attempted = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for c in results.cases.iter().filter(|c| c.suite == GATEWAY_SUITE) {
+        for f in case_features(&c.case).iter().filter(|f| EXTENDED_FEATURES.contains(f)) {
+            seen.insert(*f);
+            if !matches!(c.outcome, Outcome::Skipped { .. }) {
+                attempted.insert(*f);
+            }
+        }
+    }
+    let core = core.status();
+    let mut extended = extended.status();
+    extended.supported_features = attempted.iter().map(|f| f.to_string()).collect();
+    extended.unsupported_features = seen.difference(&attempted).map(|f| f.to_string()).collect();
     let summary = format!(
         "Core tests {} ({} passed, {} failed, {} skipped); extended tests {} ({} passed, {} failed, {} skipped)",
         core.result,
@@ -177,6 +246,8 @@ impl Tally {
             statistics: self.stats,
             failed_tests: self.failed,
             skipped_tests: self.skipped,
+            supported_features: Vec::new(),
+            unsupported_features: Vec::new(),
         }
     }
 }
@@ -222,6 +293,10 @@ pub fn render(report: &ConformanceReport) -> String {
             o.push_str(&format!("      Skipped: {}\n", s.statistics.skipped));
             list(&mut o, "    ", "failedTests", &s.failed_tests);
             list(&mut o, "    ", "skippedTests", &s.skipped_tests);
+            if key == "extended" {
+                list(&mut o, "    ", "supportedFeatures", &s.supported_features);
+                list(&mut o, "    ", "unsupportedFeatures", &s.unsupported_features);
+            }
         }
     }
     o
@@ -276,6 +351,7 @@ mod tests {
             case("crd-bundle-version", Outcome::Skipped { reason: "requires gatewayApi".into() }),
             case("http-redirects-to-https", Outcome::Passed),
             case("cluster-issuers-ready", Outcome::TimedOut { step: None, after_ms: 9 }),
+            case("https-sni-routes-to-backend", Outcome::Skipped { reason: "requires certManager".into() }),
             CaseResult { suite: "bgp".into(), ..case("not-gateway", Outcome::Passed) },
         ]);
         let meta = Meta { gateway_api_version: Some("v1.3.0".into()), ..Meta::default() };
@@ -289,12 +365,19 @@ mod tests {
         assert_eq!(back.gateway_api_version, "v1.3.0");
         let p = &back.profiles[0];
         assert_eq!(p.name, "GATEWAY-HTTP");
-        assert_eq!(p.core.statistics, Statistics { passed: 1, failed: 1, skipped: 1 });
-        assert_eq!(p.core.result, "failure");
-        assert_eq!(p.core.failed_tests, vec!["host-routing-via-gateway"]);
+        assert_eq!(p.core.statistics, Statistics { passed: 1, failed: 0, skipped: 1 });
+        assert_eq!(p.core.result, "partial");
         assert_eq!(p.core.skipped_tests, vec!["crd-bundle-version"]);
-        assert_eq!(p.extended.statistics, Statistics { passed: 1, failed: 1, skipped: 0 });
-        assert_eq!(p.extended.failed_tests, vec!["cluster-issuers-ready"]);
+        assert_eq!(p.extended.statistics, Statistics { passed: 1, failed: 2, skipped: 1 });
+        assert_eq!(p.extended.failed_tests, vec!["host-routing-via-gateway", "cluster-issuers-ready"]);
+        assert_eq!(p.extended.skipped_tests, vec!["https-sni-routes-to-backend"]);
+        // Attempted (even when failing) means supported, as upstream reports it.
+        assert_eq!(
+            p.extended.supported_features,
+            vec!["GatewayInfrastructurePropagation", "GatewayStaticAddresses", "HTTPRouteSchemeRedirect"]
+        );
+        assert!(p.core.supported_features.is_empty() && p.extended.unsupported_features.is_empty());
+        assert!(text.contains("    supportedFeatures:\n    - \"GatewayInfrastructurePropagation\"\n"), "{text}");
         // The upstream key spelling, not serde's camelCase.
         assert!(text.contains("gatewayAPIVersion: \"v1.3.0\"") && text.contains("      Passed: 1"), "{text}");
     }
@@ -332,6 +415,48 @@ mod tests {
         let r = build(&run(vec![case("a", Outcome::Passed)]), &Meta::default()).unwrap();
         let text = render(&r).replace("mode: \"default\"\n", "mode: \"default\"\nbogus: 1\n");
         assert!(parse("r.yaml", &text).unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn features_whose_cases_all_skipped_are_unsupported() {
+        let r = build(
+            &run(vec![
+                case("gatewayclass-accepted", Outcome::Passed),
+                case("http-redirects-to-https", Outcome::Skipped { reason: "requires certManager".into() }),
+            ]),
+            &Meta::default(),
+        )
+        .unwrap();
+        let e = &r.profiles[0].extended;
+        assert!(e.supported_features.is_empty(), "{e:?}");
+        assert_eq!(
+            e.unsupported_features,
+            vec!["GatewayInfrastructurePropagation", "GatewayStaticAddresses", "HTTPRouteSchemeRedirect"]
+        );
+        assert_eq!(parse("r.yaml", &render(&r)).unwrap(), r);
+    }
+
+    /// The feature table covers exactly the shipped gateway cases, and a
+    /// case is extended exactly when it needs an extended feature or is a
+    /// cert-manager case.
+    #[test]
+    fn feature_table_matches_the_gateway_suite() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let suites = crate::suite::load_dir(&root.join("suites"), &root.join("fixtures")).unwrap();
+        let gw = suites.iter().find(|s| s.name == GATEWAY_SUITE).unwrap();
+        let names: Vec<&str> = gw.cases.iter().map(|c| c.name.as_str()).collect();
+        let table: Vec<&str> = CASE_FEATURES.iter().map(|(c, _)| *c).collect();
+        assert_eq!(names, table);
+        for c in &gw.cases {
+            let extended_feature = case_features(&c.name).iter().any(|f| EXTENDED_FEATURES.contains(f));
+            let cert_manager = c.requires.contains(&crate::suite::Feature::CertManager);
+            assert_eq!(
+                EXTENDED_CASES.contains(&c.name.as_str()),
+                extended_feature || cert_manager,
+                "{} is classified wrongly",
+                c.name
+            );
+        }
     }
 
     /// Every extended case name exists in the shipped gateway suite.

@@ -450,10 +450,10 @@ impl Validator<'_> {
         if dns_used {
             requires.insert(Feature::DnsApi);
         }
-        let bgp_used = [&c.steps, &c.catch, &c.finally]
-            .into_iter()
-            .flatten()
-            .any(|s| matches!(s, Step::BgpPeer(_)));
+        let bgp_used = [&c.steps, &c.catch, &c.finally].into_iter().flatten().any(|s| {
+            matches!(s, Step::BgpPeer(_))
+                || matches!(s, Step::Disrupt(d) if matches!(d.action, super::model::DisruptAction::BgpSessionReset(_)))
+        });
         if bgp_used {
             requires.insert(Feature::BgpPeer);
         }
@@ -511,6 +511,7 @@ impl Validator<'_> {
                         "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
                     );
                 }
+                self.probe_action(&format!("{path}.action"), &p.action, known);
                 if p.background && p.name.is_none() {
                     self.error(
                         "SUITE-009",
@@ -533,7 +534,20 @@ impl Validator<'_> {
             Step::Assert(a) => self.assert(path, a, known, probes),
             Step::Disrupt(d) => self.disrupt(path, d, known),
             Step::DnsRecord(d) => self.dns_record(path, d, known),
-            Step::BgpPeer(b) => self.bgp_peer(path, b, known),
+            Step::BgpPeer(b) => {
+                self.bgp_peer(path, b, known);
+                // A named bgpPeer step leaves a report an assert can read.
+                if let Some(n) = &b.name
+                    && !probes.insert(n.clone())
+                {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.name"),
+                        format!("probe name `{n}` is used twice in this case"),
+                        "give each probe and bgpPeer step a unique name",
+                    );
+                }
+            }
             Step::Exec(e) => self.exec(path, e, known, probes),
         }
         if let Step::Probe(p) = step
@@ -611,7 +625,87 @@ impl Validator<'_> {
         })
     }
 
+    /// Checks of the probe actions whose fields have constraints serde
+    /// cannot express (http `resolve`, `downtime`).
+    fn probe_action(&mut self, path: &str, a: &super::model::ProbeAction, known: &BTreeSet<String>) {
+        use super::model::{DowntimeKind, ProbeAction as A};
+        match a {
+            A::Http(h) => {
+                let Some(addr) = &h.resolve else { return };
+                let vars = referenced(addr);
+                if vars.is_empty() {
+                    if addr.parse::<std::net::IpAddr>().is_err() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.http.resolve"),
+                            format!("`{addr}` is not an IP address"),
+                            "give the address to connect to, e.g. `\"{{gwIp}}\"` or `198.51.100.114`",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.http.resolve"), vars, known);
+                }
+                // The host and port come from the URL; without one there is
+                // nothing to pin. Templated hosts are checked after rendering.
+                if referenced(&h.url).is_empty() && crate::cluster::exec::url_host_port(&h.url).is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.http.url"),
+                        format!("`resolve` needs an http:// or https:// URL with a host, got `{}`", h.url),
+                        "write the URL with the name the request is for, e.g. `https://a.infraflux.test/`",
+                    );
+                }
+            }
+            A::Downtime(d) => {
+                let mut names = referenced(&d.host);
+                for s in [&d.path, &d.host_header].into_iter().flatten() {
+                    names.extend(referenced(s));
+                }
+                self.vars(&format!("{path}.downtime"), names, known);
+                if d.rate == Some(0) {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.downtime.rate"),
+                        "downtime rate must be at least 1 attempt per second".into(),
+                        "leave it out for the default of 200/s, or give a positive rate",
+                    );
+                }
+                if d.duration.0.is_zero() {
+                    self.error(
+                        "SUITE-004",
+                        &format!("{path}.downtime.duration"),
+                        "downtime duration is zero".into(),
+                        "measure across the whole disruption, e.g. `duration: 30s`",
+                    );
+                }
+                if d.probe == DowntimeKind::Tcp && (d.path.is_some() || d.host_header.is_some()) {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.downtime"),
+                        "`path` and `hostHeader` only apply to `probe: http`".into(),
+                        "set `probe: http`, or drop `path`/`hostHeader`",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn metric_id(&mut self, path: &str, m: &str, example: &str) {
+        if !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
+            self.error(
+                "SUITE-018",
+                path,
+                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                &format!("use a dotted lowercase id such as `{example}`"),
+            );
+        }
+    }
+
     fn bgp_peer(&mut self, path: &str, b: &super::model::BgpPeer, known: &BTreeSet<String>) {
+        if let Some(m) = &b.metric {
+            self.metric_id(&format!("{path}.metric"), m, "failover.bgp_peer_reset.routes_back");
+        }
         for (key, list) in [("received", &b.received), ("notReceived", &b.not_received)] {
             for (i, p) in list.iter().enumerate() {
                 let vars = referenced(p);
@@ -702,6 +796,8 @@ impl Validator<'_> {
                     );
                 }
             }
+            // Nothing to check: the run's router resets every session it has.
+            A::BgpSessionReset(_) => {}
         }
         self.vars(&format!("{path}.action"), names, known);
     }

@@ -16,9 +16,9 @@
 //! | SUITE-008 | fixture file missing, outside fixtures/, or not YAML |
 //! | SUITE-009 | a step or predicate needs exactly one of several fields |
 //! | SUITE-010 | invalid JSONPath |
-//! | SUITE-011 | invalid regex or CIDR, bad `range`/`count` bound |
+//! | SUITE-011 | invalid regex, CIDR, range/count bound, bgpPeer prefix or http `resolve` address |
 //! | SUITE-012 | suite or case name not a DNS label / too long |
-//! | SUITE-013 | probe/exec names: duplicate, or assert on an unknown report |
+//! | SUITE-013 | probe/exec/bgpPeer report names: duplicate, or assert on an unknown report |
 //! | SUITE-014 | duplicate suite name across files |
 //! | SUITE-015 | empty file or more than one document |
 //! | SUITE-016 | applied object lacks apiVersion/kind/metadata.name |

@@ -499,6 +499,10 @@ pub enum DisruptAction {
     /// Sets `replicas` of a Deployment or StatefulSet through its scale
     /// subresource.
     Scale(Scale),
+    /// Makes the harness's own BGP router send a Cease NOTIFICATION on
+    /// every session and close it ("cut the peer"); the nodes reconnect on
+    /// their own.
+    BgpSessionReset(BgpSessionReset),
 }
 
 impl DisruptAction {
@@ -507,6 +511,7 @@ impl DisruptAction {
             DisruptAction::DeletePod(_) => "deletePod",
             DisruptAction::DrainNode(_) => "drainNode",
             DisruptAction::Scale(_) => "scale",
+            DisruptAction::BgpSessionReset(_) => "bgpSessionReset",
         }
     }
 }
@@ -535,6 +540,12 @@ pub struct Scale {
     pub target: ObjectRef,
     pub replicas: u32,
 }
+
+/// `bgpSessionReset: {}`: no fields; every session of the run's BGP
+/// router is reset.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BgpSessionReset {}
 
 /// Waits until a DNS record external-dns manages is published (in the
 /// Cloudflare API with content, proxied flag, TTL and its TXT ownership
@@ -610,6 +621,11 @@ pub struct BgpPeer {
     pub pod_cidrs_from_nodes: bool,
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+    /// Records the time from the step's start until everything held, in
+    /// ms, as a performance series with this id (e.g. how long routes took
+    /// to come back after a session reset).
+    #[serde(default)]
+    pub metric: Option<String>,
 }
 
 /// Runs a command in every pod `pods` selects (e.g. `cilium-dbg status -o
@@ -674,6 +690,7 @@ pub enum ProbeAction {
     RequestResponse(LoadProbe),
     ConnectRate(LoadProbe),
     Capture(CaptureProbe),
+    Downtime(DowntimeProbe),
 }
 
 impl ProbeAction {
@@ -688,6 +705,8 @@ impl ProbeAction {
                 Some(("ms", false))
             }
             ProbeAction::Capture(_) => None,
+            // One sample: the longest outage window of the run.
+            ProbeAction::Downtime(_) => Some(("ms", false)),
         }
     }
 
@@ -701,6 +720,7 @@ impl ProbeAction {
             ProbeAction::RequestResponse(_) => "requestResponse",
             ProbeAction::ConnectRate(_) => "connectRate",
             ProbeAction::Capture(_) => "capture",
+            ProbeAction::Downtime(_) => "downtime",
         }
     }
 }
@@ -717,6 +737,11 @@ pub struct HttpProbe {
     /// https: accept any server certificate (the agent requires it for https).
     #[serde(default)]
     pub insecure: bool,
+    /// Connect to this address instead of resolving the URL's host (like
+    /// `curl --resolve`): the URL keeps its name for SNI and `Host`.
+    /// Templated, e.g. `"{{gwIp}}"`.
+    #[serde(default)]
+    pub resolve: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -756,6 +781,50 @@ pub struct LoadProbe {
     pub duration: HumanDuration,
     #[serde(default)]
     pub streams: Option<u32>,
+}
+
+/// Probes `host:port` at a fixed rate for `duration` and reports the
+/// longest outage window (`downtime_ms`): the downtime a client sees while
+/// a `disrupt` step breaks something.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DowntimeProbe {
+    pub host: String,
+    pub port: u16,
+    /// `tcp` (one byte to an agent `--tcp-echo` server and back) or `http`
+    /// (a GET that must answer 2xx).
+    #[serde(default)]
+    pub probe: DowntimeKind,
+    /// http: request path (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http: `Host` header (e.g. a Gateway listener hostname).
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// Attempts per second (default [`DEFAULT_DOWNTIME_RATE`]).
+    #[serde(default)]
+    pub rate: Option<u32>,
+    pub duration: HumanDuration,
+}
+
+/// Probing rate when a `downtime` probe names none: 5 ms resolution.
+pub const DEFAULT_DOWNTIME_RATE: u32 = 200;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DowntimeKind {
+    #[default]
+    Tcp,
+    Http,
+}
+
+impl DowntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DowntimeKind::Tcp => "tcp",
+            DowntimeKind::Http => "http",
+        }
+    }
 }
 
 /// Counts IPv4 packets on an interface of the agent pod, used to prove that
