@@ -165,6 +165,21 @@ cases:
           pod: client
           action: {{capture: {{interface: eth0, betweenPods: [client, ghost], duration: 1s}}}}
           timeout: 20s
+  - name: route-to-ghost-node
+    steps:
+      - apply:
+          manifest:
+            apiVersion: v1
+            kind: Pod
+            metadata: {{name: client, namespace: "{{{{namespace}}}}"}}
+            spec:
+              terminationGracePeriodSeconds: 0
+              tolerations: [{{operator: Exists}}]
+              containers: [{{name: agent, image: localhost/none:1}}]
+      - probe:
+          pod: client
+          action: {{capture: {{interface: auto, routeToNodeOf: ghost, filterIps: [10.0.0.1, 10.0.0.2], duration: 1s}}}}
+          timeout: 20s
   - name: only-without-wireguard
     requires: ["!wireguard"]
     steps:
@@ -237,6 +252,11 @@ cases:
     // betweenPods resolves a pod to the IPv4 addresses in its status.
     let want = pods.get("agent-a").await.expect("pod").status.and_then(|s| s.pod_ip).expect("kwok gave agent-a an IP");
     assert_eq!(cluster.pod_ipv4s(&platform, "agent-a").await.expect("pod ips"), [want]);
+    // routeToNodeOf resolves a pod to its node's address.
+    let host = pods.get("agent-a").await.expect("pod").status.and_then(|s| s.host_ip).expect("kwok gave agent-a a hostIP");
+    assert_eq!(cluster.pod_host_ip(&platform, "agent-a").await.expect("host ip"), Some(host));
+    let msg = failure(&r, "ex::route-to-ghost-node");
+    assert!(msg.contains("/ghost to have a status.hostIP; last seen: pod does not exist"), "{msg}");
 
     // The platform pods are untouched: still there, never labelled.
     for name in ["agent-a", "agent-b", "bystander"] {

@@ -36,6 +36,9 @@ pub fn agent_argv(action: &ProbeAction, timeout: Duration) -> Vec<String> {
         ProbeAction::Capture(c) => {
             v.push("capture".into());
             push(&mut v, "--iface", c.interface.clone());
+            if let Some(ip) = &c.route_to {
+                push(&mut v, "--route-to", ip.clone());
+            }
             push(&mut v, "--filter-ips", c.filter_ips.join(","));
             if let Some(p) = c.udp_port {
                 push(&mut v, "--udp-port", p.to_string());
@@ -98,8 +101,11 @@ pub fn agent_argv(action: &ProbeAction, timeout: Duration) -> Vec<String> {
             );
             push(&mut v, "--target", format!("{}:{}", l.host, l.port));
             push(&mut v, "--duration-s", format!("{}", l.duration.0.as_secs_f64()));
-            if let Some(s) = l.streams {
+            if let Some(s) = l.samples {
                 push(&mut v, "--samples", s.to_string());
+            }
+            if let Some(p) = l.streams {
+                push(&mut v, "--parallel", p.to_string());
             }
         }
         ProbeAction::Downtime(d) => {
@@ -343,6 +349,16 @@ impl Cluster {
         Ok(found)
     }
 
+    /// The pod's node address (`status.hostIP`), once it is scheduled.
+    pub async fn pod_host_ip(&self, namespace: &str, name: &str) -> Result<Option<String>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let pod = pods
+            .get(name)
+            .await
+            .map_err(|e| Error::from_kube(format!("read pod {namespace}/{name}"), e))?;
+        Ok(pod.status.and_then(|s| s.host_ip).filter(|ip| !ip.is_empty()))
+    }
+
     /// The IPv4 addresses in the pod's `status.podIPs` (or `podIP`).
     pub async fn pod_ipv4s(&self, namespace: &str, name: &str) -> Result<Vec<String>> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
@@ -407,7 +423,7 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::model::{DowntimeKind, DowntimeProbe, HttpProbe, HumanDuration, LoadProbe};
+    use crate::suite::model::{CaptureProbe, DowntimeKind, DowntimeProbe, HttpProbe, HumanDuration, LoadProbe};
 
     #[test]
     fn http_argv_matches_agent_cli() {
@@ -499,8 +515,32 @@ mod tests {
 
     #[test]
     fn load_argv_names_the_agent_mode() {
-        let l = LoadProbe { host: "10.0.0.1".into(), port: 5201, duration: HumanDuration(Duration::from_secs(5)), streams: None };
-        let argv = agent_argv(&ProbeAction::ConnectRate(l), Duration::from_secs(1));
+        let l = LoadProbe { host: "10.0.0.1".into(), port: 5201, duration: HumanDuration(Duration::from_secs(5)), samples: Some(3), streams: None };
+        let argv = agent_argv(&ProbeAction::ConnectRate(l.clone()), Duration::from_secs(1));
         assert_eq!(&argv[1..5], ["client", "crr", "--target", "10.0.0.1:5201"]);
+        assert_eq!(&argv[5..9], ["--duration-s", "5", "--samples", "3"]);
+        let multi = LoadProbe { streams: Some(4), ..l };
+        let argv = agent_argv(&ProbeAction::Stream(multi), Duration::from_secs(1));
+        assert_eq!(&argv[2..11], ["stream", "--target", "10.0.0.1:5201", "--duration-s", "5", "--samples", "3", "--parallel", "4"]);
+    }
+
+    #[test]
+    fn capture_argv_passes_the_route_for_auto() {
+        let c = CaptureProbe {
+            interface: "auto".into(),
+            route_to: Some("192.0.2.12".into()),
+            route_to_node_of: Some("echo-other".into()),
+            filter_ips: vec!["10.0.1.5".into(), "10.0.2.7".into()],
+            between_pods: vec![],
+            udp_port: Some(51871),
+            duration: HumanDuration(Duration::from_secs(5)),
+        };
+        assert_eq!(
+            agent_argv(&ProbeAction::Capture(c), Duration::from_secs(1)),
+            [
+                "infraflux-agent", "capture", "--iface", "auto", "--route-to", "192.0.2.12", "--filter-ips",
+                "10.0.1.5,10.0.2.7", "--udp-port", "51871", "--duration-s", "5"
+            ]
+        );
     }
 }

@@ -328,6 +328,10 @@ impl KubeBackend {
             let left = timeout.saturating_sub(started.elapsed());
             let ips = self.between_pods_ips(ctx, &c.between_pods, left).await?;
             c.filter_ips.extend(ips);
+            if let Some(pod) = c.route_to_node_of.clone() {
+                let left = timeout.saturating_sub(started.elapsed());
+                c.route_to = Some(self.node_ip_of(ctx, &pod, left).await?);
+            }
         }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let argv = exec::agent_argv(&action, remaining.min(Duration::from_secs(10)));
@@ -376,6 +380,28 @@ impl KubeBackend {
             out.extend(found.into_inner().unwrap_or_default());
         }
         Ok(out)
+    }
+
+    /// The node address of a case pod, waiting (up to `timeout`) for it to
+    /// be scheduled.
+    async fn node_ip_of(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<String, StepError> {
+        let what = format!("pod {}/{name} to have a status.hostIP", ctx.namespace);
+        let found = Mutex::new(String::new());
+        self.poll(timeout, &what, || async {
+            match self.cluster.pod_host_ip(&ctx.namespace, name).await {
+                Ok(Some(ip)) => {
+                    if let Ok(mut f) = found.lock() {
+                        *f = ip;
+                    }
+                    Ok(Ok(()))
+                }
+                Ok(None) => Ok(Err("not scheduled yet".to_owned())),
+                Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
+                Err(e) => Err(cluster_failed(e)),
+            }
+        })
+        .await?;
+        Ok(found.into_inner().unwrap_or_default())
     }
 
     /// Waits (up to `timeout`) for the background probe `name` and records
@@ -570,6 +596,10 @@ pub(super) fn render_action(
             }
             for pod in &mut c.between_pods {
                 *pod = r(pod)?;
+            }
+            c.interface = r(&c.interface)?;
+            for f in [&mut c.route_to, &mut c.route_to_node_of].into_iter().flatten() {
+                *f = r(f)?;
             }
         }
     }

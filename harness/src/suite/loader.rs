@@ -555,6 +555,39 @@ impl Validator<'_> {
         {
             let names = c.between_pods.iter().flat_map(|n| referenced(n)).collect();
             self.vars(&format!("{path}.action.capture.betweenPods"), names, known);
+            let mut names = referenced(&c.interface);
+            for f in [&c.route_to, &c.route_to_node_of].into_iter().flatten() {
+                names.extend(referenced(f));
+            }
+            self.vars(&format!("{path}.action.capture"), names, known);
+            let routed = c.route_to.is_some() || c.route_to_node_of.is_some();
+            if c.interface == "auto" && !routed {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.action.capture.interface"),
+                    "`interface: auto` needs `routeTo` or `routeToNodeOf`".into(),
+                    "name the other node, e.g. `routeToNodeOf: echo-other`, so the capture watches the uplink towards it",
+                );
+            }
+            if c.route_to.is_some() && c.route_to_node_of.is_some() {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.action.capture"),
+                    "`routeTo` and `routeToNodeOf` both given".into(),
+                    "keep one: an address, or a case pod whose node address is used",
+                );
+            }
+            if let Some(ip) = &c.route_to
+                && referenced(ip).is_empty()
+                && ip.parse::<std::net::Ipv4Addr>().is_err()
+            {
+                self.error(
+                    "SUITE-011",
+                    &format!("{path}.action.capture.routeTo"),
+                    format!("`{ip}` is not an IPv4 address"),
+                    "give the other node's address, or use `routeToNodeOf: <pod>`",
+                );
+            }
         }
     }
 
@@ -686,6 +719,22 @@ impl Validator<'_> {
                         "set `probe: http`, or drop `path`/`hostHeader`",
                     );
                 }
+            }
+            A::RequestResponse(l) | A::ConnectRate(l) if l.streams.is_some() => self.error(
+                "SUITE-009",
+                &format!("{path}.{}.streams", a.kind()),
+                format!("`streams` (parallel connections) only applies to `stream`, not `{}`", a.kind()),
+                "use `samples` for the number of measurements",
+            ),
+            A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l)
+                if l.samples == Some(0) || l.streams == Some(0) || l.streams.is_some_and(|n| n > 128) =>
+            {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.{}", a.kind()),
+                    "`samples` must be at least 1 and `streams` between 1 and 128".into(),
+                    "leave them out for one sample over one connection",
+                );
             }
             _ => {}
         }

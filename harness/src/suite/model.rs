@@ -779,6 +779,12 @@ pub struct LoadProbe {
     pub host: String,
     pub port: u16,
     pub duration: HumanDuration,
+    /// Measurements of `duration` each (default 1); the statistics and the
+    /// 95% CI are over these.
+    #[serde(default)]
+    pub samples: Option<u32>,
+    /// `stream` only: parallel connections per sample (default 1), like
+    /// `iperf3 -P`; a sample is their summed goodput.
     #[serde(default)]
     pub streams: Option<u32>,
 }
@@ -832,7 +838,17 @@ impl DowntimeKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CaptureProbe {
+    /// An interface name, or `auto`: the one the node's main routing table
+    /// sends `routeTo` (or the node of `routeToNodeOf`) through.
     pub interface: String,
+    /// With `interface: auto`: the IPv4 address whose route picks the interface.
+    #[serde(default)]
+    pub route_to: Option<String>,
+    /// With `interface: auto`: a pod of the case namespace; its node's
+    /// address (`status.hostIP`) is the `routeTo` (the other node of a
+    /// cross-node pair, so the capture watches the real uplink).
+    #[serde(default)]
+    pub route_to_node_of: Option<String>,
     /// A packet counts as plaintext when source and destination are both listed.
     #[serde(default)]
     pub filter_ips: Vec<String>,
