@@ -32,7 +32,7 @@ fn case(s: &mut String, suite: usize, i: usize) {
          spec:\n              blocks: [{cidr: \"{{poolCidr}}\"}]\n              serviceSelector:\n                \
          matchLabels: {infraflux.io/pool: \"{{namespace}}\"}\n",
     );
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         s.push_str("      - apply:\n          file: manifests/echo-configmap.yaml\n");
     }
     s.push_str(
@@ -55,7 +55,7 @@ fn case(s: &mut String, suite: usize, i: usize) {
         100 + suite,
         (i % 16) * 16
     );
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         s.push_str(
             "      - probe:\n          name: root\n          action:\n            \
              http: {url: \"http://test-lb.{{namespace}}.svc/\", headers: [\"X-Test: 1\"]}\n          expect: ok\n      \

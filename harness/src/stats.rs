@@ -329,10 +329,6 @@ fn resample_mean(samples: &[f64], rng: &mut SplitMix64) -> f64 {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::expect_used,
-    reason = "a failed expectation is the test failure"
-)]
 mod tests {
     use super::*;
 

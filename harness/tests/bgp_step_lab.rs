@@ -4,6 +4,12 @@
 //! CIDR. Needs root (namespaces, port 179) and `.ci/install-lab-bgpdns`;
 //! without root it fails unless `INFRAFLUX_LAB=skip` is set.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,12 @@
 //! The `infraflux` binary end to end: help text, exit codes, and a real run
 //! against the real control plane that writes every report.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

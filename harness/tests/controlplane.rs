@@ -1,6 +1,12 @@
 //! The real control plane: version stamping, namespaces that finalise, garbage
 //! collection, kwok nodes and pods, and the upstream CRDs with their schemas.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::time::{Duration, Instant};
 
 use infraflux::controlplane::{self, ControlPlane, crds};

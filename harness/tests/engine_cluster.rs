@@ -4,6 +4,12 @@
 //! a second run out; waits time out with a clear message; missing features
 //! skip with their reason; cluster trouble and bad input map to exit 3 / 2.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

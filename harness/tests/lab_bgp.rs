@@ -3,6 +3,12 @@
 //! Needs root (namespaces, port 179) and `.ci/install-lab-bgpdns`.
 //! Without root these tests fail unless `INFRAFLUX_LAB=skip` is set.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -10,6 +10,12 @@
 //!
 //! Needs `knotd`/`knotc` (`.ci/install-lab-bgpdns`); no root.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::time::{Duration, Instant};
 
 use hickory_resolver::proto::rr::RecordType;

@@ -3,6 +3,12 @@
 //! dry-run with strict field validation, so CRD schemas (including CEL rules)
 //! and unknown fields are enforced by the API server itself.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -27,13 +33,12 @@ fn objects(files: &BTreeMap<String, String>) -> Vec<(String, Value)> {
             let v = d.root.to_json();
             let api = v.get("apiVersion").and_then(Value::as_str);
             let kind = v.get("kind").and_then(Value::as_str);
-            if let (Some(api), Some(_)) = (api, kind) {
-                if v.pointer("/metadata/name").is_some()
+            if let (Some(api), Some(_)) = (api, kind)
+                && v.pointer("/metadata/name").is_some()
                     && !NOT_SERVER_OBJECTS.iter().any(|p| api.starts_with(p))
                 {
                     out.push((name.clone(), v));
                 }
-            }
         }
     }
     out

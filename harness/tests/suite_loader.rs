@@ -4,6 +4,12 @@
 //! Each invalid file starts with `# expect: RULE LINE:COL message-fragment`;
 //! the loader must report exactly that rule at exactly that place.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
 use std::path::{Path, PathBuf};
 
 use infraflux::suite::{self, Feature};

@@ -102,7 +102,7 @@ fn every_rule_has_failing_and_passing_fixtures() {
                 problems.push(format!("{}: {} has no `<- {}` marker", r.id, f.display(), r.id));
                 continue;
             }
-            match check(&[f.clone()]) {
+            match check(std::slice::from_ref(f)) {
                 Err(e) => problems.push(format!("{}: {} does not load: {e}", r.id, f.display())),
                 Ok(rep) => {
                     let got: Vec<(String, u32)> = rep
@@ -126,7 +126,7 @@ fn every_rule_has_failing_and_passing_fixtures() {
             }
         }
         for p in passes {
-            match check(&[p.clone()]) {
+            match check(std::slice::from_ref(p)) {
                 Err(e) => problems.push(format!("{}: {} does not load: {e}", r.id, p.display())),
                 Ok(rep) => {
                     if let Some(x) = rep.findings.iter().find(|x| x.rule == r.id) {
@@ -204,12 +204,12 @@ fn run_with_profile_adds_profile_findings() {
     std::fs::write(&manifest, "kubeProxyReplacement: true\nk8sServiceHost: localhost\nipam: {mode: kubernetes}\n").expect("write");
     let good = dir.path().join("profile.yaml");
     std::fs::write(&good, crate::profile::DEFAULT_YAML).expect("write");
-    let rep = run(&[manifest.clone()], Some(&good)).expect("runs");
+    let rep = run(std::slice::from_ref(&manifest), Some(&good)).expect("runs");
     assert!(!rep.has_errors(), "{}", render_human(&rep));
     assert!(rep.files.iter().any(|f| f.ends_with("profile.yaml")));
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, crate::profile::DEFAULT_YAML.replace("wireguard: true", "wireguard: false")).expect("write");
-    let rep = run(&[manifest.clone()], Some(&bad)).expect("runs");
+    let rep = run(std::slice::from_ref(&manifest), Some(&bad)).expect("runs");
     assert!(rep.findings.iter().any(|f| f.rule.starts_with("PROF-")), "{}", render_human(&rep));
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, "a: [").expect("write");

@@ -205,10 +205,6 @@ pub fn load_default() -> Result<Loaded, LoadError> {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::expect_used,
-    reason = "a failed precondition is the test failure"
-)]
 mod tests {
     use super::*;
 

@@ -443,10 +443,6 @@ fn verdict(low: f64, high: f64, higher_is_better: bool, threshold: f64) -> Verdi
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::expect_used,
-    reason = "a failed expectation is the test failure"
-)]
 mod tests {
     use super::*;
 

@@ -298,8 +298,4 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::expect_used,
-    reason = "a failed expectation is the test failure"
-)]
 mod tests;

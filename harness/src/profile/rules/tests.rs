@@ -1,6 +1,3 @@
-// Tests state their preconditions with expect(); a panic is the failure report.
-#![expect(clippy::expect_used)]
-
 use std::collections::BTreeMap;
 
 use super::bgp::asn_problem;
