@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, ListParams};
 use serde_json::Value;
@@ -349,30 +349,40 @@ impl Cluster {
         Ok(found)
     }
 
-    /// The pod's node address (`status.hostIP`), once it is scheduled.
-    pub async fn pod_host_ip(&self, namespace: &str, name: &str) -> Result<Option<String>> {
+    /// The pod's `status` (empty when the API server has not written one).
+    pub async fn pod_status(&self, namespace: &str, name: &str) -> Result<PodStatus> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let pod = pods
             .get(name)
             .await
             .map_err(|e| Error::from_kube(format!("read pod {namespace}/{name}"), e))?;
-        Ok(pod.status.and_then(|s| s.host_ip).filter(|ip| !ip.is_empty()))
+        Ok(pod.status.unwrap_or_default())
+    }
+
+    /// The pod's node address (`status.hostIP`), once it is scheduled.
+    pub async fn pod_host_ip(&self, namespace: &str, name: &str) -> Result<Option<String>> {
+        Ok(host_ip(&self.pod_status(namespace, name).await?))
     }
 
     /// The IPv4 addresses in the pod's `status.podIPs` (or `podIP`).
     pub async fn pod_ipv4s(&self, namespace: &str, name: &str) -> Result<Vec<String>> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let pod = pods
-            .get(name)
-            .await
-            .map_err(|e| Error::from_kube(format!("read pod {namespace}/{name}"), e))?;
-        let status = pod.status.unwrap_or_default();
-        let mut ips: Vec<String> = status.pod_ips.unwrap_or_default().into_iter().map(|p| p.ip).collect();
-        if ips.is_empty() {
-            ips.extend(status.pod_ip);
-        }
-        Ok(ips.into_iter().filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()).collect())
+        Ok(pod_ipv4s(&self.pod_status(namespace, name).await?))
     }
+}
+
+/// `status.hostIP`, when set.
+pub fn host_ip(status: &PodStatus) -> Option<String> {
+    status.host_ip.clone().filter(|ip| !ip.is_empty())
+}
+
+/// The IPv4 addresses in `status.podIPs` (or `podIP`).
+pub fn pod_ipv4s(status: &PodStatus) -> Vec<String> {
+    let mut ips: Vec<String> = status.pod_ips.iter().flatten().map(|p| p.ip.clone()).collect();
+    if ips.is_empty() {
+        ips.extend(status.pod_ip.clone());
+    }
+    ips.retain(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok());
+    ips
 }
 
 /// A selected pod and the node it runs on.

@@ -361,23 +361,12 @@ impl KubeBackend {
     async fn between_pods_ips(&self, ctx: &CaseCtx, names: &[String], timeout: Duration) -> Result<Vec<String>, StepError> {
         let mut out = Vec::new();
         for name in names {
-            let what = format!("pod {}/{name} to have an IPv4 pod IP", ctx.namespace);
-            let found = Mutex::new(Vec::new());
-            self.poll(timeout, &what, || async {
-                match self.cluster.pod_ipv4s(&ctx.namespace, name).await {
-                    Ok(ips) if !ips.is_empty() => {
-                        if let Ok(mut f) = found.lock() {
-                            *f = ips;
-                        }
-                        Ok(Ok(()))
-                    }
-                    Ok(_) => Ok(Err("no IPv4 in status.podIPs yet".to_owned())),
-                    Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
-                    Err(e) => Err(cluster_failed(e)),
-                }
-            })
-            .await?;
-            out.extend(found.into_inner().unwrap_or_default());
+            let ips = self
+                .wait_pod_status(ctx, name, timeout, "an IPv4 pod IP", "no IPv4 in status.podIPs yet", |s| {
+                    Some(exec::pod_ipv4s(s)).filter(|ips| !ips.is_empty())
+                })
+                .await?;
+            out.extend(ips);
         }
         Ok(out)
     }
@@ -385,23 +374,43 @@ impl KubeBackend {
     /// The node address of a case pod, waiting (up to `timeout`) for it to
     /// be scheduled.
     async fn node_ip_of(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<String, StepError> {
-        let what = format!("pod {}/{name} to have a status.hostIP", ctx.namespace);
-        let found = Mutex::new(String::new());
+        self.wait_pod_status(ctx, name, timeout, "a status.hostIP", "not scheduled yet", exec::host_ip).await
+    }
+
+    /// Polls the status of case pod `name` until `read` finds a value; a
+    /// pod that does not exist yet is waited for like a pending one.
+    async fn wait_pod_status<T>(
+        &self,
+        ctx: &CaseCtx,
+        name: &str,
+        timeout: Duration,
+        wanted: &str,
+        pending: &str,
+        read: impl Fn(&k8s_openapi::api::core::v1::PodStatus) -> Option<T>,
+    ) -> Result<T, StepError> {
+        let what = format!("pod {}/{name} to have {wanted}", ctx.namespace);
+        let found = Mutex::new(None);
         self.poll(timeout, &what, || async {
-            match self.cluster.pod_host_ip(&ctx.namespace, name).await {
-                Ok(Some(ip)) => {
-                    if let Ok(mut f) = found.lock() {
-                        *f = ip;
+            match self.cluster.pod_status(&ctx.namespace, name).await {
+                Ok(status) => match read(&status) {
+                    Some(v) => {
+                        if let Ok(mut f) = found.lock() {
+                            *f = Some(v);
+                        }
+                        Ok(Ok(()))
                     }
-                    Ok(Ok(()))
-                }
-                Ok(None) => Ok(Err("not scheduled yet".to_owned())),
+                    None => Ok(Err(pending.to_owned())),
+                },
                 Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
                 Err(e) => Err(cluster_failed(e)),
             }
         })
         .await?;
-        Ok(found.into_inner().unwrap_or_default())
+        found
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| failed(format!("lost the value read from pod {}/{name}", ctx.namespace)))
     }
 
     /// Waits (up to `timeout`) for the background probe `name` and records
