@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::markdown::{Counts, outcome_text};
-use super::perf::Metric;
+use super::perf::{Metric, Ratio};
 use super::{LEVEL, ReportError, charts, num};
 use crate::results::{Outcome, RunResults};
 use crate::stats;
@@ -48,6 +48,7 @@ fn class(o: &Outcome) -> &'static str {
 pub(super) fn render(
     run: &RunResults,
     metrics: &[Metric<'_>],
+    ratios: &[Ratio],
     history: &[RunResults],
 ) -> Result<String, ReportError> {
     let mut h = String::new();
@@ -171,7 +172,7 @@ pub(super) fn render(
     }
 
     if !metrics.is_empty() {
-        perf_section(&mut h, run, metrics, history)?;
+        perf_section(&mut h, run, metrics, ratios, history)?;
     }
     h.push_str("</body></html>\n");
     Ok(h)
@@ -181,6 +182,7 @@ fn perf_section(
     h: &mut String,
     run: &RunResults,
     metrics: &[Metric<'_>],
+    ratios: &[Ratio],
     history: &[RunResults],
 ) -> Result<(), ReportError> {
     h.push_str(
@@ -220,16 +222,15 @@ fn perf_section(
         }
     }
     h.push_str("</table>\n<p>Percentiles: linear interpolation between closest ranks (type 7). CI: Student t.</p>\n");
-    let pairs = super::perf::ratios(metrics);
-    if !pairs.is_empty() {
+    if !ratios.is_empty() {
         h.push_str("<h3>Pod path against the host baseline</h3>\n<table><tr><th>Pod / host</th><th>Ratio</th><th>95% CI</th><th>Pod metric</th><th>Host baseline</th></tr>\n");
-        for r in &pairs {
-            let ci = r.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", num(c.low), num(c.high)));
+        for r in ratios {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{ci}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.id),
                 num(r.ratio),
+                r.ci_text(),
                 esc(&r.numerator),
                 esc(&r.denominator)
             );

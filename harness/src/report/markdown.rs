@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::num;
-use super::perf::Metric;
+use super::perf::{Metric, Ratio};
 use crate::results::{Outcome, RunResults};
 
 /// Counts of a set of cases by outcome.
@@ -64,7 +64,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
+pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio]) -> String {
     let mut md = String::new();
     let t = &run.target;
     let _ = writeln!(md, "# InfraFlux run {}\n", cell(&run.run_id));
@@ -172,12 +172,10 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>]) -> String {
 
     if !metrics.is_empty() {
         let _ = writeln!(md, "## Performance\n");
-        let pairs = super::perf::ratios(metrics);
-        if !pairs.is_empty() {
+        if !ratios.is_empty() {
             let _ = writeln!(md, "\n| Pod / host | Ratio | 95% CI | Pod metric | Host baseline |\n|---|---:|---|---|---|");
-            for r in &pairs {
-                let ci = r.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", num(c.low), num(c.high)));
-                let _ = writeln!(md, "| {} | {} | {ci} | {} | {} |", cell(&r.id), num(r.ratio), cell(&r.numerator), cell(&r.denominator));
+            for r in ratios {
+                let _ = writeln!(md, "| {} | {} | {} | {} | {} |", cell(&r.id), num(r.ratio), r.ci_text(), cell(&r.numerator), cell(&r.denominator));
             }
         }
         let _ = writeln!(

@@ -104,6 +104,13 @@ pub fn ratios(metrics: &[Metric<'_>]) -> Vec<Ratio> {
     out
 }
 
+impl Ratio {
+    /// The interval as `low – high`, or `–` without one.
+    pub fn ci_text(&self) -> String {
+        self.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", super::num(c.low), super::num(c.high)))
+    }
+}
+
 fn swap_segment(id: &str, from: &str, to: &str) -> String {
     id.split('.').map(|seg| if seg == from { to } else { seg }).collect::<Vec<_>>().join(".")
 }
@@ -118,7 +125,7 @@ struct PerfFile<'a> {
     ci_method: &'static str,
     metrics: Vec<PerfMetricJson<'a>>,
     /// Pod path / host path pairs ([`ratios`]).
-    ratios: Vec<Ratio>,
+    ratios: &'a [Ratio],
 }
 
 #[derive(Serialize)]
@@ -151,6 +158,7 @@ struct Ci {
 pub(super) fn render_perf_json(
     run: &RunResults,
     metrics: &[Metric<'_>],
+    ratios: &[Ratio],
 ) -> Result<String, ReportError> {
     let file = PerfFile {
         schema: PERF_SCHEMA,
@@ -184,7 +192,7 @@ pub(super) fn render_perf_json(
                 }
             })
             .collect(),
-        ratios: ratios(metrics),
+        ratios,
     };
     serde_json::to_string_pretty(&file)
         .map(|s| s + "\n")
