@@ -2,7 +2,7 @@
 // real API server. Nothing here is built: .ci/fetch-crds downloads each module
 // at the pinned version into the Go module cache and the tests read the CRD
 // files from there, so no upstream CRD is ever copied into this repository.
-// Keep these in step with the versions in fixtures/profiles/default.yaml
+// Keep these in step with the versions in harness/model/assets/default-profile.yaml
 // (cert-manager matches; the Flux controllers are those of Flux 2.7, whose
 // v1/v2 APIs are the ones Flux 2.8 serves too).
 module infraflux.local/tools/crds

@@ -1,0 +1,526 @@
+//! The `infraflux` binary: clap front, logging, exit codes. All behaviour
+//! lives in the library; this file only wires subcommands to it.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use infraflux::cli::{Cli, Command, Format, flag_rules};
+use infraflux::diag::{self, Finding};
+use infraflux::exit::Status;
+use infraflux::{check, engine, profile, report, secret, stack};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(Status::Cluster.code() as u8);
+        }
+    };
+    let status = match rt.block_on(dispatch(cli)) {
+        Ok(status) => status,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{}", secret::redact(&msg));
+            // Errors that reach here are environment trouble; input errors are
+            // mapped to statuses inside the commands.
+            Status::Cluster
+        }
+    };
+    ExitCode::from(status.code() as u8)
+}
+
+fn init_tracing(cli: &Cli) {
+    let default = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INFRAFLUX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(RedactingStderr::default)
+        .with_target(false)
+        .try_init();
+}
+
+/// Log writer that strips registered secrets before anything reaches stderr.
+#[derive(Default)]
+struct RedactingStderr {
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let text = secret::redact(&String::from_utf8_lossy(&self.buf));
+            std::io::stderr().write_all(text.as_bytes())?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
+    let format = cli.global.format;
+    match &cli.command {
+        Command::Check(args) => cmd_check(args, format),
+        Command::Render(args) => cmd_render(args),
+        Command::Up(_) => not_built(
+            "up",
+            "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
+        ),
+        Command::Down(_) => not_built("down", "the installer issue"),
+        Command::Run(args) => cmd_run(args, &cli.global).await,
+        Command::Report(args) => cmd_report(args, format),
+        Command::Conform(args) => cmd_conform(args, &cli.global).await,
+    }
+}
+
+/// Prints a flag finding (rule id, `<command line>:1:COL`, hint) and
+/// returns the bad-input status.
+fn flag_error(rule: &str, flag: &str, message: impl Into<String>, hint: impl Into<String>) -> Status {
+    // Columns count from the program's name, not its install path.
+    let argv: Vec<String> = std::iter::once("infraflux".to_owned()).chain(std::env::args().skip(1)).collect();
+    let finding = infraflux::cli::flag_finding(&argv, rule, flag, message, hint);
+    eprintln!("{}", secret::redact(&finding.to_string()));
+    Status::BadInput
+}
+
+fn not_built(cmd: &str, owner: &str) -> anyhow::Result<Status> {
+    eprintln!("error: `infraflux {cmd}` is not built yet ({owner}); nothing was done");
+    Ok(Status::BadInput)
+}
+
+fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(findings).context("failed to encode findings")?;
+            writeln!(out, "{}", secret::redact(&json))?;
+        }
+        Format::Text => {
+            for f in findings {
+                writeln!(out, "{}", secret::redact(&f.to_string()))?;
+            }
+            let errors = findings.iter().filter(|f| f.severity == diag::Severity::Error).count();
+            let warnings = findings.len() - errors;
+            writeln!(out, "{errors} error(s), {warnings} warning(s)")?;
+        }
+    }
+    Ok(())
+}
+
+/// True when `path` is a file whose first document is a `kind: ClusterProfile`.
+fn is_profile(path: &std::path::Path) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    // A cheap sniff: the full parse (with located errors) happens in the checker.
+    text.lines()
+        .take_while(|l| !l.starts_with("---") || l.trim() == "---")
+        .any(|l| l.trim_end() == "kind: ClusterProfile")
+}
+
+fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
+    if args.rules {
+        let mut out = std::io::stdout().lock();
+        match format {
+            Format::Json => {
+                let prof: Vec<serde_json::Value> = profile::rules()
+                    .iter()
+                    .map(|r| serde_json::json!({"id": r.id, "area": "profile", "severity": "error", "title": r.title, "fix": r.hint}))
+                    .collect();
+                let stack: serde_json::Value = serde_json::from_str(&check::render_rules(true))
+                    .context("failed to encode the rule catalog")?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"profile": prof, "stack": stack}))?)?;
+            }
+            Format::Text => {
+                writeln!(out, "# Profile rules (PROF)")?;
+                for r in profile::rules() {
+                    writeln!(out, "{}  {}\n      fix: {}", r.id, r.title, r.hint)?;
+                }
+                writeln!(out, "\n# Stack rules")?;
+                write!(out, "{}", check::render_rules(false))?;
+            }
+        }
+        return Ok(Status::Pass);
+    }
+    let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));
+    if profiles.len() > 1 {
+        eprintln!("error: more than one cluster profile given ({}); check them one at a time", profiles.len());
+        return Ok(Status::BadInput);
+    }
+    if manifests.is_empty() {
+        let checked = match profiles.first() {
+            Some(p) => profile::check_file(p),
+            None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
+        };
+        print_findings(&checked.findings, format)?;
+        return Ok(checked.status());
+    }
+    match check::run(&manifests, profiles.first().map(|p| p.as_path())) {
+        Ok(report) => {
+            let text = match format {
+                Format::Json => check::render_json(&report),
+                Format::Text => check::render_human(&report),
+            };
+            print!("{}", secret::redact(&text));
+            Ok(report.status())
+        }
+        Err(e) => {
+            print_findings(&e.findings(), format)?;
+            if e.findings().is_empty() {
+                eprintln!("error: {}", secret::redact(&e.to_string()));
+            }
+            Ok(e.status())
+        }
+    }
+}
+
+/// Loads a profile (or the embedded default) and refuses one with error
+/// findings: commands that consume a profile treat those as bad input.
+fn load_profile_for_use(path: Option<&std::path::Path>) -> Result<profile::Loaded, Status> {
+    let checked = match path {
+        Some(p) => profile::check_file(p),
+        None => profile::check_str(profile::DEFAULT_FILE, profile::DEFAULT_YAML),
+    };
+    let errors: Vec<&Finding> = checked
+        .findings
+        .iter()
+        .filter(|f| f.severity == diag::Severity::Error)
+        .collect();
+    match checked.loaded {
+        Some(loaded) if errors.is_empty() => Ok(loaded),
+        _ => {
+            for f in &errors {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: the profile has {} error finding(s); fix them first (`infraflux check`)", errors.len());
+            Err(Status::BadInput)
+        }
+    }
+}
+
+fn cmd_render(args: &infraflux::cli::RenderArgs) -> anyhow::Result<Status> {
+    let loaded = match load_profile_for_use(args.profile.as_deref()) {
+        Ok(l) => l,
+        Err(status) => return Ok(status),
+    };
+    match stack::render(&loaded.profile, &args.out, args.gitops) {
+        Ok(r) => {
+            for f in &r.files {
+                println!("{}", r.out_dir.join(f).display());
+            }
+            eprintln!(
+                "rendered {} file(s) into {} ({} warning(s) from check)",
+                r.files.len(),
+                r.out_dir.display(),
+                r.report.findings.len()
+            );
+            Ok(Status::Pass)
+        }
+        Err(e) => {
+            if let stack::StackError::SelfCheck { findings } = &e {
+                for f in findings {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+            }
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            Ok(e.status())
+        }
+    }
+}
+
+fn cmd_report(args: &infraflux::cli::ReportArgs, format: Format) -> anyhow::Result<Status> {
+    let Some(baseline) = &args.baseline else {
+        // No baseline: rebuild the human reports from results.json.
+        return Ok(match report::rerender(&args.results) {
+            Ok(w) => {
+                for f in w.files() {
+                    println!("wrote {}", f.display());
+                }
+                Status::Pass
+            }
+            Err(e) => report_error(&e),
+        });
+    };
+    let opts = report::CompareOptions {
+        threshold: args.threshold / 100.0,
+        ..report::CompareOptions::default()
+    };
+    let cmp = match report::compare_with(&args.results, baseline, &opts) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    match format {
+        Format::Json => println!("{}", cmp.render_json().context("failed to encode the comparison")?),
+        Format::Text => print!("{}", cmp.render_text()),
+    }
+    if let Err(e) = cmp.write_to(&args.results) {
+        return Ok(report_error(&e));
+    }
+    Ok(if cmp.has_regressions() { Status::Failed } else { Status::Pass })
+}
+
+fn report_error(e: &report::ReportError) -> Status {
+    match e.finding() {
+        Some(f) => eprintln!("{}", secret::redact(&f.to_string())),
+        None => eprintln!("error: {}", secret::redact(&e.to_string())),
+    }
+    e.exit_status()
+}
+
+fn profile_info(loaded: &profile::Loaded) -> engine::ProfileInfo {
+    engine::ProfileInfo {
+        name: Some(loaded.file.clone()),
+        hash: Some(loaded.sha256.clone()),
+        provider: Some(loaded.profile.provider.kind().as_str().to_owned()),
+    }
+}
+
+struct RunPlan {
+    opts: engine::RunOptions,
+    out: std::path::PathBuf,
+}
+
+fn plan_run(
+    global: &infraflux::cli::Global,
+    endpoints: &infraflux::cli::Endpoints,
+    suites: &std::path::Path,
+    out_root: &std::path::Path,
+    deadline: &str,
+    agent_image: Option<&String>,
+    profile: Option<&profile::Loaded>,
+) -> Result<RunPlan, Status> {
+    let deadline = match infraflux::suite::model::HumanDuration::parse(deadline) {
+        Ok(d) => d,
+        Err(e) => {
+            return Err(flag_error(flag_rules::DEADLINE, "--deadline", format!("--deadline: {e}"), "give a duration such as 90s, 30m or 2h"));
+        }
+    };
+    let run_id = engine::new_run_id();
+    let out = out_root.join(&run_id);
+    let dns = match (profile, endpoints.dns_authoritative) {
+        (Some(p), Some(auth)) => match engine::steps::dns::DnsSettings::from_profile(&p.profile, &endpoints.dns_api, auth) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                return Err(flag_error(
+                    flag_rules::DNS_TOKEN,
+                    "--dns-authoritative",
+                    format!("the profile's Cloudflare token: {e}"),
+                    "the DNS step reads the token the profile names (dns.cloudflare.apiToken: env or file); set that variable or file",
+                ));
+            }
+        },
+        (None, Some(_)) => {
+            return Err(flag_error(
+                flag_rules::DNS_NEEDS_PROFILE,
+                "--dns-authoritative",
+                "--dns-authoritative needs --profile",
+                "the zone, owner id and token come from the profile: add --profile PATH",
+            ));
+        }
+        _ => None,
+    };
+    let bgp = match (profile, endpoints.bgp_listen) {
+        (Some(p), Some(listen)) => {
+            let std::net::IpAddr::V4(ip) = listen.ip() else {
+                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen must be an IPv4 address", "e.g. --bgp-listen 0.0.0.0:179"));
+            };
+            let (Some(router), Ok(node_asn)) = (p.profile.bgp.peers.first(), u32::try_from(p.profile.bgp.local_asn)) else {
+                return Err(flag_error(
+                    flag_rules::BGP_LISTEN,
+                    "--bgp-listen",
+                    "--bgp-listen needs a profile with BGP peers",
+                    "the harness plays the profile's first bgp.peers entry; add one or drop --bgp-listen",
+                ));
+            };
+            let Ok(router_asn) = u32::try_from(router.asn) else {
+                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "the profile's peer ASN does not fit 32 bits", "use a 4-byte ASN"));
+            };
+            // The harness plays the router the profile names: its ASN, the
+            // nodes' ASN as the expected peer.
+            let config = infraflux::bgp::Config::new(router_asn, ip, ip).with_peer_asn(node_asn);
+            Some(engine::steps::bgp::BgpSettings { listen, config })
+        }
+        (None, Some(_)) => {
+            return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen needs --profile", "the ASNs come from the profile: add --profile PATH"));
+        }
+        _ => None,
+    };
+    let opts = engine::RunOptions {
+        suites_dir: suites.to_owned(),
+        deadline: Some(deadline.0),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        profile: profile.map(profile_info),
+        run_id: Some(run_id),
+        output_dir: Some(out.clone()),
+        agent_image: agent_image.cloned(),
+        var_overrides: profile.map(|p| engine::profile_var_overrides(&p.profile)).unwrap_or_default(),
+        dns,
+        bgp,
+        handle_ctrl_c: true,
+        ..engine::RunOptions::default()
+    };
+    Ok(RunPlan { opts, out })
+}
+
+/// Runs the planned cases and writes every report; returns the run status.
+async fn execute_run(plan: RunPlan) -> anyhow::Result<(Status, Option<std::path::PathBuf>)> {
+    let results = match engine::run(plan.opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            for f in e.findings() {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            let mut msg = format!("error: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(cause) = src {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+                src = cause.source();
+            }
+            eprintln!("{}", secret::redact(&msg));
+            return Ok((e.exit_status(), None));
+        }
+    };
+    match report::write_all(&plan.out, &results) {
+        Ok(w) => eprintln!("reports: {}", w.dir.display()),
+        Err(e) => {
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            return Ok((e.exit_status(), None));
+        }
+    }
+    Ok((engine::exit_status(&results), Some(plan.out)))
+}
+
+async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    let loaded = match &args.profile {
+        Some(p) => match load_profile_for_use(Some(p)) {
+            Ok(l) => Some(l),
+            Err(status) => return Ok(status),
+        },
+        None => None,
+    };
+    let mut plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), loaded.as_ref()) {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    plan.opts.filters = args.filters.clone();
+    plan.opts.skip = args.skip.clone();
+    plan.opts.exact = args.exact;
+    plan.opts.ignored = args.ignored;
+    plan.opts.test_threads = args.test_threads;
+    if args.list {
+        plan.opts.list = true;
+        return Ok(match engine::list(&plan.opts) {
+            Ok(cases) => {
+                let mut out = std::io::stdout().lock();
+                if global.format == Format::Json {
+                    let json: Vec<_> = cases
+                        .iter()
+                        .map(|c| serde_json::json!({"id": c.id, "description": c.description, "requires": c.requires, "ignore": c.ignore}))
+                        .collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+                } else {
+                    for c in &cases {
+                        writeln!(out, "{}", c.id)?;
+                    }
+                    writeln!(out, "\n{} case(s)", cases.len())?;
+                }
+                Status::Pass
+            }
+            Err(e) => {
+                for f in e.findings() {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+                eprintln!("error: {e}");
+                e.exit_status()
+            }
+        });
+    }
+    Ok(execute_run(plan).await?.0)
+}
+
+async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    // Gate 1: the profile and the stack it renders, before touching anything.
+    let loaded = match load_profile_for_use(args.up.profile.as_deref()) {
+        Ok(l) => l,
+        Err(status) => return Ok(status),
+    };
+    let files = match stack::render_files(&loaded.profile, false).and_then(|f| stack::self_check(&f)) {
+        Ok(report) => report,
+        Err(e) => {
+            if let stack::StackError::SelfCheck { findings } = &e {
+                for f in findings {
+                    eprintln!("{}", secret::redact(&f.to_string()));
+                }
+            }
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            return Ok(e.status());
+        }
+    };
+    eprintln!(
+        "profile {} and its rendered stack pass the static gate ({} warning(s))",
+        loaded.file,
+        files.findings.len()
+    );
+    // Gate 2: a cluster. Provisioning is not built yet, so only an existing
+    // cluster (named by --kubeconfig/--context or the profile) can be used.
+    let provider = args
+        .up
+        .provider
+        .map(|p| format!("{p:?}").to_lowercase())
+        .unwrap_or_else(|| loaded.profile.provider.kind().as_str().to_owned());
+    let explicit_cluster = global.kubeconfig.is_some() || global.context.is_some();
+    if provider != "existing" && !explicit_cluster {
+        return Ok(flag_error(
+            flag_rules::PROVIDER_CANNOT_PROVISION,
+            "--provider",
+            format!("provider `{provider}` cannot provision yet (the installer is not built); nothing was done"),
+            "point conform at an existing cluster with --kubeconfig/--context",
+        ));
+    }
+    // Gate 3: every suite, then the reports and the perf baseline.
+    let plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {
+        Ok(p) => p,
+        Err(status) => return Ok(status),
+    };
+    let (status, out) = execute_run(plan).await?;
+    let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
+    let cmp = match report::compare(&out, baseline) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    print!("{}", cmp.render_text());
+    if let Err(e) = cmp.write_to(&out) {
+        return Ok(report_error(&e));
+    }
+    Ok(if cmp.has_regressions() && status == Status::Pass { Status::Failed } else { status })
+}

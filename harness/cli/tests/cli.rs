@@ -1,0 +1,202 @@
+//! The `infraflux` binary end to end: help text, exit codes, and a real run
+//! against the real control plane that writes every report.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test-crate helpers: a failed setup step is the test failure"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use infraflux_testkit::controlplane::ControlPlane;
+use infraflux::results::{PerfSeries, RunResults};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
+    c.current_dir(repo_root()).env_remove("KUBECONFIG").env_remove("INFRAFLUX_AGENT_IMAGE");
+    c
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out: Output = bin().args(args).output().expect("spawn infraflux");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_every_subcommand_and_the_exit_codes() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for cmd in ["check", "render", "up", "down", "run", "report", "conform"] {
+        assert!(out.contains(cmd), "--help misses {cmd}:\n{out}");
+    }
+    assert!(out.contains("3 cluster or provisioning failure"), "{out}");
+    for cmd in ["check", "render", "up", "down", "run", "report", "conform"] {
+        let (code, out, _) = run(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help");
+        assert!(out.contains("Usage: infraflux"), "{cmd}: {out}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["bogus"]).0, 2);
+    assert_eq!(run(&["run", "--test-threads", "x"]).0, 2);
+    assert_eq!(run(&["run", "--list", "--deadline", "5 parsecs"]).0, 2);
+    let (code, _, err) = run(&["up"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not built yet"), "{err}");
+}
+
+#[test]
+fn flag_errors_carry_a_rule_id_a_location_and_a_hint() {
+    let (code, _, err) = run(&["run", "--list", "--deadline", "5 parsecs"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("<command line>:1:22: error[FLAG-001]"), "{err}");
+    assert!(err.contains("hint: give a duration"), "{err}");
+    let (code, _, err) = run(&["run", "--list", "--dns-authoritative", "127.0.0.1:53"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-002]: --dns-authoritative needs --profile"), "{err}");
+    let (code, _, err) = run(&["run", "--list", "--bgp-listen=127.0.0.1:1179"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-003]"), "{err}");
+}
+
+#[test]
+fn check_exit_codes_follow_the_contract() {
+    let (code, out, _) = run(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&["check", "harness/model/assets/default-profile.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&["check", "fixtures/profiles/rules/PROF-013/fail.yaml"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("error[PROF-013]"), "{out}");
+    let (code, _, _) = run(&["check", "fixtures/profiles/malformed/unknown-key.yaml"]);
+    assert_eq!(code, 2);
+    let (code, out, _) = run(&["check", "fixtures/seed"]);
+    assert_eq!(code, 1);
+    for blocker in ["NODE-001", "TPL-001", "RKE2-013", "CIL-001", "CIL-003", "FLUX-005", "FLUX-006"] {
+        assert!(out.contains(&format!("[{blocker}]")), "seed blocker {blocker} missing");
+    }
+    let (code, out, _) = run(&["check", "--format", "json", "fixtures/profiles/rules/PROF-013/fail.yaml"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json findings");
+    assert_eq!(v[0]["rule"], "PROF-013");
+    assert!(v[0]["location"]["line"].as_u64().is_some());
+    assert_eq!(run(&["check", "/no/such/path.yaml"]).0, 2);
+}
+
+#[test]
+fn render_is_deterministic_and_passes_check() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    for d in [&a, &b] {
+        let (code, _, err) = run(&["render", "--out", d.to_str().expect("utf8")]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let diff = Command::new("diff").arg("-r").arg(&a).arg(&b).output().expect("diff");
+    assert!(diff.status.success(), "render differs between runs");
+    let (code, out, _) = run(&["check", a.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = run(&["render", "--out", a.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "rendering into a non-empty dir must be refused: {err}");
+    let (code, _, _) = run(&["render", "--profile", "fixtures/profiles/rules/PROF-013/fail.yaml", "--out", tmp.path().join("c").to_str().expect("utf8")]);
+    assert_eq!(code, 2, "a profile with error findings is refused");
+    assert!(!tmp.path().join("c").exists(), "nothing written for a refused profile");
+}
+
+#[test]
+fn run_list_prints_suite_case_ids() {
+    let (code, out, _) = run(&["run", "--list"]);
+    assert_eq!(code, 0);
+    let ids: Vec<&str> = out.lines().filter(|l| l.contains("::")).collect();
+    assert!(ids.len() >= 10, "{out}");
+    assert!(ids.iter().all(|id| id.split("::").count() == 2 && !id.contains(' ')), "{out}");
+    let (code, out, _) = run(&["run", "--list", "bgp::"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().filter(|l| l.contains("::")).all(|l| l.starts_with("bgp::")), "{out}");
+    let (code, _, err) = run(&["run", "--list", "--suites", "fixtures/suites/invalid"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[SUITE-"), "{err}");
+}
+
+fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
+    let results = RunResults {
+        schema: infraflux::results::SCHEMA.into(),
+        run_id: id.into(),
+        started_at: "2026-11-24T00:00:00Z".into(),
+        duration_ms: 1,
+        target: Default::default(),
+        cases: Vec::new(),
+        perf: vec![PerfSeries {
+            metric: "throughput.tcp_stream_1.pod_to_pod.cross_node".into(),
+            case: "throughput::tcp-stream-1".into(),
+            unit: "Gbit/s".into(),
+            higher_is_better: true,
+            samples,
+        }],
+    };
+    infraflux::report::write_all(dir, &results).expect("write run");
+}
+
+#[test]
+fn report_flags_a_20_percent_drop_and_passes_a_rerun() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let noise = |base: f64, k: usize| -> Vec<f64> {
+        (0..12).map(|i| base * (1.0 + 0.01 * (((i * 7 + k) % 5) as f64 - 2.0))).collect()
+    };
+    let (base, rerun, drop) = (tmp.path().join("base"), tmp.path().join("rerun"), tmp.path().join("drop"));
+    write_run(&base, "base", noise(10.0, 0));
+    write_run(&rerun, "rerun", noise(10.0, 3));
+    write_run(&drop, "drop", noise(8.0, 1));
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let (code, out, err) = run(&["report", "--results", &s(&rerun), "--baseline", &s(&base)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["report", "--results", &s(&drop), "--baseline", &s(&base)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("throughput.tcp_stream_1.pod_to_pod.cross_node"), "{out}");
+    assert!(out.contains("-20"), "the size of the change is named: {out}");
+}
+
+#[test]
+fn run_and_conform_against_the_real_api_server_write_reports() {
+    let Some(cp) = ControlPlane::for_tests() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let kc = cp.kubeconfig_path().to_str().expect("utf8").to_owned();
+    let out = tmp.path().to_str().expect("utf8").to_owned();
+    // No Cilium on this API server: every case must be skipped with its
+    // reason (never failed), and the run passes.
+    let (code, stdout, err) = run(&["run", "--kubeconfig", &kc, "--out", &out, "--deadline", "5m"]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let run_dir = std::fs::read_dir(tmp.path()).expect("out").flatten().next().expect("a run dir").path();
+    for f in ["results.json", "junit.xml", "summary.md", "report.html", "perf.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).expect("junit");
+    assert!(junit.contains("<skipped"), "{junit}");
+    assert!(junit.contains("requires"), "skip reasons are in JUnit: {junit}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).expect("results")).expect("json");
+    assert_eq!(results["target"]["kubernetesVersion"], infraflux_testkit::controlplane::Versions::pinned().kubernetes);
+
+    let out2 = tmp.path().join("conform");
+    let (code, stdout, err) = run(&[
+        "conform", "--kubeconfig", &kc, "--out", out2.to_str().expect("utf8"), "--deadline", "5m",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(err.contains("static gate"), "{err}");
+    let conform_dir = std::fs::read_dir(&out2).expect("out").flatten().next().expect("run dir").path();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(conform_dir.join("results.json")).expect("results")).expect("json");
+    assert!(results["target"]["profileHash"].as_str().is_some_and(|h| h.len() == 64), "{results}");
+}

@@ -1,0 +1,265 @@
+//! Feature detection: what the target cluster actually runs, read from the
+//! cluster itself (cilium-config keys, served CRDs, nodes, the agent
+//! DaemonSet image), never from the profile. Each missing feature carries the
+//! reason that becomes the case's skip message.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams};
+
+use crate::cluster::{Cluster, Error, Result};
+use crate::suite::Feature;
+
+/// What was detected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detected {
+    /// `Ok(())` when present, `Err(why not)` when missing.
+    pub features: BTreeMap<Feature, Result<(), String>>,
+    pub kubernetes_version: Option<String>,
+    pub cilium_version: Option<String>,
+    pub node_count: Option<u32>,
+}
+
+impl Detected {
+    /// The skip reason for a case needing `required`, or `None` if all are present.
+    pub fn unmet(&self, required: &[Feature]) -> Option<String> {
+        let reasons: Vec<String> = required
+            .iter()
+            .filter_map(|f| match self.features.get(f) {
+                Some(Ok(())) => None,
+                Some(Err(why)) => Some(format!("requires {f}: {why}")),
+                None => Some(format!("requires {f}: not detected")),
+            })
+            .collect();
+        if reasons.is_empty() { None } else { Some(reasons.join("; ")) }
+    }
+}
+
+impl Detected {
+    /// The skip reason for a case that must run without `excluded`
+    /// (`requires: ["!wireguard"]`), or `None` when none of them is
+    /// detected. A feature detection did not evaluate counts as absent.
+    pub fn present(&self, excluded: &[Feature]) -> Option<String> {
+        let reasons: Vec<String> = excluded
+            .iter()
+            .filter(|f| matches!(self.features.get(f), Some(Ok(()))))
+            .map(|f| format!("requires no {f}: {}", presence_reason(*f)))
+            .collect();
+        if reasons.is_empty() { None } else { Some(reasons.join("; ")) }
+    }
+}
+
+/// Why a detected feature counts as present, for `requires no <f>` skips.
+fn presence_reason(f: Feature) -> String {
+    if let Some((_, key)) = CONFIG_FLAGS.iter().find(|(x, _)| *x == f) {
+        return format!("cilium-config has {key}=\"true\"");
+    }
+    if let Some((_, crd)) = CRDS.iter().find(|(x, _)| *x == f) {
+        return format!("CRD {crd} is installed");
+    }
+    match f {
+        Feature::NativeRouting => "cilium-config has routing-mode=\"native\"".into(),
+        Feature::MultiNode => "the cluster has at least 2 nodes".into(),
+        _ => "detected".into(),
+    }
+}
+
+/// cilium-config keys that switch a feature on (value must be `"true"`,
+/// except routing-mode).
+const CONFIG_FLAGS: [(Feature, &str); 9] = [
+    (Feature::KubeProxyReplacement, "kube-proxy-replacement"),
+    (Feature::BpfMasquerade, "enable-bpf-masquerade"),
+    (Feature::Wireguard, "enable-wireguard"),
+    (Feature::NodeEncryption, "encrypt-node"),
+    (Feature::BgpControlPlane, "enable-bgp-control-plane"),
+    (Feature::BandwidthManager, "enable-bandwidth-manager"),
+    (Feature::LocalRedirectPolicy, "enable-local-redirect-policy"),
+    (Feature::Hubble, "enable-hubble"),
+    (Feature::L7Proxy, "enable-l7-proxy"),
+];
+
+/// Features that are present when a CRD is served.
+const CRDS: [(Feature, &str); 3] = [
+    (Feature::LbIpam, "ciliumloadbalancerippools.cilium.io"),
+    (Feature::CertManager, "certificates.cert-manager.io"),
+    (Feature::Flux, "kustomizations.kustomize.toolkit.fluxcd.io"),
+];
+
+const GATEWAY_CRD: &str = "gateways.gateway.networking.k8s.io";
+
+/// Reads the cluster. `cilium_namespace` is where cilium-config and the
+/// `cilium` DaemonSet live (kube-system by default). `agent_image` is the
+/// probe agent image the run was given, if any.
+pub async fn detect(cluster: &Cluster, cilium_namespace: &str, agent_image: Option<&str>) -> Result<Detected> {
+    let client = cluster.client().clone();
+    let mut d = Detected::default();
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|e| Error::from_kube("read the API server version", e))?;
+    d.kubernetes_version = Some(version.git_version);
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    let n = nodes
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(|e| Error::from_kube("list nodes", e))?
+        .items
+        .len() as u32;
+    d.node_count = Some(n);
+    d.features.insert(
+        Feature::MultiNode,
+        if n >= 2 { Ok(()) } else { Err(format!("the cluster has {n} node(s), needs at least 2")) },
+    );
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), cilium_namespace);
+    let config = cms
+        .get_opt("cilium-config")
+        .await
+        .map_err(|e| Error::from_kube(format!("read {cilium_namespace}/cilium-config"), e))?;
+    let data: Option<BTreeMap<String, String>> = config.map(|c| c.data.unwrap_or_default());
+    match &data {
+        None => {
+            let why = format!("ConfigMap {cilium_namespace}/cilium-config not found (Cilium not installed)");
+            d.features.insert(Feature::Cilium, Err(why.clone()));
+            for (f, _) in CONFIG_FLAGS {
+                d.features.insert(f, Err(why.clone()));
+            }
+            d.features.insert(Feature::NativeRouting, Err(why));
+        }
+        Some(data) => {
+            d.features.insert(Feature::Cilium, Ok(()));
+            for (f, key) in CONFIG_FLAGS {
+                let status = match data.get(key).map(String::as_str) {
+                    Some("true") => Ok(()),
+                    Some(v) => Err(format!("cilium-config has {key}={v:?}")),
+                    None => Err(format!("cilium-config has no {key}")),
+                };
+                d.features.insert(f, status);
+            }
+            d.features.insert(
+                Feature::NativeRouting,
+                match data.get("routing-mode").map(String::as_str) {
+                    Some("native") => Ok(()),
+                    Some(v) => Err(format!("cilium-config has routing-mode={v:?}")),
+                    None => Err("cilium-config has no routing-mode".into()),
+                },
+            );
+        }
+    }
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (f, name) in CRDS {
+        let present = crds
+            .get_metadata_opt(name)
+            .await
+            .map_err(|e| Error::from_kube(format!("read CRD {name}"), e))?
+            .is_some();
+        d.features.insert(f, if present { Ok(()) } else { Err(format!("CRD {name} is not installed")) });
+    }
+    let gw_crd = crds
+        .get_metadata_opt(GATEWAY_CRD)
+        .await
+        .map_err(|e| Error::from_kube(format!("read CRD {GATEWAY_CRD}"), e))?
+        .is_some();
+    let gw_flag = data.as_ref().and_then(|m| m.get("enable-gateway-api")).map(String::as_str);
+    d.features.insert(
+        Feature::GatewayApi,
+        match (gw_crd, gw_flag) {
+            (true, Some("true")) => Ok(()),
+            (false, _) => Err(format!("CRD {GATEWAY_CRD} is not installed")),
+            (true, Some(v)) => Err(format!("cilium-config has enable-gateway-api={v:?}")),
+            (true, None) => Err("cilium-config has no enable-gateway-api".into()),
+        },
+    );
+
+    let dss: Api<DaemonSet> = Api::namespaced(client.clone(), cilium_namespace);
+    if let Some(ds) = dss
+        .get_opt("cilium")
+        .await
+        .map_err(|e| Error::from_kube(format!("read DaemonSet {cilium_namespace}/cilium"), e))?
+    {
+        d.cilium_version = ds
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.containers.into_iter().find(|c| c.name == "cilium-agent"))
+            .and_then(|c| c.image)
+            .and_then(|img| image_tag(&img));
+    }
+
+    d.features.insert(
+        Feature::ProbeAgent,
+        match agent_image {
+            Some(img) if !img.trim().is_empty() => Ok(()),
+            _ => Err("no probe agent image configured (RunOptions.agent_image)".into()),
+        },
+    );
+    Ok(d)
+}
+
+/// Records whether the run can reach the DNS provider's API: like the probe
+/// agent, this is what the harness itself was given (a zone, its API and a
+/// token), not something the cluster shows.
+pub fn set_dns_api(d: &mut Detected, settings: Option<&crate::steps::dns::DnsSettings>) {
+    d.features.insert(
+        Feature::DnsApi,
+        match settings {
+            Some(_) => Ok(()),
+            None => Err("no DNS provider settings for the run (RunOptions.dns: zone, API, token)".into()),
+        },
+    );
+}
+
+/// Records whether the run's own BGP router is listening: `Err(why)` when
+/// the run has no BGP settings or binding failed.
+pub fn set_bgp_peer(d: &mut Detected, status: Result<(), String>) {
+    d.features.insert(Feature::BgpPeer, status);
+}
+
+/// `quay.io/cilium/cilium:v1.18.2@sha256:…` → `v1.18.2`.
+pub fn image_tag(image: &str) -> Option<String> {
+    let no_digest = image.split('@').next()?;
+    let last = no_digest.rsplit('/').next()?;
+    last.split_once(':').map(|(_, tag)| tag.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_from_images() {
+        assert_eq!(image_tag("quay.io/cilium/cilium:v1.18.2@sha256:abc").as_deref(), Some("v1.18.2"));
+        assert_eq!(image_tag("localhost:5000/cilium:v1.18.0").as_deref(), Some("v1.18.0"));
+        assert_eq!(image_tag("localhost:5000/cilium").as_deref(), None);
+    }
+
+    #[test]
+    fn unmet_lists_every_missing_feature_with_its_reason() {
+        let mut d = Detected::default();
+        d.features.insert(Feature::Cilium, Ok(()));
+        d.features.insert(Feature::Wireguard, Err("cilium-config has enable-wireguard=\"false\"".into()));
+        assert_eq!(d.unmet(&[Feature::Cilium]), None);
+        assert_eq!(
+            d.unmet(&[Feature::Cilium, Feature::Wireguard, Feature::Hubble]).unwrap(),
+            "requires wireguard: cilium-config has enable-wireguard=\"false\"; requires hubble: not detected"
+        );
+    }
+
+    #[test]
+    fn present_names_each_excluded_feature_that_was_detected() {
+        let mut d = Detected::default();
+        d.features.insert(Feature::Wireguard, Ok(()));
+        d.features.insert(Feature::MultiNode, Ok(()));
+        d.features.insert(Feature::Hubble, Err("cilium-config has no enable-hubble".into()));
+        assert_eq!(d.present(&[Feature::Hubble, Feature::LbIpam]), None);
+        assert_eq!(
+            d.present(&[Feature::Wireguard, Feature::Hubble]).unwrap(),
+            "requires no wireguard: cilium-config has enable-wireguard=\"true\""
+        );
+        assert_eq!(d.present(&[Feature::MultiNode]).unwrap(), "requires no multiNode: the cluster has at least 2 nodes");
+    }
+}

@@ -1,0 +1,698 @@
+//! The real step executor: kube-rs against the target cluster.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::backend::{Backend, CaseCtx, StepError};
+use super::probes::predicate;
+use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
+use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeExpect, Wait};
+use crate::suite::template::{render, render_json};
+use crate::suite::Step;
+
+/// How often waits and asserts re-read the cluster.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Executes steps with kube-rs; remembers what each attempt created so
+/// cleanup can delete it last-created-first.
+pub struct KubeBackend {
+    cluster: Arc<Cluster>,
+    agent_image: Option<String>,
+    /// Case namespace → objects created in that attempt, in creation order.
+    created: Mutex<BTreeMap<String, Vec<ObjectKey>>>,
+    /// Case namespace → nodes a `drainNode` cordoned, uncordoned at cleanup.
+    cordoned: Mutex<BTreeMap<String, Vec<String>>>,
+    dns: Option<crate::steps::dns::DnsSettings>,
+    bgp: Option<Arc<crate::steps::bgp::BgpCollector>>,
+}
+
+impl KubeBackend {
+    pub fn new(cluster: Arc<Cluster>, agent_image: Option<String>) -> KubeBackend {
+        KubeBackend {
+            cluster,
+            agent_image,
+            created: Mutex::new(BTreeMap::new()),
+            cordoned: Mutex::new(BTreeMap::new()),
+            dns: None,
+            bgp: None,
+        }
+    }
+    /// Gives `bgpPeer` steps the run's BGP router.
+    pub fn with_bgp(mut self, bgp: Option<Arc<crate::steps::bgp::BgpCollector>>) -> KubeBackend {
+        self.bgp = bgp;
+        self
+    }
+
+    /// Gives `dnsRecord` steps the run's DNS provider settings.
+    pub fn with_dns(mut self, dns: Option<crate::steps::dns::DnsSettings>) -> KubeBackend {
+        self.dns = dns;
+        self
+    }
+
+
+    fn remember(&self, ns: &str, key: ObjectKey) {
+        if let Ok(mut m) = self.created.lock() {
+            m.entry(ns.to_owned()).or_default().push(key);
+        }
+    }
+
+    fn take_created(&self, ns: &str) -> Vec<ObjectKey> {
+        self.created
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(ns))
+            .unwrap_or_default()
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> StepError {
+    StepError::Failed(e.to_string())
+}
+
+fn cluster_failed(e: cluster::Error) -> StepError {
+    // Keep the whole chain: "failed to apply x: ApiError: ... (422)".
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    StepError::Failed(msg)
+}
+
+/// A reference with templates rendered and its kind resolved.
+/// `ref.namespace` value that lists a namespaced kind across all namespaces.
+const ALL_NAMESPACES: &str = "*";
+
+struct Target {
+    kind: ResolvedKind,
+    namespace: Option<String>,
+    name: Option<String>,
+    selector: Option<String>,
+    display: String,
+}
+
+impl KubeBackend {
+    async fn target(&self, ctx: &CaseCtx, r: &ObjectRef) -> Result<Target, StepError> {
+        let v = &ctx.vars;
+        let r = ObjectRef {
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            name: r.name.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+            namespace: r.namespace.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+            label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+        };
+        let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(cluster_failed)?;
+        let namespace = match (kind.namespaced, r.namespace.as_deref()) {
+            (false, _) => None,
+            // `*` lists across every namespace (cluster-wide leftovers such
+            // as pending ACME challenges); a named object needs one namespace.
+            (true, Some(ALL_NAMESPACES)) if r.name.is_none() => None,
+            (true, Some(ALL_NAMESPACES)) => {
+                return Err(failed(format!("namespace `{ALL_NAMESPACES}` needs a list reference (no `name`)")));
+            }
+            (true, ns) => Some(ns.map(str::to_owned).unwrap_or_else(|| ctx.namespace.clone())),
+        };
+        let display = ObjectRef {
+            namespace: namespace.clone(),
+            ..r.clone()
+        }
+        .to_string();
+        Ok(Target {
+            kind,
+            namespace,
+            name: r.name,
+            selector: r.label_selector,
+            display,
+        })
+    }
+
+    /// The object (or `{"items": [...]}` for a list reference); `None` when
+    /// a named object does not exist.
+    async fn read(&self, t: &Target) -> Result<Option<Value>, StepError> {
+        match &t.name {
+            Some(n) => self
+                .cluster
+                .get(&t.kind, t.namespace.as_deref(), n)
+                .await
+                .map_err(cluster_failed),
+            None => self
+                .cluster
+                .list(&t.kind, t.namespace.as_deref(), t.selector.as_deref())
+                .await
+                .map(Some)
+                .map_err(cluster_failed),
+        }
+    }
+
+    async fn apply(&self, ctx: &CaseCtx, a: &Apply) -> Result<Option<String>, StepError> {
+        let docs: Vec<Value> = match (&a.manifest, &a.file) {
+            (Some(Value::Array(items)), _) => items.clone(),
+            (Some(one), _) => vec![one.clone()],
+            (None, Some(f)) => ctx
+                .fixtures
+                .get(f)
+                .cloned()
+                .ok_or_else(|| failed(format!("fixture `{f}` was not loaded")))?,
+            (None, None) => return Err(failed("apply has neither manifest nor file")),
+        };
+        let mut applied = Vec::new();
+        for d in docs {
+            let obj = render_json(&d, &ctx.vars).map_err(failed)?;
+            let key = self
+                .cluster
+                .apply(&obj, &ctx.namespace, &ctx.labels)
+                .await
+                .map_err(cluster_failed)?;
+            applied.push(key.to_string());
+            self.remember(&ctx.namespace, key);
+        }
+        Ok(Some(format!("applied {}", applied.join(", "))))
+    }
+
+    async fn delete(&self, ctx: &CaseCtx, d: &Delete, timeout: Duration) -> Result<Option<String>, StepError> {
+        let t = self.target(ctx, &d.target).await?;
+        let Some(name) = t.name.clone() else {
+            return Err(failed("delete needs ref.name"));
+        };
+        let key = ObjectKey {
+            kind: t.kind.clone(),
+            namespace: t.namespace.clone(),
+            name,
+        };
+        let existed = self.cluster.delete(&key).await.map_err(cluster_failed)?;
+        if d.wait {
+            self.poll(timeout, &format!("{} to be deleted", t.display), || async {
+                match self.read(&t).await? {
+                    None => Ok(Ok(())),
+                    Some(_) => Ok(Err("still present".to_owned())),
+                }
+            })
+            .await?;
+        }
+        Ok(Some(if existed { format!("deleted {}", t.display) } else { format!("{} was already gone", t.display) }))
+    }
+
+    /// Re-evaluates `check` every [`POLL`] until it passes or `timeout`
+    /// expires; the timeout message names `what` and the last observation.
+    async fn poll<F, Fut>(&self, timeout: Duration, what: &str, mut check: F) -> Result<(), StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Result<(), String>, StepError>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = check().await?;
+            let seen = match last {
+                Ok(()) => return Ok(()),
+                Err(seen) => seen,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for {what}; last seen: {seen}"
+                )));
+            }
+            tokio::time::sleep(POLL.min(deadline - now)).await;
+        }
+    }
+
+    /// Polls a pod the case started until it reports `Ready`, so a probe
+    /// can exec into it.
+    async fn wait_pod_ready(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let r = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: Some(name.to_owned()),
+            namespace: None,
+            label_selector: None,
+        };
+        let t = self.target(ctx, &r).await?;
+        let ready = crate::suite::model::ConditionMatch { type_: "Ready".into(), status: "True".into(), reason: None };
+        let what = format!("{} to be Ready", t.display);
+        self.poll(timeout, &what, || async {
+            Ok(match self.read(&t).await? {
+                Some(o) => predicate::condition(&ready, &o),
+                None => Err("pod does not exist".into()),
+            })
+        })
+        .await
+    }
+
+    async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
+        let t = self.target(ctx, &w.target).await?;
+        let field = match &w.field {
+            Some(f) => predicate::render_predicates(std::slice::from_ref(f), &ctx.vars).map_err(failed)?.pop(),
+            None => None,
+        };
+        let w = &Wait { field, ..w.clone() };
+        let what = if let Some(c) = &w.condition {
+            format!("{} condition {}={}", t.display, c.type_, c.status)
+        } else if w.deleted == Some(true) {
+            format!("{} to be deleted", t.display)
+        } else if let Some(f) = &w.field {
+            format!("{} field {}", t.display, f.path)
+        } else {
+            return Err(failed("wait has no condition, field or deleted"));
+        };
+        self.poll(timeout, &what, || async {
+            let obj = self.read(&t).await?;
+            Ok(match (obj, &w.condition, &w.field) {
+                (None, _, _) if w.deleted == Some(true) => Ok(()),
+                (Some(_), _, _) if w.deleted == Some(true) => Err("still present".into()),
+                (None, _, _) => Err("object does not exist".into()),
+                (Some(o), Some(c), _) => predicate::condition(c, &o),
+                (Some(o), None, Some(f)) => predicate::check(f, &o),
+                (Some(_), None, None) => Err("nothing to wait for".into()),
+            })
+        })
+        .await?;
+        Ok(None)
+    }
+
+    async fn assert(&self, ctx: &CaseCtx, a: &Assert, timeout: Duration) -> Result<Option<String>, StepError> {
+        if let Some(name) = &a.probe {
+            self.collect_background(ctx, name, timeout).await?;
+            // A probe or exec report is final: no point polling it.
+            return crate::steps::exec::check_report(ctx, a);
+        }
+        let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(failed)?;
+        let a = &Assert { that, ..a.clone() };
+        let Some(r) = &a.target else {
+            return Err(failed("assert has neither ref nor probe"));
+        };
+        let t = self.target(ctx, r).await?;
+        let what = format!("{} to satisfy {} predicate(s)", t.display, a.that.len());
+        self.poll(timeout, &what, || async {
+            let Some(obj) = self.read(&t).await? else {
+                return Ok(Err("object does not exist".into()));
+            };
+            let errs: Vec<String> = a.that.iter().filter_map(|p| predicate::check(p, &obj).err()).collect();
+            Ok(if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) })
+        })
+        .await?;
+        Ok(None)
+    }
+
+    async fn probe(&self, ctx: &CaseCtx, p: &Probe, timeout: Duration) -> Result<Option<String>, StepError> {
+        let Some(image) = &self.agent_image else {
+            return Err(failed("no probe agent image configured"));
+        };
+        let started = Instant::now();
+        let own_pod = match &p.pod {
+            Some(name) => Some(render(name, &ctx.vars).map_err(failed)?),
+            None => None,
+        };
+        match &own_pod {
+            // The case started that pod itself; wait until it can be exec'd.
+            Some(name) => self.wait_pod_ready(ctx, name, timeout).await?,
+            // The agent pod is created on first use and shared by the case's probes.
+            None => self
+                .cluster
+                .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
+                .await
+                .map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?,
+        }
+        let mut action = render_action(&p.action, &ctx.vars)?;
+        if let crate::suite::model::ProbeAction::Capture(c) = &mut action {
+            let left = timeout.saturating_sub(started.elapsed());
+            let ips = self.between_pods_ips(ctx, &c.between_pods, left).await?;
+            c.filter_ips.extend(ips);
+            if let Some(pod) = c.route_to_node_of.clone() {
+                let left = timeout.saturating_sub(started.elapsed());
+                c.route_to = Some(self.node_ip_of(ctx, &pod, left).await?);
+            }
+        }
+        let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        let argv = crate::probes::argv::agent_argv(&action, remaining.min(Duration::from_secs(10)));
+        let cluster = self.cluster.clone();
+        let namespace = ctx.namespace.clone();
+        let run = async move {
+            match own_pod {
+                Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
+                None => cluster.exec_agent(&namespace, argv).await,
+            }
+            .map_err(|e| e.to_string())
+        };
+        if p.background {
+            let name = p.name.clone().ok_or_else(|| failed("a background probe needs a name"))?;
+            let handle = tokio::spawn(run);
+            if let Ok(mut b) = ctx.background.lock() {
+                b.insert(name, super::backend::BackgroundProbe { handle, probe: p.clone() });
+            }
+            return Ok(Some("started in the background".into()));
+        }
+        let report = run.await.map_err(failed)?;
+        finish_probe(ctx, p, report)
+    }
+
+    /// The IPv4 pod IPs of the named case pods, waiting (up to `timeout`)
+    /// for each to be assigned one.
+    async fn between_pods_ips(&self, ctx: &CaseCtx, names: &[String], timeout: Duration) -> Result<Vec<String>, StepError> {
+        let mut out = Vec::new();
+        for name in names {
+            let ips = self
+                .wait_pod_status(ctx, name, timeout, "an IPv4 pod IP", "no IPv4 in status.podIPs yet", |s| {
+                    Some(exec::pod_ipv4s(s)).filter(|ips| !ips.is_empty())
+                })
+                .await?;
+            out.extend(ips);
+        }
+        Ok(out)
+    }
+
+    /// The node address of a case pod, waiting (up to `timeout`) for it to
+    /// be scheduled.
+    async fn node_ip_of(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<String, StepError> {
+        self.wait_pod_status(ctx, name, timeout, "a status.hostIP", "not scheduled yet", exec::host_ip).await
+    }
+
+    /// Polls the status of case pod `name` until `read` finds a value; a
+    /// pod that does not exist yet is waited for like a pending one.
+    async fn wait_pod_status<T>(
+        &self,
+        ctx: &CaseCtx,
+        name: &str,
+        timeout: Duration,
+        wanted: &str,
+        pending: &str,
+        read: impl Fn(&k8s_openapi::api::core::v1::PodStatus) -> Option<T>,
+    ) -> Result<T, StepError> {
+        let what = format!("pod {}/{name} to have {wanted}", ctx.namespace);
+        let found = Mutex::new(None);
+        self.poll(timeout, &what, || async {
+            match self.cluster.pod_status(&ctx.namespace, name).await {
+                Ok(status) => match read(&status) {
+                    Some(v) => {
+                        if let Ok(mut f) = found.lock() {
+                            *f = Some(v);
+                        }
+                        Ok(Ok(()))
+                    }
+                    None => Ok(Err(pending.to_owned())),
+                },
+                Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
+                Err(e) => Err(cluster_failed(e)),
+            }
+        })
+        .await?;
+        found
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or_else(|| failed(format!("lost the value read from pod {}/{name}", ctx.namespace)))
+    }
+
+    /// Waits (up to `timeout`) for the background probe `name` and records
+    /// its report like a foreground probe's.
+    async fn collect_background(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
+        let Some(bg) = ctx.take_background(name) else {
+            return Ok(());
+        };
+        let mut handle = bg.handle;
+        let joined = match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(j) => j,
+            Err(_) => {
+                handle.abort();
+                return Err(StepError::TimedOut(format!(
+                    "waited {timeout:?} for background probe `{name}` to report"
+                )));
+            }
+        };
+        let report = joined
+            .map_err(|e| failed(format!("background probe `{name}` ended: {e}")))?
+            .map_err(failed)?;
+        finish_probe(ctx, &bg.probe, report).map(|_| ())
+    }
+
+    async fn bgp_peer(
+        &self,
+        ctx: &CaseCtx,
+        b: &crate::suite::model::BgpPeer,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(collector) = &self.bgp else {
+            return Err(failed("no BGP router for the run"));
+        };
+        let started = Instant::now();
+        let pod_cidrs = if b.pod_cidrs_from_nodes { self.node_pod_cidrs().await? } else { Vec::new() };
+        crate::steps::bgp::peer_step(ctx, b, collector, pod_cidrs, timeout.saturating_sub(started.elapsed())).await
+    }
+
+    /// Every node's IPv4 pod CIDRs (what each node must advertise).
+    async fn node_pod_cidrs(&self) -> Result<Vec<ipnet::Ipv4Net>, StepError> {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
+        let list = nodes
+            .list(&Default::default())
+            .await
+            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        Ok(list
+            .items
+            .iter()
+            .flat_map(|n| n.spec.iter().flat_map(|s| s.pod_cidrs.iter().flatten()))
+            .filter_map(|c| c.parse().ok())
+            .collect())
+    }
+
+    async fn dns_record(
+        &self,
+        ctx: &CaseCtx,
+        d: &crate::suite::model::DnsRecord,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let Some(settings) = &self.dns else {
+            return Err(failed("no DNS provider settings for the run"));
+        };
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        let mut d = d.clone();
+        d.record = r(&d.record)?;
+        if let Some(c) = &d.content {
+            d.content = Some(r(c)?);
+        }
+        let out = crate::steps::dns::execute(settings, &d, timeout).await?;
+        if let Some(metric) = &d.metric {
+            let ms = out.elapsed.as_secs_f64() * 1000.0;
+            ctx.record_perf(metric, "ms", false, &serde_json::json!({ "samples": [ms] }));
+        }
+        Ok(Some(out.note))
+    }
+
+    async fn disrupt(&self, ctx: &CaseCtx, d: &Disrupt, timeout: Duration) -> Result<Option<String>, StepError> {
+        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        match &d.action {
+            DisruptAction::DeletePod(dp) => {
+                let node = match &dp.same_node_as {
+                    Some(pod) => Some(self.cluster.node_of(&ctx.namespace, &r(pod)?).await.map_err(cluster_failed)?),
+                    None => None,
+                };
+                let ns = r(&dp.namespace)?;
+                let deleted = self
+                    .cluster
+                    .delete_one_pod(&ns, &r(&dp.label_selector)?, node.as_deref())
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("deleted pod {ns}/{deleted}")))
+            }
+            DisruptAction::DrainNode(dn) => {
+                let node = self
+                    .cluster
+                    .node_of(&ctx.namespace, &r(&dn.same_node_as)?)
+                    .await
+                    .map_err(cluster_failed)?;
+                // Remember before cordoning: cleanup must undo even a half-done drain.
+                if let Ok(mut c) = self.cordoned.lock() {
+                    c.entry(ctx.namespace.clone()).or_default().push(node.clone());
+                }
+                self.cluster.cordon(&node).await.map_err(cluster_failed)?;
+                let n = self.cluster.evict_node(&node, timeout).await.map_err(|e| match e {
+                    cluster::Error::Timeout { what, after_ms } => {
+                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
+                    }
+                    other => cluster_failed(other),
+                })?;
+                Ok(Some(format!("cordoned node {node}, evicted {n} pod(s)")))
+            }
+            DisruptAction::Scale(sc) => {
+                let t = self.target(ctx, &sc.target).await?;
+                let name = t.name.as_deref().ok_or_else(|| failed("scale needs ref.name"))?;
+                self.cluster
+                    .scale(&t.kind, t.namespace.as_deref(), name, sc.replicas)
+                    .await
+                    .map_err(cluster_failed)?;
+                Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
+            }
+            DisruptAction::BgpSessionReset(_) => match &self.bgp {
+                Some(collector) => Ok(Some(crate::steps::bgp::reset_step(collector).await)),
+                None => Err(failed("no BGP router for the run")),
+            },
+        }
+    }
+}
+
+/// Records a probe report (name, metric) and judges it against `expect`.
+pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+    if let Some(name) = &p.name {
+        ctx.record_probe(name, report.clone());
+    }
+    if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
+        ctx.record_perf(metric, unit, higher, &report);
+    }
+    let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    let error = report.get("error").and_then(Value::as_str).unwrap_or("");
+    match (p.expect, ok) {
+        (ProbeExpect::Ok, true) => Ok(None),
+        (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
+        (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
+        (ProbeExpect::Fail, true) => Err(failed(format!(
+            "probe {} succeeded but was expected to fail (policy not enforced?)",
+            p.action.kind()
+        ))),
+    }
+}
+
+/// Renders the templated strings of a probe action.
+pub(super) fn render_action(
+    a: &crate::suite::model::ProbeAction,
+    vars: &BTreeMap<String, String>,
+) -> Result<crate::suite::model::ProbeAction, StepError> {
+    use crate::suite::model::ProbeAction as A;
+    let r = |s: &str| render(s, vars).map_err(failed);
+    let mut a = a.clone();
+    match &mut a {
+        A::Http(h) => {
+            h.url = r(&h.url)?;
+            for hd in &mut h.headers {
+                *hd = r(hd)?;
+            }
+            if let Some(addr) = &mut h.resolve {
+                *addr = r(addr)?;
+                if addr.parse::<std::net::IpAddr>().is_err() {
+                    return Err(failed(format!("http resolve `{addr}` is not an IP address")));
+                }
+                if crate::suite::url::url_host_port(&h.url).is_none() {
+                    return Err(failed(format!("http resolve needs a URL with a host, got `{}`", h.url)));
+                }
+            }
+        }
+        A::Downtime(d) => {
+            d.host = r(&d.host)?;
+            for s in [&mut d.path, &mut d.host_header].into_iter().flatten() {
+                *s = r(s)?;
+            }
+        }
+        A::Dns(d) => {
+            d.name = r(&d.name)?;
+            if let Some(s) = &mut d.server {
+                *s = r(s)?;
+            }
+        }
+        A::Tcp(e) => e.host = r(&e.host)?,
+        A::Udp(u) => u.host = r(&u.host)?,
+        A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l) => l.host = r(&l.host)?,
+        A::Capture(c) => {
+            for ip in &mut c.filter_ips {
+                *ip = r(ip)?;
+            }
+            for pod in &mut c.between_pods {
+                *pod = r(pod)?;
+            }
+            c.interface = r(&c.interface)?;
+            for f in [&mut c.route_to, &mut c.route_to_node_of].into_iter().flatten() {
+                *f = r(f)?;
+            }
+        }
+    }
+    Ok(a)
+}
+
+impl Backend for KubeBackend {
+    async fn node_count(&self, timeout: Duration) -> Result<Option<u32>, StepError> {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
+        let listed = tokio::time::timeout(timeout, nodes.list_metadata(&Default::default()))
+            .await
+            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to list nodes")))?
+            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        Ok(Some(listed.items.len() as u32))
+    }
+
+    async fn setup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), StepError> {
+        let created = tokio::time::timeout(timeout, self.cluster.ensure_namespace(&ctx.namespace, &ctx.labels))
+            .await
+            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to create namespace {}", ctx.namespace)))?
+            .map_err(cluster_failed)?;
+        self.remember(&ctx.namespace, created);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, step = %step.display_name()))]
+    async fn run_step(&self, ctx: &CaseCtx, step: &Step, timeout: Duration) -> Result<Option<String>, StepError> {
+        let work = async {
+            match step {
+                Step::Apply(a) => self.apply(ctx, a).await,
+                Step::Delete(d) => self.delete(ctx, d, timeout).await,
+                Step::Wait(w) => self.wait(ctx, w, timeout).await,
+                Step::Assert(a) => self.assert(ctx, a, timeout).await,
+                Step::Probe(p) => self.probe(ctx, p, timeout).await,
+                Step::Disrupt(d) => self.disrupt(ctx, d, timeout).await,
+                Step::DnsRecord(d) => self.dns_record(ctx, d, timeout).await,
+                Step::BgpPeer(b) => self.bgp_peer(ctx, b, timeout).await,
+                Step::Exec(e) => crate::steps::exec::run(&*self.cluster, ctx, e, timeout).await,
+            }
+        };
+        // Waits and asserts stop at `timeout` themselves with a message that
+        // says what they last saw; this guard (a little later, so it never
+        // pre-empts them) bounds the steps that have no inner deadline.
+        match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::TimedOut(format!(
+                "{} did not finish within {timeout:?}",
+                step.display_name()
+            ))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(case = %ctx.id, namespace = %ctx.namespace))]
+    async fn cleanup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut errors = Vec::new();
+        ctx.abort_background();
+        // Give drained nodes back first: the cluster matters more than our objects.
+        let nodes = self.cordoned.lock().ok().and_then(|mut c| c.remove(&ctx.namespace)).unwrap_or_default();
+        for node in nodes {
+            if let Err(e) = self.cluster.uncordon(&node).await {
+                errors.push(format!("uncordon node {node}: {e}"));
+            }
+        }
+        // Last created first: dependents go before what they depend on, and
+        // the namespace (created first) goes last.
+        for key in self.take_created(&ctx.namespace).into_iter().rev() {
+            if let Err(e) = self.cluster.delete(&key).await {
+                errors.push(format!("{key}: {e}"));
+            }
+        }
+        // Then anything else labelled with this case that a step created
+        // indirectly or that was applied before a panic was recorded.
+        let selector = format!(
+            "{}={},{}={}",
+            cluster::RUN_ID,
+            ctx.run_id,
+            cluster::CASE,
+            ctx.labels.get(cluster::CASE).map(String::as_str).unwrap_or_default()
+        );
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        if let Err(e) = self.cluster.delete_labelled(&selector, remaining).await {
+            errors.push(e.to_string());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+}

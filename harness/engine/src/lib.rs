@@ -1,0 +1,568 @@
+//! The runner: every case becomes a `libtest_mimic::Trial` named
+//! `<suite>::<case>`, run against the cluster with per-case namespaces,
+//! bounded retries, deadlines, and cleanup that survives timeouts, panics
+//! and Ctrl-C.
+//!
+//! Exit-code contract (see [`exit_status`] and [`EngineError::exit_status`]):
+//! 0 all selected cases passed or were skipped; 1 a case failed or timed out
+//! (also an interrupted run); 2 bad suite input or options; 3 the cluster is
+//! unreachable, refuses the credentials, or another run holds the lock.
+
+mod backend;
+mod case;
+pub mod bgp;
+pub mod dns;
+pub mod steps;
+pub mod kube_backend;
+pub mod capabilities;
+pub mod probes;
+mod select;
+
+// The layers below, under the names the modules of this crate use.
+use infraflux_kube as cluster;
+use infraflux_model::{diag, exit, profile, results, secret, suite};
+
+pub use backend::{Backend, CaseCtx, CurrentStep, StepError, TimeoutDefaults};
+pub use case::namespace_for;
+pub use select::{Disposition, Selection};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::Cluster;
+use capabilities::Detected;
+use crate::exit::Status;
+use crate::results::{CaseResult, Outcome, RunResults, SCHEMA, Target};
+use crate::suite::{LoadedCase, LoadedSuite};
+
+/// What the run is pointed at besides the cluster: the profile (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileInfo {
+    pub name: Option<String>,
+    /// sha256 of the profile file, hex.
+    pub hash: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// Everything a run needs. `Default` gives the repository layout
+/// (`suites/`, `fixtures/`) and built-in timeouts.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub suites_dir: PathBuf,
+    pub fixtures_dir: PathBuf,
+    /// Substring filters on `<suite>::<case>` (any must match).
+    pub filters: Vec<String>,
+    /// Substring patterns that exclude cases.
+    pub skip: Vec<String>,
+    /// Filters and skips must match the whole id.
+    pub exact: bool,
+    /// Run only cases marked `ignore:`.
+    pub ignored: bool,
+    /// Run ignored cases too.
+    pub include_ignored: bool,
+    /// Concurrent cases; `None` = libtest-mimic's default (CPU count).
+    pub test_threads: Option<usize>,
+    /// Only list the selected cases (no cluster contact).
+    pub list: bool,
+    /// Bound on the whole run, measured from the start of case execution.
+    pub deadline: Option<Duration>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub profile: Option<ProfileInfo>,
+    /// Profile-level timeouts (suite, case and step values override them).
+    pub timeouts: TimeoutDefaults,
+    /// `None` generates `YYYYMMDDTHHMMSSZ-<6 hex>`.
+    pub run_id: Option<String>,
+    /// Where `results.json` is written (`reports/runs/<run id>/` by the CLI).
+    pub output_dir: Option<PathBuf>,
+    /// Probe agent image; without it, cases with probe steps are skipped.
+    pub agent_image: Option<String>,
+    /// Namespace of cilium-config and the cilium DaemonSet.
+    pub cilium_namespace: String,
+    /// Namespace of the run-lock Lease.
+    pub lock_namespace: String,
+    /// A lock not renewed for this long is stale.
+    pub lock_ttl: Duration,
+    /// Write the libtest-style console output to this file instead of
+    /// stdout (e.g. `reports/runs/<id>/console.log`).
+    pub console_log: Option<PathBuf>,
+    /// Cancelling it interrupts the run (cleanup still runs). Ctrl-C cancels
+    /// it too when `handle_ctrl_c` is set.
+    pub cancel: CancellationToken,
+    pub handle_ctrl_c: bool,
+    /// New values for case `vars` of the same name (a case only sees
+    /// overrides for variables it declares, so suites keep loading without a
+    /// profile). [`profile_var_overrides`] derives them from a profile.
+    pub var_overrides: BTreeMap<String, String>,
+    /// DNS provider settings for `dnsRecord` steps (feature `dnsApi`).
+    pub dns: Option<steps::dns::DnsSettings>,
+    /// The harness's BGP router for `bgpPeer` steps (feature `bgpPeer`):
+    /// bound for the whole run.
+    pub bgp: Option<steps::bgp::BgpSettings>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            suites_dir: PathBuf::from("suites"),
+            fixtures_dir: PathBuf::from("fixtures"),
+            filters: Vec::new(),
+            skip: Vec::new(),
+            exact: false,
+            ignored: false,
+            include_ignored: false,
+            test_threads: None,
+            list: false,
+            deadline: None,
+            kubeconfig: None,
+            context: None,
+            profile: None,
+            timeouts: TimeoutDefaults::default(),
+            run_id: None,
+            output_dir: None,
+            agent_image: None,
+            cilium_namespace: "kube-system".into(),
+            lock_namespace: "default".into(),
+            lock_ttl: Duration::from_secs(60),
+            console_log: None,
+            cancel: CancellationToken::new(),
+            handle_ctrl_c: false,
+            var_overrides: BTreeMap::new(),
+            dns: None,
+            bgp: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// libtest-mimic arguments; creates the console log first so a bad path
+    /// is an error here rather than a panic inside libtest-mimic.
+    fn trial_args(&self) -> Result<libtest_mimic::Arguments, EngineError> {
+        let logfile = match &self.console_log {
+            Some(path) => {
+                std::fs::File::create(path).map_err(|source| EngineError::Output {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
+        Ok(libtest_mimic::Arguments {
+            test_threads: self.test_threads,
+            logfile,
+            ..Default::default()
+        })
+    }
+
+    fn selection(&self) -> Selection {
+        Selection {
+            filters: self.filters.clone(),
+            skip: self.skip.clone(),
+            exact: self.exact,
+            ignored: self.ignored,
+            include_ignored: self.include_ignored,
+        }
+    }
+}
+
+/// Why a run could not produce results.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("failed to load suites")]
+    Input(#[source] suite::LoadError),
+    #[error("invalid run options: {0}")]
+    Options(String),
+    #[error("cluster unusable")]
+    Cluster(#[source] cluster::Error),
+    #[error("failed to write {path}")]
+    Output {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to run the case executor: {0}")]
+    Executor(String),
+}
+
+impl EngineError {
+    /// 2 for bad input/options/output path, 3 for cluster trouble.
+    pub fn exit_status(&self) -> Status {
+        match self {
+            EngineError::Input(_) | EngineError::Options(_) | EngineError::Output { .. } => Status::BadInput,
+            EngineError::Cluster(_) | EngineError::Executor(_) => Status::Cluster,
+        }
+    }
+
+    /// Loader findings, when the error is bad suite input.
+    pub fn findings(&self) -> &[crate::diag::Finding] {
+        match self {
+            EngineError::Input(e) => &e.0,
+            _ => &[],
+        }
+    }
+}
+
+/// 1 when any case failed or timed out, else 0.
+pub fn exit_status(results: &RunResults) -> Status {
+    if results.cases.iter().any(|c| c.outcome.is_failure()) {
+        Status::Failed
+    } else {
+        Status::Pass
+    }
+}
+
+/// Case variables a profile provides: the failover budgets
+/// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
+/// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
+/// `maxDowntimeNodeDrainMs`) and the published domain (`dnsDomain`), for
+/// [`RunOptions::var_overrides`].
+pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeMap<String, String> {
+    let b = &profile.failover.max_downtime_ms;
+    [
+        ("maxDowntimeAgentRestartMs", b.agent_restart),
+        ("maxDowntimeOperatorRestartMs", b.operator_restart),
+        ("maxDowntimeEnvoyRestartMs", b.envoy_restart),
+        ("maxDowntimeBgpPeerLossMs", b.bgp_peer_loss),
+        ("maxDowntimeNodeDrainMs", b.node_drain),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .chain([("dnsDomain".to_owned(), profile.dns.domain.clone())])
+    .collect()
+}
+
+/// One listed case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCase {
+    pub id: String,
+    pub description: Option<String>,
+    pub requires: Vec<String>,
+    /// `Some(reason)` when the case only runs with `ignored`.
+    pub ignore: Option<String>,
+}
+
+fn load(opts: &RunOptions) -> Result<Vec<LoadedSuite>, EngineError> {
+    suite::load_dir(&opts.suites_dir, &opts.fixtures_dir).map_err(EngineError::Input)
+}
+
+/// The cases the filters select, in suite-file then case order, without
+/// contacting a cluster.
+pub fn list(opts: &RunOptions) -> Result<Vec<ListedCase>, EngineError> {
+    let suites = load(opts)?;
+    let sel = opts.selection();
+    Ok(suites
+        .iter()
+        .flat_map(|s| s.cases.iter())
+        .filter(|c| sel.decide(c, None) != Disposition::FilteredOut)
+        .map(|c| ListedCase {
+            id: c.id.clone(),
+            description: c.description.clone(),
+            requires: c
+                .requires
+                .iter()
+                .map(|f| f.name().to_owned())
+                .chain(c.excludes.iter().map(|f| format!("{}{}", crate::suite::model::NOT_PREFIX, f.name())))
+                .collect(),
+            ignore: c.ignore.clone(),
+        })
+        .collect())
+}
+
+/// A new run id: `YYYYMMDDTHHMMSSZ-<6 hex>`.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = now.format(&fmt).unwrap_or_else(|_| "00000000T000000Z".into());
+    format!("{stamp}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+fn rfc3339_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Runs the selected cases against the cluster and returns their results
+/// (also written to `output_dir/results.json` when set). Must be called on
+/// a multi-threaded tokio runtime.
+pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
+    if opts.test_threads == Some(0) {
+        return Err(EngineError::Options("test_threads must be at least 1".into()));
+    }
+    let suites = load(&opts)?;
+    // Fail on a bad console path before touching the cluster.
+    opts.trial_args()?;
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let started_at = rfc3339_now();
+    let started = Instant::now();
+    if opts.list {
+        let trials = suites
+            .iter()
+            .flat_map(|s| s.cases.iter())
+            .filter(|c| opts.selection().decide(c, None) != Disposition::FilteredOut)
+            .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
+            .collect();
+        let args = libtest_mimic::Arguments {
+            list: true,
+            ..opts.trial_args()?
+        };
+        let _listed = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials))
+            .await
+            .map_err(|e| EngineError::Executor(e.to_string()))?;
+        return Ok(empty_results(run_id, started_at, &opts, None));
+    }
+
+    let cluster = Arc::new(
+        Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+            .await
+            .map_err(EngineError::Cluster)?,
+    );
+    let mut detected = capabilities::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
+        .await
+        .map_err(EngineError::Cluster)?;
+    capabilities::set_dns_api(&mut detected, opts.dns.as_ref());
+    // Bound before any case so Cilium's sessions are up by the time a case looks.
+    let bgp = match &opts.bgp {
+        None => Err("no BGP router settings for the run (RunOptions.bgp)".to_owned()),
+        Some(s) => steps::bgp::BgpCollector::bind(s)
+            .await
+            .map(Arc::new)
+            .map_err(|e| format!("failed to start the harness's bgp router on {}: {e}", s.listen)),
+    };
+    capabilities::set_bgp_peer(&mut detected, bgp.as_ref().map(|_| ()).map_err(Clone::clone));
+    let lock = cluster
+        .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
+        .await
+        .map_err(EngineError::Cluster)?;
+
+    let ctrl_c = opts.handle_ctrl_c.then(|| {
+        let token = opts.cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: cleaning up before exit");
+                token.cancel();
+            }
+        })
+    });
+
+    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone())
+            .with_dns(opts.dns.clone())
+            .with_bgp(bgp.ok()));
+    let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
+
+    // Safety net behind per-case cleanup: anything still carrying this run's
+    // label goes, on a fresh deadline.
+    let selector = format!("{}={run_id},{}", cluster::RUN_ID, cluster::CASE);
+    if let Err(e) = cluster.delete_labelled(&selector, opts.timeouts.cleanup).await {
+        tracing::error!(error = %e, "final sweep failed; objects labelled {selector} may remain");
+    }
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "failed to release the run lock; it goes stale after its TTL");
+    }
+    if let Some(h) = ctrl_c {
+        h.abort();
+    }
+    let mut results = executed?;
+
+    results.run_id = run_id;
+    results.started_at = started_at;
+    results.duration_ms = started.elapsed().as_millis() as u64;
+    results.target = target(&opts, Some(&detected), cluster.context());
+    if let Some(dir) = &opts.output_dir {
+        write_results(dir, &results)?;
+    }
+    Ok(results)
+}
+
+/// Deletes every object the harness left behind: those labelled with
+/// `run_id`, or every `app.kubernetes.io/managed-by=infraflux` object when
+/// `run_id` is `None`. Takes the run lock first so it never pulls objects
+/// from under a live run. Returns how many objects were deleted.
+pub async fn cleanup_only(opts: &RunOptions, run_id: Option<&str>) -> Result<usize, EngineError> {
+    let cluster = Arc::new(
+        Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+            .await
+            .map_err(EngineError::Cluster)?,
+    );
+    let holder = opts.run_id.clone().unwrap_or_else(new_run_id);
+    let lock = cluster
+        .acquire_lock(&opts.lock_namespace, &holder, opts.lock_ttl)
+        .await
+        .map_err(EngineError::Cluster)?;
+    // The lock's own Lease carries the managed-by label: never sweep it.
+    let selector = match run_id {
+        Some(id) => format!("{}={id},{}", cluster::RUN_ID, cluster::CASE),
+        None => format!("{}={},{}", cluster::MANAGED_BY, cluster::MANAGER, cluster::CASE),
+    };
+    let swept = cluster.delete_labelled(&selector, opts.timeouts.cleanup).await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "failed to release the run lock; it goes stale after its TTL");
+    }
+    swept.map_err(EngineError::Cluster)
+}
+
+fn target(opts: &RunOptions, d: Option<&Detected>, context: Option<&str>) -> Target {
+    let p = opts.profile.clone().unwrap_or_default();
+    Target {
+        profile: p.name,
+        profile_hash: p.hash,
+        provider: p.provider,
+        context: context.map(str::to_owned).or_else(|| opts.context.clone()),
+        kubernetes_version: d.and_then(|d| d.kubernetes_version.clone()),
+        cilium_version: d.and_then(|d| d.cilium_version.clone()),
+        node_count: d.and_then(|d| d.node_count),
+    }
+}
+
+fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Option<&Detected>) -> RunResults {
+    RunResults {
+        schema: SCHEMA.into(),
+        run_id,
+        started_at,
+        duration_ms: 0,
+        target: target(opts, d, None),
+        cases: Vec::new(),
+        perf: Vec::new(),
+    }
+}
+
+/// Writes `dir/results.json` (secrets redacted).
+pub fn write_results(dir: &std::path::Path, results: &RunResults) -> Result<(), EngineError> {
+    let path = dir.join("results.json");
+    let out = |source| EngineError::Output {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(out)?;
+    let text = serde_json::to_string_pretty(results).map_err(|e| out(std::io::Error::other(e)))?;
+    std::fs::write(&path, crate::secret::redact(&text)).map_err(out)
+}
+
+/// Runs the selected cases of `suites` through `backend` as libtest-mimic
+/// trials and collects their results (skips included, filtered-out cases
+/// excluded). This is the part of [`run`] after connecting, detecting and
+/// locking; it is public so embedders and tests can drive any [`Backend`]
+/// (e.g. a [`kube_backend::KubeBackend`] wrapped to inject faults).
+/// `detected: None` evaluates no requirements.
+pub async fn execute<B: Backend>(
+    opts: &RunOptions,
+    backend: Arc<B>,
+    suites: &[LoadedSuite],
+    detected: Option<&Detected>,
+    run_id: &str,
+) -> Result<RunResults, EngineError> {
+    let args = opts.trial_args()?;
+    let started_at = rfc3339_now();
+    let started = Instant::now();
+    let run = Arc::new(case::RunCtx {
+        backend,
+        run_id: run_id.to_owned(),
+        run_deadline: opts.deadline.map(|d| Instant::now() + d),
+        cancel: opts.cancel.clone(),
+        timeouts: opts.timeouts,
+        agent_image: opts.agent_image.clone(),
+        var_overrides: opts.var_overrides.clone(),
+        perf: std::sync::Mutex::new(Vec::new()),
+    });
+    let sel = opts.selection();
+    let handle = tokio::runtime::Handle::current();
+    let collected: Arc<Mutex<BTreeMap<String, CaseResult>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut order: Vec<(Arc<LoadedCase>, Disposition)> = Vec::new();
+    let mut trials = Vec::new();
+    for s in suites {
+        let fixtures = Arc::new(s.fixtures.clone());
+        for c in &s.cases {
+            let disposition = sel.decide(c, detected);
+            let case = Arc::new(c.clone());
+            match &disposition {
+                Disposition::FilteredOut => continue,
+                Disposition::Skip(reason) => {
+                    // libtest-mimic shows it as ignored; the reason lives in our results.
+                    trials.push(
+                        libtest_mimic::Trial::test(c.id.clone(), || Ok(()))
+                            .with_ignored_flag(true)
+                            .with_kind(short_reason(reason)),
+                    );
+                }
+                Disposition::Run => {
+                    let (run, handle, collected, fixtures, case) =
+                        (run.clone(), handle.clone(), collected.clone(), fixtures.clone(), case.clone());
+                    trials.push(libtest_mimic::Trial::test(c.id.clone(), move || {
+                        let result = handle.block_on(case::run_case(&run, case, fixtures));
+                        let verdict = match &result.outcome {
+                            Outcome::Passed | Outcome::Skipped { .. } => Ok(()),
+                            Outcome::Failed { step, message } => Err(match step {
+                                Some(s) => format!("step `{s}`: {message}"),
+                                None => message.clone(),
+                            }
+                            .into()),
+                            Outcome::TimedOut { step, after_ms } => Err(format!(
+                                "timed out after {after_ms}ms{}",
+                                step.as_ref().map(|s| format!(" in step `{s}`")).unwrap_or_default()
+                            )
+                            .into()),
+                        };
+                        if let Ok(mut m) = collected.lock() {
+                            m.insert(result.id.clone(), result);
+                        }
+                        verdict
+                    }));
+                }
+            }
+            order.push((case, disposition));
+        }
+    }
+    let joined = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials)).await;
+    if let Err(e) = joined {
+        tracing::error!(error = %e, "case executor thread failed");
+    }
+    let collected = collected.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut perf = run.perf.lock().map(|p| p.clone()).unwrap_or_default();
+    // Cases finish in any order; a stable order keeps results.json diffable.
+    perf.sort_by(|a, b| (&a.case, &a.metric).cmp(&(&b.case, &b.metric)));
+    let cases = order
+        .into_iter()
+        .map(|(c, d)| match (d, collected.get(&c.id)) {
+            (_, Some(r)) => r.clone(),
+            (Disposition::Skip(reason), None) => skipped(&c, reason),
+            (_, None) => skipped(&c, "not run: the executor stopped before this case".into()),
+        })
+        .collect();
+    Ok(RunResults {
+        schema: SCHEMA.into(),
+        run_id: run_id.to_owned(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        target: target(opts, detected, None),
+        cases,
+        perf,
+    })
+}
+
+fn skipped(c: &LoadedCase, reason: String) -> CaseResult {
+    CaseResult {
+        id: c.id.clone(),
+        suite: c.suite.clone(),
+        case: c.name.clone(),
+        outcome: Outcome::Skipped { reason },
+        duration_ms: 0,
+        attempts: 0,
+        steps: Vec::new(),
+    }
+}
+
+/// First clause of a skip reason, short enough for the console's `[kind]`.
+fn short_reason(reason: &str) -> String {
+    let first = reason.split(';').next().unwrap_or(reason);
+    let first = first.split(':').next().unwrap_or(first);
+    first.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests;

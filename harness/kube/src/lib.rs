@@ -1,0 +1,179 @@
+//! The kube-rs layer: connecting, server-side apply of arbitrary kinds,
+//! reads, deletes, bounded waits, the label sweep, the run lock, disruptions
+//! (cordon, evict, delete a pod, scale) and exec into pods and the probe
+//! agent's pod. It knows Kubernetes objects only: what a suite asks for is
+//! translated into these calls by the engine.
+//!
+//! Every object the harness creates carries [`MANAGED_BY`], [`RUN_ID`] and
+//! (for case objects) [`CASE`] labels; that is what cleanup and the
+//! `--cleanup-only` style sweep key on.
+
+pub mod disrupt;
+pub mod exec;
+pub mod lock;
+pub mod objects;
+pub mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use objects::{ObjectKey, ResolvedKind};
+
+/// `app.kubernetes.io/managed-by` = [`MANAGER`].
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Field manager for server-side apply and the managed-by label value.
+pub const MANAGER: &str = "infraflux";
+/// `infraflux.io/run-id` = the run id.
+pub const RUN_ID: &str = "infraflux.io/run-id";
+/// `infraflux.io/case` = `<suite>.<case>`.
+pub const CASE: &str = "infraflux.io/case";
+
+/// The labels every harness object carries.
+pub fn harness_labels(run_id: &str, case: Option<&str>) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert(MANAGED_BY.to_owned(), MANAGER.to_owned());
+    m.insert(RUN_ID.to_owned(), run_id.to_owned());
+    if let Some(c) = case {
+        m.insert(CASE.to_owned(), c.to_owned());
+    }
+    m
+}
+
+/// Errors talking to the cluster. All of them map to exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to load kubeconfig")]
+    Config(#[source] kube::config::KubeconfigError),
+    #[error("failed to build a client from the kubeconfig")]
+    Client(#[source] kube::Error),
+    #[error("failed to reach the API server")]
+    Unreachable(#[source] kube::Error),
+    #[error("the API server rejected the credentials (HTTP {code}): {message}")]
+    Auth { code: u16, message: String },
+    #[error("failed to {what}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the cluster does not serve {kind} in {api_version}")]
+    UnknownKind { api_version: String, kind: String },
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+    #[error("another run holds the lock {namespace}/{name}: holder `{holder}`, renewed {renewed_ago_s}s ago (stale after {ttl_s}s)")]
+    Locked {
+        namespace: String,
+        name: String,
+        holder: String,
+        renewed_ago_s: i64,
+        ttl_s: i64,
+    },
+    #[error("timed out after {after_ms}ms waiting for {what}")]
+    Timeout { what: String, after_ms: u64 },
+    #[error("exec in {pod} failed: {message}")]
+    Exec { pod: String, message: String },
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Classifies a kube error raised while doing `what`: transport and
+    /// credential failures become their own variants so the CLI can tell
+    /// "cluster broken" from "request refused".
+    pub fn from_kube(what: impl Into<String>, e: kube::Error) -> Error {
+        match &e {
+            kube::Error::Api(s) if s.code == 401 || (s.code == 403 && what_is_discovery(&s.message)) => {
+                Error::Auth {
+                    code: s.code,
+                    message: s.message.clone(),
+                }
+            }
+            kube::Error::HyperError(_) | kube::Error::Service(_) => Error::Unreachable(e),
+            kube::Error::Auth(_) => Error::Auth {
+                code: 401,
+                message: e.to_string(),
+            },
+            _ => Error::Api {
+                what: what.into(),
+                source: e,
+            },
+        }
+    }
+
+    /// HTTP status of an API refusal, if this is one.
+    pub fn api_code(&self) -> Option<u16> {
+        match self {
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } => Some(s.code),
+            Error::Auth { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+// A 403 on an ordinary request is an RBAC refusal of that request, not bad
+// credentials; only anonymous-user refusals mean the credentials are wrong.
+fn what_is_discovery(message: &str) -> bool {
+    message.contains("system:anonymous")
+}
+
+/// A connected client plus a cache of resolved kinds.
+pub struct Cluster {
+    client: kube::Client,
+    context: Option<String>,
+    kinds: tokio::sync::Mutex<BTreeMap<(String, String), ResolvedKind>>,
+}
+
+impl Cluster {
+    /// Connects with an explicit kubeconfig file and/or context, or the
+    /// usual inference (KUBECONFIG, ~/.kube/config, in-cluster).
+    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Cluster> {
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..Default::default()
+        };
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path).map_err(Error::Config)?;
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(Error::Config)?
+            }
+            None if context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(Error::Config)?,
+            None => kube::Config::infer().await.map_err(|e| {
+                Error::Client(kube::Error::InferConfig(e))
+            })?,
+        };
+        let client = kube::Client::try_from(config).map_err(Error::Client)?;
+        let cluster = Cluster::from_client(client, context.map(str::to_owned));
+        // Fail fast and classified: an unreachable server or bad credentials
+        // must not look like failing cases.
+        cluster
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| Error::from_kube("read the API server version", e))?;
+        Ok(cluster)
+    }
+
+    pub fn from_client(client: kube::Client, context: Option<String>) -> Cluster {
+        Cluster {
+            client,
+            context,
+            kinds: tokio::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+}

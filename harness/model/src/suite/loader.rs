@@ -1,0 +1,1151 @@
+//! Reads `suites/*.yaml`, validates them and resolves fixtures.
+//!
+//! Everything that can be checked without a cluster is checked here, so a
+//! bad suite fails before any object is created (exit 2). Each problem is a
+//! [`Finding`] with a `SUITE-NNN` rule, `file:line:col` and a hint; the
+//! loader collects all of them instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::diag::{self, Finding};
+use crate::yaml::{self, Document, Node, Pos};
+
+use super::model::{
+    API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, NOT_PREFIX, Predicate,
+    Requirement, Step, StepTimeouts, Suite, Wait,
+};
+use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
+
+/// A validated case, ready for the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedCase {
+    /// `<suite>::<case>`.
+    pub id: String,
+    pub suite: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Suite and case requirements, plus `probeAgent` when the case probes.
+    pub requires: Vec<Feature>,
+    /// Features written as `"!name"`: the case runs only when they are
+    /// not detected.
+    pub excludes: Vec<Feature>,
+    /// Skip reason unless ignored cases are requested.
+    pub ignore: Option<String>,
+    /// Case timeout written in the case or the suite defaults.
+    pub timeout: Option<Duration>,
+    /// Case step timeouts over suite defaults (profile and built-ins are
+    /// applied by the engine).
+    pub timeouts: StepTimeouts,
+    pub retries: u32,
+    pub vars: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    pub catch: Vec<Step>,
+    pub finally: Vec<Step>,
+    /// Where the case is written.
+    pub location: diag::Location,
+}
+
+/// A validated suite with its fixture files parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedSuite {
+    pub file: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub cases: Vec<LoadedCase>,
+    /// Fixture path (as written in `apply.file`) → its documents as JSON.
+    pub fixtures: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+/// Every finding that made loading fail (at least one error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("failed to load suites: {} error(s)", diag_errors(.0))]
+pub struct LoadError(pub Vec<Finding>);
+
+fn diag_errors(f: &[Finding]) -> usize {
+    f.iter().filter(|f| f.severity == diag::Severity::Error).count()
+}
+
+/// Loads every `*.yaml` / `*.yml` file directly in `suites_dir` (sorted by
+/// name), resolving `apply.file` against `fixtures_dir`.
+pub fn load_dir(suites_dir: &Path, fixtures_dir: &Path) -> Result<Vec<LoadedSuite>, LoadError> {
+    let entries = std::fs::read_dir(suites_dir).map_err(|e| {
+        LoadError(vec![
+            Finding::error(
+                "SUITE-000",
+                format!("failed to read suites directory {}: {e}", suites_dir.display()),
+                "pass an existing directory with --suites",
+            )
+            .at(diag::Location {
+                file: suites_dir.display().to_string(),
+                line: 0,
+                col: 0,
+            }),
+        ])
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
+        .collect();
+    files.sort();
+    load_files(&files, fixtures_dir)
+}
+
+/// Loads the given suite files; suite names must be unique across them.
+pub fn load_files(files: &[PathBuf], fixtures_dir: &Path) -> Result<Vec<LoadedSuite>, LoadError> {
+    let mut findings = Vec::new();
+    let mut suites = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for path in files {
+        let file = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                findings.push(
+                    Finding::error(
+                        "SUITE-000",
+                        format!("failed to read suite file: {e}"),
+                        "check that the file exists and is readable",
+                    )
+                    .at(diag::Location { file, line: 0, col: 0 }),
+                );
+                continue;
+            }
+        };
+        match load_str(&file, &text, fixtures_dir) {
+            Ok(s) => {
+                if let Some(first) = seen.get(&s.name) {
+                    findings.push(
+                        Finding::error(
+                            "SUITE-014",
+                            format!("suite name `{}` is already used by {first}", s.name),
+                            "give every suite a unique metadata.name; it prefixes every case id",
+                        )
+                        .at(diag::Location { file: file.clone(), line: 1, col: 1 }),
+                    );
+                } else {
+                    seen.insert(s.name.clone(), file.clone());
+                    suites.push(s);
+                }
+            }
+            Err(LoadError(f)) => findings.extend(f),
+        }
+    }
+    if diag::has_errors(&findings) {
+        diag::sort(&mut findings);
+        return Err(LoadError(findings));
+    }
+    Ok(suites)
+}
+
+/// Loads one suite from text. `file` names it in findings.
+pub fn load_str(file: &str, text: &str, fixtures_dir: &Path) -> Result<LoadedSuite, LoadError> {
+    let docs = yaml::parse_str(file, text)
+        .map_err(|e| LoadError(vec![Finding::from_yaml_error(&e)]))?;
+    let docs: Vec<Document> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
+    let doc = match docs.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(LoadError(vec![
+                Finding::error(
+                    "SUITE-015",
+                    "suite file is empty",
+                    "write one `kind: Suite` document (see suites/README.md)",
+                )
+                .at_pos(file, Pos { line: 1, col: 1 }),
+            ]));
+        }
+        [_, second, ..] => {
+            return Err(LoadError(vec![
+                Finding::error(
+                    "SUITE-015",
+                    "suite file holds more than one YAML document",
+                    "put one suite per file; split the others into their own files",
+                )
+                .at_pos(file, second.root.pos),
+            ]));
+        }
+    };
+    let suite: Suite = yaml::from_node(&doc.root).map_err(|e| {
+        let (rule, hint) = if e.message.starts_with(INVALID_DURATION) {
+            ("SUITE-004", "write durations as `500ms`, `30s`, `2m` or `1h`")
+        } else {
+            (
+                "SUITE-001",
+                "fix the field against the suite schema in suites/README.md",
+            )
+        };
+        LoadError(vec![Finding::from_de_error(rule, file, &e, hint)])
+    })?;
+    let mut v = Validator {
+        file,
+        root: &doc.root,
+        fixtures_dir,
+        findings: Vec::new(),
+        fixtures: BTreeMap::new(),
+    };
+    let loaded = v.suite(suite);
+    if diag::has_errors(&v.findings) {
+        diag::sort(&mut v.findings);
+        return Err(LoadError(v.findings));
+    }
+    Ok(LoadedSuite {
+        fixtures: v.fixtures,
+        ..loaded
+    })
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    root: &'a Node,
+    fixtures_dir: &'a Path,
+    findings: Vec<Finding>,
+    fixtures: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+/// Kubernetes label values (used for `infraflux.io/case`) are at most 63
+/// characters, and names go into namespace names: keep them DNS-label-like.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+impl Validator<'_> {
+    fn pos(&self, path: &str) -> Pos {
+        // Fall back to the nearest written ancestor so a finding always has a place.
+        let mut p = path.to_owned();
+        loop {
+            if let Some(n) = self.root.lookup(&p) {
+                return n.pos;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p.truncate(i),
+                None => return self.root.pos,
+            }
+        }
+    }
+
+    fn error(&mut self, rule: &str, path: &str, message: String, hint: &str) {
+        let pos = self.pos(path);
+        self.findings
+            .push(Finding::error(rule, message, hint).at_pos(self.file, pos).with_path(path));
+    }
+
+    fn suite(&mut self, s: Suite) -> LoadedSuite {
+        if s.api_version != API_VERSION {
+            self.error(
+                "SUITE-002",
+                "apiVersion",
+                format!("apiVersion is `{}`, expected `{API_VERSION}`", s.api_version),
+                "set `apiVersion: infraflux.io/v1alpha1`",
+            );
+        }
+        if s.kind != KIND {
+            self.error(
+                "SUITE-002",
+                "kind",
+                format!("kind is `{}`, expected `{KIND}`", s.kind),
+                "set `kind: Suite`",
+            );
+        }
+        if !valid_name(&s.metadata.name) {
+            self.error(
+                "SUITE-012",
+                "metadata.name",
+                format!("suite name `{}` is not a lowercase DNS label", s.metadata.name),
+                "use 1-63 characters from a-z, 0-9 and `-`, not starting or ending with `-`",
+            );
+        }
+        let suite_req = self.features(&s.requires, "requires");
+        self.contradictions(&[], &suite_req, &BTreeSet::new());
+        let default_retries = s.defaults.retries.unwrap_or(0);
+        if default_retries > MAX_RETRIES {
+            self.error(
+                "SUITE-005",
+                "defaults.retries",
+                format!("retries is {default_retries}, the maximum is {MAX_RETRIES}"),
+                "fix the flake instead of retrying it; retries are bounded so flakes stay visible",
+            );
+        }
+        if s.cases.is_empty() {
+            self.error(
+                "SUITE-007",
+                "cases",
+                "suite has no cases".into(),
+                "add at least one case with at least one step",
+            );
+        }
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut cases = Vec::new();
+        for (i, case) in s.cases.into_iter().enumerate() {
+            let base = format!("cases[{i}]");
+            if let Some(first) = names.get(&case.name) {
+                let line = self.pos(&format!("cases[{first}].name")).line;
+                self.error(
+                    "SUITE-006",
+                    &format!("{base}.name"),
+                    format!("duplicate case name `{}` (first defined at line {line})", case.name),
+                    "case names must be unique within a suite; they form the case id",
+                );
+            } else {
+                names.insert(case.name.clone(), i);
+            }
+            cases.push(self.case(&s.metadata.name, &base, case, &suite_req, &s.defaults));
+        }
+        LoadedSuite {
+            file: self.file.to_owned(),
+            name: s.metadata.name,
+            description: s.description,
+            cases,
+            fixtures: BTreeMap::new(),
+        }
+    }
+
+    /// Parses `requires:` entries (`name` or `"!name"`) with the path of each.
+    fn features(&mut self, names: &[String], path: &str) -> Vec<(Requirement, String)> {
+        let mut out = Vec::new();
+        for (j, n) in names.iter().enumerate() {
+            let at = format!("{path}[{j}]");
+            match Requirement::parse(n) {
+                Some(r) => out.push((r, at)),
+                None => {
+                    let bare = n.strip_prefix(NOT_PREFIX).unwrap_or(n);
+                    self.error(
+                        "SUITE-003",
+                        &at,
+                        format!("unknown feature `{bare}`; valid features: {}", Feature::names()),
+                        "use one of the listed feature names, optionally prefixed with `!` (suites/README.md explains how each is detected)",
+                    )
+                }
+            }
+        }
+        out
+    }
+
+    /// A feature both required and excluded (`x` and `"!x"`, across suite
+    /// and case, or `!probeAgent` on a case that probes) can never run.
+    /// `suite` holds entries already checked among themselves (the suite's
+    /// own list), so only clashes involving `case` or `implied` are new.
+    fn contradictions(
+        &mut self,
+        suite: &[(Requirement, String)],
+        case: &[(Requirement, String)],
+        implied: &BTreeSet<Feature>,
+    ) {
+        let all: Vec<(&(Requirement, String), bool)> =
+            suite.iter().map(|e| (e, true)).chain(case.iter().map(|e| (e, false))).collect();
+        for ((r, at), neg_in_suite) in all.iter().filter(|((r, _), _)| r.negated) {
+            let clash = all
+                .iter()
+                .find(|((o, _), pos_in_suite)| !o.negated && o.feature == r.feature && !(*neg_in_suite && *pos_in_suite));
+            let why = match clash {
+                Some(_) => format!("`{}` is required and excluded (`{r}`) at once", r.feature),
+                None if implied.contains(&r.feature) => {
+                    format!("`{r}` excludes `{}`, which this case's steps need", r.feature)
+                }
+                None => continue,
+            };
+            self.error(
+                "SUITE-019",
+                at,
+                format!("contradictory requirements: {why}; the case could never run"),
+                "keep either the feature or its `!` negation",
+            );
+        }
+    }
+
+    fn case(
+        &mut self,
+        suite: &str,
+        base: &str,
+        c: Case,
+        suite_req: &[(Requirement, String)],
+        defaults: &super::model::Defaults,
+    ) -> LoadedCase {
+        if !valid_name(&c.name) {
+            self.error(
+                "SUITE-012",
+                &format!("{base}.name"),
+                format!("case name `{}` is not a lowercase DNS label", c.name),
+                "use 1-63 characters from a-z, 0-9 and `-`, not starting or ending with `-`",
+            );
+        }
+        let label = format!("{suite}.{}", c.name);
+        if label.len() > 63 {
+            self.error(
+                "SUITE-012",
+                &format!("{base}.name"),
+                format!("`{label}` is longer than 63 characters, the limit of a label value"),
+                "shorten the case name (it is stored in the infraflux.io/case label)",
+            );
+        }
+        let case_req = self.features(&c.requires, &format!("{base}.requires"));
+        let mut requires: BTreeSet<Feature> = BTreeSet::new();
+        let mut excludes: BTreeSet<Feature> = BTreeSet::new();
+        for (r, _) in suite_req.iter().chain(&case_req) {
+            if r.negated {
+                excludes.insert(r.feature);
+            } else {
+                requires.insert(r.feature);
+            }
+        }
+        let written = requires.clone();
+        let retries = c.retries.or(defaults.retries).unwrap_or(0);
+        if let Some(r) = c.retries
+            && r > MAX_RETRIES
+        {
+            self.error(
+                "SUITE-005",
+                &format!("{base}.retries"),
+                format!("retries is {r}, the maximum is {MAX_RETRIES}"),
+                "fix the flake instead of retrying it; retries are bounded so flakes stay visible",
+            );
+        }
+        if c.steps.is_empty() {
+            self.error(
+                "SUITE-007",
+                &format!("{base}.steps"),
+                format!("case `{}` has no steps", c.name),
+                "add at least one step under `steps:`",
+            );
+        }
+        for (k, v) in &c.vars {
+            if BUILTIN_VARS.contains(&k.as_str()) {
+                self.error(
+                    "SUITE-017",
+                    &format!("{base}.vars.{k}"),
+                    format!("`{k}` is a built-in variable and cannot be redefined"),
+                    "rename the variable",
+                );
+            }
+            let _ = v;
+        }
+        let mut known: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
+        known.extend(c.vars.keys().cloned());
+        let mut probes: BTreeSet<String> = BTreeSet::new();
+        let mut probes_used = false;
+        for (list, steps) in [("steps", &c.steps), ("catch", &c.catch), ("finally", &c.finally)] {
+            for (j, step) in steps.iter().enumerate() {
+                let path = format!("{base}.{list}[{j}].{}", step.kind());
+                self.step(&path, step, &known, &mut probes);
+                probes_used |= matches!(step, Step::Probe(_)) || self.uses_agent_image(step);
+            }
+        }
+        if probes_used {
+            requires.insert(Feature::ProbeAgent);
+        }
+        let dns_used = [&c.steps, &c.catch, &c.finally]
+            .into_iter()
+            .flatten()
+            .any(|s| matches!(s, Step::DnsRecord(_)));
+        if dns_used {
+            requires.insert(Feature::DnsApi);
+        }
+        let bgp_used = [&c.steps, &c.catch, &c.finally].into_iter().flatten().any(|s| {
+            matches!(s, Step::BgpPeer(_))
+                || matches!(s, Step::Disrupt(d) if matches!(d.action, super::model::DisruptAction::BgpSessionReset(_)))
+        });
+        if bgp_used {
+            requires.insert(Feature::BgpPeer);
+        }
+        let implied: BTreeSet<Feature> = requires.difference(&written).copied().collect();
+        self.contradictions(suite_req, &case_req, &implied);
+        let pos = self.pos(base);
+        LoadedCase {
+            id: format!("{suite}::{}", c.name),
+            suite: suite.to_owned(),
+            name: c.name,
+            description: c.description,
+            requires: requires.into_iter().collect(),
+            excludes: excludes.into_iter().collect(),
+            ignore: c.ignore,
+            timeout: c.timeout.or(defaults.timeout).map(|d| d.0),
+            timeouts: merge_timeouts(&c.timeouts, &defaults.timeouts),
+            retries,
+            vars: c.vars,
+            steps: c.steps,
+            catch: c.catch,
+            finally: c.finally,
+            location: diag::Location::new(self.file, pos),
+        }
+    }
+
+    fn step(&mut self, path: &str, step: &Step, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
+        if step.timeout() == Some(Duration::ZERO) {
+            self.error(
+                "SUITE-004",
+                &format!("{path}.timeout"),
+                "timeout is zero".into(),
+                "give the step a positive timeout such as `30s`",
+            );
+        }
+        match step {
+            Step::Apply(a) => self.apply(path, a, known),
+            Step::Delete(d) => self.refs(path, &d.target, known),
+            Step::Wait(w) => self.wait(path, w, known),
+            Step::Probe(p) => {
+                if p.metric.is_some() && p.action.sample_unit().is_none() {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("a `{}` probe reports no samples to record as a metric", p.action.kind()),
+                        "drop `metric`, or measure with stream, requestResponse, connectRate, http, tcp, udp or dns",
+                    );
+                }
+                if let Some(m) = &p.metric
+                    && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                {
+                    self.error(
+                        "SUITE-018",
+                        &format!("{path}.metric"),
+                        format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                        "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
+                    );
+                }
+                self.probe_action(&format!("{path}.action"), &p.action, known);
+                if p.background && p.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.background"),
+                        "a background probe needs a `name`".into(),
+                        "name it and collect its report with a later `assert: {probe: <name>}`",
+                    );
+                }
+                if let Some(n) = &p.name
+                    && !probes.insert(n.clone())
+                {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.name"),
+                        format!("probe name `{n}` is used twice in this case"),
+                        "give each probe a unique name",
+                    );
+                }
+            }
+            Step::Assert(a) => self.assert(path, a, known, probes),
+            Step::Disrupt(d) => self.disrupt(path, d, known),
+            Step::DnsRecord(d) => self.dns_record(path, d, known),
+            Step::BgpPeer(b) => {
+                self.bgp_peer(path, b, known);
+                // A named bgpPeer step leaves a report an assert can read.
+                if let Some(n) = &b.name
+                    && !probes.insert(n.clone())
+                {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.name"),
+                        format!("probe name `{n}` is used twice in this case"),
+                        "give each probe and bgpPeer step a unique name",
+                    );
+                }
+            }
+            Step::Exec(e) => self.exec(path, e, known, probes),
+        }
+        if let Step::Probe(p) = step
+            && let super::model::ProbeAction::Capture(c) = &p.action
+        {
+            let names = c.between_pods.iter().flat_map(|n| referenced(n)).collect();
+            self.vars(&format!("{path}.action.capture.betweenPods"), names, known);
+            let mut names = referenced(&c.interface);
+            for f in [&c.route_to, &c.route_to_node_of].into_iter().flatten() {
+                names.extend(referenced(f));
+            }
+            self.vars(&format!("{path}.action.capture"), names, known);
+            let routed = c.route_to.is_some() || c.route_to_node_of.is_some();
+            if c.interface == "auto" && !routed {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.action.capture.interface"),
+                    "`interface: auto` needs `routeTo` or `routeToNodeOf`".into(),
+                    "name the other node, e.g. `routeToNodeOf: echo-other`, so the capture watches the uplink towards it",
+                );
+            }
+            if c.route_to.is_some() && c.route_to_node_of.is_some() {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.action.capture"),
+                    "`routeTo` and `routeToNodeOf` both given".into(),
+                    "keep one: an address, or a case pod whose node address is used",
+                );
+            }
+            if let Some(ip) = &c.route_to
+                && referenced(ip).is_empty()
+                && ip.parse::<std::net::Ipv4Addr>().is_err()
+            {
+                self.error(
+                    "SUITE-011",
+                    &format!("{path}.action.capture.routeTo"),
+                    format!("`{ip}` is not an IPv4 address"),
+                    "give the other node's address, or use `routeToNodeOf: <pod>`",
+                );
+            }
+        }
+    }
+
+    fn exec(&mut self, path: &str, e: &super::model::Exec, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
+        match &e.name {
+            None => self.error(
+                "SUITE-009",
+                path,
+                "an exec step needs a `name`".into(),
+                "name it so a later `assert: {probe: <name>}` can read its report",
+            ),
+            Some(n) => {
+                if !probes.insert(n.clone()) {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.name"),
+                        format!("report name `{n}` is used twice in this case"),
+                        "give each probe and exec step a unique name",
+                    );
+                }
+            }
+        }
+        if e.command.is_empty() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.command"),
+                "exec needs a non-empty `command`".into(),
+                "write the argv, e.g. `[cilium-dbg, status, -o, json]`",
+            );
+        }
+        if e.pods.label_selector.trim().is_empty() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.pods.labelSelector"),
+                "exec needs a non-empty `pods.labelSelector`".into(),
+                "select the pods to run in, e.g. `k8s-app=cilium`",
+            );
+        }
+        let p = &e.pods;
+        for (key, text) in [
+            ("pods.namespace", p.namespace.as_ref()),
+            ("pods.labelSelector", Some(&p.label_selector)),
+            ("pods.sameNodeAs", p.same_node_as.as_ref()),
+            ("container", e.container.as_ref()),
+        ] {
+            if let Some(t) = text {
+                self.vars(&format!("{path}.{key}"), referenced(t), known);
+            }
+        }
+        for (i, arg) in e.command.iter().enumerate() {
+            self.vars(&format!("{path}.command[{i}]"), referenced(arg), known);
+        }
+    }
+
+    /// Whether an apply step starts objects from `{{agentImage}}` (its own
+    /// agent-based servers): the case then needs an agent image like a probe.
+    fn uses_agent_image(&self, step: &Step) -> bool {
+        let Step::Apply(a) = step else { return false };
+        let docs: Vec<serde_json::Value> = match (&a.manifest, &a.file) {
+            (Some(m), _) => vec![m.clone()],
+            (None, Some(f)) => self.fixtures.get(f).cloned().unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        docs.iter().any(|d| {
+            let mut names = Vec::new();
+            referenced_json(d, &mut names);
+            names.iter().any(|n| n == AGENT_IMAGE_VAR)
+        })
+    }
+
+    /// Checks of the probe actions whose fields have constraints serde
+    /// cannot express (http `resolve`, `downtime`).
+    fn probe_action(&mut self, path: &str, a: &super::model::ProbeAction, known: &BTreeSet<String>) {
+        use super::model::{DowntimeKind, ProbeAction as A};
+        match a {
+            A::Http(h) => {
+                let Some(addr) = &h.resolve else { return };
+                let vars = referenced(addr);
+                if vars.is_empty() {
+                    if addr.parse::<std::net::IpAddr>().is_err() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.http.resolve"),
+                            format!("`{addr}` is not an IP address"),
+                            "give the address to connect to, e.g. `\"{{gwIp}}\"` or `198.51.100.114`",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.http.resolve"), vars, known);
+                }
+                // The host and port come from the URL; without one there is
+                // nothing to pin. Templated hosts are checked after rendering.
+                if referenced(&h.url).is_empty() && crate::suite::url::url_host_port(&h.url).is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.http.url"),
+                        format!("`resolve` needs an http:// or https:// URL with a host, got `{}`", h.url),
+                        "write the URL with the name the request is for, e.g. `https://a.infraflux.test/`",
+                    );
+                }
+            }
+            A::Downtime(d) => {
+                let mut names = referenced(&d.host);
+                for s in [&d.path, &d.host_header].into_iter().flatten() {
+                    names.extend(referenced(s));
+                }
+                self.vars(&format!("{path}.downtime"), names, known);
+                if d.rate == Some(0) {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.downtime.rate"),
+                        "downtime rate must be at least 1 attempt per second".into(),
+                        "leave it out for the default of 200/s, or give a positive rate",
+                    );
+                }
+                if d.duration.0.is_zero() {
+                    self.error(
+                        "SUITE-004",
+                        &format!("{path}.downtime.duration"),
+                        "downtime duration is zero".into(),
+                        "measure across the whole disruption, e.g. `duration: 30s`",
+                    );
+                }
+                if d.probe == DowntimeKind::Tcp && (d.path.is_some() || d.host_header.is_some()) {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.downtime"),
+                        "`path` and `hostHeader` only apply to `probe: http`".into(),
+                        "set `probe: http`, or drop `path`/`hostHeader`",
+                    );
+                }
+            }
+            A::RequestResponse(l) | A::ConnectRate(l) if l.streams.is_some() => self.error(
+                "SUITE-009",
+                &format!("{path}.{}.streams", a.kind()),
+                format!("`streams` (parallel connections) only applies to `stream`, not `{}`", a.kind()),
+                "use `samples` for the number of measurements",
+            ),
+            A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l)
+                if l.samples == Some(0) || l.streams == Some(0) || l.streams.is_some_and(|n| n > 128) =>
+            {
+                self.error(
+                    "SUITE-009",
+                    &format!("{path}.{}", a.kind()),
+                    "`samples` must be at least 1 and `streams` between 1 and 128".into(),
+                    "leave them out for one sample over one connection",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn metric_id(&mut self, path: &str, m: &str, example: &str) {
+        if !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
+            self.error(
+                "SUITE-018",
+                path,
+                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                &format!("use a dotted lowercase id such as `{example}`"),
+            );
+        }
+    }
+
+    fn bgp_peer(&mut self, path: &str, b: &super::model::BgpPeer, known: &BTreeSet<String>) {
+        if let Some(m) = &b.metric {
+            self.metric_id(&format!("{path}.metric"), m, "failover.bgp_peer_reset.routes_back");
+        }
+        for (key, list) in [("received", &b.received), ("notReceived", &b.not_received)] {
+            for (i, p) in list.iter().enumerate() {
+                let vars = referenced(p);
+                if vars.is_empty() {
+                    if p.parse::<ipnet::Ipv4Net>().is_err() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.{key}[{i}]"),
+                            format!("`{p}` is not an IPv4 prefix"),
+                            "write a prefix such as `198.51.100.34/32`",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.{key}[{i}]"), vars, known);
+                }
+            }
+        }
+        if b.received.is_empty() && b.not_received.is_empty() && !b.pod_cidrs_from_nodes && b.min_sessions.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "bgpPeer checks nothing".into(),
+                "give `minSessions`, `received`, `notReceived` or `podCidrsFromNodes: true`",
+            );
+        }
+    }
+
+    fn dns_record(&mut self, path: &str, d: &super::model::DnsRecord, known: &BTreeSet<String>) {
+        let mut names = referenced(&d.record);
+        if let Some(c) = &d.content {
+            names.extend(referenced(c));
+        }
+        self.vars(path, names, known);
+        if !matches!(d.rtype.as_str(), "A" | "AAAA" | "CNAME") {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.type"),
+                format!("record type `{}` is not one external-dns publishes for a target", d.rtype),
+                "use A, AAAA or CNAME",
+            );
+        }
+        if d.state == super::model::RecordState::Present && d.content.is_none() {
+            self.error(
+                "SUITE-009",
+                path,
+                "a present record needs `content`".into(),
+                "give the address or CNAME target the record must hold",
+            );
+        }
+        if let Some(m) = &d.metric
+            && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        {
+            self.error(
+                "SUITE-018",
+                &format!("{path}.metric"),
+                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
+                "use a dotted lowercase id such as `dns.time_to_visible`",
+            );
+        }
+    }
+
+    fn disrupt(&mut self, path: &str, d: &super::model::Disrupt, known: &BTreeSet<String>) {
+        use super::model::DisruptAction as A;
+        let mut names = Vec::new();
+        match &d.action {
+            A::DeletePod(p) => {
+                for s in [Some(&p.namespace), Some(&p.label_selector), p.same_node_as.as_ref()].into_iter().flatten() {
+                    names.extend(referenced(s));
+                }
+                if p.label_selector.trim().is_empty() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.deletePod.labelSelector"),
+                        "deletePod needs a non-empty labelSelector".into(),
+                        "select the pods to pick from, e.g. `k8s-app=cilium`",
+                    );
+                }
+            }
+            A::DrainNode(n) => names.extend(referenced(&n.same_node_as)),
+            A::Scale(s) => {
+                self.refs(&format!("{path}.action.scale"), &s.target, known);
+                if s.target.name.is_none() {
+                    self.error(
+                        "SUITE-009",
+                        &format!("{path}.action.scale.ref"),
+                        "scale needs `ref.name`".into(),
+                        "name the Deployment or StatefulSet to scale",
+                    );
+                }
+            }
+            // Nothing to check: the run's router resets every session it has.
+            A::BgpSessionReset(_) => {}
+        }
+        self.vars(&format!("{path}.action"), names, known);
+    }
+
+    fn vars(&mut self, path: &str, names: Vec<String>, known: &BTreeSet<String>) {
+        for n in names {
+            if !known.contains(&n) {
+                self.error(
+                    "SUITE-017",
+                    path,
+                    format!(
+                        "unknown template variable `{n}`; known: {}",
+                        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                    "declare it under the case's `vars:` or use a built-in variable",
+                );
+            }
+        }
+    }
+
+    fn refs(&mut self, path: &str, r: &super::model::ObjectRef, known: &BTreeSet<String>) {
+        if r.namespace.as_deref() == Some("*") && r.name.is_some() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.ref.namespace"),
+                "namespace `*` (all namespaces) only works for a list reference".into(),
+                "drop `name` to list across namespaces, or name one namespace",
+            );
+        }
+        let mut names = Vec::new();
+        for s in [&r.name, &r.namespace, &r.label_selector].into_iter().flatten() {
+            names.extend(referenced(s));
+        }
+        self.vars(&format!("{path}.ref"), names, known);
+    }
+
+    fn apply(&mut self, path: &str, a: &Apply, known: &BTreeSet<String>) {
+        let docs: Vec<serde_json::Value> = match (&a.manifest, &a.file) {
+            (Some(m), None) => match m {
+                serde_json::Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            },
+            (None, Some(f)) => match self.fixture(&format!("{path}.file"), f) {
+                Some(d) => d,
+                None => return,
+            },
+            _ => {
+                self.error(
+                    "SUITE-009",
+                    path,
+                    "apply needs exactly one of `manifest` or `file`".into(),
+                    "inline the object under `manifest:` or name a file under fixtures/ with `file:`",
+                );
+                return;
+            }
+        };
+        let where_ = match &a.file {
+            Some(_) => format!("{path}.file"),
+            None => format!("{path}.manifest"),
+        };
+        for (i, d) in docs.iter().enumerate() {
+            let ok = d.get("apiVersion").and_then(|v| v.as_str()).is_some()
+                && d.get("kind").and_then(|v| v.as_str()).is_some()
+                && d.pointer("/metadata/name").and_then(|v| v.as_str()).is_some();
+            if !ok {
+                self.error(
+                    "SUITE-016",
+                    &where_,
+                    format!("object {i} lacks apiVersion, kind or metadata.name"),
+                    "every applied object needs apiVersion, kind and metadata.name",
+                );
+            }
+            let mut names = Vec::new();
+            referenced_json(d, &mut names);
+            self.vars(&where_, names, known);
+        }
+    }
+
+    fn fixture(&mut self, path: &str, rel: &str) -> Option<Vec<serde_json::Value>> {
+        if let Some(d) = self.fixtures.get(rel) {
+            return Some(d.clone());
+        }
+        let p = Path::new(rel);
+        if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+            self.error(
+                "SUITE-008",
+                path,
+                format!("fixture path `{rel}` leaves the fixtures directory"),
+                "write the path relative to fixtures/, without `..`",
+            );
+            return None;
+        }
+        let full = self.fixtures_dir.join(p);
+        if !full.is_file() {
+            self.error(
+                "SUITE-008",
+                path,
+                format!("fixture file `{}` does not exist", full.display()),
+                "create the file under fixtures/ or fix the path",
+            );
+            return None;
+        }
+        match yaml::parse_file(&full) {
+            Ok(docs) => {
+                let values: Vec<serde_json::Value> = docs
+                    .iter()
+                    .filter(|d| !d.root.is_null())
+                    .map(|d| d.root.to_json())
+                    .collect();
+                self.fixtures.insert(rel.to_owned(), values.clone());
+                Some(values)
+            }
+            Err(e) => {
+                let inner = Finding::from_yaml_error(&e);
+                self.error(
+                    "SUITE-008",
+                    path,
+                    format!("fixture `{rel}` is not valid YAML: {inner}"),
+                    "fix the fixture file",
+                );
+                None
+            }
+        }
+    }
+
+    fn wait(&mut self, path: &str, w: &Wait, known: &BTreeSet<String>) {
+        self.refs(path, &w.target, known);
+        let n = [w.condition.is_some(), w.field.is_some(), w.deleted == Some(true)]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if n != 1 {
+            self.error(
+                "SUITE-009",
+                path,
+                "wait needs exactly one of `condition`, `field` or `deleted: true`".into(),
+                "e.g. `condition: {type: Ready, status: \"True\"}`",
+            );
+        }
+        if w.target.name.is_none() && (w.condition.is_some() || w.deleted == Some(true)) {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.ref"),
+                "waiting for a condition or deletion needs `ref.name`".into(),
+                "name the object, or use `field` with a `count` check on a list",
+            );
+        }
+        if let Some(f) = &w.field {
+            self.predicate(&format!("{path}.field"), f, known);
+        }
+    }
+
+    fn assert(&mut self, path: &str, a: &Assert, known: &BTreeSet<String>, probes: &BTreeSet<String>) {
+        match (&a.target, &a.probe) {
+            (Some(t), None) => self.refs(path, t, known),
+            (None, Some(p)) => {
+                if !probes.contains(p) {
+                    self.error(
+                        "SUITE-013",
+                        &format!("{path}.probe"),
+                        format!("no earlier probe or exec step in this case is named `{p}`"),
+                        "name the probe or exec step (`name: ...`) before asserting on its report",
+                    );
+                }
+            }
+            _ => self.error(
+                "SUITE-009",
+                path,
+                "assert needs exactly one of `ref` or `probe`".into(),
+                "assert on an object (`ref:`) or on an earlier probe's result (`probe: <name>`)",
+            ),
+        }
+        if a.that.is_empty() {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.that"),
+                "assert has no predicates".into(),
+                "add at least one `- path: ... equals: ...` under `that:`",
+            );
+        }
+        for (i, p) in a.that.iter().enumerate() {
+            self.predicate(&format!("{path}.that[{i}]"), p, known);
+        }
+    }
+
+    fn predicate(&mut self, path: &str, p: &Predicate, known: &BTreeSet<String>) {
+        if let Some(r) = &p.range {
+            for (key, b) in [("min", &r.min), ("max", &r.max)] {
+                let Some(b) = b else { continue };
+                let vars = referenced(&b.0);
+                if vars.is_empty() {
+                    if let Err(e) = b.value() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.range.{key}"),
+                            e,
+                            "write a number, or a `{{variable}}` the case declares",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.range.{key}"), vars, known);
+                }
+            }
+        }
+        if let Some(c) = &p.count {
+            for (key, b) in [("equals", &c.equals), ("min", &c.min), ("max", &c.max)] {
+                let Some(b) = b else { continue };
+                let vars = referenced(&b.0);
+                if vars.is_empty() {
+                    if let Err(e) = b.count() {
+                        self.error(
+                            "SUITE-011",
+                            &format!("{path}.count.{key}"),
+                            e,
+                            "write a whole number, or a `{{variable}}` holding one (e.g. `\"{{nodeCount}}\"`)",
+                        );
+                    }
+                } else {
+                    self.vars(&format!("{path}.count.{key}"), vars, known);
+                }
+            }
+        }
+        for (key, v) in [("equals", &p.equals), ("contains", &p.contains)] {
+            if let Some(v) = v {
+                let mut names = Vec::new();
+                referenced_json(v, &mut names);
+                self.vars(&format!("{path}.{key}"), names, known);
+            }
+        }
+        if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {
+            self.error(
+                "SUITE-010",
+                &format!("{path}.path"),
+                format!("invalid JSONPath `{}`: {e}", p.path),
+                "write an RFC 9535 path starting with `$`, e.g. `$.data['routing-mode']`",
+            );
+        }
+        let n = [
+            p.equals.is_some(),
+            p.contains.is_some(),
+            p.matches.is_some(),
+            p.exists == Some(true),
+            p.absent == Some(true),
+            p.in_cidr.is_some(),
+            p.count.is_some(),
+            p.range.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if n != 1 {
+            self.error(
+                "SUITE-009",
+                path,
+                format!("predicate needs exactly one comparison, found {n}"),
+                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
+            );
+        }
+        if let Some(re) = &p.matches
+            && let Err(e) = regex::Regex::new(re)
+        {
+            self.error(
+                "SUITE-011",
+                &format!("{path}.matches"),
+                format!("invalid regex: {e}"),
+                "fix the regular expression (Rust regex syntax)",
+            );
+        }
+        if let Some(c) = &p.in_cidr
+            && c.parse::<ipnet::IpNet>().is_err()
+        {
+            self.error(
+                "SUITE-011",
+                &format!("{path}.inCidr"),
+                format!("`{c}` is not a CIDR"),
+                "write a prefix such as `10.244.0.0/16`",
+            );
+        }
+        if let Some(c) = &p.count
+            && c.equals.is_none()
+            && c.min.is_none()
+            && c.max.is_none()
+        {
+            self.error(
+                "SUITE-009",
+                &format!("{path}.count"),
+                "count needs `equals`, `min` or `max`".into(),
+                "e.g. `count: {min: 1}`",
+            );
+        }
+    }
+}
+
+fn merge_timeouts(case: &StepTimeouts, suite: &StepTimeouts) -> StepTimeouts {
+    StepTimeouts {
+        apply: case.apply.or(suite.apply),
+        delete: case.delete.or(suite.delete),
+        wait: case.wait.or(suite.wait),
+        assert: case.assert.or(suite.assert),
+        probe: case.probe.or(suite.probe),
+    }
+}

@@ -1,0 +1,258 @@
+//! The rule catalog and the dispatcher.
+//!
+//! Each area module declares its rules as constants (id, severity, title,
+//! fix, audit items) and one `check` function. Findings take their severity
+//! and hint from the rule, so the catalog printed by `--rules` and the
+//! findings can never disagree.
+
+pub(crate) mod bgp;
+pub(crate) mod certmanager;
+pub(crate) mod cilium_values;
+pub(crate) mod dns;
+pub(crate) mod flux;
+pub(crate) mod gateway;
+pub(crate) mod lbipam;
+pub(crate) mod nodeprep;
+pub(crate) mod ops;
+pub(crate) mod policy;
+pub(crate) mod rke2;
+pub(crate) mod terraform;
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::diag::{Finding, Severity};
+use crate::yaml::Pos;
+
+use super::model::Ctx;
+
+/// How the seed audit classifies the defect a rule catches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impact {
+    /// Install or reconcile fails, or the component does not come up.
+    Breaks,
+    /// It applies, but the result is wrong or insecure.
+    Silent,
+    /// Outdated; on a removal path or already removed.
+    Deprecated,
+}
+
+impl Impact {
+    pub fn label(self) -> &'static str {
+        match self {
+            Impact::Breaks => "BREAKS",
+            Impact::Silent => "SILENT",
+            Impact::Deprecated => "DEPRECATED",
+        }
+    }
+}
+
+/// One entry of the catalog.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rule {
+    /// Stable, area-prefixed id (`CIL-001`).
+    pub id: &'static str,
+    pub area: &'static str,
+    pub severity: Severity,
+    pub impact: Impact,
+    /// One line: what the rule detects.
+    pub title: &'static str,
+    /// How to fix it (the finding's hint).
+    pub fix: &'static str,
+    /// Item numbers in seed-audit.md section A.
+    pub audit: &'static [u8],
+}
+
+impl Rule {
+    pub(crate) fn at(&self, file: &str, pos: Pos, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, self.severity, message, self.fix).at_pos(file, pos)
+    }
+}
+
+pub(crate) const fn rule(
+    id: &'static str,
+    area: &'static str,
+    severity: Severity,
+    impact: Impact,
+    title: &'static str,
+    fix: &'static str,
+    audit: &'static [u8],
+) -> Rule {
+    Rule { id, area, severity, impact, title, fix, audit }
+}
+
+use Impact::{Breaks, Silent};
+use Severity::Error;
+
+/// Repeated mapping key; raised while reading (see `model`).
+pub(crate) const YAML_002: Rule = rule(
+    "YAML-002", "yaml", Error, Silent,
+    "duplicate mapping key: parsers either reject the file or silently keep only one value",
+    "merge the entries into one key (e.g. a single `disable:` list)", &[5],
+);
+
+/// Strict schema of core objects and the stack's CRDs.
+pub(crate) const SCHEMA_001: Rule = rule(
+    "SCHEMA-001", "schema", Error, Breaks,
+    "field not in the object's schema (unknown, misspelled or removed field)",
+    "remove or rename the field; check the API version's reference", &[27],
+);
+pub(crate) const SCHEMA_002: Rule = rule(
+    "SCHEMA-002", "schema", Error, Breaks,
+    "field has the wrong type or value for the object's schema",
+    "use the type the API expects (quote strings, unquote numbers)", &[],
+);
+
+const GENERAL: &[Rule] = &[YAML_002, SCHEMA_001, SCHEMA_002];
+
+/// The seed plan's seven independent install blockers. The audit does not
+/// enumerate them; these are the BREAKS findings that each, alone, stop the
+/// install on current releases, one per layer so none implies another:
+/// node prep aborts (NODE-001), RKE2 cannot parse its config (TPL-001), the
+/// cluster never gets a CNI (RKE2-013), the Cilium agent refuses to start
+/// (CIL-001), the Cilium chart fails to render (CIL-003), and Flux rejects
+/// the HelmRelease (FLUX-005) and HelmRepository (FLUX-006) APIs.
+pub const SEED_BLOCKERS: &[&str] =
+    &["NODE-001", "TPL-001", "RKE2-013", "CIL-001", "CIL-003", "FLUX-005", "FLUX-006"];
+
+/// Number of items in seed-audit.md section A.
+pub const AUDIT_ITEMS: u8 = 63;
+
+/// Audit items no static rule can catch, with the reason.
+pub const NOT_DETECTABLE: &[(u8, &str)] = &[
+    (11, "whether the Cloudflare bootstrap token may create tokens is a property of the token, visible only to the Cloudflare API"),
+    (13, "the missing exports to the Ansible group-vars template are a Terraform-to-Ansible data flow; TF-006 covers the range mismatch and LB-005 the on-link part"),
+    (21, "\"XDP/DSR are claimed but not configured\" is a mismatch with prose; CIL-009 covers the config combination that loses encryption"),
+    (26, "whether the router accepts sessions from every node, and whether a peer exists, needs the network (the BGP suite checks session state)"),
+    (29, "whether on-link clients must reach VIPs is a design intent; LB-005 flags VIPs inside a BGP peer's on-link /24 without L2 announcements"),
+    (40, "ServiceMonitor/scrape configuration lives in the monitoring stack; HUB-003/HUB-004 cover the Cilium values side"),
+    (57, "which pods serve admission webhooks or need the API server is known only from the running chart; CNP-007 covers the DNS part"),
+    (62, "whether a URL exists needs the network; OPS-004 flags manifests applied from a moving branch"),
+];
+
+fn all() -> &'static [Rule] {
+    static ALL: OnceLock<Vec<Rule>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<Rule> = Vec::new();
+        for set in [
+            GENERAL,
+            rke2::RULES,
+            nodeprep::RULES,
+            cilium_values::RULES,
+            bgp::RULES,
+            lbipam::RULES,
+            gateway::RULES,
+            dns::RULES,
+            certmanager::RULES,
+            flux::RULES,
+            policy::RULES,
+            ops::RULES,
+            terraform::RULES,
+        ] {
+            v.extend_from_slice(set);
+        }
+        v
+    })
+}
+
+/// The catalog, grouped by area in a fixed order.
+pub fn rules() -> &'static [Rule] {
+    all()
+}
+
+/// Looks a rule up by id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    all().iter().find(|r| r.id == id)
+}
+
+pub(crate) fn run_all(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    rke2::check(ctx, out);
+    nodeprep::check(ctx, out);
+    cilium_values::check(ctx, out);
+    bgp::check(ctx, out);
+    lbipam::check(ctx, out);
+    gateway::check(ctx, out);
+    dns::check(ctx, out);
+    certmanager::check(ctx, out);
+    flux::check(ctx, out);
+    policy::check(ctx, out);
+    ops::check(ctx, out);
+    terraform::check(ctx, out);
+}
+
+/// A lazily compiled constant pattern. `None` only if the pattern itself is
+/// invalid, which the rule tests would catch; rules then simply match nothing.
+pub(crate) fn regex(
+    cell: &'static OnceLock<Option<regex::Regex>>,
+    pattern: &str,
+) -> Option<&'static regex::Regex> {
+    cell.get_or_init(|| regex::Regex::new(pattern).ok()).as_ref()
+}
+
+/// The catalog as Markdown (docs/check-rules.md is this text; a test fails
+/// when the file drifts).
+pub fn catalog_markdown() -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "# `infraflux check` rule catalog\n");
+    let _ = writeln!(
+        s,
+        "Generated from `check::rules()` by `cargo test -p infraflux-stack --lib check::tests::docs_match_catalog` \
+         (set `INFRAFLUX_BLESS=1` to rewrite). Severity `error` fails `check` (exit 1); `warning` is reported only. \
+         Impact is the seed audit's label (BREAKS / SILENT / DEPRECATED); audit numbers refer to seed-audit.md section A.\n"
+    );
+    let _ = writeln!(s, "{}", super::output::INPUTS_DOC);
+    let mut area = "";
+    for r in all() {
+        if r.area != area {
+            area = r.area;
+            let _ = writeln!(s, "\n## {area}\n");
+            let _ = writeln!(s, "| id | severity | impact | audit | detects | fix |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+        }
+        let audit: Vec<String> = r.audit.iter().map(|a| format!("#{a}")).collect();
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            r.id,
+            r.severity,
+            r.impact.label(),
+            audit.join(" "),
+            r.title.replace('|', "\\|"),
+            r.fix.replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(s, "\n## The seed plan's seven independent blockers\n");
+    let _ = writeln!(
+        s,
+        "The audit does not enumerate them. Chosen as the BREAKS findings that each, alone, stop the install on current \
+         releases, one per layer so none implies another; `fixtures/seed/` (the seed plan's own files) must raise all of them \
+         (test `check::tests::seed_plan_raises_all_seven_blockers`):\n"
+    );
+    for id in SEED_BLOCKERS {
+        if let Some(r) = find(id) {
+            let _ = writeln!(s, "- `{id}`: {}", r.title);
+        }
+    }
+    let _ = writeln!(s, "\n## Coverage of seed-audit.md section A\n");
+    let _ = writeln!(s, "| item | rules |");
+    let _ = writeln!(s, "|---|---|");
+    for item in 1..=AUDIT_ITEMS {
+        let ids: Vec<String> = all().iter().filter(|r| r.audit.contains(&item)).map(|r| format!("`{}`", r.id)).collect();
+        let partial = NOT_DETECTABLE.iter().any(|(i, _)| *i == item);
+        let cell = match (ids.is_empty(), partial) {
+            (true, _) => "not statically detectable (below)".to_owned(),
+            (false, true) => format!("{} (partly; see below)", ids.join(" ")),
+            (false, false) => ids.join(" "),
+        };
+        let _ = writeln!(s, "| #{item} | {cell} |");
+    }
+    let _ = writeln!(s, "\n## Audit items without a static rule\n");
+    for (item, why) in NOT_DETECTABLE {
+        let _ = writeln!(s, "- #{item}: {why}");
+    }
+    let _ = writeln!(s, "\n{} rules.", all().len());
+    s
+}
