@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use infraflux::cli::{Cli, Command, Format, flag_rules};
+use infraflux::cli::{Cli, Command, Format};
+use infraflux::pipeline;
 use infraflux::diag::{self, Finding};
 use infraflux::exit::Status;
 use infraflux::{check, engine, profile, report, secret, stack};
@@ -101,12 +102,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
     }
 }
 
-/// Prints a flag finding (rule id, `<command line>:1:COL`, hint) and
-/// returns the bad-input status.
-fn flag_error(rule: &str, flag: &str, message: impl Into<String>, hint: impl Into<String>) -> Status {
-    // Columns count from the program's name, not its install path.
-    let argv: Vec<String> = std::iter::once("infraflux".to_owned()).chain(std::env::args().skip(1)).collect();
-    let finding = infraflux::cli::flag_finding(&argv, rule, flag, message, hint);
+/// The command line as typed, with the program's name rather than its
+/// install path, so flag columns are stable.
+fn argv() -> Vec<String> {
+    std::iter::once("infraflux".to_owned()).chain(std::env::args().skip(1)).collect()
+}
+
+/// Prints an input finding (rule id, location, hint) and returns the
+/// bad-input status.
+fn input_error(finding: &Finding) -> Status {
     eprintln!("{}", secret::redact(&finding.to_string()));
     Status::BadInput
 }
@@ -296,130 +300,6 @@ fn report_error(e: &report::ReportError) -> Status {
     e.exit_status()
 }
 
-fn profile_info(loaded: &profile::Loaded) -> engine::ProfileInfo {
-    engine::ProfileInfo {
-        name: Some(loaded.file.clone()),
-        hash: Some(loaded.sha256.clone()),
-        provider: Some(loaded.profile.provider.kind().as_str().to_owned()),
-    }
-}
-
-struct RunPlan {
-    opts: engine::RunOptions,
-    out: std::path::PathBuf,
-}
-
-fn plan_run(
-    global: &infraflux::cli::Global,
-    endpoints: &infraflux::cli::Endpoints,
-    suites: &std::path::Path,
-    out_root: &std::path::Path,
-    deadline: &str,
-    agent_image: Option<&String>,
-    profile: Option<&profile::Loaded>,
-) -> Result<RunPlan, Status> {
-    let deadline = match infraflux::suite::model::HumanDuration::parse(deadline) {
-        Ok(d) => d,
-        Err(e) => {
-            return Err(flag_error(flag_rules::DEADLINE, "--deadline", format!("--deadline: {e}"), "give a duration such as 90s, 30m or 2h"));
-        }
-    };
-    let run_id = engine::new_run_id();
-    let out = out_root.join(&run_id);
-    let dns = match (profile, endpoints.dns_authoritative) {
-        (Some(p), Some(auth)) => match engine::steps::dns::DnsSettings::from_profile(&p.profile, &endpoints.dns_api, auth) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                return Err(flag_error(
-                    flag_rules::DNS_TOKEN,
-                    "--dns-authoritative",
-                    format!("the profile's Cloudflare token: {e}"),
-                    "the DNS step reads the token the profile names (dns.cloudflare.apiToken: env or file); set that variable or file",
-                ));
-            }
-        },
-        (None, Some(_)) => {
-            return Err(flag_error(
-                flag_rules::DNS_NEEDS_PROFILE,
-                "--dns-authoritative",
-                "--dns-authoritative needs --profile",
-                "the zone, owner id and token come from the profile: add --profile PATH",
-            ));
-        }
-        _ => None,
-    };
-    let bgp = match (profile, endpoints.bgp_listen) {
-        (Some(p), Some(listen)) => {
-            let std::net::IpAddr::V4(ip) = listen.ip() else {
-                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen must be an IPv4 address", "e.g. --bgp-listen 0.0.0.0:179"));
-            };
-            let (Some(router), Ok(node_asn)) = (p.profile.bgp.peers.first(), u32::try_from(p.profile.bgp.local_asn)) else {
-                return Err(flag_error(
-                    flag_rules::BGP_LISTEN,
-                    "--bgp-listen",
-                    "--bgp-listen needs a profile with BGP peers",
-                    "the harness plays the profile's first bgp.peers entry; add one or drop --bgp-listen",
-                ));
-            };
-            let Ok(router_asn) = u32::try_from(router.asn) else {
-                return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "the profile's peer ASN does not fit 32 bits", "use a 4-byte ASN"));
-            };
-            // The harness plays the router the profile names: its ASN, the
-            // nodes' ASN as the expected peer.
-            let config = infraflux::bgp::Config::new(router_asn, ip, ip).with_peer_asn(node_asn);
-            Some(engine::steps::bgp::BgpSettings { listen, config })
-        }
-        (None, Some(_)) => {
-            return Err(flag_error(flag_rules::BGP_LISTEN, "--bgp-listen", "--bgp-listen needs --profile", "the ASNs come from the profile: add --profile PATH"));
-        }
-        _ => None,
-    };
-    let opts = engine::RunOptions {
-        suites_dir: suites.to_owned(),
-        deadline: Some(deadline.0),
-        kubeconfig: global.kubeconfig.clone(),
-        context: global.context.clone(),
-        profile: profile.map(profile_info),
-        run_id: Some(run_id),
-        output_dir: Some(out.clone()),
-        agent_image: agent_image.cloned(),
-        var_overrides: profile.map(|p| engine::profile_var_overrides(&p.profile)).unwrap_or_default(),
-        dns,
-        bgp,
-        handle_ctrl_c: true,
-        ..engine::RunOptions::default()
-    };
-    Ok(RunPlan { opts, out })
-}
-
-/// Runs the planned cases and writes every report; returns the run status.
-async fn execute_run(plan: RunPlan) -> anyhow::Result<(Status, Option<std::path::PathBuf>)> {
-    let results = match engine::run(plan.opts).await {
-        Ok(r) => r,
-        Err(e) => {
-            for f in e.findings() {
-                eprintln!("{}", secret::redact(&f.to_string()));
-            }
-            let mut msg = format!("error: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(cause) = src {
-                msg.push_str(&format!("\n  caused by: {cause}"));
-                src = cause.source();
-            }
-            eprintln!("{}", secret::redact(&msg));
-            return Ok((e.exit_status(), None));
-        }
-    };
-    match report::write_all(&plan.out, &results) {
-        Ok(w) => eprintln!("reports: {}", w.dir.display()),
-        Err(e) => {
-            eprintln!("error: {}", secret::redact(&e.to_string()));
-            return Ok((e.exit_status(), None));
-        }
-    }
-    Ok((engine::exit_status(&results), Some(plan.out)))
-}
-
 async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
     let loaded = match &args.profile {
         Some(p) => match load_profile_for_use(Some(p)) {
@@ -428,9 +308,20 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         },
         None => None,
     };
-    let mut plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), loaded.as_ref()) {
+    let argv = argv();
+    let mut plan = match pipeline::plan_run(pipeline::RunInput {
+        argv: &argv,
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        endpoints: &args.endpoints,
+        suites: &args.suites,
+        out_root: &args.out,
+        deadline: &args.deadline,
+        agent_image: args.agent_image.as_ref(),
+        profile: loaded.as_ref(),
+    }) {
         Ok(p) => p,
-        Err(status) => return Ok(status),
+        Err(f) => return Ok(input_error(&f)),
     };
     plan.opts.filters = args.filters.clone();
     plan.opts.skip = args.skip.clone();
@@ -465,7 +356,7 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
             }
         });
     }
-    Ok(execute_run(plan).await?.0)
+    Ok(pipeline::execute(plan).await.status)
 }
 
 async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
@@ -493,26 +384,27 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     );
     // Gate 2: a cluster. Provisioning is not built yet, so only an existing
     // cluster (named by --kubeconfig/--context or the profile) can be used.
-    let provider = args
-        .up
-        .provider
-        .map(|p| format!("{p:?}").to_lowercase())
-        .unwrap_or_else(|| loaded.profile.provider.kind().as_str().to_owned());
-    let explicit_cluster = global.kubeconfig.is_some() || global.context.is_some();
-    if provider != "existing" && !explicit_cluster {
-        return Ok(flag_error(
-            flag_rules::PROVIDER_CANNOT_PROVISION,
-            "--provider",
-            format!("provider `{provider}` cannot provision yet (the installer is not built); nothing was done"),
-            "point conform at an existing cluster with --kubeconfig/--context",
-        ));
-    }
-    // Gate 3: every suite, then the reports and the perf baseline.
-    let plan = match plan_run(global, &args.endpoints, &args.suites, &args.out, &args.deadline, args.agent_image.as_ref(), Some(&loaded)) {
-        Ok(p) => p,
-        Err(status) => return Ok(status),
+    let argv = argv();
+    let cluster = match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
+        Ok(c) => c,
+        Err(f) => return Ok(input_error(&f)),
     };
-    let (status, out) = execute_run(plan).await?;
+    // Gate 3: every suite, then the reports and the perf baseline.
+    let plan = match pipeline::plan_run(pipeline::RunInput {
+        argv: &argv,
+        kubeconfig: cluster.kubeconfig,
+        context: cluster.context,
+        endpoints: &args.endpoints,
+        suites: &args.suites,
+        out_root: &args.out,
+        deadline: &args.deadline,
+        agent_image: args.agent_image.as_ref(),
+        profile: Some(&loaded),
+    }) {
+        Ok(p) => p,
+        Err(f) => return Ok(input_error(&f)),
+    };
+    let pipeline::Executed { status, out } = pipeline::execute(plan).await;
     let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
     let cmp = match report::compare(&out, baseline) {
         Ok(c) => c,

@@ -145,6 +145,7 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
             higher_is_better: true,
             samples,
         }],
+        setup_error: None,
     };
     infraflux::report::write_all(dir, &results).expect("write run");
 }
@@ -199,4 +200,39 @@ fn run_and_conform_against_the_real_api_server_write_reports() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(conform_dir.join("results.json")).expect("results")).expect("json");
     assert!(results["target"]["profileHash"].as_str().is_some_and(|h| h.len() == 64), "{results}");
+}
+
+/// A cluster that cannot be reached is exit 3, and CI still gets a report:
+/// `junit.xml` with a `setup` testcase whose `<error>` says why nothing ran.
+#[test]
+fn unreachable_cluster_exits_3_and_still_writes_junit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("runs");
+    let out_s = out.to_string_lossy().into_owned();
+    let (code, _, err) = run(&["conform", "--kubeconfig", "/nonexistent", "--out", &out_s]);
+    assert_eq!(code, 3, "{err}");
+    let runs: Vec<_> = std::fs::read_dir(&out).expect("run dir created").flatten().collect();
+    assert_eq!(runs.len(), 1, "one run directory");
+    let junit = std::fs::read_to_string(runs[0].path().join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains(r#"tests="1" failures="0" errors="1""#), "{junit}");
+    assert!(junit.contains(r#"<testcase name="setup""#), "{junit}");
+    assert!(junit.contains(r#"<error type="setup" message="cluster unusable"#), "{junit}");
+    assert!(junit.contains("/nonexistent"), "the error names the kubeconfig: {junit}");
+    let results: RunResults =
+        serde_json::from_str(&std::fs::read_to_string(runs[0].path().join("results.json")).expect("results.json"))
+            .expect("results.json parses");
+    assert!(results.cases.is_empty());
+    assert!(results.setup_error.as_deref().is_some_and(|e| e.contains("kubeconfig")), "{results:?}");
+}
+
+/// Bad input is refused before anything is created: no run directory.
+#[test]
+fn bad_input_creates_no_run_directory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("runs");
+    let out_s = out.to_string_lossy().into_owned();
+    let (code, _, err) = run(&["conform", "--kubeconfig", "/nonexistent", "--out", &out_s, "--deadline", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[FLAG-001]"), "{err}");
+    assert!(!out.exists(), "a refused run must not create {}", out.display());
 }

@@ -20,7 +20,7 @@ mod select;
 
 // The layers below, under the names the modules of this crate use.
 use infraflux_kube as cluster;
-use infraflux_model::{diag, exit, profile, results, secret, suite};
+use infraflux_model::{diag, exit, results, secret, suite};
 
 pub use backend::{Backend, CaseCtx, CurrentStep, StepError, TimeoutDefaults};
 pub use case::namespace_for;
@@ -78,8 +78,6 @@ pub struct RunOptions {
     pub timeouts: TimeoutDefaults,
     /// `None` generates `YYYYMMDDTHHMMSSZ-<6 hex>`.
     pub run_id: Option<String>,
-    /// Where `results.json` is written (`reports/runs/<run id>/` by the CLI).
-    pub output_dir: Option<PathBuf>,
     /// Probe agent image; without it, cases with probe steps are skipped.
     pub agent_image: Option<String>,
     /// Namespace of cilium-config and the cilium DaemonSet.
@@ -97,7 +95,7 @@ pub struct RunOptions {
     pub handle_ctrl_c: bool,
     /// New values for case `vars` of the same name (a case only sees
     /// overrides for variables it declares, so suites keep loading without a
-    /// profile). [`profile_var_overrides`] derives them from a profile.
+    /// profile). The CLI derives them from the profile it was given.
     pub var_overrides: BTreeMap<String, String>,
     /// DNS provider settings for `dnsRecord` steps (feature `dnsApi`).
     pub dns: Option<steps::dns::DnsSettings>,
@@ -124,7 +122,6 @@ impl Default for RunOptions {
             profile: None,
             timeouts: TimeoutDefaults::default(),
             run_id: None,
-            output_dir: None,
             agent_image: None,
             cilium_namespace: "kube-system".into(),
             lock_namespace: "default".into(),
@@ -217,26 +214,6 @@ pub fn exit_status(results: &RunResults) -> Status {
     }
 }
 
-/// Case variables a profile provides: the failover budgets
-/// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
-/// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
-/// `maxDowntimeNodeDrainMs`) and the published domain (`dnsDomain`), for
-/// [`RunOptions::var_overrides`].
-pub fn profile_var_overrides(profile: &crate::profile::model::Profile) -> BTreeMap<String, String> {
-    let b = &profile.failover.max_downtime_ms;
-    [
-        ("maxDowntimeAgentRestartMs", b.agent_restart),
-        ("maxDowntimeOperatorRestartMs", b.operator_restart),
-        ("maxDowntimeEnvoyRestartMs", b.envoy_restart),
-        ("maxDowntimeBgpPeerLossMs", b.bgp_peer_loss),
-        ("maxDowntimeNodeDrainMs", b.node_drain),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_string()))
-    .chain([("dnsDomain".to_owned(), profile.dns.domain.clone())])
-    .collect()
-}
-
 /// One listed case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedCase {
@@ -282,15 +259,16 @@ pub fn new_run_id() -> String {
     format!("{stamp}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
-fn rfc3339_now() -> String {
+/// Now, as the RFC 3339 UTC timestamp results carry.
+pub fn rfc3339_now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
-/// Runs the selected cases against the cluster and returns their results
-/// (also written to `output_dir/results.json` when set). Must be called on
-/// a multi-threaded tokio runtime.
+/// Runs the selected cases against the cluster and returns their results;
+/// writing them (results.json and every other report) is the report
+/// crate's job, done once. Must be called on a multi-threaded tokio runtime.
 pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     if opts.test_threads == Some(0) {
         return Err(EngineError::Options("test_threads must be at least 1".into()));
@@ -374,9 +352,6 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     results.started_at = started_at;
     results.duration_ms = started.elapsed().as_millis() as u64;
     results.target = target(&opts, Some(&detected), cluster.context());
-    if let Some(dir) = &opts.output_dir {
-        write_results(dir, &results)?;
-    }
     Ok(results)
 }
 
@@ -420,6 +395,19 @@ fn target(opts: &RunOptions, d: Option<&Detected>, context: Option<&str>) -> Tar
     }
 }
 
+/// The results of a run that never reached its cases: the target as far as
+/// it is known, no cases, and why setup failed. Reports render it (JUnit as a
+/// `setup` testcase with an `<error>`), so a CI job that could not reach its
+/// cluster still has a report to show.
+pub fn setup_failure_results(opts: &RunOptions, started_at: String, duration_ms: u64, error: String) -> RunResults {
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
+    RunResults {
+        duration_ms,
+        setup_error: Some(error),
+        ..empty_results(run_id, started_at, opts, None)
+    }
+}
+
 fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Option<&Detected>) -> RunResults {
     RunResults {
         schema: SCHEMA.into(),
@@ -429,19 +417,8 @@ fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Optio
         target: target(opts, d, None),
         cases: Vec::new(),
         perf: Vec::new(),
+        setup_error: None,
     }
-}
-
-/// Writes `dir/results.json` (secrets redacted).
-pub fn write_results(dir: &std::path::Path, results: &RunResults) -> Result<(), EngineError> {
-    let path = dir.join("results.json");
-    let out = |source| EngineError::Output {
-        path: path.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(out)?;
-    let text = serde_json::to_string_pretty(results).map_err(|e| out(std::io::Error::other(e)))?;
-    std::fs::write(&path, crate::secret::redact(&text)).map_err(out)
 }
 
 /// Runs the selected cases of `suites` through `backend` as libtest-mimic
@@ -542,6 +519,7 @@ pub async fn execute<B: Backend>(
         target: target(opts, detected, None),
         cases,
         perf,
+        setup_error: None,
     })
 }
 

@@ -23,6 +23,10 @@ pub struct RunResults {
     pub cases: Vec<CaseResult>,
     #[serde(default)]
     pub perf: Vec<PerfSeries>,
+    /// Why the run never reached its cases (cluster unreachable, credentials
+    /// refused, run lock held); `cases` is then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
 }
 
 /// What the run was pointed at; every field is what the harness *read*.

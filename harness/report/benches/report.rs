@@ -83,6 +83,7 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
         },
         cases,
         perf,
+        setup_error: None,
     }
 }
 

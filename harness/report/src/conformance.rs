@@ -340,6 +340,7 @@ mod tests {
             },
             cases,
             perf: Vec::new(),
+            setup_error: None,
         }
     }
 

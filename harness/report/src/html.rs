@@ -57,6 +57,9 @@ pub(super) fn render(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n"
     );
+    if let Some(e) = &run.setup_error {
+        let _ = writeln!(h, "<p class=\"setup-error\"><strong>Setup failed; no case ran:</strong> {}</p>", esc(e));
+    }
     let t = &run.target;
     let field = |v: &Option<String>| esc(v.as_deref().unwrap_or("unknown"));
     let _ = writeln!(

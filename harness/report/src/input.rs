@@ -208,5 +208,6 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 samples: p.samples.clone(),
             })
             .collect(),
+        setup_error: opt(&r.setup_error),
     }
 }

@@ -20,6 +20,10 @@ pub const TYPE_FAILED: &str = "failed";
 pub const TYPE_TIMEOUT: &str = "timeout";
 /// `type` of a skip.
 pub const TYPE_SKIPPED: &str = "skipped";
+/// `type` of the `<error>` a run that never reached its cases carries.
+pub const TYPE_SETUP: &str = "setup";
+/// Suite and testcase name of that error.
+pub const SETUP_CASE: &str = "setup";
 
 fn err(e: impl std::fmt::Display) -> ReportError {
     ReportError::Render {
@@ -52,11 +56,7 @@ pub(super) fn render(run: &RunResults) -> Result<String, ReportError> {
         }
         report.add_testsuite(ts);
     }
-    let mut raw = Vec::new();
-    report.write_xml(&mut raw).map_err(err)?;
-    let raw = String::from_utf8(raw).map_err(err)?;
-
-    let skipped: Vec<usize> = grouped
+    let mut skipped: Vec<usize> = grouped
         .iter()
         .map(|(_, cs)| {
             cs.iter()
@@ -64,6 +64,20 @@ pub(super) fn render(run: &RunResults) -> Result<String, ReportError> {
                 .count()
         })
         .collect();
+    if let Some(message) = &run.setup_error {
+        // CI viewers show a testcase; an empty file would read as "no tests".
+        let mut ts = TestSuite::new(SETUP_CASE);
+        ts.set_timestamp(timestamp);
+        let time = Duration::milliseconds(i64::try_from(run.duration_ms).unwrap_or(i64::MAX));
+        let mut b = TestCaseBuilder::error(SETUP_CASE, time, TYPE_SETUP, &xml_text(message));
+        b.set_classname("infraflux");
+        ts.add_testcase(b.build());
+        report.add_testsuite(ts);
+        skipped.push(0);
+    }
+    let mut raw = Vec::new();
+    report.write_xml(&mut raw).map_err(err)?;
+    let raw = String::from_utf8(raw).map_err(err)?;
     annotate(&raw, run, &skipped)
 }
 
@@ -164,9 +178,10 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testsuites" => {
                 let mut e = e.into_owned();
                 e.push_attribute(("name", "infraflux"));
-                e.push_attribute(("tests", run.cases.len().to_string().as_str()));
+                let setup = usize::from(run.setup_error.is_some());
+                e.push_attribute(("tests", (run.cases.len() + setup).to_string().as_str()));
                 e.push_attribute(("failures", total(Outcome::is_failure).as_str()));
-                e.push_attribute(("errors", "0"));
+                e.push_attribute(("errors", setup.to_string().as_str()));
                 e.push_attribute((
                     "skipped",
                     total(|o| matches!(o, Outcome::Skipped { .. })).as_str(),

@@ -87,6 +87,9 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio])
         .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(md, "| Nodes | {nodes} |\n");
 
+    if let Some(e) = &run.setup_error {
+        let _ = writeln!(md, "**Setup failed; no case ran:** {}\n", cell(e));
+    }
     let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
     let _ = writeln!(
         md,

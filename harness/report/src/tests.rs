@@ -116,6 +116,7 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
             case("gateway", "http-route", Outcome::Passed, vec![]),
         ],
         perf,
+        setup_error: None,
     }
 }
 

@@ -38,25 +38,6 @@ pub struct DnsSettings {
 /// Cloudflare's public API, the default `api_base`.
 pub const CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4";
 
-impl DnsSettings {
-    /// Settings for the profile's Cloudflare zone: the token is resolved
-    /// from its SecretRef (env or file) here, once. `authoritative` is one
-    /// of the zone's name servers (the caller looks up the zone's NS).
-    pub fn from_profile(
-        profile: &crate::profile::model::Profile,
-        api_base: &str,
-        authoritative: SocketAddr,
-    ) -> Result<DnsSettings, crate::secret::Error> {
-        Ok(DnsSettings {
-            api_base: api_base.to_owned(),
-            token: profile.dns.cloudflare.api_token.resolve()?,
-            zone: profile.dns.cloudflare.zone.clone(),
-            authoritative,
-            owner: profile.dns.txt_owner_id.clone(),
-        })
-    }
-}
-
 /// What the step saw: a note for the report and how long it waited.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsOutcome {

@@ -1,0 +1,364 @@
+//! `run` and `conform` as one pipeline: profile → run plan → (provision) →
+//! suites → reports. Everything a profile means for a run is decided here,
+//! in one place: the flags it enables, the case variables it sets, the DNS
+//! and BGP settings it implies and which cluster it names.
+//!
+//! Input problems come back as [`Finding`]s (rule id, command-line location,
+//! hint) before anything is created. Once the plan stands, the run's report
+//! directory is owned by [`execute`]: whatever happens after that point,
+//! including a cluster that cannot be reached, ends in a written report.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use infraflux_engine::steps::{bgp::BgpSettings, dns::DnsSettings};
+use infraflux_engine::{self as engine, EngineError, RunOptions};
+use infraflux_model::diag::Finding;
+use infraflux_model::exit::Status;
+use infraflux_model::profile::{Loaded, Profile, Provider as ProfileProvider, ProviderKind};
+use infraflux_model::secret;
+use infraflux_model::suite::model::HumanDuration;
+
+use crate::cli::{Endpoints, Global, Provider, flag_finding, flag_rules};
+
+impl From<Provider> for ProviderKind {
+    fn from(p: Provider) -> ProviderKind {
+        match p {
+            Provider::Kind => ProviderKind::Kind,
+            Provider::ProxmoxRke2 => ProviderKind::ProxmoxRke2,
+            Provider::Existing => ProviderKind::Existing,
+            Provider::Local => ProviderKind::Local,
+        }
+    }
+}
+
+/// What a `run`/`conform` invocation asked for, before it is checked.
+pub struct RunInput<'a> {
+    /// The command line as typed (for flag locations), program name first.
+    pub argv: &'a [String],
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub endpoints: &'a Endpoints,
+    pub suites: &'a Path,
+    pub out_root: &'a Path,
+    pub deadline: &'a str,
+    pub agent_image: Option<&'a String>,
+    pub profile: Option<&'a Loaded>,
+}
+
+/// A checked run: engine options and the run directory its reports go to.
+#[derive(Debug)]
+pub struct Plan {
+    pub opts: RunOptions,
+    pub out: PathBuf,
+}
+
+/// The cluster `conform` runs against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterChoice {
+    pub provider: ProviderKind,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+/// Picks the cluster for `conform`: the `--provider` flag, else the
+/// profile's provider. An `existing` provider takes its kubeconfig and
+/// context from the flags first, then from `provider.existing` in the
+/// profile. Providers that would have to provision are refused (FLAG-004)
+/// unless a cluster was named on the command line, because the installer is
+/// not built yet.
+pub fn choose_cluster(
+    argv: &[String],
+    global: &Global,
+    flag: Option<Provider>,
+    loaded: &Loaded,
+) -> Result<ClusterChoice, Box<Finding>> {
+    let provider = flag.map(ProviderKind::from).unwrap_or_else(|| loaded.profile.provider.kind());
+    let explicit = global.kubeconfig.is_some() || global.context.is_some();
+    if provider == ProviderKind::Existing {
+        let from_profile = match &loaded.profile.provider {
+            ProfileProvider::Existing(e) => Some(e),
+            _ => None,
+        };
+        return Ok(ClusterChoice {
+            provider,
+            kubeconfig: global
+                .kubeconfig
+                .clone()
+                .or_else(|| from_profile.and_then(|e| e.kubeconfig.as_ref().map(PathBuf::from))),
+            context: global.context.clone().or_else(|| from_profile.and_then(|e| e.context.clone())),
+        });
+    }
+    if !explicit {
+        return Err(Box::new(flag_finding(
+            argv,
+            flag_rules::PROVIDER_CANNOT_PROVISION,
+            "--provider",
+            format!("provider `{provider}` cannot provision yet (the installer is not built); nothing was done"),
+            "point conform at an existing cluster with --kubeconfig/--context",
+        )));
+    }
+    Ok(ClusterChoice {
+        provider,
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+    })
+}
+
+/// Case variables a profile provides: the failover budgets
+/// (`maxDowntimeAgentRestartMs`, `maxDowntimeOperatorRestartMs`,
+/// `maxDowntimeEnvoyRestartMs`, `maxDowntimeBgpPeerLossMs`,
+/// `maxDowntimeNodeDrainMs`) and the published domain (`dnsDomain`).
+pub fn var_overrides(profile: &Profile) -> BTreeMap<String, String> {
+    let b = &profile.failover.max_downtime_ms;
+    [
+        ("maxDowntimeAgentRestartMs", b.agent_restart),
+        ("maxDowntimeOperatorRestartMs", b.operator_restart),
+        ("maxDowntimeEnvoyRestartMs", b.envoy_restart),
+        ("maxDowntimeBgpPeerLossMs", b.bgp_peer_loss),
+        ("maxDowntimeNodeDrainMs", b.node_drain),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .chain([("dnsDomain".to_owned(), profile.dns.domain.clone())])
+    .collect()
+}
+
+/// DNS settings for the profile's Cloudflare zone; the token is resolved
+/// from its reference (env or file) here, once.
+pub fn dns_settings(profile: &Profile, api_base: &str, authoritative: SocketAddr) -> Result<DnsSettings, secret::Error> {
+    Ok(DnsSettings {
+        api_base: api_base.to_owned(),
+        token: profile.dns.cloudflare.api_token.resolve()?,
+        zone: profile.dns.cloudflare.zone.clone(),
+        authoritative,
+        owner: profile.dns.txt_owner_id.clone(),
+    })
+}
+
+/// The harness's BGP router for `--bgp-listen`: it plays the profile's
+/// first peer (that router's ASN) and expects the nodes' ASN.
+fn bgp_settings(argv: &[String], profile: &Profile, listen: SocketAddr) -> Result<BgpSettings, Box<Finding>> {
+    let bad = |message: &str, hint: &str| Box::new(flag_finding(argv, flag_rules::BGP_LISTEN, "--bgp-listen", message, hint));
+    let IpAddr::V4(ip) = listen.ip() else {
+        return Err(bad("--bgp-listen must be an IPv4 address", "e.g. --bgp-listen 0.0.0.0:179"));
+    };
+    let (Some(router), Ok(node_asn)) = (profile.bgp.peers.first(), u32::try_from(profile.bgp.local_asn)) else {
+        return Err(bad(
+            "--bgp-listen needs a profile with BGP peers",
+            "the harness plays the profile's first bgp.peers entry; add one or drop --bgp-listen",
+        ));
+    };
+    let Ok(router_asn) = u32::try_from(router.asn) else {
+        return Err(bad("the profile's peer ASN does not fit 32 bits", "use a 4-byte ASN"));
+    };
+    let config = infraflux_engine::bgp::Config::new(router_asn, ip, ip).with_peer_asn(node_asn);
+    Ok(BgpSettings { listen, config })
+}
+
+/// Checks the flags against the profile and builds the run's options.
+/// Creates nothing.
+pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
+    let argv = input.argv;
+    let deadline = HumanDuration::parse(input.deadline).map_err(|e| {
+        Box::new(flag_finding(
+            argv,
+            flag_rules::DEADLINE,
+            "--deadline",
+            format!("--deadline: {e}"),
+            "give a duration such as 90s, 30m or 2h",
+        ))
+    })?;
+    let profile = input.profile.map(|p| &p.profile);
+    let dns = match (profile, input.endpoints.dns_authoritative) {
+        (Some(p), Some(auth)) => Some(dns_settings(p, &input.endpoints.dns_api, auth).map_err(|e| {
+            Box::new(flag_finding(
+                argv,
+                flag_rules::DNS_TOKEN,
+                "--dns-authoritative",
+                format!("the profile's Cloudflare token: {e}"),
+                "the DNS step reads the token the profile names (dns.cloudflare.apiToken: env or file); set that variable or file",
+            ))
+        })?),
+        (None, Some(_)) => {
+            return Err(Box::new(flag_finding(
+                argv,
+                flag_rules::DNS_NEEDS_PROFILE,
+                "--dns-authoritative",
+                "--dns-authoritative needs --profile",
+                "the zone, owner id and token come from the profile: add --profile PATH",
+            )));
+        }
+        (_, None) => None,
+    };
+    let bgp = match (profile, input.endpoints.bgp_listen) {
+        (Some(p), Some(listen)) => Some(bgp_settings(argv, p, listen)?),
+        (None, Some(_)) => {
+            return Err(Box::new(flag_finding(
+                argv,
+                flag_rules::BGP_LISTEN,
+                "--bgp-listen",
+                "--bgp-listen needs --profile",
+                "the ASNs come from the profile: add --profile PATH",
+            )));
+        }
+        (_, None) => None,
+    };
+    let run_id = engine::new_run_id();
+    let out = input.out_root.join(&run_id);
+    let opts = RunOptions {
+        suites_dir: input.suites.to_owned(),
+        deadline: Some(deadline.0),
+        kubeconfig: input.kubeconfig,
+        context: input.context,
+        profile: input.profile.map(|l| engine::ProfileInfo {
+            name: Some(l.file.clone()),
+            hash: Some(l.sha256.clone()),
+            provider: Some(l.profile.provider.kind().as_str().to_owned()),
+        }),
+        run_id: Some(run_id),
+        agent_image: input.agent_image.cloned(),
+        var_overrides: profile.map(var_overrides).unwrap_or_default(),
+        dns,
+        bgp,
+        handle_ctrl_c: true,
+        ..RunOptions::default()
+    };
+    Ok(Plan { opts, out })
+}
+
+/// How a planned run ended.
+#[derive(Debug)]
+pub struct Executed {
+    pub status: Status,
+    /// The run directory, when reports were written there.
+    pub out: Option<PathBuf>,
+}
+
+/// Runs the plan and writes every report, `results.json` included, once.
+/// A run that fails before its cases because of the cluster (unreachable,
+/// credentials refused, lock held) still writes its reports: a `junit.xml`
+/// whose `setup` testcase carries the error, so CI shows why nothing ran.
+/// Bad input (suites, options) writes nothing and exits 2.
+pub async fn execute(plan: Plan) -> Executed {
+    let started_at = engine::rfc3339_now();
+    let t0 = Instant::now();
+    // Known before the engine takes the options: what a setup failure report
+    // needs to say about the target.
+    let setup_template = engine::setup_failure_results(&plan.opts, started_at, 0, String::new());
+    let results = match engine::run(plan.opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            let message = error_chain(&e);
+            for f in e.findings() {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: {}", secret::redact(&message));
+            let status = e.exit_status();
+            if status != Status::Cluster {
+                return Executed { status, out: None };
+            }
+            let mut failed = setup_template;
+            failed.duration_ms = t0.elapsed().as_millis() as u64;
+            failed.setup_error = Some(message);
+            return match infraflux_report::write_all(&plan.out, &failed) {
+                Ok(w) => {
+                    eprintln!("reports: {}", w.dir.display());
+                    Executed { status, out: Some(plan.out) }
+                }
+                Err(re) => {
+                    eprintln!("error: failed to write the setup-failure report: {}", secret::redact(&re.to_string()));
+                    Executed { status, out: None }
+                }
+            };
+        }
+    };
+    match infraflux_report::write_all(&plan.out, &results) {
+        Ok(w) => eprintln!("reports: {}", w.dir.display()),
+        Err(e) => {
+            eprintln!("error: {}", secret::redact(&e.to_string()));
+            return Executed { status: e.exit_status(), out: None };
+        }
+    }
+    Executed { status: engine::exit_status(&results), out: Some(plan.out) }
+}
+
+fn error_chain(e: &EngineError) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+        src = cause.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    /// The default profile with its `provider:` block replaced.
+    fn loaded(provider_yaml: &str) -> Loaded {
+        let text = infraflux_model::profile::DEFAULT_YAML;
+        let start = text.find("\nprovider:").map(|i| i + 1).unwrap_or_else(|| panic!("default profile has a provider block"));
+        let rest = &text[start..];
+        let replaced = format!("{}{}{}", &text[..start], provider_yaml, &rest[block_end(rest)..]);
+        infraflux_model::profile::load_str("p.yaml", &replaced).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Byte length of the top-level block starting at `text`'s first line.
+    fn block_end(text: &str) -> usize {
+        let mut pos = 0;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            if i > 0 && !line.starts_with(' ') && !line.trim().is_empty() && !line.starts_with('#') {
+                return pos;
+            }
+            pos += line.len();
+        }
+        pos
+    }
+
+    fn global(args: &[&str]) -> Global {
+        let argv: Vec<&str> = ["infraflux"].into_iter().chain(args.iter().copied()).chain(["check"]).collect();
+        crate::cli::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}")).global
+    }
+
+    #[test]
+    fn existing_provider_reads_kubeconfig_and_context_from_the_profile() {
+        let l = loaded("provider:\n  existing:\n    kubeconfig: /etc/k/admin.conf\n    context: lab\n");
+        let g = Global { kubeconfig: None, ..global(&[]) };
+        let c = choose_cluster(&[], &g, None, &l).unwrap_or_else(|f| panic!("{f}"));
+        assert_eq!(c.provider, ProviderKind::Existing);
+        assert_eq!(c.kubeconfig.as_deref(), Some(Path::new("/etc/k/admin.conf")));
+        assert_eq!(c.context.as_deref(), Some("lab"));
+        // Flags win over the profile.
+        let g = Global { kubeconfig: Some("/tmp/other".into()), context: Some("ci".into()), ..global(&[]) };
+        let c = choose_cluster(&[], &g, None, &l).unwrap_or_else(|f| panic!("{f}"));
+        assert_eq!((c.kubeconfig.as_deref(), c.context.as_deref()), (Some(Path::new("/tmp/other")), Some("ci")));
+    }
+
+    #[test]
+    fn a_provider_that_must_provision_needs_a_named_cluster() {
+        let l = loaded("provider:\n  existing: {}\n");
+        let g = Global { kubeconfig: None, context: None, ..global(&[]) };
+        let argv: Vec<String> = ["infraflux", "conform", "--provider", "kind"].map(String::from).to_vec();
+        let f = choose_cluster(&argv, &g, Some(Provider::Kind), &l).expect_err("kind cannot provision yet");
+        assert_eq!(f.rule, flag_rules::PROVIDER_CANNOT_PROVISION);
+        assert!(f.message.contains("`kind`"), "{}", f.message);
+        let named = Global { context: Some("kind-lab".into()), ..g };
+        let c = choose_cluster(&argv, &named, Some(Provider::ProxmoxRke2), &l).unwrap_or_else(|f| panic!("{f}"));
+        assert_eq!(c.provider, ProviderKind::ProxmoxRke2);
+    }
+
+    #[test]
+    fn every_cli_provider_maps_to_the_profile_kind_of_the_same_name() {
+        use clap::ValueEnum as _;
+        for p in Provider::value_variants() {
+            let name = p.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+            assert_eq!(ProviderKind::from(*p).as_str(), name);
+        }
+    }
+}
