@@ -210,16 +210,54 @@ pub struct ConformArgs {
 /// already rejects unknown flags and wrong types (exit 2); these are the
 /// checks that need more than one flag, or a profile, to decide.
 pub mod flag_rules {
+    use crate::rules::Rule;
+
+    const AREA: &str = "flag";
+
+    pub const FLAG_001: Rule = Rule::error(
+        "FLAG-001",
+        AREA,
+        "`--deadline` is not a duration",
+        "give a duration such as 90s, 30m or 2h",
+    );
+    pub const FLAG_002: Rule = Rule::error(
+        "FLAG-002",
+        AREA,
+        "`--dns-authoritative` without a profile to take the zone and token from",
+        "add --profile PATH; the zone and the Cloudflare token come from the profile",
+    );
+    pub const FLAG_003: Rule = Rule::error(
+        "FLAG-003",
+        AREA,
+        "`--bgp-listen` unusable: no profile, not IPv4, or a profile without usable peers",
+        "give an IPv4 listen address such as 0.0.0.0:179 and a --profile with BGP peers",
+    );
+    pub const FLAG_004: Rule = Rule::error(
+        "FLAG-004",
+        AREA,
+        "the provider cannot provision and no existing cluster was named",
+        "point at an existing cluster with --kubeconfig, or choose a provider that provisions",
+    );
+    pub const FLAG_005: Rule = Rule::error(
+        "FLAG-005",
+        AREA,
+        "the profile's Cloudflare token reference cannot be resolved",
+        "set the environment variable or create the file the profile's token reference names",
+    );
+
+    /// The catalog, in id order.
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005];
+
     /// `--deadline` is not a duration.
-    pub const DEADLINE: &str = "FLAG-001";
+    pub const DEADLINE: &str = FLAG_001.id;
     /// `--dns-authoritative` without a profile to take the zone and token from.
-    pub const DNS_NEEDS_PROFILE: &str = "FLAG-002";
+    pub const DNS_NEEDS_PROFILE: &str = FLAG_002.id;
     /// `--bgp-listen` unusable: no profile, not IPv4, or a profile without peers.
-    pub const BGP_LISTEN: &str = "FLAG-003";
+    pub const BGP_LISTEN: &str = FLAG_003.id;
     /// The provider cannot provision and no existing cluster was named.
-    pub const PROVIDER_CANNOT_PROVISION: &str = "FLAG-004";
+    pub const PROVIDER_CANNOT_PROVISION: &str = FLAG_004.id;
     /// The profile's Cloudflare token reference cannot be resolved.
-    pub const DNS_TOKEN: &str = "FLAG-005";
+    pub const DNS_TOKEN: &str = FLAG_005.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -259,6 +297,21 @@ mod flag_tests {
         let text = f.to_string();
         assert!(text.starts_with("<command line>:1:15: error[FLAG-001]: bad (at `--deadline`)"), "{text}");
         assert!(text.contains("hint: use 30m"), "{text}");
+    }
+
+    #[test]
+    fn every_flag_rule_id_is_in_the_table_once() {
+        let ids: Vec<&str> = flag_rules::RULES.iter().map(|r| r.id).collect();
+        for id in [
+            flag_rules::DEADLINE,
+            flag_rules::DNS_NEEDS_PROFILE,
+            flag_rules::BGP_LISTEN,
+            flag_rules::PROVIDER_CANNOT_PROVISION,
+            flag_rules::DNS_TOKEN,
+        ] {
+            assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
+        }
+        assert_eq!(ids.len(), 5);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod image;
 pub mod pipeline;
+pub mod rules;
 
 pub use infraflux_engine as engine;
 pub use infraflux_engine::bgp;

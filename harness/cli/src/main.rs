@@ -153,26 +153,11 @@ fn is_profile(path: &std::path::Path) -> bool {
 
 fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
     if args.rules {
-        let mut out = std::io::stdout().lock();
-        match format {
-            Format::Json => {
-                let prof: Vec<serde_json::Value> = profile::rules()
-                    .iter()
-                    .map(|r| serde_json::json!({"id": r.id, "area": "profile", "severity": "error", "title": r.title, "fix": r.hint}))
-                    .collect();
-                let stack: serde_json::Value = serde_json::from_str(&check::render_rules(true))
-                    .context("failed to encode the rule catalog")?;
-                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"profile": prof, "stack": stack}))?)?;
-            }
-            Format::Text => {
-                writeln!(out, "# Profile rules (PROF)")?;
-                for r in profile::rules() {
-                    writeln!(out, "{}  {}\n      fix: {}", r.id, r.title, r.hint)?;
-                }
-                writeln!(out, "\n# Stack rules")?;
-                write!(out, "{}", check::render_rules(false))?;
-            }
-        }
+        let text = match format {
+            Format::Json => infraflux::rules::render_json(),
+            Format::Text => infraflux::rules::render_text(),
+        };
+        writeln!(std::io::stdout().lock(), "{}", text.trim_end())?;
         return Ok(Status::Pass);
     }
     let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));

@@ -96,6 +96,31 @@ fn check_exit_codes_follow_the_contract() {
 }
 
 #[test]
+fn check_rules_lists_every_catalog() {
+    let (code, out, _) = run(&["check", "--rules", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json catalogs");
+    let catalogs = v["catalogs"].as_array().expect("catalogs array");
+    let names: Vec<&str> = catalogs.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["YAML", "PROF", "SUITE", "FLAG", "REPORT", "stack"]);
+    let in_catalog = |name: &str, id: &str| {
+        catalogs.iter().filter(|c| c["name"] == name).flat_map(|c| c["rules"].as_array().into_iter().flatten()).any(|r| {
+            r["id"] == id && r["title"].as_str().is_some_and(|t| !t.is_empty()) && r["hint"].as_str().is_some_and(|h| !h.is_empty())
+        })
+    };
+    for (name, id) in
+        [("YAML", "YAML-000"), ("YAML", "YAML-001"), ("PROF", "PROF-001"), ("SUITE", "SUITE-019"), ("FLAG", "FLAG-001"), ("REPORT", "REPORT-001"), ("stack", "CIL-001")]
+    {
+        assert!(in_catalog(name, id), "{id} missing from catalog {name}");
+    }
+    let (code, text, _) = run(&["check", "--rules"]);
+    assert_eq!(code, 0);
+    for id in ["YAML-000", "PROF-001", "SUITE-019", "FLAG-001", "REPORT-001", "CIL-001"] {
+        assert!(text.contains(id), "text catalog misses {id}");
+    }
+}
+
+#[test]
 fn render_is_deterministic_and_passes_check() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = tmp.path().join("a");

@@ -107,16 +107,14 @@ impl Finding {
         self
     }
 
-    /// A YAML syntax/duplicate-key error as a finding (rule `YAML-001`/`YAML-002`).
+    /// A YAML read/syntax/duplicate-key error as a finding (rule `YAML-000`,
+    /// `YAML-001` or `YAML-002`, with the hint of [`crate::yaml::RULES`]).
     pub fn from_yaml_error(err: &crate::yaml::Error) -> Self {
         use crate::yaml::Error as E;
-        let (rule, hint) = match err {
-            E::DuplicateKey { .. } => (
-                "YAML-002",
-                "merge the two entries into one key; YAML requires unique keys and parsers disagree on which one wins",
-            ),
-            E::Read { .. } => ("YAML-000", "check that the path exists and is readable"),
-            _ => ("YAML-001", "fix the YAML syntax at the given position"),
+        let rule = match err {
+            E::DuplicateKey { .. } => &crate::yaml::YAML_002,
+            E::Read { .. } => &crate::yaml::YAML_000,
+            _ => &crate::yaml::YAML_001,
         };
         let (file, pos) = match err {
             E::Syntax { file, line, col, .. }
@@ -134,7 +132,7 @@ impl Finding {
             }
             other => other.to_string(),
         };
-        let f = Finding::error(rule, message, hint);
+        let f = rule.finding(message);
         match pos {
             Some(p) => f.at_pos(&file, p),
             None => f.at(Location { file, line: 0, col: 0 }),

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod exit;
 pub mod profile;
 pub mod results;
+pub mod rules;
 pub mod secret;
 pub mod suite;
 pub mod yaml;

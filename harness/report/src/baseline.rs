@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{RESULTS_JSON, ReportError, invalid, load_results};
-use crate::diag::{Finding, Location};
+use crate::rules;
+use crate::diag::Location;
 use crate::results::RunResults;
 
 /// Whether the baseline was a single run or a history.
@@ -85,8 +86,7 @@ impl Baseline {
 
 fn not_found(path: &Path, what: &str) -> ReportError {
     invalid(
-        Finding::error(
-            "REPORT-011",
+        rules::REPORT_011.finding_hint(
             format!("no baseline runs at {}: {what}", path.display()),
             "pass a run directory (containing results.json) or a directory of run directories",
         )

@@ -11,7 +11,7 @@ use super::{
     COMPARISON_JSON, COMPARISON_TXT, RESULTS_JSON, ReportError, invalid, load_results, num,
     validate, write_atomic,
 };
-use crate::diag::Finding;
+use crate::rules;
 use crate::results::RunResults;
 use crate::stats::{self, SplitMix64};
 
@@ -45,7 +45,7 @@ impl Default for CompareOptions {
 impl CompareOptions {
     /// `REPORT-020` for options that make the rule meaningless.
     pub fn validate(&self) -> Result<(), ReportError> {
-        let bad = |what: String, hint: &str| Err(invalid(Finding::error("REPORT-020", what, hint)));
+        let bad = |what: String, hint: &str| Err(invalid(rules::REPORT_020.finding_hint(what, hint)));
         if !self.threshold.is_finite() || self.threshold < 0.0 {
             return bad(
                 format!(

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{ReportError, invalid};
+use crate::rules;
 use crate::diag::{Finding, Location};
 use crate::results::{CaseResult, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
 use crate::secret::redact;
@@ -21,8 +22,7 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
         std::fs::read_to_string(path).map_err(|source| {
             match source.kind() {
         std::io::ErrorKind::NotFound => invalid(
-            Finding::error(
-                "REPORT-010",
+            rules::REPORT_010.finding_hint(
                 format!("no results file at {file}"),
                 "point at a run directory written by `infraflux run` (it contains results.json)",
             )
@@ -38,8 +38,7 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
             Some(s) if s == SCHEMA => {}
             other => {
                 return Err(invalid(
-                    Finding::error(
-                        "REPORT-002",
+                    rules::REPORT_002.finding_hint(
                         format!(
                             "unsupported results schema `{}` (this build reads `{SCHEMA}`)",
                             other.unwrap_or("<missing>")
@@ -59,8 +58,7 @@ pub fn load_results(path: &Path) -> Result<RunResults, ReportError> {
     let results: RunResults =
         serde_json::from_str(&text).map_err(|e| {
             invalid(
-            Finding::error(
-                "REPORT-001",
+            rules::REPORT_001.finding_hint(
                 format!("invalid results.json: {e}"),
                 "the file must be a results.json written by `infraflux run`; restore it or re-run",
             )
@@ -83,8 +81,7 @@ pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
         }))
     };
     if results.schema != SCHEMA {
-        return Err(at(Finding::error(
-            "REPORT-002",
+        return Err(at(rules::REPORT_002.finding_hint(
             format!(
                 "unsupported results schema `{}` (this build reads `{SCHEMA}`)",
                 results.schema
@@ -94,8 +91,7 @@ pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
         .with_path("schema")));
     }
     if started_at(results).is_none() {
-        return Err(at(Finding::error(
-            "REPORT-003",
+        return Err(at(rules::REPORT_003.finding_hint(
             format!(
                 "`startedAt` is not an RFC 3339 timestamp: `{}`",
                 results.started_at
@@ -107,8 +103,7 @@ pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
     let mut cases = HashSet::new();
     for (i, c) in results.cases.iter().enumerate() {
         if !cases.insert(c.id.as_str()) {
-            return Err(at(Finding::error(
-                "REPORT-006",
+            return Err(at(rules::REPORT_006.finding_hint(
                 format!("case `{}` appears more than once", c.id),
                 "a case is reported once; retries are counted in `attempts`",
             )
@@ -118,16 +113,14 @@ pub fn validate(results: &RunResults, file: &str) -> Result<(), ReportError> {
     let mut metrics = HashSet::new();
     for (i, p) in results.perf.iter().enumerate() {
         if !metrics.insert(p.metric.as_str()) {
-            return Err(at(Finding::error(
-                "REPORT-005",
+            return Err(at(rules::REPORT_005.finding_hint(
                 format!("perf metric `{}` appears more than once", p.metric),
                 "give each perf series a unique metric id, or merge the samples into one series",
             )
             .with_path(format!("perf[{i}].metric"))));
         }
         if let Some(j) = p.samples.iter().position(|v| !v.is_finite()) {
-            return Err(at(Finding::error(
-                "REPORT-004",
+            return Err(at(rules::REPORT_004.finding_hint(
                 format!("perf metric `{}` has a non-finite sample", p.metric),
                 "drop samples the benchmark could not measure instead of recording NaN or infinity",
             )

@@ -72,6 +72,7 @@ mod input;
 mod junit;
 mod markdown;
 pub mod perf;
+pub mod rules;
 pub mod stats;
 
 use infraflux_model::{diag, exit, results, secret, yaml};
@@ -90,6 +91,7 @@ pub use compare::{
     compare_results, compare_with,
 };
 pub use input::{load_results, validate};
+pub use rules::RULES;
 
 /// File names inside a run directory.
 pub const RESULTS_JSON: &str = "results.json";

@@ -10,12 +10,14 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{self, Finding};
+use crate::rules::Rule;
 use crate::yaml::{self, Document, Node, Pos};
 
 use super::model::{
     API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, NOT_PREFIX, Predicate,
     Requirement, Step, StepTimeouts, Suite, Wait,
 };
+use super::rules::*;
 use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
 
 /// A validated case, ready for the engine.
@@ -72,8 +74,7 @@ fn diag_errors(f: &[Finding]) -> usize {
 pub fn load_dir(suites_dir: &Path, fixtures_dir: &Path) -> Result<Vec<LoadedSuite>, LoadError> {
     let entries = std::fs::read_dir(suites_dir).map_err(|e| {
         LoadError(vec![
-            Finding::error(
-                "SUITE-000",
+            SUITE_000.finding_hint(
                 format!("failed to read suites directory {}: {e}", suites_dir.display()),
                 "pass an existing directory with --suites",
             )
@@ -106,8 +107,7 @@ pub fn load_files(files: &[PathBuf], fixtures_dir: &Path) -> Result<Vec<LoadedSu
             Ok(t) => t,
             Err(e) => {
                 findings.push(
-                    Finding::error(
-                        "SUITE-000",
+                    SUITE_000.finding_hint(
                         format!("failed to read suite file: {e}"),
                         "check that the file exists and is readable",
                     )
@@ -120,8 +120,7 @@ pub fn load_files(files: &[PathBuf], fixtures_dir: &Path) -> Result<Vec<LoadedSu
             Ok(s) => {
                 if let Some(first) = seen.get(&s.name) {
                     findings.push(
-                        Finding::error(
-                            "SUITE-014",
+                        SUITE_014.finding_hint(
                             format!("suite name `{}` is already used by {first}", s.name),
                             "give every suite a unique metadata.name; it prefixes every case id",
                         )
@@ -151,8 +150,7 @@ pub fn load_str(file: &str, text: &str, fixtures_dir: &Path) -> Result<LoadedSui
         [one] => one,
         [] => {
             return Err(LoadError(vec![
-                Finding::error(
-                    "SUITE-015",
+                SUITE_015.finding_hint(
                     "suite file is empty",
                     "write one `kind: Suite` document (see suites/README.md)",
                 )
@@ -161,8 +159,7 @@ pub fn load_str(file: &str, text: &str, fixtures_dir: &Path) -> Result<LoadedSui
         }
         [_, second, ..] => {
             return Err(LoadError(vec![
-                Finding::error(
-                    "SUITE-015",
+                SUITE_015.finding_hint(
                     "suite file holds more than one YAML document",
                     "put one suite per file; split the others into their own files",
                 )
@@ -172,14 +169,14 @@ pub fn load_str(file: &str, text: &str, fixtures_dir: &Path) -> Result<LoadedSui
     };
     let suite: Suite = yaml::from_node(&doc.root).map_err(|e| {
         let (rule, hint) = if e.message.starts_with(INVALID_DURATION) {
-            ("SUITE-004", "write durations as `500ms`, `30s`, `2m` or `1h`")
+            (&SUITE_004, "write durations as `500ms`, `30s`, `2m` or `1h`")
         } else {
             (
-                "SUITE-001",
+                &SUITE_001,
                 "fix the field against the suite schema in suites/README.md",
             )
         };
-        LoadError(vec![Finding::from_de_error(rule, file, &e, hint)])
+        LoadError(vec![Finding::from_de_error(rule.id, file, &e, hint)])
     })?;
     let mut v = Validator {
         file,
@@ -234,16 +231,16 @@ impl Validator<'_> {
         }
     }
 
-    fn error(&mut self, rule: &str, path: &str, message: String, hint: &str) {
+    fn error(&mut self, rule: &Rule, path: &str, message: String, hint: &str) {
         let pos = self.pos(path);
         self.findings
-            .push(Finding::error(rule, message, hint).at_pos(self.file, pos).with_path(path));
+            .push(rule.finding_hint(message, hint).at_pos(self.file, pos).with_path(path));
     }
 
     fn suite(&mut self, s: Suite) -> LoadedSuite {
         if s.api_version != API_VERSION {
             self.error(
-                "SUITE-002",
+                &SUITE_002,
                 "apiVersion",
                 format!("apiVersion is `{}`, expected `{API_VERSION}`", s.api_version),
                 "set `apiVersion: infraflux.io/v1alpha1`",
@@ -251,7 +248,7 @@ impl Validator<'_> {
         }
         if s.kind != KIND {
             self.error(
-                "SUITE-002",
+                &SUITE_002,
                 "kind",
                 format!("kind is `{}`, expected `{KIND}`", s.kind),
                 "set `kind: Suite`",
@@ -259,7 +256,7 @@ impl Validator<'_> {
         }
         if !valid_name(&s.metadata.name) {
             self.error(
-                "SUITE-012",
+                &SUITE_012,
                 "metadata.name",
                 format!("suite name `{}` is not a lowercase DNS label", s.metadata.name),
                 "use 1-63 characters from a-z, 0-9 and `-`, not starting or ending with `-`",
@@ -270,7 +267,7 @@ impl Validator<'_> {
         let default_retries = s.defaults.retries.unwrap_or(0);
         if default_retries > MAX_RETRIES {
             self.error(
-                "SUITE-005",
+                &SUITE_005,
                 "defaults.retries",
                 format!("retries is {default_retries}, the maximum is {MAX_RETRIES}"),
                 "fix the flake instead of retrying it; retries are bounded so flakes stay visible",
@@ -278,7 +275,7 @@ impl Validator<'_> {
         }
         if s.cases.is_empty() {
             self.error(
-                "SUITE-007",
+                &SUITE_007,
                 "cases",
                 "suite has no cases".into(),
                 "add at least one case with at least one step",
@@ -291,7 +288,7 @@ impl Validator<'_> {
             if let Some(first) = names.get(&case.name) {
                 let line = self.pos(&format!("cases[{first}].name")).line;
                 self.error(
-                    "SUITE-006",
+                    &SUITE_006,
                     &format!("{base}.name"),
                     format!("duplicate case name `{}` (first defined at line {line})", case.name),
                     "case names must be unique within a suite; they form the case id",
@@ -320,7 +317,7 @@ impl Validator<'_> {
                 None => {
                     let bare = n.strip_prefix(NOT_PREFIX).unwrap_or(n);
                     self.error(
-                        "SUITE-003",
+                        &SUITE_003,
                         &at,
                         format!("unknown feature `{bare}`; valid features: {}", Feature::names()),
                         "use one of the listed feature names, optionally prefixed with `!` (suites/README.md explains how each is detected)",
@@ -355,7 +352,7 @@ impl Validator<'_> {
                 None => continue,
             };
             self.error(
-                "SUITE-019",
+                &SUITE_019,
                 at,
                 format!("contradictory requirements: {why}; the case could never run"),
                 "keep either the feature or its `!` negation",
@@ -373,7 +370,7 @@ impl Validator<'_> {
     ) -> LoadedCase {
         if !valid_name(&c.name) {
             self.error(
-                "SUITE-012",
+                &SUITE_012,
                 &format!("{base}.name"),
                 format!("case name `{}` is not a lowercase DNS label", c.name),
                 "use 1-63 characters from a-z, 0-9 and `-`, not starting or ending with `-`",
@@ -382,7 +379,7 @@ impl Validator<'_> {
         let label = format!("{suite}.{}", c.name);
         if label.len() > 63 {
             self.error(
-                "SUITE-012",
+                &SUITE_012,
                 &format!("{base}.name"),
                 format!("`{label}` is longer than 63 characters, the limit of a label value"),
                 "shorten the case name (it is stored in the infraflux.io/case label)",
@@ -404,7 +401,7 @@ impl Validator<'_> {
             && r > MAX_RETRIES
         {
             self.error(
-                "SUITE-005",
+                &SUITE_005,
                 &format!("{base}.retries"),
                 format!("retries is {r}, the maximum is {MAX_RETRIES}"),
                 "fix the flake instead of retrying it; retries are bounded so flakes stay visible",
@@ -412,7 +409,7 @@ impl Validator<'_> {
         }
         if c.steps.is_empty() {
             self.error(
-                "SUITE-007",
+                &SUITE_007,
                 &format!("{base}.steps"),
                 format!("case `{}` has no steps", c.name),
                 "add at least one step under `steps:`",
@@ -421,7 +418,7 @@ impl Validator<'_> {
         for (k, v) in &c.vars {
             if BUILTIN_VARS.contains(&k.as_str()) {
                 self.error(
-                    "SUITE-017",
+                    &SUITE_017,
                     &format!("{base}.vars.{k}"),
                     format!("`{k}` is a built-in variable and cannot be redefined"),
                     "rename the variable",
@@ -482,7 +479,7 @@ impl Validator<'_> {
     fn step(&mut self, path: &str, step: &Step, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
         if step.timeout() == Some(Duration::ZERO) {
             self.error(
-                "SUITE-004",
+                &SUITE_004,
                 &format!("{path}.timeout"),
                 "timeout is zero".into(),
                 "give the step a positive timeout such as `30s`",
@@ -495,7 +492,7 @@ impl Validator<'_> {
             Step::Probe(p) => {
                 if p.metric.is_some() && p.action.sample_unit().is_none() {
                     self.error(
-                        "SUITE-018",
+                        &SUITE_018,
                         &format!("{path}.metric"),
                         format!("a `{}` probe reports no samples to record as a metric", p.action.kind()),
                         "drop `metric`, or measure with stream, requestResponse, connectRate, http, tcp, udp or dns",
@@ -505,7 +502,7 @@ impl Validator<'_> {
                     && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
                 {
                     self.error(
-                        "SUITE-018",
+                        &SUITE_018,
                         &format!("{path}.metric"),
                         format!("metric id `{m}` has characters outside [a-z0-9._-]"),
                         "use a dotted lowercase id such as `throughput.tcp_stream_1.pod_to_pod.cross_node`",
@@ -514,7 +511,7 @@ impl Validator<'_> {
                 self.probe_action(&format!("{path}.action"), &p.action, known);
                 if p.background && p.name.is_none() {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.background"),
                         "a background probe needs a `name`".into(),
                         "name it and collect its report with a later `assert: {probe: <name>}`",
@@ -524,7 +521,7 @@ impl Validator<'_> {
                     && !probes.insert(n.clone())
                 {
                     self.error(
-                        "SUITE-013",
+                        &SUITE_013,
                         &format!("{path}.name"),
                         format!("probe name `{n}` is used twice in this case"),
                         "give each probe a unique name",
@@ -541,7 +538,7 @@ impl Validator<'_> {
                     && !probes.insert(n.clone())
                 {
                     self.error(
-                        "SUITE-013",
+                        &SUITE_013,
                         &format!("{path}.name"),
                         format!("probe name `{n}` is used twice in this case"),
                         "give each probe and bgpPeer step a unique name",
@@ -563,7 +560,7 @@ impl Validator<'_> {
             let routed = c.route_to.is_some() || c.route_to_node_of.is_some();
             if c.interface == "auto" && !routed {
                 self.error(
-                    "SUITE-009",
+                    &SUITE_009,
                     &format!("{path}.action.capture.interface"),
                     "`interface: auto` needs `routeTo` or `routeToNodeOf`".into(),
                     "name the other node, e.g. `routeToNodeOf: echo-other`, so the capture watches the uplink towards it",
@@ -571,7 +568,7 @@ impl Validator<'_> {
             }
             if c.route_to.is_some() && c.route_to_node_of.is_some() {
                 self.error(
-                    "SUITE-009",
+                    &SUITE_009,
                     &format!("{path}.action.capture"),
                     "`routeTo` and `routeToNodeOf` both given".into(),
                     "keep one: an address, or a case pod whose node address is used",
@@ -582,7 +579,7 @@ impl Validator<'_> {
                 && ip.parse::<std::net::Ipv4Addr>().is_err()
             {
                 self.error(
-                    "SUITE-011",
+                    &SUITE_011,
                     &format!("{path}.action.capture.routeTo"),
                     format!("`{ip}` is not an IPv4 address"),
                     "give the other node's address, or use `routeToNodeOf: <pod>`",
@@ -594,7 +591,7 @@ impl Validator<'_> {
     fn exec(&mut self, path: &str, e: &super::model::Exec, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
         match &e.name {
             None => self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 "an exec step needs a `name`".into(),
                 "name it so a later `assert: {probe: <name>}` can read its report",
@@ -602,7 +599,7 @@ impl Validator<'_> {
             Some(n) => {
                 if !probes.insert(n.clone()) {
                     self.error(
-                        "SUITE-013",
+                        &SUITE_013,
                         &format!("{path}.name"),
                         format!("report name `{n}` is used twice in this case"),
                         "give each probe and exec step a unique name",
@@ -612,7 +609,7 @@ impl Validator<'_> {
         }
         if e.command.is_empty() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.command"),
                 "exec needs a non-empty `command`".into(),
                 "write the argv, e.g. `[cilium-dbg, status, -o, json]`",
@@ -620,7 +617,7 @@ impl Validator<'_> {
         }
         if e.pods.label_selector.trim().is_empty() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.pods.labelSelector"),
                 "exec needs a non-empty `pods.labelSelector`".into(),
                 "select the pods to run in, e.g. `k8s-app=cilium`",
@@ -669,7 +666,7 @@ impl Validator<'_> {
                 if vars.is_empty() {
                     if addr.parse::<std::net::IpAddr>().is_err() {
                         self.error(
-                            "SUITE-011",
+                            &SUITE_011,
                             &format!("{path}.http.resolve"),
                             format!("`{addr}` is not an IP address"),
                             "give the address to connect to, e.g. `\"{{gwIp}}\"` or `198.51.100.114`",
@@ -682,7 +679,7 @@ impl Validator<'_> {
                 // nothing to pin. Templated hosts are checked after rendering.
                 if referenced(&h.url).is_empty() && crate::suite::url::url_host_port(&h.url).is_none() {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.http.url"),
                         format!("`resolve` needs an http:// or https:// URL with a host, got `{}`", h.url),
                         "write the URL with the name the request is for, e.g. `https://a.infraflux.test/`",
@@ -697,7 +694,7 @@ impl Validator<'_> {
                 self.vars(&format!("{path}.downtime"), names, known);
                 if d.rate == Some(0) {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.downtime.rate"),
                         "downtime rate must be at least 1 attempt per second".into(),
                         "leave it out for the default of 200/s, or give a positive rate",
@@ -705,7 +702,7 @@ impl Validator<'_> {
                 }
                 if d.duration.0.is_zero() {
                     self.error(
-                        "SUITE-004",
+                        &SUITE_004,
                         &format!("{path}.downtime.duration"),
                         "downtime duration is zero".into(),
                         "measure across the whole disruption, e.g. `duration: 30s`",
@@ -713,7 +710,7 @@ impl Validator<'_> {
                 }
                 if d.probe == DowntimeKind::Tcp && (d.path.is_some() || d.host_header.is_some()) {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.downtime"),
                         "`path` and `hostHeader` only apply to `probe: http`".into(),
                         "set `probe: http`, or drop `path`/`hostHeader`",
@@ -721,7 +718,7 @@ impl Validator<'_> {
                 }
             }
             A::RequestResponse(l) | A::ConnectRate(l) if l.streams.is_some() => self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.{}.streams", a.kind()),
                 format!("`streams` (parallel connections) only applies to `stream`, not `{}`", a.kind()),
                 "use `samples` for the number of measurements",
@@ -730,7 +727,7 @@ impl Validator<'_> {
                 if l.samples == Some(0) || l.streams == Some(0) || l.streams.is_some_and(|n| n > 128) =>
             {
                 self.error(
-                    "SUITE-009",
+                    &SUITE_009,
                     &format!("{path}.{}", a.kind()),
                     "`samples` must be at least 1 and `streams` between 1 and 128".into(),
                     "leave them out for one sample over one connection",
@@ -743,7 +740,7 @@ impl Validator<'_> {
     fn metric_id(&mut self, path: &str, m: &str, example: &str) {
         if !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
             self.error(
-                "SUITE-018",
+                &SUITE_018,
                 path,
                 format!("metric id `{m}` has characters outside [a-z0-9._-]"),
                 &format!("use a dotted lowercase id such as `{example}`"),
@@ -761,7 +758,7 @@ impl Validator<'_> {
                 if vars.is_empty() {
                     if p.parse::<ipnet::Ipv4Net>().is_err() {
                         self.error(
-                            "SUITE-011",
+                            &SUITE_011,
                             &format!("{path}.{key}[{i}]"),
                             format!("`{p}` is not an IPv4 prefix"),
                             "write a prefix such as `198.51.100.34/32`",
@@ -774,7 +771,7 @@ impl Validator<'_> {
         }
         if b.received.is_empty() && b.not_received.is_empty() && !b.pod_cidrs_from_nodes && b.min_sessions.is_none() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 "bgpPeer checks nothing".into(),
                 "give `minSessions`, `received`, `notReceived` or `podCidrsFromNodes: true`",
@@ -790,7 +787,7 @@ impl Validator<'_> {
         self.vars(path, names, known);
         if !matches!(d.rtype.as_str(), "A" | "AAAA" | "CNAME") {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.type"),
                 format!("record type `{}` is not one external-dns publishes for a target", d.rtype),
                 "use A, AAAA or CNAME",
@@ -798,7 +795,7 @@ impl Validator<'_> {
         }
         if d.state == super::model::RecordState::Present && d.content.is_none() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 "a present record needs `content`".into(),
                 "give the address or CNAME target the record must hold",
@@ -808,7 +805,7 @@ impl Validator<'_> {
             && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         {
             self.error(
-                "SUITE-018",
+                &SUITE_018,
                 &format!("{path}.metric"),
                 format!("metric id `{m}` has characters outside [a-z0-9._-]"),
                 "use a dotted lowercase id such as `dns.time_to_visible`",
@@ -826,7 +823,7 @@ impl Validator<'_> {
                 }
                 if p.label_selector.trim().is_empty() {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.action.deletePod.labelSelector"),
                         "deletePod needs a non-empty labelSelector".into(),
                         "select the pods to pick from, e.g. `k8s-app=cilium`",
@@ -838,7 +835,7 @@ impl Validator<'_> {
                 self.refs(&format!("{path}.action.scale"), &s.target, known);
                 if s.target.name.is_none() {
                     self.error(
-                        "SUITE-009",
+                        &SUITE_009,
                         &format!("{path}.action.scale.ref"),
                         "scale needs `ref.name`".into(),
                         "name the Deployment or StatefulSet to scale",
@@ -855,7 +852,7 @@ impl Validator<'_> {
         for n in names {
             if !known.contains(&n) {
                 self.error(
-                    "SUITE-017",
+                    &SUITE_017,
                     path,
                     format!(
                         "unknown template variable `{n}`; known: {}",
@@ -870,7 +867,7 @@ impl Validator<'_> {
     fn refs(&mut self, path: &str, r: &super::model::ObjectRef, known: &BTreeSet<String>) {
         if r.namespace.as_deref() == Some("*") && r.name.is_some() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.ref.namespace"),
                 "namespace `*` (all namespaces) only works for a list reference".into(),
                 "drop `name` to list across namespaces, or name one namespace",
@@ -895,7 +892,7 @@ impl Validator<'_> {
             },
             _ => {
                 self.error(
-                    "SUITE-009",
+                    &SUITE_009,
                     path,
                     "apply needs exactly one of `manifest` or `file`".into(),
                     "inline the object under `manifest:` or name a file under fixtures/ with `file:`",
@@ -913,7 +910,7 @@ impl Validator<'_> {
                 && d.pointer("/metadata/name").and_then(|v| v.as_str()).is_some();
             if !ok {
                 self.error(
-                    "SUITE-016",
+                    &SUITE_016,
                     &where_,
                     format!("object {i} lacks apiVersion, kind or metadata.name"),
                     "every applied object needs apiVersion, kind and metadata.name",
@@ -932,7 +929,7 @@ impl Validator<'_> {
         let p = Path::new(rel);
         if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
             self.error(
-                "SUITE-008",
+                &SUITE_008,
                 path,
                 format!("fixture path `{rel}` leaves the fixtures directory"),
                 "write the path relative to fixtures/, without `..`",
@@ -942,7 +939,7 @@ impl Validator<'_> {
         let full = self.fixtures_dir.join(p);
         if !full.is_file() {
             self.error(
-                "SUITE-008",
+                &SUITE_008,
                 path,
                 format!("fixture file `{}` does not exist", full.display()),
                 "create the file under fixtures/ or fix the path",
@@ -962,7 +959,7 @@ impl Validator<'_> {
             Err(e) => {
                 let inner = Finding::from_yaml_error(&e);
                 self.error(
-                    "SUITE-008",
+                    &SUITE_008,
                     path,
                     format!("fixture `{rel}` is not valid YAML: {inner}"),
                     "fix the fixture file",
@@ -980,7 +977,7 @@ impl Validator<'_> {
             .count();
         if n != 1 {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 "wait needs exactly one of `condition`, `field` or `deleted: true`".into(),
                 "e.g. `condition: {type: Ready, status: \"True\"}`",
@@ -988,7 +985,7 @@ impl Validator<'_> {
         }
         if w.target.name.is_none() && (w.condition.is_some() || w.deleted == Some(true)) {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.ref"),
                 "waiting for a condition or deletion needs `ref.name`".into(),
                 "name the object, or use `field` with a `count` check on a list",
@@ -1005,7 +1002,7 @@ impl Validator<'_> {
             (None, Some(p)) => {
                 if !probes.contains(p) {
                     self.error(
-                        "SUITE-013",
+                        &SUITE_013,
                         &format!("{path}.probe"),
                         format!("no earlier probe or exec step in this case is named `{p}`"),
                         "name the probe or exec step (`name: ...`) before asserting on its report",
@@ -1013,7 +1010,7 @@ impl Validator<'_> {
                 }
             }
             _ => self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 "assert needs exactly one of `ref` or `probe`".into(),
                 "assert on an object (`ref:`) or on an earlier probe's result (`probe: <name>`)",
@@ -1021,7 +1018,7 @@ impl Validator<'_> {
         }
         if a.that.is_empty() {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.that"),
                 "assert has no predicates".into(),
                 "add at least one `- path: ... equals: ...` under `that:`",
@@ -1040,7 +1037,7 @@ impl Validator<'_> {
                 if vars.is_empty() {
                     if let Err(e) = b.value() {
                         self.error(
-                            "SUITE-011",
+                            &SUITE_011,
                             &format!("{path}.range.{key}"),
                             e,
                             "write a number, or a `{{variable}}` the case declares",
@@ -1058,7 +1055,7 @@ impl Validator<'_> {
                 if vars.is_empty() {
                     if let Err(e) = b.count() {
                         self.error(
-                            "SUITE-011",
+                            &SUITE_011,
                             &format!("{path}.count.{key}"),
                             e,
                             "write a whole number, or a `{{variable}}` holding one (e.g. `\"{{nodeCount}}\"`)",
@@ -1078,7 +1075,7 @@ impl Validator<'_> {
         }
         if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {
             self.error(
-                "SUITE-010",
+                &SUITE_010,
                 &format!("{path}.path"),
                 format!("invalid JSONPath `{}`: {e}", p.path),
                 "write an RFC 9535 path starting with `$`, e.g. `$.data['routing-mode']`",
@@ -1099,7 +1096,7 @@ impl Validator<'_> {
         .count();
         if n != 1 {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 path,
                 format!("predicate needs exactly one comparison, found {n}"),
                 "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
@@ -1109,7 +1106,7 @@ impl Validator<'_> {
             && let Err(e) = regex::Regex::new(re)
         {
             self.error(
-                "SUITE-011",
+                &SUITE_011,
                 &format!("{path}.matches"),
                 format!("invalid regex: {e}"),
                 "fix the regular expression (Rust regex syntax)",
@@ -1119,7 +1116,7 @@ impl Validator<'_> {
             && c.parse::<ipnet::IpNet>().is_err()
         {
             self.error(
-                "SUITE-011",
+                &SUITE_011,
                 &format!("{path}.inCidr"),
                 format!("`{c}` is not a CIDR"),
                 "write a prefix such as `10.244.0.0/16`",
@@ -1131,7 +1128,7 @@ impl Validator<'_> {
             && c.max.is_none()
         {
             self.error(
-                "SUITE-009",
+                &SUITE_009,
                 &format!("{path}.count"),
                 "count needs `equals`, `min` or `max`".into(),
                 "e.g. `count: {min: 1}`",

@@ -1,7 +1,8 @@
 //! Declarative test suites: the `kind: Suite` model, its loader and the
 //! `{{var}}` templating of manifests.
 //!
-//! Loader rules (every one is a [`crate::diag::Finding`] with a location):
+//! Loader rules (every one is a [`crate::diag::Finding`] with a location;
+//! the table with titles and hints is [`rules::RULES`]):
 //!
 //! | rule | meaning |
 //! |---|---|
@@ -28,8 +29,10 @@
 
 pub mod loader;
 pub mod model;
+pub mod rules;
 pub mod template;
 pub mod url;
 
 pub use loader::{LoadError, LoadedCase, LoadedSuite, load_dir, load_files, load_str};
 pub use model::{Feature, Step, Suite};
+pub use rules::RULES;

@@ -8,9 +8,11 @@
 //! deserialized into serde types with errors that name the offending node.
 
 mod de;
+pub mod rules;
 mod tree;
 
 pub use de::{DeError, from_node};
+pub use rules::{RULES, YAML_000, YAML_001, YAML_002};
 pub use tree::{Node, Pos, Value};
 
 use std::path::Path;

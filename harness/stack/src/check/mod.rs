@@ -31,7 +31,7 @@ use crate::diag::{self, Finding};
 use crate::exit::Status;
 
 pub use output::{render_human, render_json, render_rules};
-pub use rules::{Rule, rules};
+pub use rules::{Rule, catalog, rules};
 
 /// What `check` found.
 #[derive(Debug, Clone, Serialize)]
@@ -87,15 +87,11 @@ impl CheckError {
         match self {
             CheckError::Malformed { findings } => findings.clone(),
             CheckError::Read { path, source } => vec![
-                Finding::error(
-                    "YAML-000",
-                    format!("failed to read {path}: {source}"),
-                    "check that the path exists and is readable",
-                )
-                .at(diag::Location { file: path.clone(), line: 0, col: 0 }),
+                crate::yaml::YAML_000
+                    .finding(format!("failed to read {path}: {source}"))
+                    .at(diag::Location { file: path.clone(), line: 0, col: 0 }),
             ],
-            CheckError::NoInputs(what) => vec![Finding::error(
-                "YAML-000",
+            CheckError::NoInputs(what) => vec![crate::yaml::YAML_000.finding_hint(
                 format!("no checkable files found in {what}"),
                 "pass manifest files or directories containing .yaml/.yml/.j2/.sh/.tf files",
             )],

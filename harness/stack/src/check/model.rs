@@ -268,7 +268,7 @@ impl<'a> Ctx<'a> {
                 let mut f = Finding::from_yaml_error(d);
                 f.rule = YAML_002.id.into();
                 f.severity = YAML_002.severity;
-                f.hint = YAML_002.fix.into();
+                f.hint = YAML_002.hint.into();
                 findings.push(f);
             }
             match src.format {

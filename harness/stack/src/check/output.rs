@@ -73,8 +73,8 @@ pub fn render_rules(json: bool) -> String {
     let mut s = String::new();
     for r in rules::rules() {
         let audit: Vec<String> = r.audit.iter().map(|a| format!("#{a}")).collect();
-        s.push_str(&format!("{:<11} {:<7} {:<10} {}\n", r.id, r.severity.to_string(), r.impact.label(), r.title));
-        s.push_str(&format!("{:<30}fix: {}", "", r.fix));
+        s.push_str(&format!("{:<11} {:<7} {:<10} {}\n", r.id, r.severity.to_string(), r.impact.map_or("", rules::Impact::label), r.title));
+        s.push_str(&format!("{:<30}fix: {}", "", r.hint));
         if !audit.is_empty() {
             s.push_str(&format!(" (audit {})", audit.join(" ")));
         }

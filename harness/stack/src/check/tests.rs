@@ -33,7 +33,7 @@ fn catalog_is_complete_and_unique() {
     ids.dedup();
     assert_eq!(before, ids.len(), "duplicate rule ids");
     for r in all {
-        assert!(!r.fix.is_empty() && !r.title.is_empty(), "{} lacks text", r.id);
+        assert!(!r.hint.is_empty() && !r.title.is_empty() && r.impact.is_some(), "{} lacks text or impact", r.id);
     }
 }
 

@@ -19,7 +19,7 @@ mod selector;
 mod unique;
 mod versions;
 
-pub use catalog::{RuleInfo, rules};
+pub use catalog::{RULES, rules};
 pub(crate) use secrets::inline_secrets;
 
 use super::load::Loaded;

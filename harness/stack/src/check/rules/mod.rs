@@ -20,57 +20,14 @@ pub(crate) mod terraform;
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
+
+pub use infraflux_model::rules::{Catalog, Impact, Rule};
 
 use crate::diag::{Finding, Severity};
-use crate::yaml::Pos;
 
 use super::model::Ctx;
 
-/// How the seed audit classifies the defect a rule catches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Impact {
-    /// Install or reconcile fails, or the component does not come up.
-    Breaks,
-    /// It applies, but the result is wrong or insecure.
-    Silent,
-    /// Outdated; on a removal path or already removed.
-    Deprecated,
-}
-
-impl Impact {
-    pub fn label(self) -> &'static str {
-        match self {
-            Impact::Breaks => "BREAKS",
-            Impact::Silent => "SILENT",
-            Impact::Deprecated => "DEPRECATED",
-        }
-    }
-}
-
-/// One entry of the catalog.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Rule {
-    /// Stable, area-prefixed id (`CIL-001`).
-    pub id: &'static str,
-    pub area: &'static str,
-    pub severity: Severity,
-    pub impact: Impact,
-    /// One line: what the rule detects.
-    pub title: &'static str,
-    /// How to fix it (the finding's hint).
-    pub fix: &'static str,
-    /// Item numbers in seed-audit.md section A.
-    pub audit: &'static [u8],
-}
-
-impl Rule {
-    pub(crate) fn at(&self, file: &str, pos: Pos, message: impl Into<String>) -> Finding {
-        Finding::new(self.id, self.severity, message, self.fix).at_pos(file, pos)
-    }
-}
-
+/// A stack rule: every one carries its seed-audit impact and items.
 pub(crate) const fn rule(
     id: &'static str,
     area: &'static str,
@@ -80,18 +37,20 @@ pub(crate) const fn rule(
     fix: &'static str,
     audit: &'static [u8],
 ) -> Rule {
-    Rule { id, area, severity, impact, title, fix, audit }
+    Rule { id, area, severity, title, hint: fix, impact: Some(impact), audit }
 }
 
-use Impact::{Breaks, Silent};
+use Impact::Breaks;
 use Severity::Error;
 
-/// Repeated mapping key; raised while reading (see `model`).
-pub(crate) const YAML_002: Rule = rule(
-    "YAML-002", "yaml", Error, Silent,
-    "duplicate mapping key: parsers either reject the file or silently keep only one value",
-    "merge the entries into one key (e.g. a single `disable:` list)", &[5],
-);
+/// Repeated mapping key; raised while reading (see `model`). The rule is the
+/// model's `YAML-002` (one hint for every loader); the stack catalog lists it
+/// too because it covers seed-audit item #5 and has check fixtures.
+pub(crate) const YAML_002: Rule = crate::yaml::YAML_002;
+
+/// Rules of other catalogs that `check` also raises and documents; they
+/// come first in [`rules`] and are left out of [`catalog`].
+const SHARED: &[Rule] = &[YAML_002];
 
 /// Strict schema of core objects and the stack's CRDs.
 pub(crate) const SCHEMA_001: Rule = rule(
@@ -105,7 +64,7 @@ pub(crate) const SCHEMA_002: Rule = rule(
     "use the type the API expects (quote strings, unquote numbers)", &[],
 );
 
-const GENERAL: &[Rule] = &[YAML_002, SCHEMA_001, SCHEMA_002];
+const GENERAL: &[Rule] = &[SCHEMA_001, SCHEMA_002];
 
 /// The seed plan's seven independent install blockers. The audit does not
 /// enumerate them; these are the BREAKS findings that each, alone, stop the
@@ -137,6 +96,7 @@ fn all() -> &'static [Rule] {
     ALL.get_or_init(|| {
         let mut v: Vec<Rule> = Vec::new();
         for set in [
+            SHARED,
             GENERAL,
             rke2::RULES,
             nodeprep::RULES,
@@ -157,9 +117,20 @@ fn all() -> &'static [Rule] {
     })
 }
 
-/// The catalog, grouped by area in a fixed order.
+/// Every rule `check` raises on stack inputs, grouped by area in a fixed
+/// order (docs/check-rules.md lists exactly these).
 pub fn rules() -> &'static [Rule] {
     all()
+}
+
+/// The stack's own catalog for `check --rules`: [`rules`] without the
+/// shared `YAML-` rule, which the YAML catalog lists.
+pub fn catalog() -> Catalog {
+    Catalog {
+        name: "stack",
+        title: "Stack rules (manifests, Helm values, Flux, RKE2, node prep, Terraform)",
+        rules: all().get(SHARED.len()..).unwrap_or_default(),
+    }
 }
 
 /// Looks a rule up by id.
@@ -218,10 +189,10 @@ pub fn catalog_markdown() -> String {
             "| `{}` | {} | {} | {} | {} | {} |",
             r.id,
             r.severity,
-            r.impact.label(),
+            r.impact.map_or("", Impact::label),
             audit.join(" "),
             r.title.replace('|', "\\|"),
-            r.fix.replace('|', "\\|")
+            r.hint.replace('|', "\\|")
         );
     }
     let _ = writeln!(s, "\n## The seed plan's seven independent blockers\n");
