@@ -14,21 +14,308 @@ use serde_json::Value;
 use crate::results::StepResult;
 use crate::suite::Step;
 
-/// Why a step did not pass.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepError {
-    /// The step ran and its check failed, or the cluster refused an action.
-    Failed(String),
-    /// The step's own timeout expired; the text says what it waited for
-    /// and what it last saw.
-    TimedOut(String),
+/// A Kubernetes object a step worked on: kind, and namespace and name
+/// where there are (a list reference has no name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectId {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
 }
 
-impl std::fmt::Display for StepError {
+impl ObjectId {
+    pub fn new(kind: impl Into<String>, namespace: Option<&str>, name: Option<&str>) -> ObjectId {
+        ObjectId {
+            kind: kind.into(),
+            namespace: namespace.map(str::to_owned),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    pub fn pod(namespace: &str, name: &str) -> ObjectId {
+        ObjectId::new("Pod", Some(namespace), Some(name))
+    }
+
+    pub fn node(name: &str) -> ObjectId {
+        ObjectId::new("Node", None, Some(name))
+    }
+}
+
+impl std::fmt::Display for ObjectId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.kind.to_lowercase())?;
+        for part in [&self.namespace, &self.name].into_iter().flatten() {
+            write!(f, "/{part}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The phase of a case a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepPhase {
+    /// `steps`: the try phase.
+    Steps,
+    Catch,
+    Finally,
+}
+
+impl std::fmt::Display for StepPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StepPhase::Steps => "steps",
+            StepPhase::Catch => "catch",
+            StepPhase::Finally => "finally",
+        })
+    }
+}
+
+/// A step as the case runner knows it: its phase, its place in that
+/// phase, its kind and display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    pub phase: StepPhase,
+    /// 0-based position in the phase.
+    pub index: usize,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl std::fmt::Display for StepRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} step {} ({} `{}`)", self.phase, self.index + 1, self.kind, self.name)
+    }
+}
+
+/// Why a step did not pass.
+///
+/// The `Display` text is what results and reports show (the case's
+/// outcome message); for [`StepError::Kube`] and [`StepError::Dns`] it
+/// already includes the text of the cause chain, so walk `source()` for
+/// the typed cause rather than to print it again. [`StepError::is_timeout`]
+/// tells a step that ran out of time from one that failed;
+/// [`StepError::detail`] is the step's own message in the results.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// `source` failed in `step`; added by the case runner, which alone
+    /// knows the step's place in the case.
+    #[error("failed to run {step}")]
+    InStep {
+        step: StepRef,
+        #[source]
+        source: Box<StepError>,
+    },
+    /// The step's input is unusable: a template did not render, a field
+    /// is missing, a value does not parse.
+    #[error("{message}")]
+    Invalid { message: String },
+    /// The run was not given something the step needs.
+    #[error("no {what} for the run")]
+    Unavailable { what: &'static str },
+    /// A cluster call, or a bounded wait on the cluster, failed.
+    #[error("{}", kube_text(source))]
+    Kube {
+        /// Boxed, like [`StepError::Predicate`]'s, to keep the error small.
+        object: Option<Box<ObjectId>>,
+        #[source]
+        source: crate::cluster::Error,
+    },
+    /// The DNS provider's API or the authoritative server failed or did
+    /// not show the record in time.
+    #[error("{}", dns_text(source))]
+    Dns {
+        record: String,
+        #[source]
+        source: crate::dns::Error,
+    },
+    /// Predicates did not hold on an object or on a recorded report.
+    #[error("{}", failures.join("; "))]
+    Predicate {
+        object: Option<Box<ObjectId>>,
+        /// Name of the probe or exec report checked.
+        report: Option<String>,
+        failures: Vec<String>,
+    },
+    /// A probe expected to succeed failed.
+    #[error("probe {kind} failed: {error}")]
+    ProbeFailed { kind: &'static str, error: String },
+    /// A probe expected to fail succeeded.
+    #[error("probe {kind} succeeded but was expected to fail (policy not enforced?)")]
+    ProbeSucceeded { kind: &'static str },
+    /// A background probe's task ended without a report.
+    #[error("background probe `{name}` ended: {source}")]
+    BackgroundProbe {
+        name: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// Fewer pods than required matched an exec step's selector.
+    #[error(
+        "{} running pod(s) match {selector} in {namespace}{} ({}), want at least {min}",
+        found.len(),
+        node.as_ref().map(|n| format!(" on node {n}")).unwrap_or_default(),
+        found.join(", ")
+    )]
+    ExecPods {
+        namespace: String,
+        selector: String,
+        node: Option<String>,
+        found: Vec<String>,
+        min: usize,
+    },
+    /// The command of an exec step could not run in some pods: pod and why.
+    #[error(
+        "exec refused in {} of {pods} pod(s): {}",
+        refused.len(),
+        refused.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    ExecRefused { pods: usize, refused: Vec<(String, String)> },
+    /// The command of an exec step exited other than expected.
+    #[error("`{command}` should {want} in every pod: {}", wrong.join("; "))]
+    ExecExit {
+        command: String,
+        want: &'static str,
+        wrong: Vec<String>,
+    },
+    /// A wait of the engine's own expired.
+    #[error("timed out: waited {after:?} for {what}{}", last_seen.as_ref().map(|l| format!("; last seen: {l}")).unwrap_or_default())]
+    TimedOut {
+        what: String,
+        after: std::time::Duration,
+        last_seen: Option<String>,
+    },
+    /// The run's BGP router did not see what a `bgpPeer` step expects.
+    #[error("timed out: waited {after:?} for the bgp peer: {}; last received: [{}]", unmet.join("; "), received.join(", "))]
+    BgpPeer {
+        after: std::time::Duration,
+        unmet: Vec<String>,
+        /// `prefix via next-hop/…` of every route last received.
+        received: Vec<String>,
+    },
+    /// A guard around `what` fired (a step without an inner deadline).
+    #[error("timed out: {what} did not finish within {within:?}")]
+    DidNotFinish { what: String, within: std::time::Duration },
+    /// The case's own timeout expired while this step ran.
+    #[error("timed out: case timeout of {after:?} expired during this step")]
+    CaseTimeout { after: std::time::Duration },
+}
+
+/// What a report shows for a cluster error: a timeout with what it
+/// waited for and saw last; anything else with its whole chain ("failed
+/// to apply x: ApiError: … (422)").
+fn kube_text(e: &crate::cluster::Error) -> String {
+    match e {
+        crate::cluster::Error::Timeout { what, after_ms, last_seen } => format!(
+            "timed out: waited {:?} for {what}; last seen: {last_seen}",
+            std::time::Duration::from_millis(*after_ms)
+        ),
+        other => chain(other),
+    }
+}
+
+fn dns_text(e: &crate::dns::Error) -> String {
+    match e {
+        crate::dns::Error::Timeout { what, timeout, last } => {
+            format!("timed out: waited {timeout:?} for {what}; last seen: {last}")
+        }
+        other => chain(other),
+    }
+}
+
+/// The error with its sources: "failed to exec into ns/p: ApiError: …".
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+impl From<crate::cluster::Error> for StepError {
+    fn from(source: crate::cluster::Error) -> StepError {
+        StepError::Kube { object: None, source }
+    }
+}
+
+impl StepError {
+    /// Unusable step input.
+    pub fn invalid(message: impl std::fmt::Display) -> StepError {
+        StepError::Invalid { message: message.to_string() }
+    }
+
+    /// A cluster error about `object`.
+    pub fn kube(object: Option<ObjectId>, source: crate::cluster::Error) -> StepError {
+        StepError::Kube { object: object.map(Box::new), source }
+    }
+
+    /// Names the object involved, where the error has room for one and
+    /// does not name one yet (before [`StepError::in_step`] wraps it).
+    #[must_use]
+    pub fn with_object(mut self, o: ObjectId) -> StepError {
+        match &mut self {
+            StepError::Kube { object, .. } | StepError::Predicate { object, .. } if object.is_none() => {
+                *object = Some(Box::new(o));
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// Marks the error as that of `step`.
+    #[must_use]
+    pub fn in_step(self, step: StepRef) -> StepError {
+        StepError::InStep { step, source: Box::new(self) }
+    }
+
+    /// The step ran out of time (its own wait, a guard, the case
+    /// timeout), as opposed to failing.
+    pub fn is_timeout(&self) -> bool {
         match self {
-            StepError::Failed(m) => f.write_str(m),
-            StepError::TimedOut(m) => write!(f, "timed out: {m}"),
+            StepError::InStep { source, .. } => source.is_timeout(),
+            StepError::Kube { source, .. } => matches!(source, crate::cluster::Error::Timeout { .. }),
+            StepError::Dns { source, .. } => matches!(source, crate::dns::Error::Timeout { .. }),
+            StepError::TimedOut { .. }
+            | StepError::BgpPeer { .. }
+            | StepError::DidNotFinish { .. }
+            | StepError::CaseTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The error without the runner's [`StepError::InStep`] wrapping.
+    pub fn cause(&self) -> &StepError {
+        match self {
+            StepError::InStep { source, .. } => source.cause(),
+            other => other,
+        }
+    }
+
+    /// The step that failed, once the runner has said so.
+    pub fn step(&self) -> Option<&StepRef> {
+        match self {
+            StepError::InStep { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// The object involved, where there is one.
+    pub fn object(&self) -> Option<&ObjectId> {
+        match self.cause() {
+            StepError::Kube { object, .. } | StepError::Predicate { object, .. } => object.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The step's message in the results: the report text, without the
+    /// "timed out: " that the step's `timedOut` status already says.
+    pub fn detail(&self) -> String {
+        let text = self.cause().to_string();
+        match text.strip_prefix("timed out: ") {
+            Some(rest) if self.is_timeout() => rest.to_owned(),
+            _ => text,
         }
     }
 }
@@ -72,7 +359,9 @@ pub struct CaseCtx {
 
 /// A probe running while later steps go on.
 pub struct BackgroundProbe {
-    pub handle: tokio::task::JoinHandle<Result<Value, String>>,
+    pub handle: tokio::task::JoinHandle<Result<Value, crate::cluster::Error>>,
+    /// The pod the probe runs in.
+    pub pod: ObjectId,
     pub probe: crate::suite::model::Probe,
 }
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, CaseCtx, CurrentStep, StepError, TimeoutDefaults};
+use super::backend::{Backend, CaseCtx, CurrentStep, StepError, StepPhase, StepRef, TimeoutDefaults};
 use crate::results::{CaseResult, Outcome, StepResult};
 use crate::suite::{LoadedCase, Step};
 
@@ -169,7 +169,7 @@ async fn run_attempt<B: Backend>(
         failure => {
             let e = match failure {
                 Ok(Err(e)) => e,
-                _ => StepError::TimedOut(format!("listing nodes took longer than {:?}", run.timeouts.setup)),
+                _ => StepError::DidNotFinish { what: "listing nodes".into(), within: run.timeouts.setup },
             };
             let step = "read node count";
             let steps = vec![StepResult {
@@ -290,7 +290,16 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 /// Outcome of a list of steps.
 enum Phase {
     Passed,
-    Failed { step: String, message: String },
+    /// The first failure, as [`StepError::InStep`].
+    Failed(StepError),
+}
+
+impl Phase {
+    /// The failed step's name and the outcome message.
+    fn failure(e: &StepError) -> (String, String) {
+        let step = e.step().map(|s| s.name.clone()).unwrap_or_default();
+        (step, crate::secret::redact(&e.cause().to_string()))
+    }
 }
 
 async fn attempt_body<B: Backend>(
@@ -310,10 +319,15 @@ async fn attempt_body<B: Backend>(
             message: e.to_string(),
         };
     }
-    let try_phase = tokio::time::timeout(case_timeout, run_steps(&*backend, &ctx, &case, &case.steps, &timeouts)).await;
+    let try_phase =
+        tokio::time::timeout(case_timeout, run_steps(&*backend, &ctx, &case, StepPhase::Steps, &case.steps, &timeouts))
+            .await;
     let mut outcome = match try_phase {
         Ok(Phase::Passed) => Outcome::Passed,
-        Ok(Phase::Failed { step, message }) => Outcome::Failed { step: Some(step), message },
+        Ok(Phase::Failed(e)) => {
+            let (step, message) = Phase::failure(&e);
+            Outcome::Failed { step: Some(step), message }
+        }
         Err(_) => {
             let current = ctx.current.lock().ok().and_then(|c| c.clone());
             let step = current.as_ref().map(|c| c.name.clone());
@@ -322,7 +336,7 @@ async fn attempt_body<B: Backend>(
                     &ctx,
                     &c.name,
                     c.kind,
-                    Err(&StepError::TimedOut(format!("case timeout of {case_timeout:?} expired during this step"))),
+                    Err(&StepError::CaseTimeout { after: case_timeout }),
                     Instant::from_std(c.started),
                 );
             }
@@ -334,12 +348,13 @@ async fn attempt_body<B: Backend>(
     };
     if outcome.is_failure() && !case.catch.is_empty() {
         // Catch gathers diagnostics; its own failures do not change the verdict.
-        let _ = run_steps(&*backend, &ctx, &case, &case.catch, &timeouts).await;
+        let _ = run_steps(&*backend, &ctx, &case, StepPhase::Catch, &case.catch, &timeouts).await;
     }
     if !case.finally.is_empty()
-        && let Phase::Failed { step, message } = run_steps(&*backend, &ctx, &case, &case.finally, &timeouts).await
+        && let Phase::Failed(e) = run_steps(&*backend, &ctx, &case, StepPhase::Finally, &case.finally, &timeouts).await
         && outcome == Outcome::Passed
     {
+        let (step, message) = Phase::failure(&e);
         outcome = Outcome::Failed {
             step: Some(step),
             message: format!("finally: {message}"),
@@ -362,8 +377,8 @@ fn set_current(ctx: &CaseCtx, current: Option<(String, &'static str)>) {
 fn record(ctx: &CaseCtx, name: &str, kind: &str, r: Result<&Option<String>, &StepError>, started: Instant) {
     let (status, message) = match r {
         Ok(note) => ("passed", note.clone()),
-        Err(StepError::Failed(m)) => ("failed", Some(m.clone())),
-        Err(StepError::TimedOut(m)) => ("timedOut", Some(m.clone())),
+        Err(e) if e.is_timeout() => ("timedOut", Some(e.detail())),
+        Err(e) => ("failed", Some(e.detail())),
     };
     if let Ok(mut steps) = ctx.steps.lock() {
         steps.push(StepResult {
@@ -380,10 +395,11 @@ async fn run_steps<B: Backend>(
     backend: &B,
     ctx: &CaseCtx,
     case: &LoadedCase,
+    phase: StepPhase,
     steps: &[Step],
     timeouts: &TimeoutDefaults,
 ) -> Phase {
-    for step in steps {
+    for (index, step) in steps.iter().enumerate() {
         let name = step.display_name();
         set_current(ctx, Some((name.clone(), step.kind())));
         let t = step_timeout(case, step, timeouts);
@@ -392,14 +408,19 @@ async fn run_steps<B: Backend>(
         // a backend that does not.
         let r = match tokio::time::timeout(t + Duration::from_secs(3), backend.run_step(ctx, step, t)).await {
             Ok(r) => r,
-            Err(_) => Err(StepError::TimedOut(format!("step did not finish within {t:?}"))),
+            Err(_) => Err(StepError::DidNotFinish { what: "step".into(), within: t }),
         };
         record(ctx, &name, step.kind(), r.as_ref(), started);
         if let Err(e) = r {
-            return Phase::Failed {
-                step: name,
-                message: crate::secret::redact(&e.to_string()),
-            };
+            let e = e.in_step(StepRef { phase, index, kind: step.kind(), name });
+            tracing::debug!(
+                step = %e.step().map(ToString::to_string).unwrap_or_default(),
+                object = %e.object().map(ToString::to_string).unwrap_or_default(),
+                timed_out = e.is_timeout(),
+                error = %crate::secret::redact(&e.cause().to_string()),
+                "step did not pass"
+            );
+            return Phase::Failed(e);
         }
     }
     Phase::Passed

@@ -7,15 +7,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::backend::{Backend, CaseCtx, StepError};
+use super::backend::{Backend, CaseCtx, ObjectId, StepError};
 use super::probes::predicate;
+use crate::cluster::wait::{self, Check};
 use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
 use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeExpect, Wait};
 use crate::suite::template::{render, render_json};
 use crate::suite::Step;
-
-/// How often waits and asserts re-read the cluster.
-const POLL: Duration = Duration::from_millis(500);
 
 /// Executes steps with kube-rs; remembers what each attempt created so
 /// cleanup can delete it last-created-first.
@@ -69,20 +67,24 @@ impl KubeBackend {
     }
 }
 
-fn failed(e: impl std::fmt::Display) -> StepError {
-    StepError::Failed(e.to_string())
+fn invalid(e: impl std::fmt::Display) -> StepError {
+    StepError::invalid(e)
 }
 
-fn cluster_failed(e: cluster::Error) -> StepError {
-    // Keep the whole chain: "failed to apply x: ApiError: ... (422)".
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
+/// The object a manifest describes, as far as it says.
+fn manifest_object(obj: &Value, default_namespace: &str) -> ObjectId {
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str);
+    ObjectId::new(
+        s("/kind").unwrap_or("object"),
+        Some(s("/metadata/namespace").unwrap_or(default_namespace)),
+        s("/metadata/name"),
+    )
+}
+
+impl From<&ObjectKey> for ObjectId {
+    fn from(k: &ObjectKey) -> ObjectId {
+        ObjectId::new(k.kind.resource.kind.clone(), k.namespace.as_deref(), Some(&k.name))
     }
-    StepError::Failed(msg)
 }
 
 /// A reference with templates rendered and its kind resolved.
@@ -97,24 +99,32 @@ struct Target {
     display: String,
 }
 
+impl Target {
+    fn object(&self) -> ObjectId {
+        ObjectId::new(self.kind.resource.kind.clone(), self.namespace.as_deref(), self.name.as_deref())
+    }
+}
+
 impl KubeBackend {
     async fn target(&self, ctx: &CaseCtx, r: &ObjectRef) -> Result<Target, StepError> {
         let v = &ctx.vars;
         let r = ObjectRef {
             api_version: r.api_version.clone(),
             kind: r.kind.clone(),
-            name: r.name.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
-            namespace: r.namespace.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
-            label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(failed)?,
+            name: r.name.as_deref().map(|s| render(s, v)).transpose().map_err(invalid)?,
+            namespace: r.namespace.as_deref().map(|s| render(s, v)).transpose().map_err(invalid)?,
+            label_selector: r.label_selector.as_deref().map(|s| render(s, v)).transpose().map_err(invalid)?,
         };
-        let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(cluster_failed)?;
+        let kind = self.cluster.resolve(&r.api_version, &r.kind).await.map_err(|e| {
+            StepError::kube(Some(ObjectId::new(r.kind.clone(), r.namespace.as_deref(), r.name.as_deref())), e)
+        })?;
         let namespace = match (kind.namespaced, r.namespace.as_deref()) {
             (false, _) => None,
             // `*` lists across every namespace (cluster-wide leftovers such
             // as pending ACME challenges); a named object needs one namespace.
             (true, Some(ALL_NAMESPACES)) if r.name.is_none() => None,
             (true, Some(ALL_NAMESPACES)) => {
-                return Err(failed(format!("namespace `{ALL_NAMESPACES}` needs a list reference (no `name`)")));
+                return Err(invalid(format!("namespace `{ALL_NAMESPACES}` needs a list reference (no `name`)")));
             }
             (true, ns) => Some(ns.map(str::to_owned).unwrap_or_else(|| ctx.namespace.clone())),
         };
@@ -136,18 +146,34 @@ impl KubeBackend {
     /// a named object does not exist.
     async fn read(&self, t: &Target) -> Result<Option<Value>, StepError> {
         match &t.name {
-            Some(n) => self
-                .cluster
-                .get(&t.kind, t.namespace.as_deref(), n)
-                .await
-                .map_err(cluster_failed),
+            Some(n) => self.cluster.get(&t.kind, t.namespace.as_deref(), n).await,
             None => self
                 .cluster
                 .list(&t.kind, t.namespace.as_deref(), t.selector.as_deref())
                 .await
-                .map(Some)
-                .map_err(cluster_failed),
+                .map(Some),
         }
+        .map_err(|e| StepError::kube(Some(t.object()), e))
+    }
+
+    /// Re-reads `t` every [`wait::POLL`] until `check` passes on what it
+    /// finds (`None`: the object does not exist) or `timeout` expires; the
+    /// timeout names `what` and the last observation.
+    async fn poll(
+        &self,
+        t: &Target,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(Option<Value>) -> Result<(), String>,
+    ) -> Result<(), StepError> {
+        wait::until(what, timeout, || async {
+            Ok(match check(self.read(t).await?) {
+                Ok(()) => Check::Done(()),
+                Err(seen) => Check::Pending(seen),
+            })
+        })
+        .await
+        .map_err(|e: StepError| e.with_object(t.object()))
     }
 
     async fn apply(&self, ctx: &CaseCtx, a: &Apply) -> Result<Option<String>, StepError> {
@@ -158,17 +184,17 @@ impl KubeBackend {
                 .fixtures
                 .get(f)
                 .cloned()
-                .ok_or_else(|| failed(format!("fixture `{f}` was not loaded")))?,
-            (None, None) => return Err(failed("apply has neither manifest nor file")),
+                .ok_or_else(|| invalid(format!("fixture `{f}` was not loaded")))?,
+            (None, None) => return Err(invalid("apply has neither manifest nor file")),
         };
         let mut applied = Vec::new();
         for d in docs {
-            let obj = render_json(&d, &ctx.vars).map_err(failed)?;
+            let obj = render_json(&d, &ctx.vars).map_err(invalid)?;
             let key = self
                 .cluster
                 .apply(&obj, &ctx.namespace, &ctx.labels)
                 .await
-                .map_err(cluster_failed)?;
+                .map_err(|e| StepError::kube(Some(manifest_object(&obj, &ctx.namespace)), e))?;
             applied.push(key.to_string());
             self.remember(&ctx.namespace, key);
         }
@@ -178,76 +204,32 @@ impl KubeBackend {
     async fn delete(&self, ctx: &CaseCtx, d: &Delete, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &d.target).await?;
         let Some(name) = t.name.clone() else {
-            return Err(failed("delete needs ref.name"));
+            return Err(invalid("delete needs ref.name"));
         };
         let key = ObjectKey {
             kind: t.kind.clone(),
             namespace: t.namespace.clone(),
             name,
         };
-        let existed = self.cluster.delete(&key).await.map_err(cluster_failed)?;
+        let existed = self
+            .cluster
+            .delete(&key)
+            .await
+            .map_err(|e| StepError::kube(Some((&key).into()), e))?;
         if d.wait {
-            self.poll(timeout, &format!("{} to be deleted", t.display), || async {
-                match self.read(&t).await? {
-                    None => Ok(Ok(())),
-                    Some(_) => Ok(Err("still present".to_owned())),
-                }
+            self.poll(&t, timeout, &format!("{} to be deleted", t.display), |o| match o {
+                None => Ok(()),
+                Some(_) => Err("still present".to_owned()),
             })
             .await?;
         }
         Ok(Some(if existed { format!("deleted {}", t.display) } else { format!("{} was already gone", t.display) }))
     }
 
-    /// Re-evaluates `check` every [`POLL`] until it passes or `timeout`
-    /// expires; the timeout message names `what` and the last observation.
-    async fn poll<F, Fut>(&self, timeout: Duration, what: &str, mut check: F) -> Result<(), StepError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Result<(), String>, StepError>>,
-    {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = check().await?;
-            let seen = match last {
-                Ok(()) => return Ok(()),
-                Err(seen) => seen,
-            };
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StepError::TimedOut(format!(
-                    "waited {timeout:?} for {what}; last seen: {seen}"
-                )));
-            }
-            tokio::time::sleep(POLL.min(deadline - now)).await;
-        }
-    }
-
-    /// Polls a pod the case started until it reports `Ready`, so a probe
-    /// can exec into it.
-    async fn wait_pod_ready(&self, ctx: &CaseCtx, name: &str, timeout: Duration) -> Result<(), StepError> {
-        let r = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            name: Some(name.to_owned()),
-            namespace: None,
-            label_selector: None,
-        };
-        let t = self.target(ctx, &r).await?;
-        let ready = crate::suite::model::ConditionMatch { type_: "Ready".into(), status: "True".into(), reason: None };
-        let what = format!("{} to be Ready", t.display);
-        self.poll(timeout, &what, || async {
-            Ok(match self.read(&t).await? {
-                Some(o) => predicate::condition(&ready, &o),
-                None => Err("pod does not exist".into()),
-            })
-        })
-        .await
-    }
-
     async fn wait(&self, ctx: &CaseCtx, w: &Wait, timeout: Duration) -> Result<Option<String>, StepError> {
         let t = self.target(ctx, &w.target).await?;
         let field = match &w.field {
-            Some(f) => predicate::render_predicates(std::slice::from_ref(f), &ctx.vars).map_err(failed)?.pop(),
+            Some(f) => predicate::render_predicates(std::slice::from_ref(f), &ctx.vars).map_err(invalid)?.pop(),
             None => None,
         };
         let w = &Wait { field, ..w.clone() };
@@ -258,18 +240,15 @@ impl KubeBackend {
         } else if let Some(f) = &w.field {
             format!("{} field {}", t.display, f.path)
         } else {
-            return Err(failed("wait has no condition, field or deleted"));
+            return Err(invalid("wait has no condition, field or deleted"));
         };
-        self.poll(timeout, &what, || async {
-            let obj = self.read(&t).await?;
-            Ok(match (obj, &w.condition, &w.field) {
-                (None, _, _) if w.deleted == Some(true) => Ok(()),
-                (Some(_), _, _) if w.deleted == Some(true) => Err("still present".into()),
-                (None, _, _) => Err("object does not exist".into()),
-                (Some(o), Some(c), _) => predicate::condition(c, &o),
-                (Some(o), None, Some(f)) => predicate::check(f, &o),
-                (Some(_), None, None) => Err("nothing to wait for".into()),
-            })
+        self.poll(&t, timeout, &what, |obj| match (obj, &w.condition, &w.field) {
+            (None, _, _) if w.deleted == Some(true) => Ok(()),
+            (Some(_), _, _) if w.deleted == Some(true) => Err("still present".into()),
+            (None, _, _) => Err("object does not exist".into()),
+            (Some(o), Some(c), _) => predicate::condition(c, &o),
+            (Some(o), None, Some(f)) => predicate::check(f, &o),
+            (Some(_), None, None) => Err("nothing to wait for".into()),
         })
         .await?;
         Ok(None)
@@ -281,19 +260,19 @@ impl KubeBackend {
             // A probe or exec report is final: no point polling it.
             return crate::steps::exec::check_report(ctx, a);
         }
-        let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(failed)?;
+        let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(invalid)?;
         let a = &Assert { that, ..a.clone() };
         let Some(r) = &a.target else {
-            return Err(failed("assert has neither ref nor probe"));
+            return Err(invalid("assert has neither ref nor probe"));
         };
         let t = self.target(ctx, r).await?;
         let what = format!("{} to satisfy {} predicate(s)", t.display, a.that.len());
-        self.poll(timeout, &what, || async {
-            let Some(obj) = self.read(&t).await? else {
-                return Ok(Err("object does not exist".into()));
+        self.poll(&t, timeout, &what, |obj| {
+            let Some(obj) = obj else {
+                return Err("object does not exist".into());
             };
             let errs: Vec<String> = a.that.iter().filter_map(|p| predicate::check(p, &obj).err()).collect();
-            Ok(if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) })
+            if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
         })
         .await?;
         Ok(None)
@@ -301,28 +280,21 @@ impl KubeBackend {
 
     async fn probe(&self, ctx: &CaseCtx, p: &Probe, timeout: Duration) -> Result<Option<String>, StepError> {
         let Some(image) = &self.agent_image else {
-            return Err(failed("no probe agent image configured"));
+            return Err(StepError::Unavailable { what: "probe agent image" });
         };
         let started = Instant::now();
         let own_pod = match &p.pod {
-            Some(name) => Some(render(name, &ctx.vars).map_err(failed)?),
+            Some(name) => Some(render(name, &ctx.vars).map_err(invalid)?),
             None => None,
         };
+        let pod = ObjectId::pod(&ctx.namespace, own_pod.as_deref().unwrap_or(exec::AGENT_POD));
         match &own_pod {
             // The case started that pod itself; wait until it can be exec'd.
-            Some(name) => self.wait_pod_ready(ctx, name, timeout).await?,
+            Some(name) => self.cluster.wait_pod_ready(&ctx.namespace, name, timeout).await,
             // The agent pod is created on first use and shared by the case's probes.
-            None => self
-                .cluster
-                .ensure_agent(&ctx.namespace, image, &ctx.labels, timeout)
-                .await
-                .map_err(|e| match e {
-                    cluster::Error::Timeout { what, after_ms } => {
-                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
-                    }
-                    other => cluster_failed(other),
-                })?,
+            None => self.cluster.ensure_agent(&ctx.namespace, image, &ctx.labels, timeout).await,
         }
+        .map_err(|e| StepError::kube(Some(pod.clone()), e))?;
         let mut action = render_action(&p.action, &ctx.vars)?;
         if let crate::suite::model::ProbeAction::Capture(c) = &mut action {
             let left = timeout.saturating_sub(started.elapsed());
@@ -342,17 +314,16 @@ impl KubeBackend {
                 Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
                 None => cluster.exec_agent(&namespace, argv).await,
             }
-            .map_err(|e| e.to_string())
         };
         if p.background {
-            let name = p.name.clone().ok_or_else(|| failed("a background probe needs a name"))?;
+            let name = p.name.clone().ok_or_else(|| invalid("a background probe needs a name"))?;
             let handle = tokio::spawn(run);
             if let Ok(mut b) = ctx.background.lock() {
-                b.insert(name, super::backend::BackgroundProbe { handle, probe: p.clone() });
+                b.insert(name, super::backend::BackgroundProbe { handle, probe: p.clone(), pod });
             }
             return Ok(Some("started in the background".into()));
         }
-        let report = run.await.map_err(failed)?;
+        let report = run.await.map_err(|e| StepError::kube(Some(pod), e))?;
         finish_probe(ctx, p, report)
     }
 
@@ -377,8 +348,7 @@ impl KubeBackend {
         self.wait_pod_status(ctx, name, timeout, "a status.hostIP", "not scheduled yet", exec::host_ip).await
     }
 
-    /// Polls the status of case pod `name` until `read` finds a value; a
-    /// pod that does not exist yet is waited for like a pending one.
+    /// Polls the status of case pod `name` until `read` finds a value.
     async fn wait_pod_status<T>(
         &self,
         ctx: &CaseCtx,
@@ -388,29 +358,10 @@ impl KubeBackend {
         pending: &str,
         read: impl Fn(&k8s_openapi::api::core::v1::PodStatus) -> Option<T>,
     ) -> Result<T, StepError> {
-        let what = format!("pod {}/{name} to have {wanted}", ctx.namespace);
-        let found = Mutex::new(None);
-        self.poll(timeout, &what, || async {
-            match self.cluster.pod_status(&ctx.namespace, name).await {
-                Ok(status) => match read(&status) {
-                    Some(v) => {
-                        if let Ok(mut f) = found.lock() {
-                            *f = Some(v);
-                        }
-                        Ok(Ok(()))
-                    }
-                    None => Ok(Err(pending.to_owned())),
-                },
-                Err(e) if e.api_code() == Some(404) => Ok(Err("pod does not exist".to_owned())),
-                Err(e) => Err(cluster_failed(e)),
-            }
-        })
-        .await?;
-        found
-            .into_inner()
-            .ok()
-            .flatten()
-            .ok_or_else(|| failed(format!("lost the value read from pod {}/{name}", ctx.namespace)))
+        self.cluster
+            .wait_pod_status(&ctx.namespace, name, timeout, wanted, pending, read)
+            .await
+            .map_err(|e| StepError::kube(Some(ObjectId::pod(&ctx.namespace, name)), e))
     }
 
     /// Waits (up to `timeout`) for the background probe `name` and records
@@ -424,14 +375,16 @@ impl KubeBackend {
             Ok(j) => j,
             Err(_) => {
                 handle.abort();
-                return Err(StepError::TimedOut(format!(
-                    "waited {timeout:?} for background probe `{name}` to report"
-                )));
+                return Err(StepError::TimedOut {
+                    what: format!("background probe `{name}` to report"),
+                    after: timeout,
+                    last_seen: None,
+                });
             }
         };
         let report = joined
-            .map_err(|e| failed(format!("background probe `{name}` ended: {e}")))?
-            .map_err(failed)?;
+            .map_err(|source| StepError::BackgroundProbe { name: name.to_owned(), source })?
+            .map_err(|e| StepError::kube(Some(bg.pod.clone()), e))?;
         finish_probe(ctx, &bg.probe, report).map(|_| ())
     }
 
@@ -442,7 +395,7 @@ impl KubeBackend {
         timeout: Duration,
     ) -> Result<Option<String>, StepError> {
         let Some(collector) = &self.bgp else {
-            return Err(failed("no BGP router for the run"));
+            return Err(StepError::Unavailable { what: "BGP router" });
         };
         let started = Instant::now();
         let pod_cidrs = if b.pod_cidrs_from_nodes { self.node_pod_cidrs().await? } else { Vec::new() };
@@ -455,7 +408,7 @@ impl KubeBackend {
         let list = nodes
             .list(&Default::default())
             .await
-            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+            .map_err(|e| StepError::kube(None, cluster::Error::from_kube("list nodes", e)))?;
         Ok(list
             .items
             .iter()
@@ -471,9 +424,9 @@ impl KubeBackend {
         timeout: Duration,
     ) -> Result<Option<String>, StepError> {
         let Some(settings) = &self.dns else {
-            return Err(failed("no DNS provider settings for the run"));
+            return Err(StepError::Unavailable { what: "DNS provider settings" });
         };
-        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        let r = |s: &str| render(s, &ctx.vars).map_err(invalid);
         let mut d = d.clone();
         d.record = r(&d.record)?;
         if let Some(c) = &d.content {
@@ -488,11 +441,11 @@ impl KubeBackend {
     }
 
     async fn disrupt(&self, ctx: &CaseCtx, d: &Disrupt, timeout: Duration) -> Result<Option<String>, StepError> {
-        let r = |s: &str| render(s, &ctx.vars).map_err(failed);
+        let r = |s: &str| render(s, &ctx.vars).map_err(invalid);
         match &d.action {
             DisruptAction::DeletePod(dp) => {
                 let node = match &dp.same_node_as {
-                    Some(pod) => Some(self.cluster.node_of(&ctx.namespace, &r(pod)?).await.map_err(cluster_failed)?),
+                    Some(pod) => Some(self.node_of(ctx, &r(pod)?).await?),
                     None => None,
                 };
                 let ns = r(&dp.namespace)?;
@@ -500,42 +453,42 @@ impl KubeBackend {
                     .cluster
                     .delete_one_pod(&ns, &r(&dp.label_selector)?, node.as_deref())
                     .await
-                    .map_err(cluster_failed)?;
+                    .map_err(|e| StepError::kube(Some(ObjectId::new("Pod", Some(&ns), None)), e))?;
                 Ok(Some(format!("deleted pod {ns}/{deleted}")))
             }
             DisruptAction::DrainNode(dn) => {
-                let node = self
-                    .cluster
-                    .node_of(&ctx.namespace, &r(&dn.same_node_as)?)
-                    .await
-                    .map_err(cluster_failed)?;
+                let node = self.node_of(ctx, &r(&dn.same_node_as)?).await?;
                 // Remember before cordoning: cleanup must undo even a half-done drain.
                 if let Ok(mut c) = self.cordoned.lock() {
                     c.entry(ctx.namespace.clone()).or_default().push(node.clone());
                 }
-                self.cluster.cordon(&node).await.map_err(cluster_failed)?;
-                let n = self.cluster.evict_node(&node, timeout).await.map_err(|e| match e {
-                    cluster::Error::Timeout { what, after_ms } => {
-                        StepError::TimedOut(format!("waited {after_ms}ms for {what}"))
-                    }
-                    other => cluster_failed(other),
-                })?;
+                let on_node = |e| StepError::kube(Some(ObjectId::node(&node)), e);
+                self.cluster.cordon(&node).await.map_err(on_node)?;
+                let n = self.cluster.evict_node(&node, timeout).await.map_err(on_node)?;
                 Ok(Some(format!("cordoned node {node}, evicted {n} pod(s)")))
             }
             DisruptAction::Scale(sc) => {
                 let t = self.target(ctx, &sc.target).await?;
-                let name = t.name.as_deref().ok_or_else(|| failed("scale needs ref.name"))?;
+                let name = t.name.as_deref().ok_or_else(|| invalid("scale needs ref.name"))?;
                 self.cluster
                     .scale(&t.kind, t.namespace.as_deref(), name, sc.replicas)
                     .await
-                    .map_err(cluster_failed)?;
+                    .map_err(|e| StepError::kube(Some(t.object()), e))?;
                 Ok(Some(format!("scaled {} to {}", t.display, sc.replicas)))
             }
             DisruptAction::BgpSessionReset(_) => match &self.bgp {
                 Some(collector) => Ok(Some(crate::steps::bgp::reset_step(collector).await)),
-                None => Err(failed("no BGP router for the run")),
+                None => Err(StepError::Unavailable { what: "BGP router" }),
             },
         }
+    }
+
+    /// The node case pod `pod` runs on.
+    async fn node_of(&self, ctx: &CaseCtx, pod: &str) -> Result<String, StepError> {
+        self.cluster
+            .node_of(&ctx.namespace, pod)
+            .await
+            .map_err(|e| StepError::kube(Some(ObjectId::pod(&ctx.namespace, pod)), e))
     }
 }
 
@@ -552,11 +505,11 @@ pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Op
     match (p.expect, ok) {
         (ProbeExpect::Ok, true) => Ok(None),
         (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
-        (ProbeExpect::Ok, false) => Err(failed(format!("probe {} failed: {error}", p.action.kind()))),
-        (ProbeExpect::Fail, true) => Err(failed(format!(
-            "probe {} succeeded but was expected to fail (policy not enforced?)",
-            p.action.kind()
-        ))),
+        (ProbeExpect::Ok, false) => Err(StepError::ProbeFailed {
+            kind: p.action.kind(),
+            error: error.to_owned(),
+        }),
+        (ProbeExpect::Fail, true) => Err(StepError::ProbeSucceeded { kind: p.action.kind() }),
     }
 }
 
@@ -566,7 +519,7 @@ pub(super) fn render_action(
     vars: &BTreeMap<String, String>,
 ) -> Result<crate::suite::model::ProbeAction, StepError> {
     use crate::suite::model::ProbeAction as A;
-    let r = |s: &str| render(s, vars).map_err(failed);
+    let r = |s: &str| render(s, vars).map_err(invalid);
     let mut a = a.clone();
     match &mut a {
         A::Http(h) => {
@@ -577,10 +530,10 @@ pub(super) fn render_action(
             if let Some(addr) = &mut h.resolve {
                 *addr = r(addr)?;
                 if addr.parse::<std::net::IpAddr>().is_err() {
-                    return Err(failed(format!("http resolve `{addr}` is not an IP address")));
+                    return Err(invalid(format!("http resolve `{addr}` is not an IP address")));
                 }
                 if crate::suite::url::url_host_port(&h.url).is_none() {
-                    return Err(failed(format!("http resolve needs a URL with a host, got `{}`", h.url)));
+                    return Err(invalid(format!("http resolve needs a URL with a host, got `{}`", h.url)));
                 }
             }
         }
@@ -618,18 +571,21 @@ pub(super) fn render_action(
 impl Backend for KubeBackend {
     async fn node_count(&self, timeout: Duration) -> Result<Option<u32>, StepError> {
         let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.cluster.client().clone());
-        let listed = tokio::time::timeout(timeout, nodes.list_metadata(&Default::default()))
-            .await
-            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to list nodes")))?
-            .map_err(|e| cluster_failed(cluster::Error::from_kube("list nodes", e)))?;
+        let list = async {
+            nodes
+                .list_metadata(&Default::default())
+                .await
+                .map_err(|e| cluster::Error::from_kube("list nodes", e))
+        };
+        let listed = wait::within("the list of nodes", timeout, list).await?;
         Ok(Some(listed.items.len() as u32))
     }
 
     async fn setup(&self, ctx: &CaseCtx, timeout: Duration) -> Result<(), StepError> {
-        let created = tokio::time::timeout(timeout, self.cluster.ensure_namespace(&ctx.namespace, &ctx.labels))
+        let what = format!("namespace {} to be created", ctx.namespace);
+        let created = wait::within(&what, timeout, self.cluster.ensure_namespace(&ctx.namespace, &ctx.labels))
             .await
-            .map_err(|_| StepError::TimedOut(format!("waited {timeout:?} to create namespace {}", ctx.namespace)))?
-            .map_err(cluster_failed)?;
+            .map_err(|e| StepError::kube(Some(ObjectId::new("Namespace", None, Some(&ctx.namespace))), e))?;
         self.remember(&ctx.namespace, created);
         Ok(())
     }
@@ -654,10 +610,10 @@ impl Backend for KubeBackend {
         // pre-empts them) bounds the steps that have no inner deadline.
         match tokio::time::timeout(timeout + Duration::from_millis(500), work).await {
             Ok(r) => r,
-            Err(_) => Err(StepError::TimedOut(format!(
-                "{} did not finish within {timeout:?}",
-                step.display_name()
-            ))),
+            Err(_) => Err(StepError::DidNotFinish {
+                what: step.display_name(),
+                within: timeout,
+            }),
         }
     }
 

@@ -22,7 +22,7 @@ mod select;
 use infraflux_kube as cluster;
 use infraflux_model::{diag, exit, results, secret, suite};
 
-pub use backend::{Backend, CaseCtx, CurrentStep, StepError, TimeoutDefaults};
+pub use backend::{Backend, CaseCtx, CurrentStep, ObjectId, StepError, StepPhase, StepRef, TimeoutDefaults};
 pub use case::namespace_for;
 pub use select::{Disposition, Selection};
 

@@ -29,11 +29,11 @@ impl Scripted {
 /// command decides the outcome: `status` prints a Cilium-like status with
 /// peers = 2, `exit-1-on-b` exits 1 in cilium-b, `refuse` is refused.
 impl steps::exec::Pods for Scripted {
-    async fn node_of(&self, _namespace: &str, pod: &str) -> Result<String, String> {
+    async fn node_of(&self, _namespace: &str, pod: &str) -> Result<String, crate::cluster::Error> {
         match pod {
             "client" => Ok("n2".into()),
             "lonely" => Ok("n9".into()),
-            other => Err(format!("pod {other} not found")),
+            other => Err(crate::cluster::Error::InvalidObject(format!("pod {other} not found"))),
         }
     }
 
@@ -42,7 +42,7 @@ impl steps::exec::Pods for Scripted {
         namespace: &str,
         selector: &str,
         node: Option<&str>,
-    ) -> Result<Vec<crate::cluster::exec::PodOnNode>, String> {
+    ) -> Result<Vec<crate::cluster::exec::PodOnNode>, crate::cluster::Error> {
         self.log(format!("select {namespace} {selector} {}", node.unwrap_or("*")));
         if namespace != "kube-system" || selector != "k8s-app=cilium" {
             return Ok(Vec::new());
@@ -60,7 +60,7 @@ impl steps::exec::Pods for Scripted {
         pod: &str,
         container: Option<&str>,
         argv: Vec<String>,
-    ) -> Result<crate::cluster::exec::ExecOutput, String> {
+    ) -> Result<crate::cluster::exec::ExecOutput, crate::cluster::Error> {
         self.log(format!("exec {namespace}/{pod} {} {}", container.unwrap_or("-"), argv.join(" ")));
         let out = |code, stdout: &str, stderr: &str| crate::cluster::exec::ExecOutput {
             exit_code: Some(code),
@@ -77,7 +77,10 @@ impl steps::exec::Pods for Scripted {
             Some("lines") => Ok(out(0, "{\"flow\":1}\n{\"flow\":2}\n", "")),
             Some("exit-1-on-b") if pod == "cilium-b" => Ok(out(1, "", "no such thing")),
             Some("exit-1-on-b") => Ok(out(0, "fine", "")),
-            Some("refuse") => Err(format!("failed to exec into {namespace}/{pod}: node has no kubelet")),
+            Some("refuse") => Err(crate::cluster::Error::Exec {
+                pod: format!("{namespace}/{pod}"),
+                message: "node has no kubelet".into(),
+            }),
             Some("hang") => std::future::pending().await,
             Some("missing") => Ok(crate::cluster::exec::ExecOutput {
                 exit_code: None,
@@ -85,7 +88,10 @@ impl steps::exec::Pods for Scripted {
                 stderr: String::new(),
                 not_run: Some("executable file not found in $PATH".into()),
             }),
-            other => Err(format!("unscripted command {other:?}")),
+            other => Err(crate::cluster::Error::Exec {
+                pod: format!("{namespace}/{pod}"),
+                message: format!("unscripted command {other:?}"),
+            }),
         }
     }
 }
@@ -112,10 +118,14 @@ impl Backend for Scripted {
         if name.starts_with("pass") {
             Ok(None)
         } else if name.starts_with("fail") {
-            Err(StepError::Failed(format!("{name} failed")))
+            Err(StepError::invalid(format!("{name} failed")))
         } else if name.starts_with("hang") {
             tokio::time::sleep(timeout).await;
-            Err(StepError::TimedOut(format!("waited {timeout:?} for the hanging thing; last seen: nothing")))
+            Err(StepError::TimedOut {
+                what: "the hanging thing".into(),
+                after: timeout,
+                last_seen: Some("nothing".into()),
+            })
         } else if name.starts_with("forever") {
             std::future::pending::<()>().await;
             Ok(None)
@@ -123,9 +133,9 @@ impl Backend for Scripted {
             panic!("boom in {name}");
         } else if let Some(n) = name.strip_prefix("flaky-") {
             let fails: u32 = n.parse().unwrap();
-            if ctx.attempt <= fails { Err(StepError::Failed("flaked".into())) } else { Ok(None) }
+            if ctx.attempt <= fails { Err(StepError::invalid("flaked")) } else { Ok(None) }
         } else {
-            Err(StepError::Failed(format!("unscripted step {name}")))
+            Err(StepError::invalid(format!("unscripted step {name}")))
         }
     }
 
@@ -267,12 +277,14 @@ async fn step_timeout_fails_the_case_and_says_what_it_waited_for() {
     match &res.outcome {
         Outcome::Failed { step, message } => {
             assert_eq!(step.as_deref(), Some("hang"));
-            assert!(message.contains("waited 200ms for the hanging thing"), "{message}");
+            assert_eq!(message, "timed out: waited 200ms for the hanging thing; last seen: nothing");
         }
         o => panic!("unexpected {o:?}"),
     }
     let hang = res.steps.iter().find(|s| s.name == "hang").unwrap();
     assert_eq!(hang.status, "timedOut");
+    // The status says "timed out"; the step's message does not repeat it.
+    assert_eq!(hang.message.as_deref(), Some("waited 200ms for the hanging thing; last seen: nothing"));
     assert!(!b.events().iter().any(|e| e.contains("pass-never")));
     assert!(b.events().last().unwrap().starts_with("cleanup t::slow"));
     assert_eq!(exit_status(&r), Status::Failed);
@@ -605,7 +617,7 @@ async fn exec_verdicts_min_pods_and_refusals_fail_with_the_pod_named() {
     let (_, msg) = failure(&r, "x::not-run");
     assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("cilium-b: the command did not run in kube-system/cilium-b: executable file not found"), "{msg}");
     let (_, msg) = failure(&r, "x::refused");
-    assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("kube-system/cilium-a: node has no kubelet"), "{msg}");
+    assert!(msg.contains("exec refused in 3 of 3 pod(s)") && msg.contains("cilium-a: exec in kube-system/cilium-a failed: node has no kubelet"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,13 +759,18 @@ impl Backend for BgpBackend {
                 Ok(Some(steps::bgp::reset_step(&self.collector).await))
             }
             Step::Assert(a) => {
-                let name = a.probe.as_deref().ok_or_else(|| StepError::Failed("not a probe assert".into()))?;
-                let report = ctx.probe_report(name).ok_or_else(|| StepError::Failed(format!("no report {name}")))?;
-                let that = crate::probes::predicate::render_predicates(&a.that, &ctx.vars).map_err(StepError::Failed)?;
-                let errs: Vec<String> = that.iter().filter_map(|p| crate::probes::predicate::check(p, &report).err()).collect();
-                if errs.is_empty() { Ok(None) } else { Err(StepError::Failed(errs.join("; "))) }
+                let name = a.probe.as_deref().ok_or_else(|| StepError::invalid("not a probe assert"))?;
+                let report = ctx.probe_report(name).ok_or_else(|| StepError::invalid(format!("no report {name}")))?;
+                let that = crate::probes::predicate::render_predicates(&a.that, &ctx.vars).map_err(StepError::invalid)?;
+                let failures: Vec<String> =
+                    that.iter().filter_map(|p| crate::probes::predicate::check(p, &report).err()).collect();
+                if failures.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(StepError::Predicate { object: None, report: Some(name.to_owned()), failures })
+                }
             }
-            other => Err(StepError::Failed(format!("unscripted step {}", other.display_name()))),
+            other => Err(StepError::invalid(format!("unscripted step {}", other.display_name()))),
         }
     }
 
@@ -824,4 +841,55 @@ async fn bgp_peer_reset_case_measures_the_way_back_and_holds_it_to_the_budget() 
         o => panic!("expected the budget to fail the case, got {o:?}"),
     }
     node.abort();
+}
+
+#[test]
+fn step_errors_keep_their_cause_object_step_and_report_text() {
+    use crate::backend::{ObjectId, StepPhase, StepRef};
+    let cm = ObjectId::new("ConfigMap", Some("ns"), Some("cfg"));
+    assert_eq!(cm.to_string(), "configmap/ns/cfg");
+
+    // A kube-layer timeout: typed cause, report text as the engine's waits always said it.
+    let waited = StepError::from(crate::cluster::wait::timed_out(
+        "configmap/ns/cfg field $.data.ready",
+        Duration::from_millis(1500),
+        "$.data.ready equals \"yes\": found nothing",
+    ))
+    .with_object(cm.clone());
+    assert!(waited.is_timeout());
+    assert_eq!(waited.object(), Some(&cm));
+    assert_eq!(
+        waited.to_string(),
+        "timed out: waited 1.5s for configmap/ns/cfg field $.data.ready; last seen: $.data.ready equals \"yes\": found nothing"
+    );
+    assert!(waited.detail().starts_with("waited 1.5s for configmap/ns/cfg"), "{}", waited.detail());
+    let cause = std::error::Error::source(&waited).and_then(|s| s.downcast_ref::<crate::cluster::Error>());
+    assert!(matches!(cause, Some(crate::cluster::Error::Timeout { after_ms: 1500, .. })), "{cause:?}");
+
+    // Any other cluster error: failed, with the whole chain.
+    let refused = StepError::kube(Some(cm.clone()), crate::cluster::Error::InvalidObject("object lacks `kind`".into()));
+    assert!(!refused.is_timeout());
+    assert_eq!(refused.to_string(), "invalid object: object lacks `kind`");
+    assert_eq!(refused.detail(), refused.to_string());
+
+    // The runner names the step; the report text stays the cause's.
+    let step = StepRef { phase: StepPhase::Finally, index: 1, kind: "wait", name: "wait configmap/ns/cfg".into() };
+    let wrapped = waited.in_step(step.clone());
+    assert_eq!(wrapped.step(), Some(&step));
+    assert!(wrapped.is_timeout());
+    assert_eq!(wrapped.object(), Some(&cm));
+    assert_eq!(wrapped.to_string(), "failed to run finally step 2 (wait `wait configmap/ns/cfg`)");
+    assert!(wrapped.detail().starts_with("waited 1.5s for configmap/ns/cfg"));
+
+    for (e, timeout) in [
+        (StepError::CaseTimeout { after: Duration::from_secs(2) }, true),
+        (StepError::DidNotFinish { what: "step".into(), within: Duration::from_secs(3) }, true),
+        (StepError::BgpPeer { after: Duration::from_secs(1), unmet: vec!["not received: 10.0.0.0/24".into()], received: vec![] }, true),
+        (StepError::Unavailable { what: "BGP router" }, false),
+        (StepError::ProbeSucceeded { kind: "http" }, false),
+    ] {
+        assert_eq!(e.is_timeout(), timeout, "{e}");
+        assert_eq!(e.to_string().starts_with("timed out: "), timeout, "{e}");
+    }
+    assert_eq!(StepError::Unavailable { what: "BGP router" }.to_string(), "no BGP router for the run");
 }

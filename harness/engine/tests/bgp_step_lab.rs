@@ -56,7 +56,9 @@ async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
     // says what it did receive.
     let bogus = Expect { min_sessions: 1, received: nets(&["198.51.100.99/32"]), not_received: vec![] };
     match collector.expect(&bogus, Duration::from_secs(20)).await {
-        Err(StepError::TimedOut(m)) => {
+        Err(e @ StepError::BgpPeer { .. }) => {
+            assert!(e.is_timeout(), "{e}");
+            let m = e.to_string();
             assert!(m.contains("not received: 198.51.100.99/32"), "{m}");
         }
         other => panic!("expected a timeout, got {other:?}\n{}", frr.log_tail()),

@@ -135,10 +135,11 @@ impl Cluster {
                 return Ok(victims.len());
             }
             if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    what: format!("{left} evicted pod(s) to leave node {node}"),
-                    after_ms: timeout.as_millis() as u64,
-                });
+                return Err(crate::wait::timed_out(
+                    format!("{} evicted pod(s) to leave node {node}", victims.len()),
+                    timeout,
+                    format!("{left} still on the node"),
+                ));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -10,7 +10,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, ListParams};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
-use tokio::time::Instant;
 
 use super::{Cluster, Error, Result};
 
@@ -20,8 +19,6 @@ pub const AGENT_POD: &str = "infraflux-agent";
 pub const AGENT_CONTAINER: &str = "agent";
 /// Port of the agent's HTTP echo server (a ready-made probe target).
 pub const AGENT_HTTP_PORT: u16 = 8080;
-
-const POLL: Duration = Duration::from_millis(500);
 
 impl Cluster {
     /// Creates the agent pod in `namespace` (if absent) and waits until it
@@ -49,34 +46,7 @@ impl Cluster {
             },
         });
         self.apply(&pod, namespace, labels).await?;
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let deadline = Instant::now() + timeout;
-        let mut last = "no status yet".to_owned();
-        loop {
-            if let Some(p) = pods
-                .get_opt(AGENT_POD)
-                .await
-                .map_err(|e| Error::from_kube("read the agent pod", e))?
-            {
-                let status = p.status.unwrap_or_default();
-                let ready = status
-                    .conditions
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True");
-                if ready {
-                    return Ok(());
-                }
-                last = format!("phase {}", status.phase.unwrap_or_else(|| "unknown".into()));
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    what: format!("probe agent pod {namespace}/{AGENT_POD} to become Ready (last seen: {last})"),
-                    after_ms: timeout.as_millis() as u64,
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_pod_ready(namespace, AGENT_POD, timeout).await
     }
 
     /// Runs `argv` in the agent container and parses its stdout as one JSON

@@ -1,7 +1,7 @@
 //! The kube-rs layer: connecting, server-side apply of arbitrary kinds,
-//! reads, deletes, bounded waits, the label sweep, the run lock, disruptions
-//! (cordon, evict, delete a pod, scale) and exec into pods and the probe
-//! agent's pod. It knows Kubernetes objects only: what a suite asks for is
+//! reads, deletes, bounded waits ([`wait`]), the label sweep, the run lock,
+//! disruptions (cordon, evict, delete a pod, scale) and exec into pods and
+//! the probe agent's pod. It knows Kubernetes objects only: what a suite asks for is
 //! translated into these calls by the engine.
 //!
 //! Every object the harness creates carries [`MANAGED_BY`], [`RUN_ID`] and
@@ -13,6 +13,7 @@ pub mod exec;
 pub mod lock;
 pub mod objects;
 pub mod sweep;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -68,8 +69,10 @@ pub enum Error {
         renewed_ago_s: i64,
         ttl_s: i64,
     },
-    #[error("timed out after {after_ms}ms waiting for {what}")]
-    Timeout { what: String, after_ms: u64 },
+    /// A bounded wait (see [`wait`]) gave up: what it waited for, for how
+    /// long, and the state it saw last.
+    #[error("timed out after {after_ms}ms waiting for {what}; last seen: {last_seen}")]
+    Timeout { what: String, after_ms: u64, last_seen: String },
     #[error("exec in {pod} failed: {message}")]
     Exec { pod: String, message: String },
 }

@@ -86,14 +86,11 @@ impl Cluster {
             }
             if Instant::now() >= deadline {
                 let names: Vec<String> = left.iter().take(5).map(|k| k.to_string()).collect();
-                return Err(Error::Timeout {
-                    what: format!(
-                        "{} object(s) labelled `{selector}` to be deleted (still present: {})",
-                        left.len(),
-                        names.join(", ")
-                    ),
-                    after_ms: timeout.as_millis() as u64,
-                });
+                return Err(crate::wait::timed_out(
+                    format!("objects labelled `{selector}` to be deleted"),
+                    timeout,
+                    format!("{} still present: {}", left.len(), names.join(", ")),
+                ));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -137,27 +137,23 @@ impl BgpCollector {
                 ));
             }
             if t0.elapsed() >= timeout {
-                let mut why = Vec::new();
+                let mut unmet = Vec::new();
                 if !enough {
-                    why.push(format!("{up} session(s) established, want at least {}", want.min_sessions));
+                    unmet.push(format!("{up} session(s) established, want at least {}", want.min_sessions));
                 }
                 if !missing.is_empty() {
-                    why.push(format!("not received: {}", missing.join(", ")));
+                    unmet.push(format!("not received: {}", missing.join(", ")));
                 }
                 if !unwanted.is_empty() {
-                    why.push(format!("still received: {}", unwanted.join(", ")));
+                    unmet.push(format!("still received: {}", unwanted.join(", ")));
                 }
-                let seen: Vec<String> = received
+                let received = received
                     .iter()
                     .map(|(p, hops)| {
                         format!("{p} via {}", hops.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"))
                     })
                     .collect();
-                return Err(StepError::TimedOut(format!(
-                    "waited {timeout:?} for the bgp peer: {}; last received: [{}]",
-                    why.join("; "),
-                    seen.join(", ")
-                )));
+                return Err(StepError::BgpPeer { after: timeout, unmet, received });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -174,12 +170,11 @@ pub async fn peer_step(
     pod_cidrs: Vec<Ipv4Net>,
     timeout: Duration,
 ) -> Result<Option<String>, StepError> {
-    let failed = |m: String| StepError::Failed(m);
     let nets = |list: &[String]| -> Result<Vec<Ipv4Net>, StepError> {
         list.iter()
             .map(|s| {
-                let t = crate::suite::template::render(s, &ctx.vars).map_err(failed)?;
-                t.parse().map_err(|_| failed(format!("`{t}` is not an IPv4 prefix")))
+                let t = crate::suite::template::render(s, &ctx.vars).map_err(StepError::invalid)?;
+                t.parse().map_err(|_| StepError::invalid(format!("`{t}` is not an IPv4 prefix")))
             })
             .collect()
     };

@@ -45,28 +45,20 @@ pub struct DnsOutcome {
     pub elapsed: Duration,
 }
 
-fn failed(e: impl std::fmt::Display) -> StepError {
-    StepError::Failed(e.to_string())
-}
-
-fn from_dns(e: crate::dns::Error) -> StepError {
-    match e {
-        crate::dns::Error::Timeout { .. } => StepError::TimedOut(e.to_string()),
-        other => failed(other),
-    }
-}
 
 /// Runs one (already templated) `dnsRecord` step within `timeout`.
 pub async fn execute(s: &DnsSettings, d: &DnsRecord, timeout: Duration) -> Result<DnsOutcome, StepError> {
     let started = Instant::now();
     let left = || timeout.saturating_sub(started.elapsed());
-    let rtype = RecordType::from_str(&d.rtype).map_err(|_| failed(format!("unknown record type `{}`", d.rtype)))?;
+    let from_dns = |source: crate::dns::Error| StepError::Dns { record: d.record.clone(), source };
+    let rtype =
+        RecordType::from_str(&d.rtype).map_err(|_| StepError::invalid(format!("unknown record type `{}`", d.rtype)))?;
     let client = Client::new(&s.api_base, s.token.clone()).map_err(from_dns)?;
     let zone_id = client.zone_id(&s.zone).await.map_err(from_dns)?;
     let resolver = lifecycle::authoritative_resolver(s.authoritative).map_err(from_dns)?;
     match d.state {
         RecordState::Present => {
-            let content = d.content.clone().ok_or_else(|| failed("a present record needs `content`"))?;
+            let content = d.content.clone().ok_or_else(|| StepError::invalid("a present record needs `content`"))?;
             let exp = Expectation {
                 name: d.record.clone(),
                 rtype: d.rtype.clone(),
@@ -114,12 +106,11 @@ pub async fn execute(s: &DnsSettings, d: &DnsRecord, timeout: Duration) -> Resul
                     break;
                 }
                 if left().is_zero() {
-                    return Err(StepError::TimedOut(format!(
-                        "waited {timeout:?} for {} {} to leave the dns api; last: {:?}",
-                        d.rtype,
-                        d.record,
-                        recs.iter().map(|r| r.content.as_str()).collect::<Vec<_>>()
-                    )));
+                    return Err(StepError::TimedOut {
+                        what: format!("{} {} to leave the dns api", d.rtype, d.record),
+                        after: timeout,
+                        last_seen: Some(format!("{:?}", recs.iter().map(|r| r.content.as_str()).collect::<Vec<_>>())),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -147,7 +138,11 @@ async fn wait_answers(
             Err(e) => e.to_string(),
         };
         if t0.elapsed() >= timeout {
-            return Err(StepError::TimedOut(format!("waited {timeout:?} for {name} {rtype} to resolve; last: {last}")));
+            return Err(StepError::TimedOut {
+                what: format!("{name} {rtype} to resolve"),
+                after: timeout,
+                last_seen: Some(last),
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::backend::{CaseCtx, StepError};
+use crate::backend::{CaseCtx, ObjectId, StepError, chain};
+use crate::cluster::Error as ClusterError;
 use crate::probes::predicate;
 use crate::cluster::exec::{ExecOutput, PodOnNode};
 use crate::suite::model::{Assert, Exec, ProbeExpect};
@@ -20,7 +21,7 @@ use crate::suite::template::render;
 /// The pod operations the step needs. None of them writes to a pod.
 pub trait Pods: Send + Sync {
     /// Node the pod `namespace/name` is scheduled on.
-    fn node_of(&self, namespace: &str, pod: &str) -> impl Future<Output = Result<String, String>> + Send;
+    fn node_of(&self, namespace: &str, pod: &str) -> impl Future<Output = Result<String, ClusterError>> + Send;
     /// Running, not terminating pods matching `selector`, on `node` when
     /// given, sorted by name.
     fn select(
@@ -28,7 +29,7 @@ pub trait Pods: Send + Sync {
         namespace: &str,
         selector: &str,
         node: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<PodOnNode>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<PodOnNode>, ClusterError>> + Send;
     /// Runs `argv` in the pod; `Err` when the exec itself was refused.
     fn exec(
         &self,
@@ -36,16 +37,16 @@ pub trait Pods: Send + Sync {
         pod: &str,
         container: Option<&str>,
         argv: Vec<String>,
-    ) -> impl Future<Output = Result<ExecOutput, String>> + Send;
+    ) -> impl Future<Output = Result<ExecOutput, ClusterError>> + Send;
 }
 
 impl Pods for crate::cluster::Cluster {
-    async fn node_of(&self, namespace: &str, pod: &str) -> Result<String, String> {
-        crate::cluster::Cluster::node_of(self, namespace, pod).await.map_err(|e| chain(&e))
+    async fn node_of(&self, namespace: &str, pod: &str) -> Result<String, ClusterError> {
+        crate::cluster::Cluster::node_of(self, namespace, pod).await
     }
 
-    async fn select(&self, namespace: &str, selector: &str, node: Option<&str>) -> Result<Vec<PodOnNode>, String> {
-        self.select_pods(namespace, selector, node).await.map_err(|e| chain(&e))
+    async fn select(&self, namespace: &str, selector: &str, node: Option<&str>) -> Result<Vec<PodOnNode>, ClusterError> {
+        self.select_pods(namespace, selector, node).await
     }
 
     async fn exec(
@@ -54,25 +55,13 @@ impl Pods for crate::cluster::Cluster {
         pod: &str,
         container: Option<&str>,
         argv: Vec<String>,
-    ) -> Result<ExecOutput, String> {
-        self.exec_in(namespace, pod, container, argv).await.map_err(|e| chain(&e))
+    ) -> Result<ExecOutput, ClusterError> {
+        self.exec_in(namespace, pod, container, argv).await
     }
 }
 
-/// The error with its sources: "failed to exec into ns/p: ApiError: …".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
-
-fn failed(e: impl std::fmt::Display) -> StepError {
-    StepError::Failed(e.to_string())
+fn invalid(e: impl std::fmt::Display) -> StepError {
+    StepError::invalid(e)
 }
 
 /// Parses what a command printed: one JSON value; else JSON lines (an
@@ -96,8 +85,8 @@ pub fn parse_stdout(stdout: &str) -> Value {
 /// `expect`.
 pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) -> Result<Option<String>, StepError> {
     let started = tokio::time::Instant::now();
-    let r = |s: &str| render(s, &ctx.vars).map_err(failed);
-    let name = e.name.clone().ok_or_else(|| failed("an exec step needs a name"))?;
+    let r = |s: &str| render(s, &ctx.vars).map_err(invalid);
+    let name = e.name.clone().ok_or_else(|| invalid("an exec step needs a name"))?;
     let namespace = match &e.pods.namespace {
         Some(ns) => r(ns)?,
         None => ctx.namespace.clone(),
@@ -106,18 +95,27 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
     let container = e.container.as_deref().map(r).transpose()?;
     let argv: Vec<String> = e.command.iter().map(|a| r(a)).collect::<Result<_, _>>()?;
     let node = match &e.pods.same_node_as {
-        Some(p) => Some(pods.node_of(&ctx.namespace, &r(p)?).await.map_err(failed)?),
+        Some(p) => {
+            let p = r(p)?;
+            let node = pods.node_of(&ctx.namespace, &p).await;
+            Some(node.map_err(|e| StepError::kube(Some(ObjectId::pod(&ctx.namespace, &p)), e))?)
+        }
         None => None,
     };
     let on_node = node.as_ref().map(|n| format!(" on node {n}")).unwrap_or_default();
-    let selected = pods.select(&namespace, &selector, node.as_deref()).await.map_err(failed)?;
+    let selected = pods
+        .select(&namespace, &selector, node.as_deref())
+        .await
+        .map_err(|e| StepError::kube(Some(ObjectId::new("Pod", Some(&namespace), None)), e))?;
     let min = e.min_pods.unwrap_or(1) as usize;
     if selected.len() < min {
-        return Err(failed(format!(
-            "{} running pod(s) match {selector} in {namespace}{on_node} ({}), want at least {min}",
-            selected.len(),
-            selected.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
+        return Err(StepError::ExecPods {
+            namespace,
+            selector,
+            node,
+            found: selected.iter().map(|p| p.name.clone()).collect(),
+            min,
+        });
     }
     // What selection left of the step's budget, so a hanging exec is
     // reported per pod before the runner's outer guard fires.
@@ -127,7 +125,7 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
         let (namespace, container) = (&namespace, container.as_deref());
         async move {
             match tokio::time::timeout(left, pods.exec(namespace, &p.name, container, argv)).await {
-                Ok(r) => r,
+                Ok(r) => r.map_err(|e| chain(&e)),
                 Err(_) => Err(format!("exec in {namespace}/{} did not finish within {left:?}", p.name)),
             }
         }
@@ -140,12 +138,12 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
         let out = match out {
             Ok(ExecOutput { not_run: Some(why), stderr, .. }) => {
                 let stderr = short(&stderr).map(|s| format!(" (stderr: {s})")).unwrap_or_default();
-                refused.push(format!("{}: the command did not run in {namespace}/{}: {why}{stderr}", p.name, p.name));
+                refused.push((p.name.clone(), format!("the command did not run in {namespace}/{}: {why}{stderr}", p.name)));
                 continue;
             }
             Ok(o) => o,
             Err(err) => {
-                refused.push(format!("{}: {err}", p.name));
+                refused.push((p.name.clone(), err));
                 continue;
             }
         };
@@ -170,7 +168,7 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
         }));
     }
     if !refused.is_empty() {
-        return Err(failed(format!("exec refused in {} of {} pod(s): {}", refused.len(), selected.len(), refused.join("; "))));
+        return Err(StepError::ExecRefused { pods: selected.len(), refused });
     }
     let count = entries.len();
     ctx.record_probe(&name, json!({ "pods": entries, "count": count }));
@@ -179,7 +177,7 @@ pub async fn run<P: Pods>(pods: &P, ctx: &CaseCtx, e: &Exec, timeout: Duration) 
             ProbeExpect::Ok => "exit 0",
             ProbeExpect::Fail => "exit non-zero",
         };
-        return Err(failed(format!("`{}` should {want} in every pod: {}", argv.join(" "), wrong.join("; "))));
+        return Err(StepError::ExecExit { command: argv.join(" "), want, wrong });
     }
     Ok(Some(format!("ran in {count} pod(s) of {namespace} [{selector}]{on_node}")))
 }
@@ -195,13 +193,17 @@ fn short(s: &str) -> Option<String> {
 /// Checks `a.that` once on the recorded report `a.probe` (a probe's or an
 /// exec's), with templated values rendered first.
 pub fn check_report(ctx: &CaseCtx, a: &Assert) -> Result<Option<String>, StepError> {
-    let name = a.probe.as_deref().ok_or_else(|| failed("assert names no report"))?;
+    let name = a.probe.as_deref().ok_or_else(|| invalid("assert names no report"))?;
     let report = ctx
         .probe_report(name)
-        .ok_or_else(|| failed(format!("`{name}` has no report (did its probe or exec step run?)")))?;
-    let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(failed)?;
-    let errs: Vec<String> = that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
-    if errs.is_empty() { Ok(None) } else { Err(failed(errs.join("; "))) }
+        .ok_or_else(|| invalid(format!("`{name}` has no report (did its probe or exec step run?)")))?;
+    let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(invalid)?;
+    let failures: Vec<String> = that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
+    if failures.is_empty() {
+        Ok(None)
+    } else {
+        Err(StepError::Predicate { object: None, report: Some(name.to_owned()), failures })
+    }
 }
 
 #[cfg(test)]
