@@ -144,6 +144,7 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
             unit: "Gbit/s".into(),
             higher_is_better: true,
             samples,
+            baseline: None,
         }],
     };
     infraflux::report::write_all(dir, &results).expect("write run");

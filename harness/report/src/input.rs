@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{ReportError, invalid};
 use crate::diag::{Finding, Location};
-use crate::results::{CaseResult, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
+use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
 use crate::secret::redact;
 
 /// Reads and validates a `results.json`.
@@ -195,6 +195,10 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                         message: opt(&s.message),
                     })
                     .collect(),
+                gateway_conformance: c.gateway_conformance.as_ref().map(|g| GatewayConformance {
+                    support: g.support,
+                    features: g.features.iter().map(|f| redact(f)).collect(),
+                }),
             })
             .collect(),
         perf: r
@@ -206,6 +210,7 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 unit: redact(&p.unit),
                 higher_is_better: p.higher_is_better,
                 samples: p.samples.clone(),
+                baseline: opt(&p.baseline),
             })
             .collect(),
     }
