@@ -169,6 +169,7 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
             unit: "Gbit/s".into(),
             higher_is_better: true,
             samples,
+            baseline: None,
         }],
         setup_error: None,
     };

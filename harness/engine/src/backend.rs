@@ -400,9 +400,10 @@ impl CaseCtx {
         }
     }
 
-    /// Keeps the numeric `samples` of a probe report as the series `metric`.
+    /// Keeps the numeric `samples` of a probe report as the series `metric`,
+    /// measured against the metric `baseline` when the suite declares one.
     /// A report without samples records nothing: no invented numbers.
-    pub fn record_perf(&self, metric: &str, unit: &str, higher_is_better: bool, report: &Value) {
+    pub fn record_perf(&self, metric: &str, baseline: Option<&str>, unit: &str, higher_is_better: bool, report: &Value) {
         let samples: Vec<f64> = report
             .get("samples")
             .and_then(Value::as_array)
@@ -418,6 +419,7 @@ impl CaseCtx {
                 unit: unit.to_owned(),
                 higher_is_better,
                 samples,
+                baseline: baseline.map(str::to_owned),
             });
         }
     }

@@ -104,6 +104,7 @@ pub(crate) async fn run_case<B: Backend>(
         duration_ms: ms(started.elapsed()),
         attempts,
         steps,
+        gateway_conformance: case.gateway_conformance.clone(),
     };
     if run.cancel.is_cancelled() {
         return result(

@@ -435,7 +435,7 @@ impl KubeBackend {
         let out = crate::steps::dns::execute(settings, &d, timeout).await?;
         if let Some(metric) = &d.metric {
             let ms = out.elapsed.as_secs_f64() * 1000.0;
-            ctx.record_perf(metric, "ms", false, &serde_json::json!({ "samples": [ms] }));
+            ctx.record_perf(metric, None, "ms", false, &serde_json::json!({ "samples": [ms] }));
         }
         Ok(Some(out.note))
     }
@@ -498,7 +498,7 @@ pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Op
         ctx.record_probe(name, report.clone());
     }
     if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
-        ctx.record_perf(metric, unit, higher, &report);
+        ctx.record_perf(metric, p.baseline.as_deref(), unit, higher, &report);
     }
     let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
     let error = report.get("error").and_then(Value::as_str).unwrap_or("");

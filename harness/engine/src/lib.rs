@@ -532,6 +532,7 @@ fn skipped(c: &LoadedCase, reason: String) -> CaseResult {
         duration_ms: 0,
         attempts: 0,
         steps: Vec::new(),
+        gateway_conformance: c.gateway_conformance.clone(),
     }
 }
 

@@ -686,6 +686,23 @@ fn probe_step(yaml: &str) -> crate::suite::model::Probe {
     infraflux_model::yaml::from_node(&docs[0].root).unwrap()
 }
 
+/// A probe's declared `baseline` travels with its series into the results.
+#[test]
+fn probe_series_carries_its_declared_baseline() {
+    use super::kube_backend::finish_probe;
+    let ctx = ctx_with(&[]);
+    let p = probe_step(
+        "metric: throughput.s.pod_to_pod.cross_node\nbaseline: throughput.s.host_to_host.cross_node\naction:\n  stream: {host: echo, port: 5201, duration: 1s}\n",
+    );
+    finish_probe(&ctx, &p, serde_json::json!({"ok": true, "samples": [9.0, 9.5]})).unwrap();
+    let q = probe_step("metric: throughput.s.host_to_host.cross_node\naction:\n  stream: {host: host-b, port: 5201, duration: 1s}\n");
+    finish_probe(&ctx, &q, serde_json::json!({"ok": true, "samples": [10.0]})).unwrap();
+    let perf = ctx.perf.lock().unwrap().clone();
+    assert_eq!(perf[0].baseline.as_deref(), Some("throughput.s.host_to_host.cross_node"));
+    assert_eq!((perf[0].unit.as_str(), perf[0].higher_is_better), ("Gbit/s", true));
+    assert_eq!(perf[1].baseline, None);
+}
+
 /// A downtime probe's report, as the agent's `client downtime` prints it,
 /// becomes an ms series (lower is better) and is held to a templated budget.
 #[test]

@@ -353,6 +353,11 @@ async fn gateway_status_cases_pass_and_clean_up() {
     for c in cases {
         assert_eq!(outcome(&r, c), &Outcome::Passed, "{c}: {:#?}", r.cases);
     }
+    // Each result carries what its case proves, as suites/gateway.yaml says.
+    for c in &r.cases {
+        let g = c.gateway_conformance.as_ref().unwrap_or_else(|| panic!("{} carries no conformance", c.id));
+        assert_eq!(g.support, infraflux_model::results::ConformanceSupport::Core, "{}", c.id);
+    }
     // The report writer turns these into a ConformanceReport.
     let out = env.dir.path().join("report");
     let w = infraflux_report::write_all(&out, &r).expect("report");

@@ -57,6 +57,96 @@ pub struct CaseResult {
     pub attempts: u32,
     #[serde(default)]
     pub steps: Vec<StepResult>,
+    /// The Gateway API conformance the case proves, copied from its
+    /// suite's `gatewayConformance`; absent for other cases (and in runs
+    /// written before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_conformance: Option<GatewayConformance>,
+}
+
+/// What a case proves about Gateway API conformance: the upstream features
+/// (`pkg/features` names) it exercises and whether it counts towards core
+/// or extended support. Written in a suite as `gatewayConformance:` and
+/// carried into the case's result unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayConformance {
+    pub support: ConformanceSupport,
+    /// Upstream feature names, e.g. `Gateway`, `HTTPRoute`,
+    /// `HTTPRouteSchemeRedirect`; empty for a case that checks platform
+    /// wiring beyond the API.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// Gateway API support level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ConformanceSupport {
+    Core,
+    Extended,
+}
+
+impl ConformanceSupport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConformanceSupport::Core => "core",
+            ConformanceSupport::Extended => "extended",
+        }
+    }
+}
+
+/// Gateway API features of the `GATEWAY-HTTP` profile by their upstream
+/// names (`sigs.k8s.io/gateway-api/pkg/features`, Gateway, HTTPRoute and
+/// ReferenceGrant), with the support level upstream gives each. The suite
+/// loader accepts only these names; the conformance report lists the
+/// extended ones as supported or unsupported.
+pub const GATEWAY_API_FEATURES: [(&str, ConformanceSupport); 36] = {
+    use ConformanceSupport::{Core as C, Extended as E};
+    [
+        ("Gateway", C),
+        ("HTTPRoute", C),
+        ("ReferenceGrant", C),
+        ("GatewayPort8080", E),
+        ("GatewayStaticAddresses", E),
+        ("GatewayHTTPListenerIsolation", E),
+        ("GatewayHTTPSListenerDetectMisdirectedRequests", E),
+        ("GatewayInfrastructurePropagation", E),
+        ("GatewayAddressEmpty", E),
+        ("GatewayListenerSet", E),
+        ("GatewayBackendClientCertificate", E),
+        ("GatewayFrontendClientCertificateValidation", E),
+        ("GatewayFrontendClientCertificateValidationInsecureFallback", E),
+        ("HTTPRouteDestinationPortMatching", E),
+        ("HTTPRouteBackendRequestHeaderModification", E),
+        ("HTTPRouteQueryParamMatching", E),
+        ("HTTPRouteMethodMatching", E),
+        ("HTTPRouteResponseHeaderModification", E),
+        ("HTTPRoutePortRedirect", E),
+        ("HTTPRouteSchemeRedirect", E),
+        ("HTTPRoutePathRedirect", E),
+        ("HTTPRouteHostRewrite", E),
+        ("HTTPRoutePathRewrite", E),
+        ("HTTPRouteRequestMirror", E),
+        ("HTTPRouteRequestMultipleMirrors", E),
+        ("HTTPRouteRequestPercentageMirror", E),
+        ("HTTPRouteRequestTimeout", E),
+        ("HTTPRouteBackendTimeout", E),
+        ("HTTPRouteParentRefPort", E),
+        ("HTTPRouteBackendProtocolH2C", E),
+        ("HTTPRouteBackendProtocolWebSocket", E),
+        ("HTTPRouteNamedRouteRule", E),
+        ("HTTPRouteCORS", E),
+        ("HTTPRoute303RedirectStatusCode", E),
+        ("HTTPRoute307RedirectStatusCode", E),
+        ("HTTPRoute308RedirectStatusCode", E),
+    ]
+};
+
+/// Upstream support level of a Gateway API feature; `None` for a name
+/// [`GATEWAY_API_FEATURES`] does not list.
+pub fn gateway_feature_support(name: &str) -> Option<ConformanceSupport> {
+    GATEWAY_API_FEATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
 /// Final outcome of a case.
@@ -112,4 +202,10 @@ pub struct PerfSeries {
     /// Direction of "better": throughput up, latency down.
     pub higher_is_better: bool,
     pub samples: Vec<f64>,
+    /// Id of the metric this one is measured against (the suite's
+    /// `baseline:`, e.g. the host-network twin of a pod metric); the
+    /// reports show the ratio of their means. Absent when none is declared
+    /// (and in runs written before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
 }

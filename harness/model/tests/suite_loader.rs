@@ -299,3 +299,80 @@ fn failover_cases_measure_downtime_against_a_profile_budget() {
         assert!(rate_checked, "{}: rate_achieved is not held to at least 100/s", c.id);
     }
 }
+
+#[test]
+fn conformance_and_baseline_fixture_loads_with_its_metadata() {
+    use infraflux_model::results::{ConformanceSupport, GatewayConformance};
+    let files = vec![fixtures().join("suites/valid/conformance-and-baselines.yaml")];
+    let suites = suite::load_files(&files, &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let cases = &suites[0].cases;
+    assert_eq!(
+        cases[1].gateway_conformance,
+        Some(GatewayConformance {
+            support: ConformanceSupport::Extended,
+            features: vec!["Gateway".into(), "HTTPRoute".into(), "HTTPRouteSchemeRedirect".into()],
+        })
+    );
+    assert_eq!(cases[2].gateway_conformance.as_ref().map(|g| g.features.len()), Some(0));
+    assert_eq!(cases[3].gateway_conformance, None);
+    let suite::Step::Probe(p) = &cases[3].steps[0] else { panic!("{:?}", cases[3].steps[0]) };
+    assert_eq!(p.baseline.as_deref(), Some("throughput.tcp_stream_1.host_to_host.cross_node"));
+}
+
+#[test]
+fn conformance_metadata_rejects_repeats_and_self_baselines() {
+    let head = "apiVersion: infraflux.io/v1alpha1\nkind: Suite\nmetadata:\n  name: x\nrequires: [gatewayApi]\ncases:\n  - name: a\n";
+    let text = format!("{head}    gatewayConformance: {{support: core, features: [Gateway, Gateway]}}\n    steps:\n      - probe: {{metric: m.a, baseline: m.a, action: {{dns: {{name: a}}}}}}\n");
+    let err = suite::load_str("s.yaml", &text, &fixtures()).unwrap_err();
+    let got: Vec<(&str, &str)> = err.0.iter().map(|f| (f.rule.as_str(), f.message.as_str())).collect();
+    assert!(got.contains(&("SUITE-020", "feature `Gateway` is listed twice")), "{got:?}");
+    assert!(got.contains(&("SUITE-021", "metric `m.a` names itself as its baseline")), "{got:?}");
+}
+
+/// Every shipped gateway case says what it proves, and a case counts as
+/// extended exactly when it exercises an extended feature or is a
+/// cert-manager case (platform wiring beyond the API).
+#[test]
+fn shipped_gateway_cases_declare_their_conformance() {
+    use infraflux_model::results::{ConformanceSupport, gateway_feature_support};
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let gw = suites.iter().find(|s| s.name == "gateway").unwrap();
+    for c in &gw.cases {
+        let g = c.gateway_conformance.as_ref().unwrap_or_else(|| panic!("{} declares no gatewayConformance", c.id));
+        let extended_feature =
+            g.features.iter().any(|f| gateway_feature_support(f) == Some(ConformanceSupport::Extended));
+        let cert_manager = c.requires.contains(&Feature::CertManager);
+        assert_eq!(g.support == ConformanceSupport::Extended, extended_feature || cert_manager, "{} is classified wrongly", c.id);
+    }
+    let declared = |s: &suite::LoadedSuite| s.cases.iter().any(|c| c.gateway_conformance.is_some());
+    let elsewhere: Vec<&str> = suites.iter().filter(|s| s.name != "gateway" && declared(s)).map(|s| s.name.as_str()).collect();
+    assert!(elsewhere.is_empty(), "conformance metadata outside the gateway suite: {elsewhere:?}");
+}
+
+/// Every pod_to_pod metric of the throughput suite that has a host_to_host
+/// twin declares it as its baseline, so the reports keep every pod/host ratio.
+#[test]
+fn throughput_pod_metrics_declare_their_host_baseline() {
+    let suites = suite::load_dir(&root().join("suites"), &fixtures()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let tp = suites.iter().find(|s| s.name == "throughput").unwrap();
+    let probes: Vec<&suite::model::Probe> = tp
+        .cases
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter_map(|s| match s {
+            suite::Step::Probe(p) if p.metric.is_some() => Some(p),
+            _ => None,
+        })
+        .collect();
+    let metrics: Vec<&str> = probes.iter().filter_map(|p| p.metric.as_deref()).collect();
+    let mut pairs = 0;
+    for p in &probes {
+        let m = p.metric.as_deref().unwrap();
+        let twin = m.replace(".pod_to_pod.", ".host_to_host.");
+        if twin != m && metrics.contains(&twin.as_str()) {
+            assert_eq!(p.baseline.as_deref(), Some(twin.as_str()), "{m}");
+            pairs += 1;
+        }
+    }
+    assert_eq!(pairs, 3);
+}

@@ -56,6 +56,7 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
                 duration_ms: 1200,
                 attempts: 1,
                 steps,
+                gateway_conformance: None,
             }
         })
         .collect();
@@ -70,6 +71,7 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
             },
             higher_is_better: m % 2 == 0,
             samples: (0..samples).map(|_| noise(&mut rng, 10.0, 0.05)).collect(),
+            baseline: None,
         })
         .collect();
     RunResults {

@@ -7,73 +7,25 @@
 //! The implementation described is the one under test, Cilium; the version
 //! is the one the run detected.
 //!
-//! Core vs extended: [`CASE_FEATURES`] names the Gateway API features
-//! (upstream `pkg/features` names) each case of the `gateway` suite
-//! exercises. A case that needs an extended feature (e.g.
-//! `HTTPRouteSchemeRedirect`, or `GatewayStaticAddresses` for a Gateway
-//! pinned to a known address) counts as extended, like an upstream test
-//! that lists that feature; so do the cert-manager cases, which check
-//! platform wiring beyond the API. The rest count as core.
-//! [`EXTENDED_CASES`] is that split written out; tests keep it, the
-//! feature table and `suites/gateway.yaml` in step. The extended status
-//! lists as `supportedFeatures` the extended features some non-skipped
-//! case exercised, and as `unsupportedFeatures` those whose cases were all
-//! skipped (not attempted), as upstream reports do.
+//! What counts: a case whose result carries `gatewayConformance` (copied
+//! from its suite, see `suites/gateway.yaml`) is one test of the profile,
+//! core or extended as it says; the report holds no list of cases of its
+//! own. The extended status lists as `supportedFeatures` the extended
+//! features (upstream support level, [`GATEWAY_API_FEATURES`]) some
+//! non-skipped case exercised, and as `unsupportedFeatures` those whose
+//! cases were all skipped (not attempted), as upstream reports do. Runs
+//! written before results carried the field have no conformance report.
+//!
+//! [`GATEWAY_API_FEATURES`]: crate::results::GATEWAY_API_FEATURES
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{Outcome, RunResults};
+use crate::results::{ConformanceSupport, Outcome, RunResults, gateway_feature_support};
 
 /// File name inside a run directory.
 pub const CONFORMANCE_YAML: &str = "conformance-report.yaml";
-/// Suite whose cases the report covers.
-pub const GATEWAY_SUITE: &str = "gateway";
-/// Gateway API profile the suite corresponds to.
+/// Gateway API profile the cases' metadata describes.
 pub const PROFILE: &str = "GATEWAY-HTTP";
-/// Gateway suite cases that count as extended support.
-pub const EXTENDED_CASES: [&str; 8] = [
-    "host-routing-via-gateway",
-    "routes-accepted-resolved",
-    "gateway-service-generated",
-    "http-redirects-to-https",
-    "https-sni-routes-to-backend",
-    "served-certificate-covers-hostnames",
-    "certificate-ready-with-sans",
-    "cluster-issuers-ready",
-];
-
-/// Extended Gateway API features the suite exercises (upstream names).
-pub const EXTENDED_FEATURES: [&str; 3] =
-    ["GatewayStaticAddresses", "GatewayInfrastructurePropagation", "HTTPRouteSchemeRedirect"];
-
-/// The Gateway API features each gateway case exercises. An HTTPS listener
-/// terminating TLS is part of core `Gateway` support; the fixtures pin the
-/// Gateway's address (`GatewayStaticAddresses`) and label its Service
-/// through `spec.infrastructure` (`GatewayInfrastructurePropagation`).
-pub const CASE_FEATURES: [(&str, &[&str]); 11] = [
-    ("crd-bundle-version", &[]),
-    ("gatewayclass-accepted", &["Gateway"]),
-    ("gateway-programmed-route-attached", &["Gateway", "HTTPRoute"]),
-    ("host-routing-via-gateway", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
-    ("routes-accepted-resolved", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
-    ("gateway-service-generated", &["Gateway", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
-    (
-        "http-redirects-to-https",
-        &["Gateway", "HTTPRoute", "HTTPRouteSchemeRedirect", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"],
-    ),
-    ("https-sni-routes-to-backend", &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"]),
-    (
-        "served-certificate-covers-hostnames",
-        &["Gateway", "HTTPRoute", "GatewayStaticAddresses", "GatewayInfrastructurePropagation"],
-    ),
-    ("certificate-ready-with-sans", &[]),
-    ("cluster-issuers-ready", &[]),
-];
-
-/// Features a gateway case exercises (empty for an unknown case).
-pub fn case_features(case: &str) -> &'static [&'static str] {
-    CASE_FEATURES.iter().find(|(c, _)| *c == case).map(|(_, f)| *f).unwrap_or(&[])
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -155,16 +107,24 @@ impl Default for Meta {
     }
 }
 
-/// The report for `results`, or `None` when the run has no gateway case.
+/// The report for `results`, or `None` when no case result carries
+/// Gateway API conformance metadata.
 pub fn build(results: &RunResults, meta: &Meta) -> Option<ConformanceReport> {
-    let cases: Vec<_> = results.cases.iter().filter(|c| c.suite == GATEWAY_SUITE).collect();
+    let cases: Vec<_> =
+        results.cases.iter().filter_map(|c| c.gateway_conformance.as_ref().map(|g| (c, g))).collect();
     if cases.is_empty() {
         return None;
     }
     let mut core = Tally::default();
     let mut extended = Tally::default();
-    for c in cases {
-        let tally = if EXTENDED_CASES.contains(&c.case.as_str()) { &mut extended } else { &mut core };
+    let mut attempted = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (c, g) in cases {
+        let tally = match g.support {
+            ConformanceSupport::Core => &mut core,
+            ConformanceSupport::Extended => &mut extended,
+        };
+        let skipped = matches!(c.outcome, Outcome::Skipped { .. });
         match &c.outcome {
             Outcome::Passed => tally.stats.passed += 1,
             Outcome::Failed { .. } | Outcome::TimedOut { .. } => {
@@ -176,14 +136,10 @@ pub fn build(results: &RunResults, meta: &Meta) -> Option<ConformanceReport> {
                 tally.skipped.push(c.case.clone());
             }
         }
-    }
-    let mut attempted = std::collections::BTreeSet::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for c in results.cases.iter().filter(|c| c.suite == GATEWAY_SUITE) {
-        for f in case_features(&c.case).iter().filter(|f| EXTENDED_FEATURES.contains(f)) {
-            seen.insert(*f);
-            if !matches!(c.outcome, Outcome::Skipped { .. }) {
-                attempted.insert(*f);
+        for f in g.features.iter().filter(|f| gateway_feature_support(f) == Some(ConformanceSupport::Extended)) {
+            seen.insert(f.as_str());
+            if !skipped {
+                attempted.insert(f.as_str());
             }
         }
     }
@@ -314,18 +270,34 @@ pub fn parse(file: &str, text: &str) -> Result<ConformanceReport, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CaseResult, SCHEMA, Target};
+    use crate::results::{CaseResult, GatewayConformance, SCHEMA, Target};
 
-    fn case(name: &str, outcome: Outcome) -> CaseResult {
+    const STATIC: [&str; 2] = ["GatewayStaticAddresses", "GatewayInfrastructurePropagation"];
+
+    /// A gateway case result carrying `support` and `features`.
+    fn case(name: &str, support: ConformanceSupport, features: &[&str], outcome: Outcome) -> CaseResult {
         CaseResult {
             id: format!("gateway::{name}"),
-            suite: GATEWAY_SUITE.into(),
+            suite: "gateway".into(),
             case: name.into(),
             outcome,
             duration_ms: 1,
             attempts: 1,
             steps: Vec::new(),
+            gateway_conformance: Some(GatewayConformance {
+                support,
+                features: features.iter().map(|f| f.to_string()).collect(),
+            }),
         }
+    }
+
+    fn core(name: &str, outcome: Outcome) -> CaseResult {
+        case(name, ConformanceSupport::Core, &["Gateway"], outcome)
+    }
+
+    fn extended(name: &str, extra: &[&str], outcome: Outcome) -> CaseResult {
+        let features: Vec<&str> = ["Gateway", "HTTPRoute"].iter().chain(extra).chain(&STATIC).copied().collect();
+        case(name, ConformanceSupport::Extended, &features, outcome)
     }
 
     fn run(cases: Vec<CaseResult>) -> RunResults {
@@ -347,13 +319,13 @@ mod tests {
     #[test]
     fn round_trips_through_yaml_with_core_and_extended_counts() {
         let results = run(vec![
-            case("gatewayclass-accepted", Outcome::Passed),
-            case("host-routing-via-gateway", Outcome::Failed { step: None, message: "404".into() }),
-            case("crd-bundle-version", Outcome::Skipped { reason: "requires gatewayApi".into() }),
-            case("http-redirects-to-https", Outcome::Passed),
-            case("cluster-issuers-ready", Outcome::TimedOut { step: None, after_ms: 9 }),
-            case("https-sni-routes-to-backend", Outcome::Skipped { reason: "requires certManager".into() }),
-            CaseResult { suite: "bgp".into(), ..case("not-gateway", Outcome::Passed) },
+            core("gatewayclass-accepted", Outcome::Passed),
+            extended("host-routing-via-gateway", &[], Outcome::Failed { step: None, message: "404".into() }),
+            case("crd-bundle-version", ConformanceSupport::Core, &[], Outcome::Skipped { reason: "requires gatewayApi".into() }),
+            extended("http-redirects-to-https", &["HTTPRouteSchemeRedirect"], Outcome::Passed),
+            case("cluster-issuers-ready", ConformanceSupport::Extended, &[], Outcome::TimedOut { step: None, after_ms: 9 }),
+            extended("https-sni-routes-to-backend", &[], Outcome::Skipped { reason: "requires certManager".into() }),
+            CaseResult { suite: "bgp".into(), gateway_conformance: None, ..core("not-gateway", Outcome::Passed) },
         ]);
         let meta = Meta { gateway_api_version: Some("v1.3.0".into()), ..Meta::default() };
         let report = build(&results, &meta).unwrap();
@@ -372,7 +344,8 @@ mod tests {
         assert_eq!(p.extended.statistics, Statistics { passed: 1, failed: 2, skipped: 1 });
         assert_eq!(p.extended.failed_tests, vec!["host-routing-via-gateway", "cluster-issuers-ready"]);
         assert_eq!(p.extended.skipped_tests, vec!["https-sni-routes-to-backend"]);
-        // Attempted (even when failing) means supported, as upstream reports it.
+        // Attempted (even when failing) means supported, as upstream reports
+        // it; core features (`Gateway`, `HTTPRoute`) are not listed.
         assert_eq!(
             p.extended.supported_features,
             vec!["GatewayInfrastructurePropagation", "GatewayStaticAddresses", "HTTPRouteSchemeRedirect"]
@@ -385,10 +358,10 @@ mod tests {
 
     #[test]
     fn results_map_to_success_partial_failure() {
-        let ok = build(&run(vec![case("a", Outcome::Passed)]), &Meta::default()).unwrap();
+        let ok = build(&run(vec![core("a", Outcome::Passed)]), &Meta::default()).unwrap();
         assert_eq!(ok.profiles[0].core.result, "success");
         let partial = build(
-            &run(vec![case("a", Outcome::Passed), case("b", Outcome::Skipped { reason: "x".into() })]),
+            &run(vec![core("a", Outcome::Passed), core("b", Outcome::Skipped { reason: "x".into() })]),
             &Meta::default(),
         )
         .unwrap();
@@ -396,16 +369,22 @@ mod tests {
         assert_eq!(partial.gateway_api_version, "unknown");
     }
 
+    /// Only what a result carries counts: neither the suite name nor the
+    /// case name makes a case part of the report.
     #[test]
-    fn no_gateway_cases_no_report() {
-        let mut c = case("x", Outcome::Passed);
-        c.suite = "bgp".into();
-        assert_eq!(build(&run(vec![c]), &Meta::default()), None);
+    fn cases_without_conformance_metadata_make_no_report() {
+        let bare = |suite: &str| CaseResult { suite: suite.into(), gateway_conformance: None, ..core("gatewayclass-accepted", Outcome::Passed) };
+        assert_eq!(build(&run(vec![bare("bgp")]), &Meta::default()), None);
+        // A results.json written before the field existed: no report.
+        assert_eq!(build(&run(vec![bare("gateway")]), &Meta::default()), None);
+        // The metadata decides, wherever the case lives.
+        let r = build(&run(vec![bare("gateway"), CaseResult { suite: "edge".into(), ..core("x", Outcome::Passed) }]), &Meta::default()).unwrap();
+        assert_eq!(r.profiles[0].core.statistics, Statistics { passed: 1, failed: 0, skipped: 0 });
     }
 
     #[test]
     fn hostile_strings_cannot_change_the_structure() {
-        let mut r = build(&run(vec![case("a", Outcome::Passed)]), &Meta::default()).unwrap();
+        let mut r = build(&run(vec![core("a", Outcome::Passed)]), &Meta::default()).unwrap();
         r.implementation.version = "v1\nkind: Evil\n# \"quoted\": {x}".into();
         let back = parse("r.yaml", &render(&r)).unwrap();
         assert_eq!(back, r);
@@ -413,7 +392,7 @@ mod tests {
 
     #[test]
     fn parse_rejects_unknown_fields() {
-        let r = build(&run(vec![case("a", Outcome::Passed)]), &Meta::default()).unwrap();
+        let r = build(&run(vec![core("a", Outcome::Passed)]), &Meta::default()).unwrap();
         let text = render(&r).replace("mode: \"default\"\n", "mode: \"default\"\nbogus: 1\n");
         assert!(parse("r.yaml", &text).unwrap_err().contains("bogus"));
     }
@@ -422,8 +401,8 @@ mod tests {
     fn features_whose_cases_all_skipped_are_unsupported() {
         let r = build(
             &run(vec![
-                case("gatewayclass-accepted", Outcome::Passed),
-                case("http-redirects-to-https", Outcome::Skipped { reason: "requires certManager".into() }),
+                core("gatewayclass-accepted", Outcome::Passed),
+                extended("http-redirects-to-https", &["HTTPRouteSchemeRedirect"], Outcome::Skipped { reason: "requires certManager".into() }),
             ]),
             &Meta::default(),
         )
@@ -437,36 +416,36 @@ mod tests {
         assert_eq!(parse("r.yaml", &render(&r)).unwrap(), r);
     }
 
-    /// The feature table covers exactly the shipped gateway cases, and a
-    /// case is extended exactly when it needs an extended feature or is a
-    /// cert-manager case.
+    /// The shipped gateway suite, loaded and "run" (every case passing, its
+    /// metadata copied as the engine does), gives the report the suite's
+    /// comments promise: 3 core and 8 extended tests, and the three
+    /// extended features the fixtures exercise.
     #[test]
-    fn feature_table_matches_the_gateway_suite() {
+    fn shipped_gateway_suite_metadata_makes_the_report() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let suites = crate::suite::load_dir(&root.join("suites"), &root.join("fixtures")).unwrap();
-        let gw = suites.iter().find(|s| s.name == GATEWAY_SUITE).unwrap();
-        let names: Vec<&str> = gw.cases.iter().map(|c| c.name.as_str()).collect();
-        let table: Vec<&str> = CASE_FEATURES.iter().map(|(c, _)| *c).collect();
-        assert_eq!(names, table);
-        for c in &gw.cases {
-            let extended_feature = case_features(&c.name).iter().any(|f| EXTENDED_FEATURES.contains(f));
-            let cert_manager = c.requires.contains(&crate::suite::Feature::CertManager);
-            assert_eq!(
-                EXTENDED_CASES.contains(&c.name.as_str()),
-                extended_feature || cert_manager,
-                "{} is classified wrongly",
-                c.name
-            );
-        }
-    }
-
-    /// Every extended case name exists in the shipped gateway suite.
-    #[test]
-    fn extended_cases_exist_in_the_gateway_suite() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let text = std::fs::read_to_string(root.join("suites/gateway.yaml")).unwrap();
-        for name in EXTENDED_CASES {
-            assert!(text.contains(&format!("- name: {name}\n")), "{name} is not a case of suites/gateway.yaml");
-        }
+        let cases: Vec<CaseResult> = suites
+            .iter()
+            .flat_map(|s| &s.cases)
+            .map(|c| CaseResult {
+                id: c.id.clone(),
+                suite: c.suite.clone(),
+                case: c.name.clone(),
+                outcome: Outcome::Passed,
+                duration_ms: 1,
+                attempts: 1,
+                steps: Vec::new(),
+                gateway_conformance: c.gateway_conformance.clone(),
+            })
+            .collect();
+        let r = build(&run(cases), &Meta::default()).unwrap();
+        let p = &r.profiles[0];
+        assert_eq!(p.core.statistics, Statistics { passed: 3, failed: 0, skipped: 0 });
+        assert_eq!(p.extended.statistics, Statistics { passed: 8, failed: 0, skipped: 0 });
+        assert_eq!(
+            p.extended.supported_features,
+            vec!["GatewayInfrastructurePropagation", "GatewayStaticAddresses", "HTTPRouteSchemeRedirect"]
+        );
+        assert!(p.extended.unsupported_features.is_empty());
     }
 }

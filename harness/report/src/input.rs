@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{ReportError, invalid};
 use crate::rules;
 use crate::diag::{Finding, Location};
-use crate::results::{CaseResult, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
+use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
 use crate::secret::redact;
 
 /// Reads and validates a `results.json`.
@@ -188,6 +188,10 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                         message: opt(&s.message),
                     })
                     .collect(),
+                gateway_conformance: c.gateway_conformance.as_ref().map(|g| GatewayConformance {
+                    support: g.support,
+                    features: g.features.iter().map(|f| redact(f)).collect(),
+                }),
             })
             .collect(),
         perf: r
@@ -199,6 +203,7 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 unit: redact(&p.unit),
                 higher_is_better: p.higher_is_better,
                 samples: p.samples.clone(),
+                baseline: opt(&p.baseline),
             })
             .collect(),
         setup_error: opt(&r.setup_error),

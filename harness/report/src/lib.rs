@@ -11,7 +11,7 @@
 //! | `report.html` | the same plus an SVG chart per perf metric; self-contained |
 //! | `perf.json` | every perf metric: samples and statistics (schema [`perf::PERF_SCHEMA`]) |
 //! | `perfdash.json` | the perf metrics as perfdash `dataItems` |
-//! | `conformance-report.yaml` | only when the run has `gateway` cases: a Gateway API `ConformanceReport` ([`conformance`]) |
+//! | `conformance-report.yaml` | only when some case result carries `gatewayConformance` (the `gateway` suite's cases): a Gateway API `ConformanceReport` ([`conformance`]) |
 //! | `comparison.json`, `comparison.txt` | only after [`Comparison::write_to`]: the regression verdicts |
 //!
 //! All text passes through [`crate::secret::redact`]: the results are

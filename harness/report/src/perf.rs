@@ -35,23 +35,20 @@ pub fn metrics(run: &RunResults) -> Vec<Metric<'_>> {
         .collect()
 }
 
-/// Path segment of a host-network baseline in a metric id.
-const HOST_SEGMENT: &str = "host_to_host";
-/// Path segment of the pod measurement it is the baseline for.
-const POD_SEGMENT: &str = "pod_to_pod";
 /// Bootstrap resamples for a ratio's interval (as in the regression rule).
 const RATIO_RESAMPLES: usize = 2_000;
 
-/// How a pod path compares with the host path it runs over: the mean of a
-/// `…pod_to_pod…` metric divided by the mean of the `…host_to_host…` metric
-/// whose id differs only in that segment, with a 95% percentile-bootstrap
+/// How a metric compares with the baseline its suite declares for it
+/// (`baseline:` on the probe, carried as [`PerfSeries::baseline`]), e.g. a
+/// pod path against the host path it runs over: the mean of the metric
+/// divided by the mean of its baseline, with a 95% percentile-bootstrap
 /// interval. A ratio of 0.93 on a throughput pair means pods get 93% of what
 /// the nodes themselves get; on a latency pair (lower is better) above 1
 /// means pods are slower.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ratio {
-    /// The pod metric id with `pod_to_pod` replaced by `pod_vs_host`.
+    /// Named by [`ratio_id`], e.g. `throughput.tcp_stream_1.pod_vs_host.cross_node`.
     pub id: String,
     pub numerator: String,
     pub denominator: String,
@@ -67,36 +64,34 @@ pub struct RatioCi {
     pub high: f64,
 }
 
-/// Every pod/host pair among the metrics, in the order of the pod metrics.
-/// Pairs whose unit or direction differ, or whose baseline mean is not
-/// positive, have no meaningful ratio and are left out.
+/// Every declared pair among the metrics, in the order of the measured
+/// metrics. Pairs whose baseline is missing from the run, whose unit or
+/// direction differ, or whose baseline mean is not positive have no
+/// meaningful ratio and are left out.
 pub fn ratios(metrics: &[Metric<'_>]) -> Vec<Ratio> {
     let by_id: BTreeMap<&str, &Metric<'_>> = metrics.iter().map(|m| (m.series.metric.as_str(), m)).collect();
     let mut out = Vec::new();
-    for pod in metrics {
-        let id = pod.series.metric.as_str();
-        if !id.split('.').any(|seg| seg == POD_SEGMENT) {
+    for m in metrics {
+        let Some(base_id) = m.series.baseline.as_deref() else { continue };
+        let id = m.series.metric.as_str();
+        let Some(base) = by_id.get(base_id) else { continue };
+        if base.series.unit != m.series.unit || base.series.higher_is_better != m.series.higher_is_better {
             continue;
         }
-        let host_id = swap_segment(id, POD_SEGMENT, HOST_SEGMENT);
-        let Some(host) = by_id.get(host_id.as_str()) else { continue };
-        if host.series.unit != pod.series.unit || host.series.higher_is_better != pod.series.higher_is_better {
-            continue;
-        }
-        let (Some(p), Some(h)) = (stats::mean(&pod.series.samples), stats::mean(&host.series.samples)) else {
+        let (Some(p), Some(h)) = (stats::mean(&m.series.samples), stats::mean(&base.series.samples)) else {
             continue;
         };
         if !(h > 0.0 && p.is_finite()) {
             continue;
         }
         let mut rng = stats::SplitMix64::from_name(id);
-        let ci = stats::bootstrap_relative_change(&pod.series.samples, &host.series.samples, LEVEL, RATIO_RESAMPLES, &mut rng)
+        let ci = stats::bootstrap_relative_change(&m.series.samples, &base.series.samples, LEVEL, RATIO_RESAMPLES, &mut rng)
             .map(|c| RatioCi { level: c.level, low: c.low + 1.0, high: c.high + 1.0 });
         out.push(Ratio {
-            id: swap_segment(id, POD_SEGMENT, "pod_vs_host"),
+            id: ratio_id(id, base_id),
             numerator: id.to_owned(),
-            denominator: host_id,
-            higher_is_better: pod.series.higher_is_better,
+            denominator: base_id.to_owned(),
+            higher_is_better: m.series.higher_is_better,
             ratio: p / h,
             ci95: ci,
         });
@@ -104,15 +99,35 @@ pub fn ratios(metrics: &[Metric<'_>]) -> Vec<Ratio> {
     out
 }
 
+/// The id of the ratio of `metric` to `baseline`. When the two dotted ids
+/// differ in exactly one segment, that segment of `metric` becomes
+/// `<a>_vs_<b>`, where a segment written `x_to_x` counts as `x`:
+/// `throughput.tcp_stream_1.pod_to_pod.cross_node` over
+/// `throughput.tcp_stream_1.host_to_host.cross_node` is
+/// `throughput.tcp_stream_1.pod_vs_host.cross_node`. Otherwise
+/// `<metric>.vs_baseline`.
+pub fn ratio_id(metric: &str, baseline: &str) -> String {
+    let a: Vec<&str> = metric.split('.').collect();
+    let b: Vec<&str> = baseline.split('.').collect();
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| b.get(i) != Some(&a[i])).collect();
+    match differ.as_slice() {
+        [i] if a.len() == b.len() => {
+            let short = |seg: &str| match seg.split_once("_to_") {
+                Some((x, y)) if x == y => x.to_owned(),
+                _ => seg.to_owned(),
+            };
+            let seg = format!("{}_vs_{}", short(a[*i]), short(b[*i]));
+            a.iter().enumerate().map(|(j, s)| if j == *i { seg.as_str() } else { s }).collect::<Vec<_>>().join(".")
+        }
+        _ => format!("{metric}.vs_baseline"),
+    }
+}
+
 impl Ratio {
     /// The interval as `low – high`, or `–` without one.
     pub fn ci_text(&self) -> String {
         self.ci95.map_or_else(|| "–".to_owned(), |c| format!("{} – {}", super::num(c.low), super::num(c.high)))
     }
-}
-
-fn swap_segment(id: &str, from: &str, to: &str) -> String {
-    id.split('.').map(|seg| if seg == from { to } else { seg }).collect::<Vec<_>>().join(".")
 }
 
 #[derive(Serialize)]
@@ -124,7 +139,7 @@ struct PerfFile<'a> {
     percentile_method: &'static str,
     ci_method: &'static str,
     metrics: Vec<PerfMetricJson<'a>>,
-    /// Pod path / host path pairs ([`ratios`]).
+    /// Metric / declared baseline pairs ([`ratios`]).
     ratios: &'a [Ratio],
 }
 

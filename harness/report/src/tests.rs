@@ -27,6 +27,11 @@ fn case(suite: &str, name: &str, outcome: Outcome, steps: Vec<StepResult>) -> Ca
         duration_ms: 1500,
         attempts: 1,
         steps,
+        // What suites/gateway.yaml declares for its cases, as the engine copies it.
+        gateway_conformance: (suite == "gateway").then(|| crate::results::GatewayConformance {
+            support: crate::results::ConformanceSupport::Core,
+            features: vec!["Gateway".into(), "HTTPRoute".into()],
+        }),
     }
 }
 
@@ -37,7 +42,13 @@ fn series(metric: &str, unit: &str, higher_is_better: bool, samples: Vec<f64>) -
         unit: unit.into(),
         higher_is_better,
         samples,
+        baseline: None,
     }
+}
+
+/// `series` measured against the metric `baseline`, as a suite declares it.
+fn measured_against(baseline: &str, s: PerfSeries) -> PerfSeries {
+    PerfSeries { baseline: Some(baseline.into()), ..s }
 }
 
 /// Normal noise from a fixed seed (Box-Muller over SplitMix64).
@@ -919,12 +930,23 @@ fn pod_metrics_get_a_ratio_against_their_host_baseline() {
         "ratio",
         "2026-01-01T00:00:00Z",
         vec![
-            series("throughput.tcp_stream_1.pod_to_pod.cross_node", "Gbit/s", true, pod.clone()),
+            measured_against(
+                "throughput.tcp_stream_1.host_to_host.cross_node",
+                series("throughput.tcp_stream_1.pod_to_pod.cross_node", "Gbit/s", true, pod.clone()),
+            ),
             series("throughput.tcp_stream_1.host_to_host.cross_node", "Gbit/s", true, host.clone()),
-            // No host twin: no ratio.
+            // No baseline declared: no ratio.
             series("throughput.tcp_stream_1.pod_to_pod.same_node", "Gbit/s", true, vec![9.5, 9.6]),
-            // A twin in another unit is not comparable.
-            series("latency.tcp_rr.pod_to_pod.cross_node", "trans/s", true, vec![100.0, 110.0]),
+            // A baseline missing from the run: no ratio.
+            measured_against(
+                "throughput.tcp_stream_4.host_to_host.cross_node",
+                series("throughput.tcp_stream_4.pod_to_pod.cross_node", "Gbit/s", true, vec![30.0, 31.0]),
+            ),
+            // A baseline in another unit is not comparable.
+            measured_against(
+                "latency.tcp_rr.host_to_host.cross_node",
+                series("latency.tcp_rr.pod_to_pod.cross_node", "trans/s", true, vec![100.0, 110.0]),
+            ),
             series("latency.tcp_rr.host_to_host.cross_node", "ms", false, vec![1.0, 1.1]),
         ],
     );
@@ -949,4 +971,59 @@ fn pod_metrics_get_a_ratio_against_their_host_baseline() {
     assert!(md.contains("| throughput.tcp_stream_1.pod_vs_host.cross_node |"), "{md}");
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("Pod path against the host baseline"));
+}
+
+/// Only declared pairs get a ratio: a pod_to_pod metric and its
+/// host_to_host twin in the same run are not paired by their names alone.
+#[test]
+fn ratios_follow_declarations_not_metric_names() {
+    let r = run(
+        "ratio-undeclared",
+        "2026-01-01T00:00:00Z",
+        vec![
+            series("throughput.tcp_stream_1.pod_to_pod.cross_node", "Gbit/s", true, vec![9.0, 9.2]),
+            series("throughput.tcp_stream_1.host_to_host.cross_node", "Gbit/s", true, vec![10.0, 10.2]),
+            measured_against("rate.tcp_crr.baseline_run", series("rate.tcp_crr.tuned", "conn/s", true, vec![900.0, 950.0])),
+            series("rate.tcp_crr.baseline_run", "conn/s", true, vec![1000.0, 1000.0]),
+        ],
+    );
+    let metrics = perf::metrics(&r);
+    let pairs = perf::ratios(&metrics);
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!((pairs[0].numerator.as_str(), pairs[0].denominator.as_str()), ("rate.tcp_crr.tuned", "rate.tcp_crr.baseline_run"));
+    assert_eq!(pairs[0].id, "rate.tcp_crr.tuned_vs_baseline_run");
+    assert!((pairs[0].ratio - 0.925).abs() < 1e-12);
+}
+
+#[test]
+fn ratio_ids_name_the_differing_segment() {
+    assert_eq!(
+        perf::ratio_id("latency.tcp_rr.pod_to_pod.cross_node", "latency.tcp_rr.host_to_host.cross_node"),
+        "latency.tcp_rr.pod_vs_host.cross_node"
+    );
+    assert_eq!(perf::ratio_id("a.pod_to_service", "a.pod_to_pod"), "a.pod_to_service_vs_pod");
+    assert_eq!(perf::ratio_id("a.b.c", "x.y"), "a.b.c.vs_baseline");
+    assert_eq!(perf::ratio_id("a.b.c", "a.x.y"), "a.b.c.vs_baseline");
+}
+
+/// A results.json written before cases carried conformance metadata and
+/// series their baseline still reads; it just yields no conformance report
+/// and no ratios.
+#[test]
+fn results_without_the_new_fields_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"{"schema":"infraflux.io/results/v1","runId":"20260101T000000Z-abcdef","startedAt":"2026-01-01T00:00:00Z","durationMs":1,
+        "target":{"profile":null,"profileHash":null,"provider":null,"context":null,"kubernetesVersion":null,"ciliumVersion":null,"nodeCount":null},
+        "cases":[{"id":"gateway::gatewayclass-accepted","suite":"gateway","case":"gatewayclass-accepted","outcome":{"status":"passed"},"durationMs":1,"attempts":1}],
+        "perf":[{"metric":"m.pod_to_pod","case":"t::c","unit":"Gbit/s","higherIsBetter":true,"samples":[1.0]},
+                {"metric":"m.host_to_host","case":"t::c","unit":"Gbit/s","higherIsBetter":true,"samples":[1.0]}]}"#;
+    let r: RunResults = serde_json::from_str(text).unwrap();
+    assert_eq!(r.cases[0].gateway_conformance, None);
+    assert_eq!(r.perf[0].baseline, None);
+    let w = write_all(dir.path(), &r).unwrap();
+    assert_eq!(w.conformance_yaml, None);
+    assert!(perf::ratios(&perf::metrics(&r)).is_empty());
+    // Written again, the absent fields stay absent.
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(!json.contains("gatewayConformance") && !json.contains("baseline"), "{json}");
 }

@@ -211,7 +211,7 @@ pub fn record(ctx: &crate::CaseCtx, b: &crate::suite::model::BgpPeer, collector:
         "samples": [elapsed_ms],
     });
     if let Some(metric) = &b.metric {
-        ctx.record_perf(metric, "ms", false, &report);
+        ctx.record_perf(metric, None, "ms", false, &report);
     }
     if let Some(name) = &b.name {
         ctx.record_probe(name, report);

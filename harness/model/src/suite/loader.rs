@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{self, Finding};
+use crate::results::{ConformanceSupport, GatewayConformance, gateway_feature_support};
 use crate::rules::Rule;
 use crate::yaml::{self, Document, Node, Pos};
 
@@ -45,6 +46,8 @@ pub struct LoadedCase {
     pub steps: Vec<Step>,
     pub catch: Vec<Step>,
     pub finally: Vec<Step>,
+    /// The Gateway API conformance the case proves, for its result.
+    pub gateway_conformance: Option<GatewayConformance>,
     /// Where the case is written.
     pub location: diag::Location,
 }
@@ -298,6 +301,7 @@ impl Validator<'_> {
             }
             cases.push(self.case(&s.metadata.name, &base, case, &suite_req, &s.defaults));
         }
+        self.baselines(&cases);
         LoadedSuite {
             file: self.file.to_owned(),
             name: s.metadata.name,
@@ -456,6 +460,9 @@ impl Validator<'_> {
         }
         let implied: BTreeSet<Feature> = requires.difference(&written).copied().collect();
         self.contradictions(suite_req, &case_req, &implied);
+        if let Some(g) = &c.gateway_conformance {
+            self.gateway_conformance(&format!("{base}.gatewayConformance"), g, requires.contains(&Feature::GatewayApi));
+        }
         let pos = self.pos(base);
         LoadedCase {
             id: format!("{suite}::{}", c.name),
@@ -472,7 +479,109 @@ impl Validator<'_> {
             steps: c.steps,
             catch: c.catch,
             finally: c.finally,
+            gateway_conformance: c.gateway_conformance,
             location: diag::Location::new(self.file, pos),
+        }
+    }
+
+    /// `gatewayConformance`: only where the case needs the Gateway API, with
+    /// known upstream feature names, each once, and extended support when
+    /// an extended feature is exercised.
+    fn gateway_conformance(&mut self, path: &str, g: &GatewayConformance, needs_gateway_api: bool) {
+        if !needs_gateway_api {
+            self.error(
+                &SUITE_020,
+                path,
+                "`gatewayConformance` on a case that does not require `gatewayApi`".into(),
+                "only a case that needs the Gateway API can prove its conformance: add `gatewayApi` to the suite's or case's `requires`, or drop the field",
+            );
+        }
+        let written = self.root.lookup(&format!("{path}.features")).is_some();
+        if written && g.features.is_empty() {
+            self.error(
+                &SUITE_020,
+                &format!("{path}.features"),
+                "`features` is empty".into(),
+                "list the upstream features the case exercises, or leave `features` out for a case that checks platform wiring beyond the API",
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (i, f) in g.features.iter().enumerate() {
+            let at = format!("{path}.features[{i}]");
+            match gateway_feature_support(f) {
+                None => self.error(
+                    &SUITE_020,
+                    &at,
+                    format!("unknown Gateway API feature `{f}`"),
+                    "use an upstream feature name of the GATEWAY-HTTP profile, e.g. `Gateway`, `HTTPRoute`, `HTTPRouteSchemeRedirect` (suites/README.md lists them)",
+                ),
+                Some(ConformanceSupport::Extended) if g.support == ConformanceSupport::Core => self.error(
+                    &SUITE_020,
+                    &at,
+                    format!("`{f}` is an extended feature, but the case claims `support: core`"),
+                    "set `support: extended`: a case that needs an extended feature proves extended support",
+                ),
+                Some(_) => {}
+            }
+            if !seen.insert(f.as_str()) {
+                self.error(
+                    &SUITE_020,
+                    &at,
+                    format!("feature `{f}` is listed twice"),
+                    "list each feature once",
+                );
+            }
+        }
+    }
+
+    /// Every probe `baseline` names another metric recorded in this suite,
+    /// with the same unit and direction, so the reports can form the ratio.
+    fn baselines(&mut self, cases: &[LoadedCase]) {
+        // metric id -> (unit, higher is better) when known
+        let mut metrics: BTreeMap<String, Option<(&'static str, bool)>> = BTreeMap::new();
+        for c in cases {
+            for (_, steps) in step_lists(c) {
+                for step in steps {
+                    let (m, unit) = match step {
+                        Step::Probe(p) => (&p.metric, p.action.sample_unit()),
+                        Step::DnsRecord(d) => (&d.metric, Some(("ms", false))),
+                        Step::BgpPeer(b) => (&b.metric, Some(("ms", false))),
+                        _ => continue,
+                    };
+                    if let Some(m) = m {
+                        metrics.insert(m.clone(), unit);
+                    }
+                }
+            }
+        }
+        for (i, c) in cases.iter().enumerate() {
+            for (list, steps) in step_lists(c) {
+                for (j, step) in steps.iter().enumerate() {
+                    let Step::Probe(p) = step else { continue };
+                    let Some(b) = &p.baseline else { continue };
+                    let at = format!("cases[{i}].{list}[{j}].probe.baseline");
+                    let (message, hint) = match (&p.metric, metrics.get(b)) {
+                        (None, _) => (
+                            "`baseline` on a probe without `metric`".to_owned(),
+                            "give the probe a `metric`: the baseline is what that metric is measured against",
+                        ),
+                        (Some(m), _) if m == b => (
+                            format!("metric `{m}` names itself as its baseline"),
+                            "name the other metric this one is compared with, e.g. its host_to_host twin",
+                        ),
+                        (Some(_), None) => (
+                            format!("baseline `{b}` is not a metric of this suite"),
+                            "name a `metric` that a probe, dnsRecord or bgpPeer step of this suite records",
+                        ),
+                        (Some(m), Some(unit)) if unit.is_some() && *unit != p.action.sample_unit() => (
+                            format!("baseline `{b}` is measured in another unit or direction than `{m}`"),
+                            "compare metrics of the same kind, e.g. two stream probes",
+                        ),
+                        _ => continue,
+                    };
+                    self.error(&SUITE_021, &at, message, hint);
+                }
+            }
         }
     }
 
@@ -1135,6 +1244,11 @@ impl Validator<'_> {
             );
         }
     }
+}
+
+/// A case's step lists with their names in YAML.
+fn step_lists(c: &LoadedCase) -> [(&'static str, &[Step]); 3] {
+    [("steps", &c.steps), ("catch", &c.catch), ("finally", &c.finally)]
 }
 
 fn merge_timeouts(case: &StepTimeouts, suite: &StepTimeouts) -> StepTimeouts {

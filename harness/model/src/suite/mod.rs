@@ -26,6 +26,8 @@
 //! | SUITE-017 | unknown or redefined template variable |
 //! | SUITE-018 | probe metric on an action without samples, or a bad metric id |
 //! | SUITE-019 | a feature both required and excluded (`x` and `"!x"`) |
+//! | SUITE-020 | `gatewayConformance`: unknown, repeated or empty `features`, an extended feature under `support: core`, or on a case that does not require `gatewayApi` |
+//! | SUITE-021 | probe `baseline`: without `metric`, naming itself, not a metric of the suite, or of another unit or direction |
 
 pub mod loader;
 pub mod model;

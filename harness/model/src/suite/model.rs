@@ -96,6 +96,11 @@ pub struct Case {
     /// Extra template variables (`{{name}}`) for this case's manifests.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// The Gateway API conformance this case proves (features and core or
+    /// extended support), for the run's `ConformanceReport`; only on cases
+    /// that require `gatewayApi` (SUITE-020).
+    #[serde(default)]
+    pub gateway_conformance: Option<crate::results::GatewayConformance>,
     #[serde(default)]
     pub steps: Vec<Step>,
     #[serde(default)]
@@ -462,6 +467,11 @@ pub struct Probe {
     /// `results.json` and `report --baseline`.
     #[serde(default)]
     pub metric: Option<String>,
+    /// Id of another metric of the same suite this one is measured against
+    /// (e.g. the host-network twin of a pod-to-pod metric): the reports show
+    /// the ratio of their means with a 95% CI. Needs `metric` (SUITE-021).
+    #[serde(default)]
+    pub baseline: Option<String>,
     /// Start the probe and go on with the next step at once; a later
     /// `assert: {probe: <name>}` waits for its report (and its verdict).
     /// For measuring while a `disrupt` step breaks something.

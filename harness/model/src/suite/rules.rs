@@ -128,11 +128,24 @@ pub const SUITE_019: Rule = Rule::error(
     "keep either `x` or `\"!x\"`; the case could never run",
 );
 
+pub const SUITE_020: Rule = Rule::error(
+    "SUITE-020",
+    AREA,
+    "bad `gatewayConformance`: unknown or repeated feature, empty list, extended feature under `support: core`, or a case without `gatewayApi`",
+    "list upstream GATEWAY-HTTP feature names once each, with `support: extended` for extended ones, on cases that require `gatewayApi`",
+);
+pub const SUITE_021: Rule = Rule::error(
+    "SUITE-021",
+    AREA,
+    "bad perf `baseline`: no `metric`, the probe's own metric, not a metric of this suite, or another unit or direction",
+    "name another metric this suite records, of the same unit and direction",
+);
+
 /// The catalog, in id order.
 pub const RULES: &[Rule] = &[
     SUITE_000, SUITE_001, SUITE_002, SUITE_003, SUITE_004, SUITE_005, SUITE_006, SUITE_007, SUITE_008,
     SUITE_009, SUITE_010, SUITE_011, SUITE_012, SUITE_013, SUITE_014, SUITE_015, SUITE_016, SUITE_017,
-    SUITE_018, SUITE_019,
+    SUITE_018, SUITE_019, SUITE_020, SUITE_021,
 ];
 
 #[cfg(test)]
