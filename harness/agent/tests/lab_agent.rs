@@ -18,11 +18,7 @@ fn agent_modes_work_across_a_veth() {
     if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &[
             "--http",
             "8080",
@@ -214,11 +210,7 @@ fn capture_counts_plaintext_on_the_veth() {
     if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &["--tcp-echo", "7000", "--udp-echo", "7002"],
     );
     let ips = format!("{},{}", pair.a_ip, pair.b_ip);
@@ -448,13 +440,9 @@ fn https_by_name_with_resolve_verifies_against_a_test_ca() {
     if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
     let pki = test_pki();
-    let pair = LinkedPair::create().expect("create lab pair");
     let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &[
             "--https", "8443", "--http", "8080", "--tls-cert", &cert, "--tls-key", &key,
         ],

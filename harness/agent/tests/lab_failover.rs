@@ -52,9 +52,7 @@ fn start_prober(pair: &LinkedPair, target: &str, probe_args: &[&str], secs: f64)
 }
 
 fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: Duration) {
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let mut backend = common::agent_serve(&agent, &pair.b, serve_args);
+    let common::Served { agent, pair, server: mut backend } = common::served_pair(serve_args);
     let target = format!("{}:{port}", pair.b_ip);
     let mut prober = start_prober(&pair, &target, probe_args, 2.0);
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use infraflux_engine::probes::argv::agent_argv;
-use infraflux_testkit::lab::{LinkedPair, Netns};
+use infraflux_testkit::lab::Netns;
 use infraflux_testkit::paths;
 use infraflux_model::suite::model::{DowntimeKind, DowntimeProbe, HttpProbe, HumanDuration, ProbeAction};
 
@@ -52,11 +52,7 @@ fn suite_probe_actions_run_as_the_agent_expects() {
     if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &["--http", "8080", "--https", "8443", "--tls-san", "a.infraflux.test,b.infraflux.test,*.infraflux.test", "--tcp-echo", "7000"],
     );
     let b = pair.b_ip.to_string();

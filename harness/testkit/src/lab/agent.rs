@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::lab::{self, LabProcess, Netns, process::Stream};
+use crate::lab::{self, LabProcess, LinkedPair, Netns, process::Stream};
 
 /// The agent binary, rebuilt once per test process (see
 /// [`lab::build_agent_binary`]).
@@ -50,4 +50,25 @@ pub fn agent_serve(agent: &Path, ns: &Netns, args: &[&str]) -> LabProcess {
         .expect("agent serve ready");
     assert_eq!(json(&line)["ready"], true);
     p
+}
+
+/// Where most agent lab tests start: a fresh [`LinkedPair`] with the agent
+/// serving in `b`. Fields drop in order, so the server is killed before its
+/// namespace goes.
+pub struct Served {
+    pub agent: PathBuf,
+    pub server: LabProcess,
+    pub pair: LinkedPair,
+}
+
+/// A new pair with `infraflux-agent serve <serve_args>` ready in `pair.b`.
+pub fn served_pair(serve_args: &[&str]) -> Served {
+    let agent = agent_bin();
+    let pair = LinkedPair::create().expect("create lab pair");
+    let server = agent_serve(&agent, &pair.b, serve_args);
+    Served {
+        agent,
+        server,
+        pair,
+    }
 }
