@@ -8,11 +8,12 @@
 //! Root only, like the lab tests: `sudo cargo bench -p infraflux --bench
 //! lab_throughput`. Not root: fails unless INFRAFLUX_LAB=skip.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
+use infraflux_testkit::lab::agent::{agent_bin, json};
 use infraflux_testkit::lab::netns::run_command;
 use infraflux_testkit::lab::process::Stream;
 use infraflux_testkit::lab::{self, Gate, LabProcess, LinkedPair, Netns};
@@ -21,14 +22,6 @@ const SINK_PORT: u16 = 7001;
 const IPERF_PORT: u16 = 5201;
 const BYTES_PER_ITER: u64 = 512 << 20;
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn agent_bin() -> PathBuf {
-    lab::build_agent_binary().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
-}
 
 /// One agent transfer; returns (bytes, seconds) as the agent measured them.
 fn agent_once(agent: &Path, ns: &Netns, target: &str, bytes: Option<u64>, secs: f64) -> (f64, f64) {

@@ -3,7 +3,7 @@
 //! Root only (see common::lab_enabled).
 #![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
-use infraflux_testkit::lab::agent as common;
+use infraflux_testkit::lab::{self, agent as common};
 
 use std::time::Duration;
 
@@ -15,14 +15,10 @@ fn netns_names() -> String {
 
 #[test]
 fn agent_modes_work_across_a_veth() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &[
             "--http",
             "8080",
@@ -211,14 +207,10 @@ fn agent_modes_work_across_a_veth() {
 
 #[test]
 fn capture_counts_plaintext_on_the_veth() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &["--tcp-echo", "7000", "--udp-echo", "7002"],
     );
     let ips = format!("{},{}", pair.a_ip, pair.b_ip);
@@ -240,9 +232,9 @@ fn capture_counts_plaintext_on_the_veth() {
         "--duration-s",
         "2",
     ]);
-    let mut cap = infraflux_testkit::lab::LabProcess::spawn("capture", &mut cmd).expect("spawn capture");
+    let mut cap = lab::LabProcess::spawn("capture", &mut cmd).expect("spawn capture");
     cap.wait_line(
-        infraflux_testkit::lab::process::Stream::Stderr,
+        lab::process::Stream::Stderr,
         Duration::from_secs(5),
         |l| l.contains("ready"),
     )
@@ -307,7 +299,7 @@ fn capture_counts_plaintext_on_the_veth() {
 
 #[test]
 fn namespaces_are_removed_on_drop_and_on_panic() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let pair = LinkedPair::create().expect("create lab pair");
@@ -336,7 +328,7 @@ fn namespaces_are_removed_on_drop_and_on_panic() {
 
 #[test]
 fn dns_server_and_client_and_system_resolver() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let agent = common::agent_bin();
@@ -382,9 +374,8 @@ fn dns_server_and_client_and_system_resolver() {
         .expect("resolv.conf");
     let mut cmd = pair.a.command(&agent);
     cmd.args(["client", "http", "--url", "http://echo.lab:8080/by-name"]);
-    let mut p = infraflux_testkit::lab::LabProcess::spawn("agent client by name", &mut cmd).expect("spawn");
-    let (_status, out) = p.wait_output(t).expect("client finished");
-    let http = common::json(out.lines().last().unwrap_or_default());
+    let mut p = lab::LabProcess::spawn("agent client by name", &mut cmd).expect("spawn");
+    let http = common::report(&mut p, t);
     assert_eq!(http["ok"], true, "{http}");
     assert_eq!(
         common::json(http["body"].as_str().unwrap_or("{}"))["path"],
@@ -446,16 +437,12 @@ fn test_pki() -> TestPki {
 
 #[test]
 fn https_by_name_with_resolve_verifies_against_a_test_ca() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
     let pki = test_pki();
-    let pair = LinkedPair::create().expect("create lab pair");
     let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &[
             "--https", "8443", "--http", "8080", "--tls-cert", &cert, "--tls-key", &key,
         ],
@@ -585,21 +572,18 @@ fn https_by_name_with_resolve_verifies_against_a_test_ca() {
 }
 
 /// Runs `args` inside `ns` with `ip netns exec`, failing the test on error.
-fn in_netns(ns: &infraflux_testkit::lab::Netns, args: &[&str]) {
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", ns.name()]).args(args);
-    infraflux_testkit::lab::netns::run_command(&mut cmd, None, Duration::from_secs(10))
+fn in_netns(ns: &lab::Netns, args: &[&str]) {
+    ns.run(args[0], &args[1..], Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{args:?}: {e}"));
 }
 
 #[test]
 fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let agent = common::agent_bin();
-    let ns = infraflux_testkit::lab::Netns::create(&infraflux_testkit::lab::unique_tag(), "r")
-        .expect("create namespace");
+    let ns = lab::Netns::new("r").expect("create namespace");
     let t = Duration::from_secs(30);
     let fresh = common::agent_run(&agent, &ns, &["host-rules", "--host-root", "/"], t);
     assert_eq!(fresh["ok"], true, "{fresh}");
@@ -666,9 +650,8 @@ fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
     );
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-    let mut p = infraflux_testkit::lab::LabProcess::spawn("agent host-rules chroot", &mut cmd)
-        .expect("spawn unshare");
-    let (_status, out) = p.wait_output(t).expect("host-rules in chroot finished");
+    let mut p = lab::LabProcess::spawn("agent host-rules chroot", &mut cmd).expect("spawn unshare");
+    let chrooted = common::report(&mut p, t);
     // The bind mount lived only in the private mount namespace, now gone.
     // Should it ever show here, never let TempDir's recursive delete walk
     // into the host's root through it.
@@ -676,7 +659,6 @@ fn host_rules_reports_kube_proxy_chains_in_a_namespace() {
         let kept = root.keep();
         panic!("bind mount leaked into the host: {}", kept.display());
     }
-    let chrooted = common::json(out.lines().last().unwrap_or_default());
     assert_eq!(chrooted["ok"], true, "{chrooted}");
     assert_eq!(chrooted["host_root"], root_text);
     assert_eq!(chrooted["kube_chains"], after["kube_chains"], "{chrooted}");

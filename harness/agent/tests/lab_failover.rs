@@ -5,7 +5,7 @@
 //! and in position. Root only.
 #![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
-use infraflux_testkit::lab::agent as common;
+use infraflux_testkit::lab::{self, agent as common};
 
 use std::process::Command;
 use std::thread;
@@ -51,15 +51,8 @@ fn start_prober(pair: &LinkedPair, target: &str, probe_args: &[&str], secs: f64)
     LabProcess::spawn("agent downtime", &mut cmd).expect("spawn prober")
 }
 
-fn report_of(p: &mut LabProcess, timeout: Duration) -> serde_json::Value {
-    let (_status, out) = p.wait_output(timeout).expect("prober finished");
-    common::json(out.lines().last().unwrap_or_default())
-}
-
 fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: Duration) {
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let mut backend = common::agent_serve(&agent, &pair.b, serve_args);
+    let common::Served { agent, pair, server: mut backend } = common::served_pair(serve_args);
     let target = format!("{}:{port}", pair.b_ip);
     let mut prober = start_prober(&pair, &target, probe_args, 2.0);
 
@@ -74,7 +67,7 @@ fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: D
     let restart_at = SystemTime::now();
     let _restarted = common::agent_serve(&agent, &pair.b, serve_args);
     let ready_at = SystemTime::now();
-    let report = report_of(&mut prober, Duration::from_secs(10));
+    let report = common::report(&mut prober, Duration::from_secs(10));
 
     let actual = ms(ready_at.duration_since(kill_at).expect("ready after kill"));
     let restart_latency = ms(ready_at
@@ -129,7 +122,7 @@ fn run_failover(serve_args: &[&str], probe_args: &[&str], port: u16, injected: D
 
 #[test]
 fn tcp_backend_downtime_matches_injected_outage() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     run_failover(
@@ -142,7 +135,7 @@ fn tcp_backend_downtime_matches_injected_outage() {
 
 #[test]
 fn http_backend_downtime_matches_injected_outage() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     run_failover(
@@ -155,7 +148,7 @@ fn http_backend_downtime_matches_injected_outage() {
 
 #[test]
 fn downtime_reports_a_service_still_down_and_bad_targets() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let pair = LinkedPair::create().expect("create lab pair");
@@ -172,7 +165,7 @@ fn downtime_reports_a_service_still_down_and_bad_targets() {
         &["--probe", "http", "--path", "/status/503"],
         0.3,
     );
-    let down = report_of(&mut p, Duration::from_secs(10));
+    let down = common::report(&mut p, Duration::from_secs(10));
     assert_eq!(down["ok"], false, "{down}");
     let err = down["error"].as_str().unwrap_or("");
     assert!(err.contains("still down") && err.contains("503"), "{down}");
@@ -187,7 +180,7 @@ fn downtime_reports_a_service_still_down_and_bad_targets() {
 
     // Nothing listens on 7999: refused from the first attempt on.
     let mut p = start_prober(&pair, &format!("{}:7999", pair.b_ip), &[], 0.2);
-    let refused = report_of(&mut p, Duration::from_secs(10));
+    let refused = common::report(&mut p, Duration::from_secs(10));
     assert_eq!(refused["ok"], false, "{refused}");
     assert!(
         refused["windows"][0]["error"]
@@ -216,7 +209,7 @@ fn downtime_reports_a_service_still_down_and_bad_targets() {
         "5",
     ]);
     let mut p = LabProcess::spawn("agent downtime by name", &mut cmd).expect("spawn prober");
-    let unresolved = report_of(&mut p, Duration::from_secs(10));
+    let unresolved = common::report(&mut p, Duration::from_secs(10));
     assert_eq!(unresolved["ok"], false, "{unresolved}");
     assert!(
         unresolved["error"]

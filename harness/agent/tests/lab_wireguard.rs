@@ -6,7 +6,7 @@
 //! counter can see a leak at all. Root only.
 #![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
-use infraflux_testkit::lab::agent as common;
+use infraflux_testkit::lab::{self, agent as common};
 
 use std::path::Path;
 use std::process::Command;
@@ -85,7 +85,7 @@ fn traffic(agent: &Path, from: &Netns, to: &str) {
 
 #[test]
 fn wireguard_tunnel_leaks_no_plaintext() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let agent = common::agent_bin();
@@ -119,7 +119,7 @@ fn wireguard_tunnel_leaks_no_plaintext() {
 
 #[test]
 fn without_the_tunnel_the_same_traffic_is_plaintext() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
     let agent = common::agent_bin();

@@ -7,20 +7,17 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use infraflux_testkit::controlplane::ControlPlane;
+use infraflux_testkit::paths::repo_root;
 use infraflux::results::{PerfSeries, RunResults};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
     c.current_dir(repo_root()).env_remove("KUBECONFIG").env_remove("INFRAFLUX_AGENT_IMAGE");
     c
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -328,8 +328,9 @@ pub struct CurrentStep {
     pub started: std::time::Instant,
 }
 
-/// One attempt of one case.
-#[derive(Debug)]
+/// One attempt of one case. `Default` is an attempt with nothing recorded
+/// yet, so a context needs only the fields that identify it.
+#[derive(Debug, Default)]
 pub struct CaseCtx {
     /// `<suite>::<case>`.
     pub id: String,

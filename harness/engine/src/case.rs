@@ -191,11 +191,7 @@ async fn run_attempt<B: Backend>(
         vars,
         labels: crate::cluster::harness_labels(&run.run_id, Some(&case_label(case))),
         fixtures: fixtures.clone(),
-        probes: Mutex::new(BTreeMap::new()),
-        perf: Mutex::new(Vec::new()),
-        background: Mutex::new(BTreeMap::new()),
-        current: Mutex::new(None),
-        steps: Mutex::new(Vec::new()),
+        ..CaseCtx::default()
     });
 
     let mut case_timeout = case.timeout.unwrap_or(run.timeouts.case);

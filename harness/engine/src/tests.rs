@@ -671,13 +671,7 @@ fn ctx_with(vars: &[(&str, &str)]) -> CaseCtx {
         namespace: "ifx-x-1234".into(),
         attempt: 1,
         vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        labels: Default::default(),
-        fixtures: Default::default(),
-        probes: Default::default(),
-        perf: Default::default(),
-        background: Default::default(),
-        current: Default::default(),
-        steps: Default::default(),
+        ..CaseCtx::default()
     }
 }
 

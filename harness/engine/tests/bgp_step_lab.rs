@@ -16,37 +16,37 @@ use std::time::{Duration, Instant};
 use infraflux_engine::bgp;
 use infraflux_engine::StepError;
 use infraflux_engine::steps::bgp::{BgpCollector, Expect};
-use infraflux_testkit::lab_bgpdns::peers::{self, BgpPeer, PeerLab, PeerSpec};
+use infraflux_testkit::lab::{self, peers::{self, BgpPeer, PeerLab, PeerSpec, nets}};
 use ipnet::Ipv4Net;
 
 const HOLD_SECS: u16 = 9;
 
-fn nets(list: &[&str]) -> Vec<Ipv4Net> {
-    list.iter().map(|s| s.parse().unwrap()).collect()
+/// FRR as a Cilium node with AS `peer_asn` that dials the harness (AS
+/// 65000) on 10.198.`net`.0/30.
+fn node_spec(peer_asn: u32, net: u8) -> PeerSpec {
+    PeerSpec {
+        peer_asn,
+        harness_asn: 65000,
+        peer_ip: Ipv4Addr::new(10, 198, net, 2),
+        harness_ip: Ipv4Addr::new(10, 198, net, 1),
+        hold_secs: HOLD_SECS,
+        peer_passive: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
-    match infraflux_testkit::lab_bgpdns::root_or_skip("bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal") {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(msg) => panic!("{msg}"),
+    if !lab::enabled() {
+        return;
     }
-    let spec = PeerSpec {
-        peer_asn: 65010,
-        harness_asn: 65000,
-        peer_ip: Ipv4Addr::new(10, 198, 7, 2),
-        harness_ip: Ipv4Addr::new(10, 198, 7, 1),
-        hold_secs: HOLD_SECS,
-        peer_passive: false,
-    };
+    let spec = node_spec(65010, 7);
     let lab = PeerLab::new(&spec).unwrap();
     let vip = nets(&["198.51.100.34/32"]);
     let pod_cidr = nets(&["10.244.1.0/24"]);
     let announced: Vec<Ipv4Net> = vip.iter().chain(&pod_cidr).copied().collect();
 
     // The run's router: listening in the harness namespace before the "node" dials.
-    let l = lab.harness.tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
+    let l = lab.harness().tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
     let listener = tokio::net::TcpListener::from_std(l).unwrap();
     let cfg = bgp::Config::new(spec.harness_asn, spec.harness_ip, spec.harness_ip).with_peer_asn(spec.peer_asn);
     let collector = BgpCollector::start(listener, cfg).unwrap();
@@ -79,7 +79,7 @@ async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
 
     // Peer loss without a goodbye: the hold timer must clear its routes.
     let t0 = Instant::now();
-    lab.veth.set_b_down().unwrap();
+    lab.pair.set_b_down().unwrap();
     let lost = Expect { min_sessions: 0, received: vec![], not_received: pod_cidr.clone() };
     collector
         .expect(&lost, Duration::from_secs(u64::from(HOLD_SECS) + 5))
@@ -97,22 +97,13 @@ async fn bgp_peer_step_sees_vip_and_pod_cidr_and_their_withdrawal() {
 /// the engine records a step's `metric`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_reset_is_noticed_and_routes_come_back_measured() {
-    match infraflux_testkit::lab_bgpdns::root_or_skip("session_reset_is_noticed_and_routes_come_back_measured") {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(msg) => panic!("{msg}"),
+    if !lab::enabled() {
+        return;
     }
-    let spec = PeerSpec {
-        peer_asn: 65011,
-        harness_asn: 65000,
-        peer_ip: Ipv4Addr::new(10, 198, 8, 2),
-        harness_ip: Ipv4Addr::new(10, 198, 8, 1),
-        hold_secs: HOLD_SECS,
-        peer_passive: false,
-    };
+    let spec = node_spec(65011, 8);
     let lab = PeerLab::new(&spec).unwrap();
     let vip = nets(&["198.51.100.35/32"]);
-    let l = lab.harness.tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
+    let l = lab.harness().tcp_listen(SocketAddr::from((spec.harness_ip, 179))).unwrap();
     let listener = tokio::net::TcpListener::from_std(l).unwrap();
     let cfg = bgp::Config::new(spec.harness_asn, spec.harness_ip, spec.harness_ip).with_peer_asn(spec.peer_asn);
     let collector = BgpCollector::start(listener, cfg).unwrap();
@@ -136,13 +127,7 @@ async fn session_reset_is_noticed_and_routes_come_back_measured() {
         namespace: "ifx-lab".into(),
         attempt: 1,
         vars: [("lbIp".to_owned(), "198.51.100.35".to_owned())].into(),
-        labels: Default::default(),
-        fixtures: Default::default(),
-        probes: Default::default(),
-        perf: Default::default(),
-        background: Default::default(),
-        current: Default::default(),
-        steps: Default::default(),
+        ..Default::default()
     };
     let step = infraflux_model::suite::model::BgpPeer {
         name: Some("back".into()),

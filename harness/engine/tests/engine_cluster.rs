@@ -10,21 +10,17 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use infraflux_kube::{Cluster, lock};
 use infraflux_testkit::controlplane::{self, ControlPlane};
+use infraflux_testkit::paths::{self, fixtures_dir as fixtures};
 use infraflux_engine::{self as engine, Backend, CaseCtx, EngineError, RunOptions, StepError, TimeoutDefaults, kube_backend::KubeBackend};
 use infraflux_model::results::{Outcome, RunResults};
 use infraflux_model::suite::{self, Step};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
 
 struct Env {
     cp: &'static ControlPlane,
@@ -288,7 +284,7 @@ async fn shipped_suites_skip_cleanly_on_a_cluster_without_cilium() {
     let Some(env) = env("eng-ship").await else { return };
     let id = run_id("e");
     let opts = RunOptions {
-        suites_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../suites"),
+        suites_dir: paths::suites_dir(),
         ..env.opts(&id)
     };
     let r = engine::run(opts).await.expect("run");

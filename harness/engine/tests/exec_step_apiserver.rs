@@ -8,21 +8,17 @@
 #![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use infraflux_kube::Cluster;
 use infraflux_testkit::controlplane::{self, ControlPlane};
+use infraflux_testkit::paths::fixtures_dir as fixtures;
 use infraflux_engine::{self as engine, RunOptions, TimeoutDefaults};
 use infraflux_model::results::{Outcome, RunResults};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
 
 async fn wait_for<F, Fut>(what: &str, mut check: F)
 where

@@ -14,15 +14,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use infraflux_engine::bgp::{self, Session, SessionState, Speaker};
-use infraflux_testkit::lab_bgpdns::peers::{self, BgpPeer, PeerLab, PeerSpec};
-use infraflux_testkit::lab_bgpdns::poll;
+use infraflux_testkit::lab::{self, poll};
+use infraflux_testkit::lab::peers::{self, BgpPeer, PeerLab, PeerSpec, nets};
 use ipnet::Ipv4Net;
 
 const HOLD_SECS: u16 = 9;
-
-fn nets(list: &[&str]) -> Vec<Ipv4Net> {
-    list.iter().map(|s| s.parse().unwrap()).collect()
-}
 
 fn spec(peer_passive: bool) -> PeerSpec {
     PeerSpec {
@@ -48,7 +44,7 @@ fn speaker(s: &PeerSpec) -> Speaker {
 /// while the daemon starts listening).
 async fn connect(lab: &PeerLab, s: &PeerSpec) -> Session {
     let addr = SocketAddr::from((s.peer_ip, 179));
-    let ns = &lab.harness;
+    let ns = lab.harness();
     let stream = poll("peer to accept on port 179", Duration::from_secs(20), Duration::from_millis(200), || {
         ns.tcp_connect(addr, Duration::from_secs(1)).ok()
     })
@@ -59,7 +55,7 @@ async fn connect(lab: &PeerLab, s: &PeerSpec) -> Session {
 
 /// Binds port 179 in the harness namespace, before the peer starts dialing.
 fn listen(lab: &PeerLab, s: &PeerSpec) -> tokio::net::TcpListener {
-    let l = lab.harness.tcp_listen(SocketAddr::from((s.harness_ip, 179))).unwrap();
+    let l = lab.harness().tcp_listen(SocketAddr::from((s.harness_ip, 179))).unwrap();
     tokio::net::TcpListener::from_std(l).unwrap()
 }
 
@@ -124,16 +120,9 @@ async fn exchange(peer: &mut dyn BgpPeer, session: &Session, s: &PeerSpec, initi
     (withdraw_seen, our_withdraw_seen)
 }
 
-fn gate(name: &str) -> bool {
-    match infraflux_testkit::lab_bgpdns::root_or_skip(name) {
-        Ok(run) => run,
-        Err(msg) => panic!("{msg}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
-    if !gate("frr_peer_active_routes_match_and_link_loss_expires_hold_timer") {
+    if !lab::enabled() {
         return;
     }
     let s = spec(false);
@@ -148,7 +137,7 @@ async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
 
     // Link loss: no FIN, no NOTIFICATION; only the hold timer can notice.
     let t0 = Instant::now();
-    lab.veth.set_b_down().unwrap();
+    lab.pair.set_b_down().unwrap();
     let down = session
         .wait_down(Duration::from_secs(u64::from(HOLD_SECS) + 3))
         .await
@@ -166,7 +155,7 @@ async fn frr_peer_active_routes_match_and_link_loss_expires_hold_timer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bird_peer_routes_match_and_admin_disable_drops_routes() {
-    if !gate("bird_peer_routes_match_and_admin_disable_drops_routes") {
+    if !lab::enabled() {
         return;
     }
     let s = spec(true);
@@ -187,7 +176,7 @@ async fn bird_peer_routes_match_and_admin_disable_drops_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gobgpd_peer_routes_match_and_kill_drops_routes() {
-    if !gate("gobgpd_peer_routes_match_and_kill_drops_routes") {
+    if !lab::enabled() {
         return;
     }
     let bin = peers::gobgp_bin_dir();

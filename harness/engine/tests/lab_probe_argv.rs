@@ -8,13 +8,14 @@
 //! Root only (see common::lab_enabled).
 #![allow(clippy::expect_used, reason = "test helpers fail the test loudly")]
 
-use infraflux_testkit::lab::agent as common;
+use infraflux_testkit::lab::{self, agent as common};
 
 use std::path::Path;
 use std::time::Duration;
 
 use infraflux_engine::probes::argv::agent_argv;
-use infraflux_testkit::lab::{LinkedPair, Netns};
+use infraflux_testkit::lab::Netns;
+use infraflux_testkit::paths;
 use infraflux_model::suite::model::{DowntimeKind, DowntimeProbe, HttpProbe, HumanDuration, ProbeAction};
 
 fn run(agent: &Path, ns: &Netns, action: &ProbeAction) -> serde_json::Value {
@@ -48,14 +49,10 @@ fn downtime(host: &str, port: u16, probe: DowntimeKind, secs: u64) -> ProbeActio
 
 #[test]
 fn suite_probe_actions_run_as_the_agent_expects() {
-    if !common::lab_enabled() {
+    if !lab::enabled() {
         return;
     }
-    let agent = common::agent_bin();
-    let pair = LinkedPair::create().expect("create lab pair");
-    let _server = common::agent_serve(
-        &agent,
-        &pair.b,
+    let common::Served { agent, pair, server: _server } = common::served_pair(
         &["--http", "8080", "--https", "8443", "--tls-san", "a.infraflux.test,b.infraflux.test,*.infraflux.test", "--tcp-echo", "7000"],
     );
     let b = pair.b_ip.to_string();
@@ -113,8 +110,7 @@ fn suite_probe_actions_run_as_the_agent_expects() {
 
 /// The predicates a shipped case asserts on its probe `probe` (`n` of them).
 fn shipped_predicates(case_id: &str, probe: &str, n: usize) -> Vec<infraflux_model::suite::model::Predicate> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let suites = infraflux_model::suite::load_dir(&root.join("suites"), &root.join("fixtures")).expect("suites load");
+    let suites = infraflux_model::suite::load_dir(&paths::suites_dir(), &paths::fixtures_dir()).expect("suites load");
     let case = suites.iter().flat_map(|s| &s.cases).find(|c| c.id == case_id).expect("shipped case");
     let that: Vec<_> = case
         .steps

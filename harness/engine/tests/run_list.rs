@@ -2,15 +2,7 @@
 //! README's case counts and the per-suite minimums hold.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fixtures() -> PathBuf {
-    root().join("fixtures")
-}
+use infraflux_testkit::paths::{fixtures_dir as fixtures, repo_root as root};
 
 /// The eight suites the product is judged by.
 const PRODUCT_SUITES: [&str; 8] =

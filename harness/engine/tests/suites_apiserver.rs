@@ -28,22 +28,18 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use infraflux_kube::Cluster;
 use infraflux_testkit::controlplane::{self, ControlPlane, crds};
+use infraflux_testkit::paths;
 use infraflux_engine::{self as engine, RunOptions, TimeoutDefaults};
 use infraflux_model::results::{Outcome, RunResults};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -239,8 +235,8 @@ async fn env(prefix: &str) -> Option<Env> {
 impl Env {
     fn opts(&self, run_id: &str, cases: &[&str]) -> RunOptions {
         RunOptions {
-            suites_dir: root().join("suites"),
-            fixtures_dir: root().join("fixtures"),
+            suites_dir: paths::suites_dir(),
+            fixtures_dir: paths::fixtures_dir(),
             filters: cases.iter().map(|c| c.to_string()).collect(),
             exact: true,
             kubeconfig: Some(self.cp.kubeconfig_path().to_path_buf()),

@@ -10,4 +10,4 @@ pub mod cloudflare_api;
 pub mod controlplane;
 pub mod knot;
 pub mod lab;
-pub mod lab_bgpdns;
+pub mod paths;

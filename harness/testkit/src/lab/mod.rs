@@ -1,19 +1,27 @@
 //! Network lab: throw-away network namespaces joined by veth pairs, for
-//! checks that need real packets but no cluster (WireGuard leak counting,
-//! failover downtime, throughput). Namespaces are driven with the `ip`
-//! command rather than rtnetlink: the lab needs namespaces, veths, addresses
-//! and routes only, `ip` does each in one line with errors a person can read,
-//! and it avoids pulling a netlink stack into the harness for test-only use.
+//! checks that need real packets but no cluster: the agent's probes across
+//! a wire, WireGuard leak counting, failover downtime, throughput, and the
+//! harness's BGP speaker against real peers ([`peers`]). Namespaces are
+//! driven with the `ip` command rather than rtnetlink: the lab needs
+//! namespaces, veths, addresses and routes only, `ip` does each in one line
+//! with errors a person can read, and it avoids pulling a netlink stack into
+//! the harness for test-only use.
+//!
+//! One module serves every lab test so that the safety rules below are
+//! enforced in one place, and a stale namespace from any lab test is swept
+//! by the next lab run of any other.
 //!
 //! Safety rules the code enforces: every namespace and interface name is
 //! unique per process (`iflab-<tag>-…`), nothing is ever created in or moved
 //! into the host namespace (veths are created directly inside their
-//! namespaces), addresses live only inside the namespaces, and everything
-//! is torn down by `Drop` (which also runs during a panic). Leftovers from a
-//! killed run are removed by [`cleanup_stale`].
+//! namespaces), addresses live only inside the namespaces, no namespace is
+//! linked to the host uplink, and everything is torn down by `Drop` (which
+//! also runs during a panic). Leftovers from a killed run are removed by
+//! [`cleanup_stale`], which [`enabled`] runs before each test.
 
 pub mod agent;
 pub mod netns;
+pub mod peers;
 pub mod process;
 pub mod wireguard;
 
@@ -30,6 +38,8 @@ pub const NETNS_PREFIX: &str = "iflab-";
 
 /// Bound on any single `ip`/`wg` invocation.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub type Result<T, E = LabError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -53,6 +63,18 @@ pub enum LabError {
     Timeout { what: String, timeout: Duration },
     #[error("failed to enter network namespace {name}: {message}")]
     Enter { name: String, message: String },
+    #[error("failed to use a socket in network namespace {ns}")]
+    Socket {
+        ns: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to write lab file {path}")]
+    File {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{program} not found (looked in {looked}); install it with .ci/install-lab-packages")]
     Missing { program: String, looked: String },
     #[error("process {name} exited early: {detail}")]
@@ -81,6 +103,61 @@ pub fn gate() -> Result<Gate, LabError> {
         ));
     }
     Err(LabError::NotRoot)
+}
+
+/// `true` when a lab test may run: [`gate`] for a test body. Not root
+/// without `INFRAFLUX_LAB=skip` panics, failing the test: a lab check that
+/// silently did nothing is worse than a red build. When it runs, leftovers
+/// of earlier killed runs are swept first.
+pub fn enabled() -> bool {
+    match gate() {
+        Ok(Gate::Run) => {
+            // Leftovers would not collide (names are unique) but would pile up.
+            if let Err(e) = cleanup_stale() {
+                eprintln!("warning: failed to clean up stale lab namespaces: {e}");
+            }
+            true
+        }
+        Ok(Gate::Skip(reason)) => {
+            eprintln!("skipped: {reason}");
+            false
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Calls `f` every `every` until it returns `Some`, for at most `timeout`:
+/// daemons in the lab become ready at their own pace, and every wait must
+/// still end.
+pub fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(LabError::Timeout {
+                what: what.to_string(),
+                timeout,
+            });
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Waits until `path` exists (a daemon's socket or pid file).
+pub fn wait_for_path(path: &std::path::Path, timeout: Duration) -> Result<()> {
+    poll(
+        &format!("{} to appear", path.display()),
+        timeout,
+        Duration::from_millis(10),
+        || path.exists().then_some(()),
+    )
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -134,17 +211,7 @@ pub fn cleanup_stale() -> Result<usize, LabError> {
         if std::path::Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
-        if let Ok(pids) = netns::run_ip(&["netns", "pids", name]) {
-            for p in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
+        netns::kill_pids_in(name);
         let _ = std::fs::remove_dir_all(format!("/etc/netns/{name}"));
         netns::run_ip(&["netns", "del", name])?;
         removed += 1;

@@ -1,17 +1,21 @@
-//! Named network namespaces (`ip netns`) and veth links between them.
+//! Named network namespaces (`ip netns`), veth links between them, and
+//! the bounded command runner everything in the lab goes through, so that a
+//! hung tool fails its test instead of hanging it.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
-use super::{COMMAND_TIMEOUT, LabError, NETNS_PREFIX, unique_tag};
+use super::{COMMAND_TIMEOUT, LabError, LabProcess, NETNS_PREFIX, Result, unique_tag};
 
-fn render(cmd: &Command) -> String {
+pub(crate) fn render(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
@@ -100,6 +104,22 @@ pub fn run_ip(args: &[&str]) -> Result<String, LabError> {
     run_command(Command::new("ip").args(args), None, COMMAND_TIMEOUT)
 }
 
+/// SIGKILLs every process inside namespace `name`, so deleting it really
+/// frees it (a namespace lives on while a process holds it).
+pub(crate) fn kill_pids_in(name: &str) {
+    if let Ok(pids) = run_ip(&["netns", "pids", name]) {
+        for p in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// A named network namespace, deleted on drop.
 #[derive(Debug)]
 pub struct Netns {
@@ -108,6 +128,11 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Creates `iflab-<tag>-<role>` under a fresh [`unique_tag`].
+    pub fn new(role: &str) -> Result<Netns, LabError> {
+        Netns::create(&unique_tag(), role)
+    }
+
     /// Creates `iflab-<tag>-<role>` with its loopback up.
     pub fn create(tag: &str, role: &str) -> Result<Netns, LabError> {
         let name = format!("{NETNS_PREFIX}{tag}-{role}");
@@ -130,10 +155,35 @@ impl Netns {
 
     /// A command that runs `program` inside the namespace via
     /// `ip netns exec` (for tools that cannot join a namespace themselves).
-    pub fn command(&self, program: &std::path::Path) -> Command {
+    /// `ip` execs the program, so the child's pid is the program's.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).arg(program);
         cmd
+    }
+
+    /// Runs `program args` inside the namespace to completion within
+    /// `timeout`, returning stdout.
+    pub fn run(
+        &self,
+        program: impl AsRef<OsStr>,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<String> {
+        run_command(self.command(program).args(args), None, timeout)
+    }
+
+    /// Starts a long-running `program` inside the namespace with its output
+    /// going to `log` (daemons that log more than anyone waits on).
+    pub fn spawn_logged(
+        &self,
+        program: impl AsRef<OsStr>,
+        args: &[&str],
+        log: &Path,
+    ) -> Result<LabProcess> {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        LabProcess::spawn_logged(&render(&cmd), &mut cmd, log)
     }
 
     /// Runs `f` on a new thread that has joined this namespace. Network
@@ -145,6 +195,9 @@ impl Netns {
         T: Send,
     {
         let path = format!("/run/netns/{}", self.name);
+        // setns changes only the calling thread; a scoped helper thread keeps
+        // the caller (and tokio's workers) in their own namespace. Sockets
+        // keep the namespace they were created in.
         thread::scope(|s| {
             let handle = s.spawn(|| -> Result<T, LabError> {
                 let file = File::open(&path).map_err(|e| LabError::Enter {
@@ -164,6 +217,31 @@ impl Netns {
         })
     }
 
+    fn socket<T: Send>(&self, f: impl FnOnce() -> std::io::Result<T> + Send) -> Result<T> {
+        self.run_in(f)?.map_err(|source| LabError::Socket {
+            ns: self.name.clone(),
+            source,
+        })
+    }
+
+    /// A TCP connection from inside this namespace (non-blocking, for tokio).
+    pub fn tcp_connect(&self, addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
+        self.socket(|| {
+            let s = TcpStream::connect_timeout(&addr, timeout)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        })
+    }
+
+    /// A TCP listener bound inside this namespace (non-blocking, for tokio).
+    pub fn tcp_listen(&self, addr: SocketAddr) -> Result<TcpListener> {
+        self.socket(|| {
+            let l = TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+    }
+
     /// Gives processes started with [`Netns::command`] their own
     /// /etc/resolv.conf (`ip netns exec` bind-mounts
     /// /etc/netns/<name>/resolv.conf over it). Removed with the namespace.
@@ -173,18 +251,19 @@ impl Netns {
             std::fs::create_dir_all(&dir)?;
             std::fs::write(dir.join("resolv.conf"), content)
         };
-        write().map_err(|source| LabError::Spawn {
-            command: format!("write {}/resolv.conf", dir.display()),
+        write().map_err(|source| LabError::File {
+            path: format!("{}/resolv.conf", dir.display()),
             source,
         })
     }
 
-    fn etc_dir(&self) -> std::path::PathBuf {
-        std::path::PathBuf::from(format!("/etc/netns/{}", self.name))
+    fn etc_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/etc/netns/{}", self.name))
     }
 
     pub fn delete(mut self) -> Result<(), LabError> {
         self.live = false;
+        kill_pids_in(&self.name);
         let _ = std::fs::remove_dir_all(self.etc_dir());
         run_ip(&["netns", "del", &self.name]).map(|_| ())
     }
@@ -194,6 +273,7 @@ impl Drop for Netns {
     fn drop(&mut self) {
         if self.live {
             // Best effort: a failure here is picked up by cleanup_stale.
+            kill_pids_in(&self.name);
             let _ = std::fs::remove_dir_all(self.etc_dir());
             let _ = run_ip(&["netns", "del", &self.name]);
         }
@@ -201,7 +281,8 @@ impl Drop for Netns {
 }
 
 /// Two namespaces `a` and `b` joined by one veth pair:
-/// `a_if` (10.199.0.1/24) <-> `b_if` (10.199.0.2/24).
+/// `a_if` (`a_ip`) <-> `b_if` (`b_ip`), by default 10.199.0.1/24 and
+/// 10.199.0.2/24.
 #[derive(Debug)]
 pub struct LinkedPair {
     pub tag: String,
@@ -219,6 +300,19 @@ pub const PAIR_PREFIX_LEN: u8 = 24;
 
 impl LinkedPair {
     pub fn create() -> Result<LinkedPair, LabError> {
+        LinkedPair::with_addresses(
+            Ipv4Addr::new(10, 199, 0, 1),
+            Ipv4Addr::new(10, 199, 0, 2),
+            PAIR_PREFIX_LEN,
+        )
+    }
+
+    /// A pair whose ends carry `a_ip/prefix_len` and `b_ip/prefix_len`.
+    pub fn with_addresses(
+        a_ip: Ipv4Addr,
+        b_ip: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<LinkedPair, LabError> {
         let tag = unique_tag();
         let a = Netns::create(&tag, "a")?;
         let b = Netns::create(&tag, "b")?;
@@ -227,35 +321,11 @@ impl LinkedPair {
         // Both ends are born inside their namespaces: the host namespace
         // never holds a lab interface, not even for an instant.
         run_ip(&[
-            "link",
-            "add",
-            &a_if,
-            "netns",
-            a.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b_if,
-            "netns",
-            b.name(),
+            "link", "add", &a_if, "netns", a.name(), "type", "veth", "peer", "name", &b_if,
+            "netns", b.name(),
         ])?;
-        let a_ip = Ipv4Addr::new(10, 199, 0, 1);
-        let b_ip = Ipv4Addr::new(10, 199, 0, 2);
-        a.ip(&[
-            "addr",
-            "add",
-            &format!("{a_ip}/{PAIR_PREFIX_LEN}"),
-            "dev",
-            &a_if,
-        ])?;
-        b.ip(&[
-            "addr",
-            "add",
-            &format!("{b_ip}/{PAIR_PREFIX_LEN}"),
-            "dev",
-            &b_if,
-        ])?;
+        a.ip(&["addr", "add", &format!("{a_ip}/{prefix_len}"), "dev", &a_if])?;
+        b.ip(&["addr", "add", &format!("{b_ip}/{prefix_len}"), "dev", &b_if])?;
         a.ip(&["link", "set", &a_if, "up"])?;
         b.ip(&["link", "set", &b_if, "up"])?;
         Ok(LinkedPair {
@@ -267,5 +337,11 @@ impl LinkedPair {
             a,
             b,
         })
+    }
+
+    /// Takes the `b` end down: packets stop without any FIN or RST, the way
+    /// a lost link looks to both sides.
+    pub fn set_b_down(&self) -> Result<()> {
+        self.b.ip(&["link", "set", &self.b_if, "down"]).map(|_| ())
     }
 }

@@ -1,7 +1,13 @@
-//! Long-running lab processes (agents, boringtun): output collected line by
-//! line, readiness awaited with a timeout, killed and reaped on drop.
+//! Long-running lab processes (agents, boringtun, iperf3, the BGP peers'
+//! daemons), killed and reaped on drop so a failing test leaves nothing
+//! running. Output is either collected line by line, for processes whose
+//! readiness or report is a line they print, or written to a log file, for
+//! daemons that print more than anyone waits on and whose log is read only
+//! when a test fails.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
@@ -53,6 +59,33 @@ impl LabProcess {
         if let Some(err) = child.stderr.take() {
             pump(err, Stream::Stderr, tx);
         }
+        Ok(LabProcess {
+            name: name.to_string(),
+            child: Some(child),
+            lines: rx,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Starts `cmd` with stdout and stderr appended to `log`. Nothing is
+    /// collected: [`LabProcess::wait_line`] reports the process as exited.
+    pub fn spawn_logged(name: &str, cmd: &mut Command, log: &Path) -> Result<LabProcess, LabError> {
+        let file_err = |source| LabError::File {
+            path: log.display().to_string(),
+            source,
+        };
+        let out = File::create(log).map_err(file_err)?;
+        let err = out.try_clone().map_err(file_err)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|source| LabError::Spawn {
+                command: name.to_string(),
+                source,
+            })?;
+        let (_, rx) = mpsc::channel();
         Ok(LabProcess {
             name: name.to_string(),
             child: Some(child),

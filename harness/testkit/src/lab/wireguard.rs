@@ -7,11 +7,12 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::netns::run_command;
-use super::{COMMAND_TIMEOUT, LabError, LabProcess, LinkedPair, Netns, find_program};
+use super::{
+    COMMAND_TIMEOUT, LabError, LabProcess, LinkedPair, Netns, find_program, wait_for_path,
+};
 
 /// The port Cilium uses for WireGuard.
 pub const WG_PORT: u16 = 51871;
@@ -58,20 +59,14 @@ impl WgDevice {
             "2",
         ]);
         let mut process = LabProcess::spawn(&format!("boringtun {ifname}"), &mut cmd)?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !sock.exists() {
-            if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!(
-                        "UAPI socket {} ({})",
-                        sock.display(),
-                        process.output_so_far()
-                    ),
-                    timeout: START_TIMEOUT,
-                });
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_path(&sock, START_TIMEOUT).map_err(|_| LabError::Timeout {
+            what: format!(
+                "UAPI socket {} ({})",
+                sock.display(),
+                process.output_so_far()
+            ),
+            timeout: START_TIMEOUT,
+        })?;
         Ok(WgDevice {
             ifname: ifname.to_string(),
             sock,

@@ -1,9 +1,12 @@
 //! Real BGP implementations as lab peers, each driven through its own CLI:
-//! FRR (bgpd + vtysh), BIRD 2 (bird + birdc) and gobgpd (gobgp CLI).
+//! FRR (bgpd + vtysh), BIRD 2 (bird + birdc) and gobgpd (gobgp CLI). The
+//! harness's BGP speaker is only as good as its interoperability, and these
+//! are the routers it meets: Cilium embeds GoBGP, and FRR and BIRD are what
+//! the upstream router usually runs.
 //!
 //! Each peer runs in its own namespace with private config, control socket
 //! and state, originates a set of static prefixes, and reports which
-//! prefixes it learned from the harness.
+//! prefixes it learned from the harness. Needs `.ci/install-lab-bgpdns`.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -12,8 +15,18 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use super::netns::{Daemon, Netns, VethPair, wait_for_path};
-use super::{Error, Result};
+use super::{LabError, LabProcess, LinkedPair, Netns, Result, poll, wait_for_path};
+
+/// Longest any one peer CLI call (vtysh, birdc, gobgp) may take: they talk
+/// to a daemon that may be busy converging.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Parses prefixes written out in a test; a typo there is the test's bug.
+pub fn nets(list: &[&str]) -> Vec<Ipv4Net> {
+    list.iter()
+        .map(|s| s.parse().unwrap_or_else(|e| panic!("bad prefix {s}: {e}")))
+        .collect()
+}
 
 /// Addressing and AS numbers shared by every peer lab.
 #[derive(Debug, Clone)]
@@ -40,28 +53,33 @@ pub trait BgpPeer {
     fn kill(&mut self);
 }
 
-/// Two namespaces joined by a veth: `harness` (our speaker) and `peer`.
+/// Two namespaces joined by a veth, `a` for the harness (our speaker) and
+/// `b` for the peer, each end a /30 from the [`PeerSpec`].
 #[derive(Debug)]
 pub struct PeerLab {
-    pub veth: VethPair,
-    pub peer: Netns,
-    pub harness: Netns,
     pub dir: LabDir,
+    pub pair: LinkedPair,
 }
 
 impl PeerLab {
     pub fn new(spec: &PeerSpec) -> Result<PeerLab> {
-        super::sweep_stale();
-        let harness = Netns::new("h")?;
-        let peer = Netns::new("p")?;
-        let veth = VethPair::new(
-            &harness,
-            &format!("{}/30", spec.harness_ip),
-            &peer,
-            &format!("{}/30", spec.peer_ip),
-        )?;
-        let dir = LabDir::new(peer.name())?;
-        Ok(PeerLab { veth, peer, harness, dir })
+        let pair = LinkedPair::with_addresses(spec.harness_ip, spec.peer_ip, 30)?;
+        let dir = LabDir::new(pair.b.name())?;
+        Ok(PeerLab { dir, pair })
+    }
+
+    /// The namespace our speaker connects or listens in.
+    pub fn harness(&self) -> &Netns {
+        &self.pair.a
+    }
+
+    /// The namespace the peer daemon runs in.
+    pub fn peer(&self) -> &Netns {
+        &self.pair.b
+    }
+
+    fn run(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String> {
+        self.peer().run(program, args, CLI_TIMEOUT)
     }
 }
 
@@ -74,7 +92,7 @@ pub struct LabDir {
 impl LabDir {
     pub fn new(tag: &str) -> Result<LabDir> {
         let path = std::env::temp_dir().join(tag);
-        std::fs::create_dir_all(&path).map_err(|source| Error::File {
+        std::fs::create_dir_all(&path).map_err(|source| LabError::File {
             path: path.display().to_string(),
             source,
         })?;
@@ -83,7 +101,7 @@ impl LabDir {
 
     pub fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.path.join(name);
-        std::fs::write(&p, text).map_err(|source| Error::File {
+        std::fs::write(&p, text).map_err(|source| LabError::File {
             path: p.display().to_string(),
             source,
         })?;
@@ -104,9 +122,9 @@ impl Drop for LabDir {
     }
 }
 
-fn parse_err(cmd: &str, message: impl Into<String>) -> Error {
-    Error::Parse {
-        cmd: cmd.to_string(),
+fn parse_err(cmd: &str, message: impl Into<String>) -> LabError {
+    LabError::Decode {
+        what: cmd.to_string(),
         message: message.into(),
     }
 }
@@ -117,7 +135,7 @@ fn parse_err(cmd: &str, message: impl Into<String>) -> Error {
 pub struct Frr<'a> {
     lab: &'a PeerLab,
     spec: PeerSpec,
-    daemon: Daemon,
+    daemon: LabProcess,
 }
 
 impl<'a> Frr<'a> {
@@ -149,7 +167,7 @@ impl<'a> Frr<'a> {
         let listen = spec.peer_ip.to_string();
         // -Z: no zebra (nothing to install in a kernel FIB); -S: stay root so
         // the private state dir needs no frr ownership; -P 0: no TCP vty.
-        let daemon = lab.peer.spawn(
+        let daemon = lab.peer().spawn_logged(
             "/usr/lib/frr/bgpd",
             &["-f", &cfg_s, "-i", &pid, "--vty_socket", &vty, "-Z", "-S", "-l", &listen, "-P", "0"],
             &d.join("bgpd.log"),
@@ -165,7 +183,7 @@ impl<'a> Frr<'a> {
             args.push("-c");
             args.push(c);
         }
-        self.lab.peer.run("vtysh", &args)
+        self.lab.run("vtysh", &args)
     }
 
     fn set_networks(&mut self, prefixes: &[Ipv4Net], add: bool) -> Result<()> {
@@ -227,7 +245,7 @@ impl BgpPeer for Frr<'_> {
     }
 
     fn kill(&mut self) {
-        self.daemon.kill();
+        let _ = self.daemon.kill();
     }
 }
 
@@ -239,21 +257,16 @@ pub struct Bird<'a> {
     lab: &'a PeerLab,
     spec: PeerSpec,
     originated: BTreeSet<Ipv4Net>,
-    daemon: Daemon,
+    daemon: LabProcess,
 }
 
 impl<'a> Bird<'a> {
     pub fn start(lab: &'a PeerLab, spec: &PeerSpec, prefixes: &[Ipv4Net]) -> Result<Bird<'a>> {
-        let mut b = Bird {
-            lab,
-            spec: spec.clone(),
-            originated: prefixes.iter().copied().collect(),
-            daemon: Daemon::placeholder(),
-        };
-        let cfg = b.write_config()?;
+        let originated: BTreeSet<Ipv4Net> = prefixes.iter().copied().collect();
+        let cfg = write_bird_config(lab, spec, &originated)?;
         let d = &lab.dir.path;
         let ctl = d.join("bird.ctl");
-        b.daemon = lab.peer.spawn(
+        let daemon = lab.peer().spawn_logged(
             "bird",
             &[
                 "-f",
@@ -267,38 +280,18 @@ impl<'a> Bird<'a> {
             &d.join("bird.log"),
         )?;
         wait_for_path(&ctl, Duration::from_secs(10))?;
-        Ok(b)
-    }
-
-    fn write_config(&self) -> Result<PathBuf> {
-        let s = &self.spec;
-        let mut statics = String::new();
-        for p in &self.originated {
-            statics.push_str(&format!("  route {p} blackhole;\n"));
-        }
-        let conf = format!(
-            "router id {id};\nprotocol device {{}}\nprotocol static originated {{\n  ipv4;\n{statics}}}\n\
-             protocol bgp harness {{\n  local {id} as {asn};\n  neighbor {h} as {hasn};\n  {passive}\n  \
-             hold time {hold};\n  connect retry time 1;\n  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n",
-            id = s.peer_ip,
-            asn = s.peer_asn,
-            h = s.harness_ip,
-            hasn = s.harness_asn,
-            passive = if s.peer_passive { "passive on;" } else { "" },
-            hold = s.hold_secs,
-        );
-        self.lab.dir.write("bird.conf", &conf)
+        Ok(Bird { lab, spec: spec.clone(), originated, daemon })
     }
 
     fn birdc(&self, args: &[&str]) -> Result<String> {
         let ctl = self.lab.dir.path.join("bird.ctl").display().to_string();
         let mut a = vec!["-s", ctl.as_str()];
         a.extend_from_slice(args);
-        self.lab.peer.run("birdc", &a)
+        self.lab.run("birdc", &a)
     }
 
     fn reconfigure(&self) -> Result<()> {
-        self.write_config()?;
+        write_bird_config(self.lab, &self.spec, &self.originated)?;
         let out = self.birdc(&["configure"])?;
         if out.contains("Reconfigured") || out.contains("Reconfiguration in progress") {
             Ok(())
@@ -341,8 +334,27 @@ impl BgpPeer for Bird<'_> {
     }
 
     fn kill(&mut self) {
-        self.daemon.kill();
+        let _ = self.daemon.kill();
     }
+}
+
+fn write_bird_config(lab: &PeerLab, s: &PeerSpec, originated: &BTreeSet<Ipv4Net>) -> Result<PathBuf> {
+    let mut statics = String::new();
+    for p in originated {
+        statics.push_str(&format!("  route {p} blackhole;\n"));
+    }
+    let conf = format!(
+        "router id {id};\nprotocol device {{}}\nprotocol static originated {{\n  ipv4;\n{statics}}}\n\
+         protocol bgp harness {{\n  local {id} as {asn};\n  neighbor {h} as {hasn};\n  {passive}\n  \
+         hold time {hold};\n  connect retry time 1;\n  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n",
+        id = s.peer_ip,
+        asn = s.peer_asn,
+        h = s.harness_ip,
+        hasn = s.harness_asn,
+        passive = if s.peer_passive { "passive on;" } else { "" },
+        hold = s.hold_secs,
+    );
+    lab.dir.write("bird.conf", &conf)
 }
 
 /// Prefixes from `birdc show route` text: each route starts a line with its
@@ -363,7 +375,7 @@ pub struct GoBgp<'a> {
     lab: &'a PeerLab,
     spec: PeerSpec,
     bin: PathBuf,
-    daemon: Daemon,
+    daemon: LabProcess,
 }
 
 const GOBGP_API: &str = "127.0.0.1";
@@ -389,14 +401,14 @@ impl<'a> GoBgp<'a> {
         let cfg = lab.dir.write("gobgpd.toml", &conf)?;
         let gobgpd = bin.join("gobgpd");
         let api = format!("{GOBGP_API}:{GOBGP_PORT}");
-        let daemon = lab.peer.spawn(
-            &gobgpd.display().to_string(),
+        let daemon = lab.peer().spawn_logged(
+            gobgpd,
             &["-f", &cfg.display().to_string(), "-t", "toml", "--api-hosts", &api, "--pprof-disable", "-p"],
             &lab.dir.path.join("gobgpd.log"),
         )?;
         let mut g = GoBgp { lab, spec: spec.clone(), bin: bin.to_path_buf(), daemon };
         // The API answers once the daemon has loaded its config.
-        super::poll("gobgpd api", Duration::from_secs(15), Duration::from_millis(100), || {
+        poll("gobgpd api", Duration::from_secs(15), Duration::from_millis(100), || {
             g.cli(&["global"]).ok()
         })?;
         if !prefixes.is_empty() {
@@ -408,7 +420,7 @@ impl<'a> GoBgp<'a> {
     fn cli(&self, args: &[&str]) -> Result<String> {
         let mut a = vec!["-u", GOBGP_API, "-p", GOBGP_PORT];
         a.extend_from_slice(args);
-        self.lab.peer.run(&self.bin.join("gobgp").display().to_string(), &a)
+        self.lab.run(self.bin.join("gobgp"), &a)
     }
 
     pub fn log_tail(&self) -> String {
@@ -451,7 +463,7 @@ impl BgpPeer for GoBgp<'_> {
     }
 
     fn kill(&mut self) {
-        self.daemon.kill();
+        let _ = self.daemon.kill();
     }
 }
 
