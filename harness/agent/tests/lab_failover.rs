@@ -199,7 +199,7 @@ fn downtime_reports_a_service_still_down_and_bad_targets() {
             pair.b_ip
         ))
         .expect("resolv.conf");
-    let mut cmd = pair.a.command(&common::agent_bin());
+    let mut cmd = pair.a.command(common::agent_bin());
     cmd.args([
         "client",
         "downtime",
