@@ -14,28 +14,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infraflux_kube::{Cluster, lock};
-use infraflux_testkit::controlplane::{self, ControlPlane};
+use infraflux_testkit::controlplane::{self, TestEnv};
 use infraflux_testkit::paths::{self, fixtures_dir as fixtures};
 use infraflux_engine::{self as engine, Backend, CaseCtx, EngineError, RunOptions, StepError, TimeoutDefaults, kube_backend::KubeBackend};
 use infraflux_model::results::{Outcome, RunResults};
 use infraflux_model::suite::{self, Step};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 
-struct Env {
-    cp: &'static ControlPlane,
-    client: kube::Client,
-    /// Per-test namespace: holds this test's lock Lease and cilium-config,
-    /// so tests sharing the control plane do not contend.
-    ns: String,
-    dir: tempfile::TempDir,
+/// The shared setup plus what these tests add to it.
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 async fn env(prefix: &str) -> Option<Env> {
-    let cp = ControlPlane::for_tests()?;
-    let client = cp.client().await.expect("client");
-    let ns = controlplane::test_namespace(&client, prefix).await.expect("namespace");
-    Some(Env { cp, client, ns, dir: tempfile::tempdir().expect("tempdir") })
+    TestEnv::new(prefix).await.map(Env)
 }
 
 impl Env {
@@ -74,18 +72,6 @@ impl Env {
             .iter()
             .map(|k| k.to_string())
             .collect()
-    }
-
-    async fn cilium_config(&self, data: &[(&str, &str)]) {
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "cilium-config"},
-            "data": data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
-        }))
-        .expect("cm");
-        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &cm)
-            .await
-            .expect("create cilium-config");
     }
 }
 

@@ -32,24 +32,6 @@ where
     }
 }
 
-async fn kwok_node(nodes: &Api<Node>, name: &str) {
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                     "labels": {"type": "kwok", "infraflux.io/test": "true"}},
-    }))
-    .expect("node");
-    nodes.create(&PostParams::default(), &node).await.expect("create node");
-    wait_for("kwok node Ready", || async {
-        nodes
-            .get(name)
-            .await
-            .ok()
-            .and_then(|n| n.status)
-            .and_then(|s| s.conditions)
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    })
-    .await;
-}
 
 async fn platform_pod(pods: &Api<Pod>, name: &str, node: &str, labels: BTreeMap<&str, &str>) {
     let pod: Pod = serde_json::from_value(json!({
@@ -80,8 +62,8 @@ async fn exec_selects_by_label_and_node_refuses_clearly_and_node_vars_are_real()
     let tag = format!("{:04x}", rand::random::<u16>());
     let (node_a, node_b) = (format!("ifx-exec-a-{tag}"), format!("ifx-exec-b-{tag}"));
     let nodes: Api<Node> = Api::all(client.clone());
-    kwok_node(&nodes, &node_a).await;
-    kwok_node(&nodes, &node_b).await;
+    controlplane::kwok_node(&client, &node_a, Duration::from_secs(90)).await;
+    controlplane::kwok_node(&client, &node_b, Duration::from_secs(90)).await;
 
     // A stand-in for kube-system: agents on both nodes plus an unrelated pod.
     let platform = controlplane::test_namespace(&client, "exec-plat").await.expect("namespace");

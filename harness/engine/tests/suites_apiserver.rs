@@ -33,11 +33,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use infraflux_kube::Cluster;
-use infraflux_testkit::controlplane::{self, ControlPlane, crds};
+use infraflux_testkit::controlplane::{self, TestEnv, crds};
 use infraflux_testkit::paths;
 use infraflux_engine::{self as engine, RunOptions, TimeoutDefaults};
 use infraflux_model::results::{Outcome, RunResults};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -206,30 +206,22 @@ fn spawn_controllers(client: kube::Client, run_id: String, mode: Mode, stop: Arc
     })
 }
 
-struct Env {
-    cp: &'static ControlPlane,
-    client: kube::Client,
-    ns: String,
-    dir: tempfile::TempDir,
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 async fn env(prefix: &str) -> Option<Env> {
-    let cp = ControlPlane::for_tests()?;
-    let client = cp.client().await.expect("client");
-    crds::install_upstream(&client, Duration::from_secs(120)).await.expect("upstream CRDs");
-    let ns = controlplane::test_namespace(&client, prefix).await.expect("namespace");
+    let env = TestEnv::new(prefix).await?;
+    crds::install_upstream(&env.client, Duration::from_secs(120)).await.expect("upstream CRDs");
     // cilium-config as the feature detection reads it: Cilium with the
     // Gateway API controller on.
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "cilium-config"},
-        "data": {"enable-gateway-api": "true", "kube-proxy-replacement": "true"},
-    }))
-    .expect("cm");
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &cm)
-        .await
-        .expect("cilium-config");
-    Some(Env { cp, client, ns, dir: tempfile::tempdir().expect("tmp") })
+    env.cilium_config(&[("enable-gateway-api", "true"), ("kube-proxy-replacement", "true")]).await;
+    Some(Env(env))
 }
 
 impl Env {

@@ -73,31 +73,7 @@ async fn kwok_nodes_become_ready_and_pods_run() {
     let Some(client) = client().await else { return };
     let nodes: Api<Node> = Api::all(client.clone());
     let name = format!("kwok-node-{:04x}", rand::random::<u16>());
-    nodes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                             "labels": {"type": "kwok", "infraflux.io/test": "true"}},
-            }))
-            .expect("node"),
-        )
-        .await
-        .expect("create node");
-    wait(Duration::from_secs(60), "kwok node Ready", || {
-        let nodes = nodes.clone();
-        let name = name.clone();
-        async move {
-            nodes
-                .get(&name)
-                .await
-                .ok()
-                .and_then(|n| n.status)
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        }
-    })
-    .await;
+    controlplane::kwok_node(&client, &name, Duration::from_secs(60)).await;
     let ns = controlplane::test_namespace(&client, "cp-kwok").await.expect("ns");
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     pods.create(

@@ -14,6 +14,9 @@
 mod binaries;
 mod certs;
 pub mod crds;
+mod env;
+
+pub use env::{TestEnv, kwok_node};
 
 pub use binaries::{Binaries, Versions, cache_dir};
 

@@ -1,0 +1,76 @@
+//! One test's share of the shared control plane, and the kwok nodes tests
+//! schedule onto. Test binaries used to each carry a copy of this setup.
+#![allow(clippy::expect_used, reason = "test setup fails the test loudly")]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use kube::api::{Api, PostParams};
+
+use super::{ControlPlane, test_namespace};
+
+/// A client of the shared control plane, a namespace of this test's own
+/// (its run lock Lease and cilium-config live there, so tests sharing the
+/// control plane never contend) and a scratch directory.
+pub struct TestEnv {
+    pub cp: &'static ControlPlane,
+    pub client: kube::Client,
+    pub ns: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// `None` when the control-plane tier is skipped
+    /// (`INFRAFLUX_CLUSTER_TESTS=skip`); a control plane that should run
+    /// but cannot fails the test.
+    pub async fn new(prefix: &str) -> Option<TestEnv> {
+        let cp = ControlPlane::for_tests()?;
+        let client = cp.client().await.expect("client");
+        let ns = test_namespace(&client, prefix).await.expect("namespace");
+        Some(TestEnv { cp, client, ns, dir: tempfile::tempdir().expect("tempdir") })
+    }
+
+    /// Creates `cilium-config` in the test's namespace with `data`, as the
+    /// engine's feature detection reads it.
+    pub async fn cilium_config(&self, data: &[(&str, &str)]) {
+        let data: BTreeMap<String, String> = data.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cilium-config"},
+            "data": data,
+        }))
+        .expect("cm");
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create cilium-config");
+    }
+}
+
+/// Creates a kwok-managed node `name` (labelled `type=kwok`,
+/// `infraflux.io/test=true`) and waits up to `timeout` for kwok to report
+/// it Ready.
+pub async fn kwok_node(client: &kube::Client, name: &str, timeout: Duration) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                     "labels": {"type": "kwok", "infraflux.io/test": "true"}},
+    }))
+    .expect("node");
+    nodes.create(&PostParams::default(), &node).await.expect("create node");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ready = nodes
+            .get(name)
+            .await
+            .ok()
+            .and_then(|n| n.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "kwok node {name} not Ready after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
