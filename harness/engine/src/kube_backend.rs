@@ -8,10 +8,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::backend::{Backend, CaseCtx, ObjectId, StepError};
-use super::probes::predicate;
+use super::probes::{self, predicate};
 use crate::cluster::wait::{self, Check};
 use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
-use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeExpect, Wait};
+use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, Wait};
 use crate::suite::template::{render, render_json};
 use crate::suite::Step;
 
@@ -295,7 +295,7 @@ impl KubeBackend {
             None => self.cluster.ensure_agent(&ctx.namespace, image, &ctx.labels, timeout).await,
         }
         .map_err(|e| StepError::kube(Some(pod.clone()), e))?;
-        let mut action = render_action(&p.action, &ctx.vars)?;
+        let mut action = probes::render::render_action(&p.action, &ctx.vars)?;
         if let crate::suite::model::ProbeAction::Capture(c) = &mut action {
             let left = timeout.saturating_sub(started.elapsed());
             let ips = self.between_pods_ips(ctx, &c.between_pods, left).await?;
@@ -324,7 +324,7 @@ impl KubeBackend {
             return Ok(Some("started in the background".into()));
         }
         let report = run.await.map_err(|e| StepError::kube(Some(pod), e))?;
-        finish_probe(ctx, p, report)
+        probes::outcome::finish_probe(ctx, p, report)
     }
 
     /// The IPv4 pod IPs of the named case pods, waiting (up to `timeout`)
@@ -385,7 +385,7 @@ impl KubeBackend {
         let report = joined
             .map_err(|source| StepError::BackgroundProbe { name: name.to_owned(), source })?
             .map_err(|e| StepError::kube(Some(bg.pod.clone()), e))?;
-        finish_probe(ctx, &bg.probe, report).map(|_| ())
+        probes::outcome::finish_probe(ctx, &bg.probe, report).map(|_| ())
     }
 
     async fn bgp_peer(
@@ -492,81 +492,6 @@ impl KubeBackend {
     }
 }
 
-/// Records a probe report (name, metric) and judges it against `expect`.
-pub(super) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
-    if let Some(name) = &p.name {
-        ctx.record_probe(name, report.clone());
-    }
-    if let (Some(metric), Some((unit, higher))) = (&p.metric, p.action.sample_unit()) {
-        ctx.record_perf(metric, p.baseline.as_deref(), unit, higher, &report);
-    }
-    let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
-    let error = report.get("error").and_then(Value::as_str).unwrap_or("");
-    match (p.expect, ok) {
-        (ProbeExpect::Ok, true) => Ok(None),
-        (ProbeExpect::Fail, false) => Ok(Some(format!("failed as expected: {error}"))),
-        (ProbeExpect::Ok, false) => Err(StepError::ProbeFailed {
-            kind: p.action.kind(),
-            error: error.to_owned(),
-        }),
-        (ProbeExpect::Fail, true) => Err(StepError::ProbeSucceeded { kind: p.action.kind() }),
-    }
-}
-
-/// Renders the templated strings of a probe action.
-pub(super) fn render_action(
-    a: &crate::suite::model::ProbeAction,
-    vars: &BTreeMap<String, String>,
-) -> Result<crate::suite::model::ProbeAction, StepError> {
-    use crate::suite::model::ProbeAction as A;
-    let r = |s: &str| render(s, vars).map_err(invalid);
-    let mut a = a.clone();
-    match &mut a {
-        A::Http(h) => {
-            h.url = r(&h.url)?;
-            for hd in &mut h.headers {
-                *hd = r(hd)?;
-            }
-            if let Some(addr) = &mut h.resolve {
-                *addr = r(addr)?;
-                if addr.parse::<std::net::IpAddr>().is_err() {
-                    return Err(invalid(format!("http resolve `{addr}` is not an IP address")));
-                }
-                if crate::suite::url::url_host_port(&h.url).is_none() {
-                    return Err(invalid(format!("http resolve needs a URL with a host, got `{}`", h.url)));
-                }
-            }
-        }
-        A::Downtime(d) => {
-            d.host = r(&d.host)?;
-            for s in [&mut d.path, &mut d.host_header].into_iter().flatten() {
-                *s = r(s)?;
-            }
-        }
-        A::Dns(d) => {
-            d.name = r(&d.name)?;
-            if let Some(s) = &mut d.server {
-                *s = r(s)?;
-            }
-        }
-        A::Tcp(e) => e.host = r(&e.host)?,
-        A::Udp(u) => u.host = r(&u.host)?,
-        A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l) => l.host = r(&l.host)?,
-        A::Capture(c) => {
-            for ip in &mut c.filter_ips {
-                *ip = r(ip)?;
-            }
-            for pod in &mut c.between_pods {
-                *pod = r(pod)?;
-            }
-            c.interface = r(&c.interface)?;
-            for f in [&mut c.route_to, &mut c.route_to_node_of].into_iter().flatten() {
-                *f = r(f)?;
-            }
-        }
-    }
-    Ok(a)
-}
 
 impl Backend for KubeBackend {
     async fn node_count(&self, timeout: Duration) -> Result<Option<u32>, StepError> {

@@ -683,7 +683,7 @@ fn probe_step(yaml: &str) -> crate::suite::model::Probe {
 /// A probe's declared `baseline` travels with its series into the results.
 #[test]
 fn probe_series_carries_its_declared_baseline() {
-    use super::kube_backend::finish_probe;
+    use super::probes::outcome::finish_probe;
     let ctx = ctx_with(&[]);
     let p = probe_step(
         "metric: throughput.s.pod_to_pod.cross_node\nbaseline: throughput.s.host_to_host.cross_node\naction:\n  stream: {host: echo, port: 5201, duration: 1s}\n",
@@ -701,7 +701,7 @@ fn probe_series_carries_its_declared_baseline() {
 /// becomes an ms series (lower is better) and is held to a templated budget.
 #[test]
 fn downtime_report_is_an_ms_metric_checked_against_the_budget() {
-    use super::kube_backend::{finish_probe, render_action};
+    use super::probes::{outcome::finish_probe, render::render_action};
     let ctx = ctx_with(&[("namespace", "ifx-x-1234"), ("budget", "1000")]);
     let p = probe_step(
         "name: during\nmetric: failover.x.downtime\naction:\n  downtime: {host: \"echo.{{namespace}}.svc\", port: 80, probe: http, duration: 20s}\n",
@@ -741,7 +741,7 @@ fn downtime_report_is_an_ms_metric_checked_against_the_budget() {
 
 #[test]
 fn http_resolve_is_templated_and_must_render_to_an_address() {
-    use super::kube_backend::render_action;
+    use super::probes::render::render_action;
     let p = probe_step("action: {http: {url: \"https://a.infraflux.test/\", resolve: \"{{gwIp}}\", insecure: true}}\n");
     let ok = render_action(&p.action, &ctx_with(&[("gwIp", "203.0.113.50")]).vars).unwrap();
     let argv = super::probes::argv::agent_argv(&ok, Duration::from_secs(2));
