@@ -4,6 +4,10 @@
 //! bad suite fails before any object is created (exit 2). Each problem is a
 //! [`Finding`] with a `SUITE-NNN` rule, `file:line:col` and a hint; the
 //! loader collects all of them instead of stopping at the first.
+//!
+//! This file loads files, checks suites and cases and dispatches each step;
+//! the checks of one step kind live in that kind's file (`apply.rs`,
+//! `probe.rs`, ...), so a new kind adds a file instead of growing this one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -14,12 +18,21 @@ use crate::results::{ConformanceSupport, GatewayConformance, gateway_feature_sup
 use crate::rules::Rule;
 use crate::yaml::{self, Document, Node, Pos};
 
-use super::model::{
+use crate::suite::model::{
     API_VERSION, Apply, Assert, Case, Feature, INVALID_DURATION, KIND, MAX_RETRIES, NOT_PREFIX, Predicate,
     Requirement, Step, StepTimeouts, Suite, Wait,
 };
 use super::rules::*;
 use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json};
+
+mod apply;
+mod assert;
+mod bgp;
+mod disrupt;
+mod dns;
+mod exec;
+mod probe;
+mod wait;
 
 /// A validated case, ready for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,7 +383,7 @@ impl Validator<'_> {
         base: &str,
         c: Case,
         suite_req: &[(Requirement, String)],
-        defaults: &super::model::Defaults,
+        defaults: &crate::suite::model::Defaults,
     ) -> LoadedCase {
         if !valid_name(&c.name) {
             self.error(
@@ -453,7 +466,7 @@ impl Validator<'_> {
         }
         let bgp_used = [&c.steps, &c.catch, &c.finally].into_iter().flatten().any(|s| {
             matches!(s, Step::BgpPeer(_))
-                || matches!(s, Step::Disrupt(d) if matches!(d.action, super::model::DisruptAction::BgpSessionReset(_)))
+                || matches!(s, Step::Disrupt(d) if matches!(d.action, crate::suite::model::DisruptAction::BgpSessionReset(_)))
         });
         if bgp_used {
             requires.insert(Feature::BgpPeer);
@@ -657,7 +670,7 @@ impl Validator<'_> {
             Step::Exec(e) => self.exec(path, e, known, probes),
         }
         if let Step::Probe(p) = step
-            && let super::model::ProbeAction::Capture(c) = &p.action
+            && let crate::suite::model::ProbeAction::Capture(c) = &p.action
         {
             let names = c.between_pods.iter().flat_map(|n| referenced(n)).collect();
             self.vars(&format!("{path}.action.capture.betweenPods"), names, known);
@@ -697,57 +710,6 @@ impl Validator<'_> {
         }
     }
 
-    fn exec(&mut self, path: &str, e: &super::model::Exec, known: &BTreeSet<String>, probes: &mut BTreeSet<String>) {
-        match &e.name {
-            None => self.error(
-                &SUITE_009,
-                path,
-                "an exec step needs a `name`".into(),
-                "name it so a later `assert: {probe: <name>}` can read its report",
-            ),
-            Some(n) => {
-                if !probes.insert(n.clone()) {
-                    self.error(
-                        &SUITE_013,
-                        &format!("{path}.name"),
-                        format!("report name `{n}` is used twice in this case"),
-                        "give each probe and exec step a unique name",
-                    );
-                }
-            }
-        }
-        if e.command.is_empty() {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.command"),
-                "exec needs a non-empty `command`".into(),
-                "write the argv, e.g. `[cilium-dbg, status, -o, json]`",
-            );
-        }
-        if e.pods.label_selector.trim().is_empty() {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.pods.labelSelector"),
-                "exec needs a non-empty `pods.labelSelector`".into(),
-                "select the pods to run in, e.g. `k8s-app=cilium`",
-            );
-        }
-        let p = &e.pods;
-        for (key, text) in [
-            ("pods.namespace", p.namespace.as_ref()),
-            ("pods.labelSelector", Some(&p.label_selector)),
-            ("pods.sameNodeAs", p.same_node_as.as_ref()),
-            ("container", e.container.as_ref()),
-        ] {
-            if let Some(t) = text {
-                self.vars(&format!("{path}.{key}"), referenced(t), known);
-            }
-        }
-        for (i, arg) in e.command.iter().enumerate() {
-            self.vars(&format!("{path}.command[{i}]"), referenced(arg), known);
-        }
-    }
-
     /// Whether an apply step starts objects from `{{agentImage}}` (its own
     /// agent-based servers): the case then needs an agent image like a probe.
     fn uses_agent_image(&self, step: &Step) -> bool {
@@ -762,199 +724,6 @@ impl Validator<'_> {
             referenced_json(d, &mut names);
             names.iter().any(|n| n == AGENT_IMAGE_VAR)
         })
-    }
-
-    /// Checks of the probe actions whose fields have constraints serde
-    /// cannot express (http `resolve`, `downtime`).
-    fn probe_action(&mut self, path: &str, a: &super::model::ProbeAction, known: &BTreeSet<String>) {
-        use super::model::{DowntimeKind, ProbeAction as A};
-        match a {
-            A::Http(h) => {
-                let Some(addr) = &h.resolve else { return };
-                let vars = referenced(addr);
-                if vars.is_empty() {
-                    if addr.parse::<std::net::IpAddr>().is_err() {
-                        self.error(
-                            &SUITE_011,
-                            &format!("{path}.http.resolve"),
-                            format!("`{addr}` is not an IP address"),
-                            "give the address to connect to, e.g. `\"{{gwIp}}\"` or `198.51.100.114`",
-                        );
-                    }
-                } else {
-                    self.vars(&format!("{path}.http.resolve"), vars, known);
-                }
-                // The host and port come from the URL; without one there is
-                // nothing to pin. Templated hosts are checked after rendering.
-                if referenced(&h.url).is_empty() && crate::suite::url::url_host_port(&h.url).is_none() {
-                    self.error(
-                        &SUITE_009,
-                        &format!("{path}.http.url"),
-                        format!("`resolve` needs an http:// or https:// URL with a host, got `{}`", h.url),
-                        "write the URL with the name the request is for, e.g. `https://a.infraflux.test/`",
-                    );
-                }
-            }
-            A::Downtime(d) => {
-                let mut names = referenced(&d.host);
-                for s in [&d.path, &d.host_header].into_iter().flatten() {
-                    names.extend(referenced(s));
-                }
-                self.vars(&format!("{path}.downtime"), names, known);
-                if d.rate == Some(0) {
-                    self.error(
-                        &SUITE_009,
-                        &format!("{path}.downtime.rate"),
-                        "downtime rate must be at least 1 attempt per second".into(),
-                        "leave it out for the default of 200/s, or give a positive rate",
-                    );
-                }
-                if d.duration.0.is_zero() {
-                    self.error(
-                        &SUITE_004,
-                        &format!("{path}.downtime.duration"),
-                        "downtime duration is zero".into(),
-                        "measure across the whole disruption, e.g. `duration: 30s`",
-                    );
-                }
-                if d.probe == DowntimeKind::Tcp && (d.path.is_some() || d.host_header.is_some()) {
-                    self.error(
-                        &SUITE_009,
-                        &format!("{path}.downtime"),
-                        "`path` and `hostHeader` only apply to `probe: http`".into(),
-                        "set `probe: http`, or drop `path`/`hostHeader`",
-                    );
-                }
-            }
-            A::RequestResponse(l) | A::ConnectRate(l) if l.streams.is_some() => self.error(
-                &SUITE_009,
-                &format!("{path}.{}.streams", a.kind()),
-                format!("`streams` (parallel connections) only applies to `stream`, not `{}`", a.kind()),
-                "use `samples` for the number of measurements",
-            ),
-            A::Stream(l) | A::RequestResponse(l) | A::ConnectRate(l)
-                if l.samples == Some(0) || l.streams == Some(0) || l.streams.is_some_and(|n| n > 128) =>
-            {
-                self.error(
-                    &SUITE_009,
-                    &format!("{path}.{}", a.kind()),
-                    "`samples` must be at least 1 and `streams` between 1 and 128".into(),
-                    "leave them out for one sample over one connection",
-                );
-            }
-            _ => {}
-        }
-    }
-
-    fn metric_id(&mut self, path: &str, m: &str, example: &str) {
-        if !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
-            self.error(
-                &SUITE_018,
-                path,
-                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
-                &format!("use a dotted lowercase id such as `{example}`"),
-            );
-        }
-    }
-
-    fn bgp_peer(&mut self, path: &str, b: &super::model::BgpPeer, known: &BTreeSet<String>) {
-        if let Some(m) = &b.metric {
-            self.metric_id(&format!("{path}.metric"), m, "failover.bgp_peer_reset.routes_back");
-        }
-        for (key, list) in [("received", &b.received), ("notReceived", &b.not_received)] {
-            for (i, p) in list.iter().enumerate() {
-                let vars = referenced(p);
-                if vars.is_empty() {
-                    if p.parse::<ipnet::Ipv4Net>().is_err() {
-                        self.error(
-                            &SUITE_011,
-                            &format!("{path}.{key}[{i}]"),
-                            format!("`{p}` is not an IPv4 prefix"),
-                            "write a prefix such as `198.51.100.34/32`",
-                        );
-                    }
-                } else {
-                    self.vars(&format!("{path}.{key}[{i}]"), vars, known);
-                }
-            }
-        }
-        if b.received.is_empty() && b.not_received.is_empty() && !b.pod_cidrs_from_nodes && b.min_sessions.is_none() {
-            self.error(
-                &SUITE_009,
-                path,
-                "bgpPeer checks nothing".into(),
-                "give `minSessions`, `received`, `notReceived` or `podCidrsFromNodes: true`",
-            );
-        }
-    }
-
-    fn dns_record(&mut self, path: &str, d: &super::model::DnsRecord, known: &BTreeSet<String>) {
-        let mut names = referenced(&d.record);
-        if let Some(c) = &d.content {
-            names.extend(referenced(c));
-        }
-        self.vars(path, names, known);
-        if !matches!(d.rtype.as_str(), "A" | "AAAA" | "CNAME") {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.type"),
-                format!("record type `{}` is not one external-dns publishes for a target", d.rtype),
-                "use A, AAAA or CNAME",
-            );
-        }
-        if d.state == super::model::RecordState::Present && d.content.is_none() {
-            self.error(
-                &SUITE_009,
-                path,
-                "a present record needs `content`".into(),
-                "give the address or CNAME target the record must hold",
-            );
-        }
-        if let Some(m) = &d.metric
-            && !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        {
-            self.error(
-                &SUITE_018,
-                &format!("{path}.metric"),
-                format!("metric id `{m}` has characters outside [a-z0-9._-]"),
-                "use a dotted lowercase id such as `dns.time_to_visible`",
-            );
-        }
-    }
-
-    fn disrupt(&mut self, path: &str, d: &super::model::Disrupt, known: &BTreeSet<String>) {
-        use super::model::DisruptAction as A;
-        let mut names = Vec::new();
-        match &d.action {
-            A::DeletePod(p) => {
-                for s in [Some(&p.namespace), Some(&p.label_selector), p.same_node_as.as_ref()].into_iter().flatten() {
-                    names.extend(referenced(s));
-                }
-                if p.label_selector.trim().is_empty() {
-                    self.error(
-                        &SUITE_009,
-                        &format!("{path}.action.deletePod.labelSelector"),
-                        "deletePod needs a non-empty labelSelector".into(),
-                        "select the pods to pick from, e.g. `k8s-app=cilium`",
-                    );
-                }
-            }
-            A::DrainNode(n) => names.extend(referenced(&n.same_node_as)),
-            A::Scale(s) => {
-                self.refs(&format!("{path}.action.scale"), &s.target, known);
-                if s.target.name.is_none() {
-                    self.error(
-                        &SUITE_009,
-                        &format!("{path}.action.scale.ref"),
-                        "scale needs `ref.name`".into(),
-                        "name the Deployment or StatefulSet to scale",
-                    );
-                }
-            }
-            // Nothing to check: the run's router resets every session it has.
-            A::BgpSessionReset(_) => {}
-        }
-        self.vars(&format!("{path}.action"), names, known);
     }
 
     fn vars(&mut self, path: &str, names: Vec<String>, known: &BTreeSet<String>) {
@@ -973,7 +742,7 @@ impl Validator<'_> {
         }
     }
 
-    fn refs(&mut self, path: &str, r: &super::model::ObjectRef, known: &BTreeSet<String>) {
+    fn refs(&mut self, path: &str, r: &crate::suite::model::ObjectRef, known: &BTreeSet<String>) {
         if r.namespace.as_deref() == Some("*") && r.name.is_some() {
             self.error(
                 &SUITE_009,
@@ -989,261 +758,6 @@ impl Validator<'_> {
         self.vars(&format!("{path}.ref"), names, known);
     }
 
-    fn apply(&mut self, path: &str, a: &Apply, known: &BTreeSet<String>) {
-        let docs: Vec<serde_json::Value> = match (&a.manifest, &a.file) {
-            (Some(m), None) => match m {
-                serde_json::Value::Array(items) => items.clone(),
-                other => vec![other.clone()],
-            },
-            (None, Some(f)) => match self.fixture(&format!("{path}.file"), f) {
-                Some(d) => d,
-                None => return,
-            },
-            _ => {
-                self.error(
-                    &SUITE_009,
-                    path,
-                    "apply needs exactly one of `manifest` or `file`".into(),
-                    "inline the object under `manifest:` or name a file under fixtures/ with `file:`",
-                );
-                return;
-            }
-        };
-        let where_ = match &a.file {
-            Some(_) => format!("{path}.file"),
-            None => format!("{path}.manifest"),
-        };
-        for (i, d) in docs.iter().enumerate() {
-            let ok = d.get("apiVersion").and_then(|v| v.as_str()).is_some()
-                && d.get("kind").and_then(|v| v.as_str()).is_some()
-                && d.pointer("/metadata/name").and_then(|v| v.as_str()).is_some();
-            if !ok {
-                self.error(
-                    &SUITE_016,
-                    &where_,
-                    format!("object {i} lacks apiVersion, kind or metadata.name"),
-                    "every applied object needs apiVersion, kind and metadata.name",
-                );
-            }
-            let mut names = Vec::new();
-            referenced_json(d, &mut names);
-            self.vars(&where_, names, known);
-        }
-    }
-
-    fn fixture(&mut self, path: &str, rel: &str) -> Option<Vec<serde_json::Value>> {
-        if let Some(d) = self.fixtures.get(rel) {
-            return Some(d.clone());
-        }
-        let p = Path::new(rel);
-        if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
-            self.error(
-                &SUITE_008,
-                path,
-                format!("fixture path `{rel}` leaves the fixtures directory"),
-                "write the path relative to fixtures/, without `..`",
-            );
-            return None;
-        }
-        let full = self.fixtures_dir.join(p);
-        if !full.is_file() {
-            self.error(
-                &SUITE_008,
-                path,
-                format!("fixture file `{}` does not exist", full.display()),
-                "create the file under fixtures/ or fix the path",
-            );
-            return None;
-        }
-        match yaml::parse_file(&full) {
-            Ok(docs) => {
-                let values: Vec<serde_json::Value> = docs
-                    .iter()
-                    .filter(|d| !d.root.is_null())
-                    .map(|d| d.root.to_json())
-                    .collect();
-                self.fixtures.insert(rel.to_owned(), values.clone());
-                Some(values)
-            }
-            Err(e) => {
-                let inner = Finding::from_yaml_error(&e);
-                self.error(
-                    &SUITE_008,
-                    path,
-                    format!("fixture `{rel}` is not valid YAML: {inner}"),
-                    "fix the fixture file",
-                );
-                None
-            }
-        }
-    }
-
-    fn wait(&mut self, path: &str, w: &Wait, known: &BTreeSet<String>) {
-        self.refs(path, &w.target, known);
-        let n = [w.condition.is_some(), w.field.is_some(), w.deleted == Some(true)]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        if n != 1 {
-            self.error(
-                &SUITE_009,
-                path,
-                "wait needs exactly one of `condition`, `field` or `deleted: true`".into(),
-                "e.g. `condition: {type: Ready, status: \"True\"}`",
-            );
-        }
-        if w.target.name.is_none() && (w.condition.is_some() || w.deleted == Some(true)) {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.ref"),
-                "waiting for a condition or deletion needs `ref.name`".into(),
-                "name the object, or use `field` with a `count` check on a list",
-            );
-        }
-        if let Some(f) = &w.field {
-            self.predicate(&format!("{path}.field"), f, known);
-        }
-    }
-
-    fn assert(&mut self, path: &str, a: &Assert, known: &BTreeSet<String>, probes: &BTreeSet<String>) {
-        match (&a.target, &a.probe) {
-            (Some(t), None) => self.refs(path, t, known),
-            (None, Some(p)) => {
-                if !probes.contains(p) {
-                    self.error(
-                        &SUITE_013,
-                        &format!("{path}.probe"),
-                        format!("no earlier probe or exec step in this case is named `{p}`"),
-                        "name the probe or exec step (`name: ...`) before asserting on its report",
-                    );
-                }
-            }
-            _ => self.error(
-                &SUITE_009,
-                path,
-                "assert needs exactly one of `ref` or `probe`".into(),
-                "assert on an object (`ref:`) or on an earlier probe's result (`probe: <name>`)",
-            ),
-        }
-        if a.that.is_empty() {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.that"),
-                "assert has no predicates".into(),
-                "add at least one `- path: ... equals: ...` under `that:`",
-            );
-        }
-        for (i, p) in a.that.iter().enumerate() {
-            self.predicate(&format!("{path}.that[{i}]"), p, known);
-        }
-    }
-
-    fn predicate(&mut self, path: &str, p: &Predicate, known: &BTreeSet<String>) {
-        if let Some(r) = &p.range {
-            for (key, b) in [("min", &r.min), ("max", &r.max)] {
-                let Some(b) = b else { continue };
-                let vars = referenced(&b.0);
-                if vars.is_empty() {
-                    if let Err(e) = b.value() {
-                        self.error(
-                            &SUITE_011,
-                            &format!("{path}.range.{key}"),
-                            e,
-                            "write a number, or a `{{variable}}` the case declares",
-                        );
-                    }
-                } else {
-                    self.vars(&format!("{path}.range.{key}"), vars, known);
-                }
-            }
-        }
-        if let Some(c) = &p.count {
-            for (key, b) in [("equals", &c.equals), ("min", &c.min), ("max", &c.max)] {
-                let Some(b) = b else { continue };
-                let vars = referenced(&b.0);
-                if vars.is_empty() {
-                    if let Err(e) = b.count() {
-                        self.error(
-                            &SUITE_011,
-                            &format!("{path}.count.{key}"),
-                            e,
-                            "write a whole number, or a `{{variable}}` holding one (e.g. `\"{{nodeCount}}\"`)",
-                        );
-                    }
-                } else {
-                    self.vars(&format!("{path}.count.{key}"), vars, known);
-                }
-            }
-        }
-        for (key, v) in [("equals", &p.equals), ("contains", &p.contains)] {
-            if let Some(v) = v {
-                let mut names = Vec::new();
-                referenced_json(v, &mut names);
-                self.vars(&format!("{path}.{key}"), names, known);
-            }
-        }
-        if let Err(e) = jsonpath_rust::parser::parse_json_path(&p.path) {
-            self.error(
-                &SUITE_010,
-                &format!("{path}.path"),
-                format!("invalid JSONPath `{}`: {e}", p.path),
-                "write an RFC 9535 path starting with `$`, e.g. `$.data['routing-mode']`",
-            );
-        }
-        let n = [
-            p.equals.is_some(),
-            p.contains.is_some(),
-            p.matches.is_some(),
-            p.exists == Some(true),
-            p.absent == Some(true),
-            p.in_cidr.is_some(),
-            p.count.is_some(),
-            p.range.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if n != 1 {
-            self.error(
-                &SUITE_009,
-                path,
-                format!("predicate needs exactly one comparison, found {n}"),
-                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
-            );
-        }
-        if let Some(re) = &p.matches
-            && let Err(e) = regex::Regex::new(re)
-        {
-            self.error(
-                &SUITE_011,
-                &format!("{path}.matches"),
-                format!("invalid regex: {e}"),
-                "fix the regular expression (Rust regex syntax)",
-            );
-        }
-        if let Some(c) = &p.in_cidr
-            && c.parse::<ipnet::IpNet>().is_err()
-        {
-            self.error(
-                &SUITE_011,
-                &format!("{path}.inCidr"),
-                format!("`{c}` is not a CIDR"),
-                "write a prefix such as `10.244.0.0/16`",
-            );
-        }
-        if let Some(c) = &p.count
-            && c.equals.is_none()
-            && c.min.is_none()
-            && c.max.is_none()
-        {
-            self.error(
-                &SUITE_009,
-                &format!("{path}.count"),
-                "count needs `equals`, `min` or `max`".into(),
-                "e.g. `count: {min: 1}`",
-            );
-        }
-    }
 }
 
 /// A case's step lists with their names in YAML.
