@@ -11,14 +11,15 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use infraflux_engine::steps::{bgp::BgpSettings, dns::DnsSettings};
-use infraflux_engine::{self as engine, EngineError, RunOptions};
+use infraflux_engine::{self as engine, EventSink, RunOptions};
 use infraflux_model::diag::Finding;
 use infraflux_model::exit::Status;
 use infraflux_model::profile::{Loaded, Profile, Provider as ProfileProvider, ProviderKind};
 use infraflux_model::secret;
+use infraflux_report::Recorder;
 use infraflux_model::suite::model::HumanDuration;
 
 use crate::cli::{Endpoints, Global, Provider, flag_finding, flag_rules};
@@ -237,62 +238,43 @@ pub struct Executed {
     pub out: Option<PathBuf>,
 }
 
-/// Runs the plan and writes every report, `results.json` included, once.
-/// A run that fails before its cases because of the cluster (unreachable,
-/// credentials refused, lock held) still writes its reports: a `junit.xml`
-/// whose `setup` testcase carries the error, so CI shows why nothing ran.
-/// Bad input (suites, options) writes nothing and exits 2.
-pub async fn execute(plan: Plan) -> Executed {
-    let started_at = engine::rfc3339_now();
-    let t0 = Instant::now();
-    // Known before the engine takes the options: what a setup failure report
-    // needs to say about the target.
-    let setup_template = engine::setup_failure_results(&plan.opts, started_at, 0, String::new());
-    let results = match engine::run(plan.opts).await {
-        Ok(r) => r,
+/// Runs the plan and writes every report, `results.json` included, once,
+/// from the run's events. A run that fails before its cases because of the
+/// cluster (unreachable, credentials refused, lock held) still writes its
+/// reports: a `junit.xml` whose `setup` testcase carries the error, so CI
+/// shows why nothing ran. Bad input (suites, options) ends before the run
+/// starts: nothing is written and the status is 2.
+pub async fn execute(mut plan: Plan) -> Executed {
+    let recorder = Arc::new(Mutex::new(Recorder::default()));
+    let sink = recorder.clone();
+    plan.opts.events = EventSink::new(move |event| {
+        if let Ok(mut r) = sink.lock() {
+            r.handle(event);
+        }
+    });
+    let status = match engine::run(plan.opts).await {
+        Ok(results) => engine::exit_status(&results),
         Err(e) => {
-            let message = error_chain(&e);
             for f in e.findings() {
                 eprintln!("{}", secret::redact(&f.to_string()));
             }
-            eprintln!("error: {}", secret::redact(&message));
-            let status = e.exit_status();
-            if status != Status::Cluster {
-                return Executed { status, out: None };
-            }
-            let mut failed = setup_template;
-            failed.duration_ms = t0.elapsed().as_millis() as u64;
-            failed.setup_error = Some(message);
-            return match infraflux_report::write_all(&plan.out, &failed) {
-                Ok(w) => {
-                    eprintln!("reports: {}", w.dir.display());
-                    Executed { status, out: Some(plan.out) }
-                }
-                Err(re) => {
-                    eprintln!("error: failed to write the setup-failure report: {}", secret::redact(&re.to_string()));
-                    Executed { status, out: None }
-                }
-            };
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            e.exit_status()
         }
     };
+    let Some(results) = recorder.lock().ok().and_then(|r| r.results()) else {
+        return Executed { status, out: None };
+    };
     match infraflux_report::write_all(&plan.out, &results) {
-        Ok(w) => eprintln!("reports: {}", w.dir.display()),
+        Ok(w) => {
+            eprintln!("reports: {}", w.dir.display());
+            Executed { status, out: Some(plan.out) }
+        }
         Err(e) => {
-            eprintln!("error: {}", secret::redact(&e.to_string()));
-            return Executed { status: e.exit_status(), out: None };
+            eprintln!("error: failed to write the reports: {}", secret::redact(&e.to_string()));
+            Executed { status: e.exit_status(), out: None }
         }
     }
-    Executed { status: engine::exit_status(&results), out: Some(plan.out) }
-}
-
-fn error_chain(e: &EngineError) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        msg.push_str(&format!("\n  caused by: {cause}"));
-        src = cause.source();
-    }
-    msg
 }
 
 #[cfg(test)]

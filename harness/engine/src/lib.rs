@@ -37,8 +37,31 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::Cluster;
 use capabilities::Detected;
 use crate::exit::Status;
-use crate::results::{CaseResult, Outcome, RunResults, SCHEMA, Target};
+use crate::results::{CaseResult, Outcome, RunEvent, RunResults, SCHEMA, Target};
 use crate::suite::{LoadedCase, LoadedSuite};
+
+/// Receives the run's [`RunEvent`]s; the default drops them. Called from
+/// the case threads, so it must be cheap and must not block.
+#[derive(Clone, Default)]
+pub struct EventSink(Option<Arc<dyn Fn(RunEvent) + Send + Sync>>);
+
+impl EventSink {
+    pub fn new(f: impl Fn(RunEvent) + Send + Sync + 'static) -> EventSink {
+        EventSink(Some(Arc::new(f)))
+    }
+
+    pub fn emit(&self, event: RunEvent) {
+        if let Some(f) = &self.0 {
+            f(event);
+        }
+    }
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "EventSink(set)" } else { "EventSink(none)" })
+    }
+}
 
 /// What the run is pointed at besides the cluster: the profile (optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +116,8 @@ pub struct RunOptions {
     /// it too when `handle_ctrl_c` is set.
     pub cancel: CancellationToken,
     pub handle_ctrl_c: bool,
+    /// Where the run's events go as they happen (reporters, progress).
+    pub events: EventSink,
     /// New values for case `vars` of the same name (a case only sees
     /// overrides for variables it declares, so suites keep loading without a
     /// profile). The CLI derives them from the profile it was given.
@@ -129,6 +154,7 @@ impl Default for RunOptions {
             console_log: None,
             cancel: CancellationToken::new(),
             handle_ctrl_c: false,
+            events: EventSink::default(),
             var_overrides: BTreeMap::new(),
             dns: None,
             bgp: None,
@@ -260,7 +286,7 @@ pub fn new_run_id() -> String {
 }
 
 /// Now, as the RFC 3339 UTC timestamp results carry.
-pub fn rfc3339_now() -> String {
+fn rfc3339_now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -296,14 +322,26 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         return Ok(empty_results(run_id, started_at, &opts, None));
     }
 
+    opts.events.emit(RunEvent::Started {
+        run_id: run_id.clone(),
+        started_at: started_at.clone(),
+        target: target(&opts, None, None),
+    });
+    // From here on a failure is the cluster's: reporters hear about it
+    // before the error returns.
+    let setup_failed = |e: cluster::Error| {
+        let e = EngineError::Cluster(e);
+        opts.events.emit(RunEvent::SetupFailed { message: error_chain(&e) });
+        e
+    };
     let cluster = Arc::new(
         Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
             .await
-            .map_err(EngineError::Cluster)?,
+            .map_err(setup_failed)?,
     );
     let mut detected = capabilities::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
         .await
-        .map_err(EngineError::Cluster)?;
+        .map_err(setup_failed)?;
     capabilities::set_dns_api(&mut detected, opts.dns.as_ref());
     // Bound before any case so Cilium's sessions are up by the time a case looks.
     let bgp = match &opts.bgp {
@@ -317,7 +355,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     let lock = cluster
         .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
         .await
-        .map_err(EngineError::Cluster)?;
+        .map_err(setup_failed)?;
 
     let ctrl_c = opts.handle_ctrl_c.then(|| {
         let token = opts.cancel.clone();
@@ -352,6 +390,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     results.started_at = started_at;
     results.duration_ms = started.elapsed().as_millis() as u64;
     results.target = target(&opts, Some(&detected), cluster.context());
+    opts.events.emit(RunEvent::Finished(results.clone()));
     Ok(results)
 }
 
@@ -395,17 +434,15 @@ fn target(opts: &RunOptions, d: Option<&Detected>, context: Option<&str>) -> Tar
     }
 }
 
-/// The results of a run that never reached its cases: the target as far as
-/// it is known, no cases, and why setup failed. Reports render it (JUnit as a
-/// `setup` testcase with an `<error>`), so a CI job that could not reach its
-/// cluster still has a report to show.
-pub fn setup_failure_results(opts: &RunOptions, started_at: String, duration_ms: u64, error: String) -> RunResults {
-    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
-    RunResults {
-        duration_ms,
-        setup_error: Some(error),
-        ..empty_results(run_id, started_at, opts, None)
+/// An error and its causes, one per line, as reports show it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+        src = cause.source();
     }
+    msg
 }
 
 fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Option<&Detected>) -> RunResults {
@@ -468,8 +505,14 @@ pub async fn execute<B: Backend>(
                     );
                 }
                 Disposition::Run => {
-                    let (run, handle, collected, fixtures, case) =
-                        (run.clone(), handle.clone(), collected.clone(), fixtures.clone(), case.clone());
+                    let (run, handle, collected, fixtures, case, events) = (
+                        run.clone(),
+                        handle.clone(),
+                        collected.clone(),
+                        fixtures.clone(),
+                        case.clone(),
+                        opts.events.clone(),
+                    );
                     trials.push(libtest_mimic::Trial::test(c.id.clone(), move || {
                         let result = handle.block_on(case::run_case(&run, case, fixtures));
                         let verdict = match &result.outcome {
@@ -485,6 +528,7 @@ pub async fn execute<B: Backend>(
                             )
                             .into()),
                         };
+                        events.emit(RunEvent::CaseFinished(result.clone()));
                         if let Ok(mut m) = collected.lock() {
                             m.insert(result.id.clone(), result);
                         }

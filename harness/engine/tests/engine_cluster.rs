@@ -10,14 +10,14 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use infraflux_kube::{Cluster, lock};
 use infraflux_testkit::controlplane::{self, TestEnv};
 use infraflux_testkit::paths::{self, fixtures_dir as fixtures};
-use infraflux_engine::{self as engine, Backend, CaseCtx, EngineError, RunOptions, StepError, TimeoutDefaults, kube_backend::KubeBackend};
-use infraflux_model::results::{Outcome, RunResults};
+use infraflux_engine::{self as engine, Backend, CaseCtx, EngineError, EventSink, RunOptions, StepError, TimeoutDefaults, kube_backend::KubeBackend};
+use infraflux_model::results::{Outcome, RunEvent, RunResults};
 use infraflux_model::suite::{self, Step};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -75,6 +75,14 @@ impl Env {
     }
 }
 
+/// An event sink that keeps every event, and the list it fills.
+fn collect_events() -> (EventSink, Arc<Mutex<Vec<RunEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let into = events.clone();
+    let sink = EventSink::new(move |e| into.lock().expect("events").push(e));
+    (sink, events)
+}
+
 fn run_id(tag: &str) -> String {
     format!("20260101T000000Z-{tag}{:04x}", rand::random::<u16>())
 }
@@ -122,7 +130,15 @@ async fn passing_run_labels_everything_and_leaves_nothing() {
 "
     ));
     let out = env.dir.path().join("out");
-    let r = engine::run(env.opts(&id)).await.expect("run");
+    let (sink, events) = collect_events();
+    let r = engine::run(RunOptions { events: sink, ..env.opts(&id) }).await.expect("run");
+    // The run's events tell the same story as its return value: started,
+    // the case that ran, finished with exactly the returned results.
+    let events = events.lock().expect("events").clone();
+    assert!(matches!(&events[0], RunEvent::Started { run_id, .. } if *run_id == id), "{events:?}");
+    assert!(matches!(&events[1], RunEvent::CaseFinished(c) if c.id == "it::applies-and-checks"), "{events:?}");
+    assert_eq!(events.last(), Some(&RunEvent::Finished(r.clone())));
+    assert_eq!(events.len(), 3);
     // The engine returns the results; the report crate writes results.json,
     // once, next to every other report.
     infraflux_report::write_all(&out, &r).expect("reports");
@@ -419,13 +435,21 @@ async fn unreachable_cluster_is_exit_3_and_bad_suite_is_exit_2() {
         kubeconfig: Some(kc),
         ..RunOptions::default()
     };
-    let err = engine::run(opts.clone()).await.expect_err("unreachable");
-    assert!(matches!(err, EngineError::Cluster(infraflux_kube::Error::Unreachable(_))), "{err:?}");
+    let (sink, events) = collect_events();
+    let err = engine::run(RunOptions { events: sink, ..opts.clone() }).await.expect_err("unreachable");
+    assert!(matches!(err, EngineError::Cluster(infraflux_kube::Error::Unreachable { .. })), "{err:?}");
     assert_eq!(err.exit_status().code(), 3);
+    // Reporters hear why: started, then the setup failure with the cause.
+    let events = events.lock().expect("events").clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], RunEvent::Started { .. }));
+    assert!(matches!(&events[1], RunEvent::SetupFailed { message } if message.contains("127.0.0.1:1")), "{events:?}");
 
     std::fs::write(suites.join("bad.yaml"), format!("{HEAD}  - name: a\n    steps:\n      - sleep: 5s\n")).expect("write");
-    let err = engine::run(opts).await.expect_err("bad input");
+    let (sink, events) = collect_events();
+    let err = engine::run(RunOptions { events: sink, ..opts }).await.expect_err("bad input");
     assert_eq!(err.exit_status().code(), 2);
+    assert!(events.lock().expect("events").is_empty(), "bad input starts no run");
     assert_eq!(err.findings()[0].rule, "SUITE-001");
 }
 

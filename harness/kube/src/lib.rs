@@ -47,8 +47,13 @@ pub enum Error {
     Config(#[source] kube::config::KubeconfigError),
     #[error("failed to build a client from the kubeconfig")]
     Client(#[source] kube::Error),
-    #[error("failed to reach the API server")]
-    Unreachable(#[source] kube::Error),
+    #[error("failed to reach the API server{}", .server.as_deref().map(|s| format!(" at {s}")).unwrap_or_default())]
+    Unreachable {
+        /// The URL tried, when the caller knows it (connect does).
+        server: Option<String>,
+        #[source]
+        source: kube::Error,
+    },
     #[error("the API server rejected the credentials (HTTP {code}): {message}")]
     Auth { code: u16, message: String },
     #[error("failed to {what}")]
@@ -92,7 +97,7 @@ impl Error {
                     message: s.message.clone(),
                 }
             }
-            kube::Error::HyperError(_) | kube::Error::Service(_) => Error::Unreachable(e),
+            kube::Error::HyperError(_) | kube::Error::Service(_) => Error::Unreachable { server: None, source: e },
             kube::Error::Auth(_) => Error::Auth {
                 code: 401,
                 message: e.to_string(),
@@ -152,15 +157,20 @@ impl Cluster {
                 Error::Client(kube::Error::InferConfig(e))
             })?,
         };
+        let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(Error::Client)?;
         let cluster = Cluster::from_client(client, context.map(str::to_owned));
         // Fail fast and classified: an unreachable server or bad credentials
-        // must not look like failing cases.
+        // must not look like failing cases; say which server, since the
+        // kubeconfig may not be the one the user had in mind.
         cluster
             .client
             .apiserver_version()
             .await
-            .map_err(|e| Error::from_kube("read the API server version", e))?;
+            .map_err(|e| match Error::from_kube("read the API server version", e) {
+                Error::Unreachable { source, .. } => Error::Unreachable { server: Some(server), source },
+                other => other,
+            })?;
         Ok(cluster)
     }
 

@@ -209,3 +209,27 @@ pub struct PerfSeries {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
 }
+
+/// What a run tells its reporters as it goes. Every report is built from
+/// this stream (see `infraflux_report::Recorder`), so a run that stops
+/// before its cases still leaves one: `Started` then `SetupFailed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// The suites loaded and the run has an id; `target` is what is known
+    /// before the cluster answers (profile, provider, context).
+    Started {
+        run_id: String,
+        started_at: String,
+        target: Target,
+    },
+    /// A case that ran ended, whatever its outcome, in completion order
+    /// (skipped cases arrive with `Finished`).
+    CaseFinished(CaseResult),
+    /// The cluster could not be used (unreachable, credentials refused, run
+    /// lock held); no case runs after this.
+    SetupFailed { message: String },
+    /// The run ended: every selected case in selection order, the perf
+    /// series and the target as read from the cluster.
+    Finished(RunResults),
+}
+

@@ -72,6 +72,7 @@ mod input;
 mod junit;
 mod markdown;
 pub mod perf;
+mod recorder;
 pub mod rules;
 pub mod stats;
 
@@ -91,6 +92,7 @@ pub use compare::{
     compare_results, compare_with,
 };
 pub use input::{load_results, validate};
+pub use recorder::Recorder;
 pub use rules::RULES;
 
 /// File names inside a run directory.
