@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use infraflux_kube::{Cluster, lock};
-use infraflux_testkit::controlplane::{self, TestEnv};
+use infraflux_testkit::controlplane::{self, TestEnv, run_id};
 use infraflux_testkit::paths::{self, fixtures_dir as fixtures};
 use infraflux_engine::{self as engine, Backend, CaseCtx, EngineError, EventSink, RunOptions, StepError, TimeoutDefaults, kube_backend::KubeBackend};
 use infraflux_model::results::{Outcome, RunEvent, RunResults};
@@ -62,17 +62,6 @@ impl Env {
     async fn cluster(&self) -> Arc<Cluster> {
         Arc::new(Cluster::from_client(self.client.clone(), None))
     }
-
-    /// Every object of any kind still carrying the run's label.
-    async fn leftovers(&self, run_id: &str) -> Vec<String> {
-        let c = self.cluster().await;
-        c.find_labelled(&format!("infraflux.io/run-id={run_id}"))
-            .await
-            .expect("sweep list")
-            .iter()
-            .map(|k| k.to_string())
-            .collect()
-    }
 }
 
 /// An event sink that keeps every event, and the list it fills.
@@ -83,9 +72,6 @@ fn collect_events() -> (EventSink, Arc<Mutex<Vec<RunEvent>>>) {
     (sink, events)
 }
 
-fn run_id(tag: &str) -> String {
-    format!("20260101T000000Z-{tag}{:04x}", rand::random::<u16>())
-}
 
 fn case<'a>(r: &'a RunResults, id: &str) -> &'a infraflux_model::results::CaseResult {
     r.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id} in {:#?}", r.cases))

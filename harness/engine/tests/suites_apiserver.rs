@@ -32,8 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use infraflux_kube::Cluster;
-use infraflux_testkit::controlplane::{self, TestEnv, crds};
+use infraflux_testkit::controlplane::{self, TestEnv, crds, run_id};
 use infraflux_testkit::paths;
 use infraflux_engine::{self as engine, RunOptions, TimeoutDefaults};
 use infraflux_model::results::{Outcome, RunResults};
@@ -206,65 +205,40 @@ fn spawn_controllers(client: kube::Client, run_id: String, mode: Mode, stop: Arc
     })
 }
 
-struct Env(TestEnv);
-
-impl std::ops::Deref for Env {
-    type Target = TestEnv;
-    fn deref(&self) -> &TestEnv {
-        &self.0
-    }
-}
-
-async fn env(prefix: &str) -> Option<Env> {
+async fn env(prefix: &str) -> Option<TestEnv> {
     let env = TestEnv::new(prefix).await?;
     crds::install_upstream(&env.client, Duration::from_secs(120)).await.expect("upstream CRDs");
     // cilium-config as the feature detection reads it: Cilium with the
     // Gateway API controller on.
     env.cilium_config(&[("enable-gateway-api", "true"), ("kube-proxy-replacement", "true")]).await;
-    Some(Env(env))
+    Some(env)
 }
 
-impl Env {
-    fn opts(&self, run_id: &str, cases: &[&str]) -> RunOptions {
-        RunOptions {
-            suites_dir: paths::suites_dir(),
-            fixtures_dir: paths::fixtures_dir(),
-            filters: cases.iter().map(|c| c.to_string()).collect(),
-            exact: true,
-            kubeconfig: Some(self.cp.kubeconfig_path().to_path_buf()),
-            test_threads: Some(2),
-            run_id: Some(run_id.to_owned()),
-            cilium_namespace: self.ns.clone(),
-            lock_namespace: self.ns.clone(),
-            timeouts: TimeoutDefaults { cleanup: Duration::from_secs(90), ..TimeoutDefaults::default() },
-            deadline: Some(Duration::from_secs(240)),
-            console_log: Some(self.dir.path().join(format!("console-{run_id}.log"))),
-            ..RunOptions::default()
-        }
-    }
-
-    async fn run(&self, run_id: &str, cases: &[&str], mode: Mode) -> RunResults {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ctl = spawn_controllers(self.client.clone(), run_id.to_owned(), mode, stop.clone());
-        let r = engine::run(self.opts(run_id, cases)).await.expect("run");
-        stop.store(true, Ordering::Relaxed);
-        let _ = ctl.await;
-        r
-    }
-
-    async fn leftovers(&self, run_id: &str) -> Vec<String> {
-        let c = Cluster::from_client(self.client.clone(), None);
-        c.find_labelled(&format!("infraflux.io/run-id={run_id}"))
-            .await
-            .expect("sweep list")
-            .iter()
-            .map(|k| k.to_string())
-            .collect()
+fn opts(env: &TestEnv, run_id: &str, cases: &[&str]) -> RunOptions {
+    RunOptions {
+        suites_dir: paths::suites_dir(),
+        fixtures_dir: paths::fixtures_dir(),
+        filters: cases.iter().map(|c| c.to_string()).collect(),
+        exact: true,
+        kubeconfig: Some(env.cp.kubeconfig_path().to_path_buf()),
+        test_threads: Some(2),
+        run_id: Some(run_id.to_owned()),
+        cilium_namespace: env.ns.clone(),
+        lock_namespace: env.ns.clone(),
+        timeouts: TimeoutDefaults { cleanup: Duration::from_secs(90), ..TimeoutDefaults::default() },
+        deadline: Some(Duration::from_secs(240)),
+        console_log: Some(env.dir.path().join(format!("console-{run_id}.log"))),
+        ..RunOptions::default()
     }
 }
 
-fn run_id(tag: &str) -> String {
-    format!("20260101T000000Z-{tag}{:04x}", rand::random::<u16>())
+async fn run(env: &TestEnv, run_id: &str, cases: &[&str], mode: Mode) -> RunResults {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctl = spawn_controllers(env.client.clone(), run_id.to_owned(), mode, stop.clone());
+    let r = engine::run(opts(env, run_id, cases)).await.expect("run");
+    stop.store(true, Ordering::Relaxed);
+    let _ = ctl.await;
+    r
 }
 
 fn outcome<'a>(r: &'a RunResults, id: &str) -> &'a Outcome {
@@ -283,7 +257,7 @@ async fn lbipam_cases_pass_when_addresses_come_from_the_right_pool() {
     let id = run_id("b");
     let mut cases = LBIPAM_CASES.to_vec();
     cases.push("bgp::lb-pools-not-conflicting");
-    let r = env.run(&id, &cases, Mode::Correct).await;
+    let r = run(&env, &id, &cases, Mode::Correct).await;
     for c in cases {
         assert_eq!(outcome(&r, c), &Outcome::Passed, "{c}: {:#?}", r.cases);
     }
@@ -298,7 +272,7 @@ async fn lbipam_cases_fail_when_an_address_comes_from_the_wrong_pool() {
     // The critical case has a general pool that excludes it; an operator
     // that ignored selectors would hand out a general address.
     let cases = ["bgp::critical-service-from-critical-pool"];
-    let r = env.run(&id, &cases, Mode::WrongPool).await;
+    let r = run(&env, &id, &cases, Mode::WrongPool).await;
     match outcome(&r, cases[0]) {
         Outcome::Failed { message, .. } => assert!(message.contains("198.51.100.16/28"), "{message}"),
         o => panic!("expected a failure naming the critical block, got {o:?}"),
@@ -337,7 +311,7 @@ async fn gateway_status_cases_pass_and_clean_up() {
         "gateway::gatewayclass-accepted",
         "gateway::gateway-programmed-route-attached",
     ];
-    let r = env.run(&id, &cases, Mode::Correct).await;
+    let r = run(&env, &id, &cases, Mode::Correct).await;
     for c in cases {
         assert_eq!(outcome(&r, c), &Outcome::Passed, "{c}: {:#?}", r.cases);
     }

@@ -31,6 +31,18 @@ impl TestEnv {
         Some(TestEnv { cp, client, ns, dir: tempfile::tempdir().expect("tempdir") })
     }
 
+    /// Every object of any kind still carrying the run's label: what a run
+    /// left behind.
+    pub async fn leftovers(&self, run_id: &str) -> Vec<String> {
+        infraflux_kube::Cluster::from_client(self.client.clone(), None)
+            .find_labelled(&format!("infraflux.io/run-id={run_id}"))
+            .await
+            .expect("sweep list")
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
     /// Creates `cilium-config` in the test's namespace with `data`, as the
     /// engine's feature detection reads it.
     pub async fn cilium_config(&self, data: &[(&str, &str)]) {
@@ -45,6 +57,11 @@ impl TestEnv {
             .await
             .expect("create cilium-config");
     }
+}
+
+/// A run id in the engine's format, unique per call: `tag` names the test.
+pub fn run_id(tag: &str) -> String {
+    format!("20260101T000000Z-{tag}{:04x}", rand::random::<u16>())
 }
 
 /// Creates a kwok-managed node `name` (labelled `type=kwok`,

@@ -16,7 +16,7 @@ mod certs;
 pub mod crds;
 mod env;
 
-pub use env::{TestEnv, kwok_node};
+pub use env::{TestEnv, kwok_node, run_id};
 
 pub use binaries::{Binaries, Versions, cache_dir};
 
