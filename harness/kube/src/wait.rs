@@ -1,7 +1,8 @@
 //! Bounded waits. Every wait takes a timeout and ends either with what it
 //! waited for or with [`Error::Timeout`] naming what it waited for, after
 //! how long, and the state it saw last. What to wait for is the caller's:
-//! these loops know pods and polling, not suites.
+//! these loops know Kubernetes objects and polling, not suites: pods,
+//! status conditions (a CRD's Established), workload rollouts.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use kube::api::Api;
 use tokio::time::Instant;
 
-use super::{Cluster, Error, Result};
+use super::{Cluster, Error, ResolvedKind, Result};
 
 /// How often waits re-read the cluster.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -84,7 +85,135 @@ fn readiness(status: &PodStatus) -> std::result::Result<(), String> {
     }
 }
 
+/// The status condition `type_` of an object as JSON, as `(status, reason)`.
+fn condition<'a>(obj: &'a serde_json::Value, type_: &str) -> Option<(&'a str, &'a str)> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(type_))
+        .map(|c| {
+            let s = |k: &str| c.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+            (s("status"), s("reason"))
+        })
+}
+
+/// Whether a workload's rollout is complete, the way `kubectl rollout
+/// status` decides it; `Err` says what is still missing. Deployments,
+/// DaemonSets and StatefulSets; any other kind is an error.
+pub fn rollout_state(kind: &str, obj: &serde_json::Value) -> std::result::Result<(), String> {
+    let n = |p: &str| obj.pointer(p).and_then(serde_json::Value::as_i64);
+    let generation = n("/metadata/generation").unwrap_or(0);
+    let observed = n("/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Err(format!("controller has not seen generation {generation} yet (observed {observed})"));
+    }
+    match kind {
+        "Deployment" => {
+            if let Some(("False", "ProgressDeadlineExceeded")) = condition(obj, "Progressing") {
+                return Err("progress deadline exceeded".into());
+            }
+            let want = n("/spec/replicas").unwrap_or(1);
+            let (updated, total, available) = (
+                n("/status/updatedReplicas").unwrap_or(0),
+                n("/status/replicas").unwrap_or(0),
+                n("/status/availableReplicas").unwrap_or(0),
+            );
+            if updated < want {
+                Err(format!("{updated} of {want} replicas updated"))
+            } else if total > updated {
+                Err(format!("{} old replicas pending termination", total - updated))
+            } else if available < updated {
+                Err(format!("{available} of {updated} updated replicas available"))
+            } else {
+                Ok(())
+            }
+        }
+        "DaemonSet" => {
+            let want = n("/status/desiredNumberScheduled").unwrap_or(0);
+            let updated = n("/status/updatedNumberScheduled").unwrap_or(0);
+            let available = n("/status/numberAvailable").unwrap_or(0);
+            if updated < want {
+                Err(format!("{updated} of {want} pods updated"))
+            } else if available < want {
+                Err(format!("{available} of {want} updated pods available"))
+            } else {
+                Ok(())
+            }
+        }
+        "StatefulSet" => {
+            let want = n("/spec/replicas").unwrap_or(1);
+            let ready = n("/status/readyReplicas").unwrap_or(0);
+            let updated = n("/status/updatedReplicas").unwrap_or(0);
+            let s = |p: &str| obj.pointer(p).and_then(serde_json::Value::as_str).unwrap_or("");
+            if ready < want {
+                Err(format!("{ready} of {want} pods ready"))
+            } else if s("/spec/updateStrategy/type") != "OnDelete"
+                && (updated < want || s("/status/currentRevision") != s("/status/updateRevision"))
+            {
+                Err(format!("{updated} of {want} pods at the update revision"))
+            } else {
+                Ok(())
+            }
+        }
+        other => Err(format!("{other} has no rollout to wait for")),
+    }
+}
+
 impl Cluster {
+    /// Waits until the object reports condition `type_` with `status`
+    /// (e.g. `Established`/`True` on a CRD, `Ready`/`True` on a
+    /// Certificate); an object that does not exist yet is waited for.
+    pub async fn wait_condition(
+        &self,
+        kind: &ResolvedKind,
+        namespace: Option<&str>,
+        name: &str,
+        type_: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let what = format!("{} {name} to be {type_}={status}", kind.resource.kind);
+        until(&what, timeout, || async {
+            Ok(match self.get(kind, namespace, name).await? {
+                None => Check::Pending("does not exist".into()),
+                Some(obj) => match condition(&obj, type_) {
+                    Some((s, _)) if s == status => Check::Done(()),
+                    Some((s, reason)) => Check::Pending(format!("{type_}={s} (reason {reason:?})")),
+                    None => Check::Pending(format!("no {type_} condition yet")),
+                },
+            })
+        })
+        .await
+    }
+
+    /// Waits until every named CRD is Established, sharing one deadline.
+    pub async fn wait_crds_established(&self, names: &[String], timeout: Duration) -> Result<()> {
+        let crd = self.resolve("apiextensions.k8s.io/v1", "CustomResourceDefinition").await?;
+        let deadline = Instant::now() + timeout;
+        for name in names {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.wait_condition(&crd, None, name, "Established", "True", left).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a Deployment, DaemonSet or StatefulSet has rolled out
+    /// ([`rollout_state`]); the timeout error says what was still missing.
+    pub async fn wait_rollout(&self, kind: &ResolvedKind, namespace: &str, name: &str, timeout: Duration) -> Result<()> {
+        let k = kind.resource.kind.clone();
+        let what = format!("{k} {namespace}/{name} to roll out");
+        until(&what, timeout, || async {
+            Ok(match self.get(kind, Some(namespace), name).await? {
+                None => Check::Pending("does not exist".into()),
+                Some(obj) => match rollout_state(&k, &obj) {
+                    Ok(()) => Check::Done(()),
+                    Err(seen) => Check::Pending(seen),
+                },
+            })
+        })
+        .await
+    }
+
     /// Waits (up to `timeout`) until pod `namespace/name` reports
     /// `Ready=True`; a pod that does not exist yet is waited for.
     pub async fn wait_pod_ready(&self, namespace: &str, name: &str, timeout: Duration) -> Result<()> {
@@ -198,5 +327,40 @@ mod tests {
         assert_eq!(readiness(&s).unwrap_err(), "phase Pending, Ready=False (reason \"ContainersNotReady\": \"\")");
         s.conditions.as_mut().unwrap()[0].status = "True".into();
         assert!(readiness(&s).is_ok());
+    }
+
+    #[test]
+    fn rollout_state_reads_deployments_like_kubectl() {
+        let d = |generation: i64, observed: i64, replicas: i64, updated: i64, total: i64, available: i64| {
+            serde_json::json!({
+                "metadata": {"generation": generation},
+                "spec": {"replicas": replicas},
+                "status": {"observedGeneration": observed, "updatedReplicas": updated,
+                           "replicas": total, "availableReplicas": available},
+            })
+        };
+        assert_eq!(rollout_state("Deployment", &d(2, 2, 3, 3, 3, 3)), Ok(()));
+        assert!(rollout_state("Deployment", &d(3, 2, 3, 3, 3, 3)).unwrap_err().contains("generation 3"));
+        assert_eq!(rollout_state("Deployment", &d(1, 1, 3, 2, 3, 2)), Err("2 of 3 replicas updated".into()));
+        assert_eq!(rollout_state("Deployment", &d(1, 1, 3, 3, 4, 3)), Err("1 old replicas pending termination".into()));
+        assert_eq!(rollout_state("Deployment", &d(1, 1, 3, 3, 3, 1)), Err("1 of 3 updated replicas available".into()));
+        let mut stuck = d(1, 1, 1, 0, 1, 0);
+        stuck["status"]["conditions"] = serde_json::json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        assert_eq!(rollout_state("Deployment", &stuck), Err("progress deadline exceeded".into()));
+    }
+
+    #[test]
+    fn rollout_state_reads_daemonsets_and_statefulsets() {
+        let ds = serde_json::json!({"status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 2}});
+        assert_eq!(rollout_state("DaemonSet", &ds), Err("2 of 3 updated pods available".into()));
+        let sts = |current: &str| {
+            serde_json::json!({
+                "spec": {"replicas": 2, "updateStrategy": {"type": "RollingUpdate"}},
+                "status": {"readyReplicas": 2, "updatedReplicas": 2, "currentRevision": current, "updateRevision": "r2"},
+            })
+        };
+        assert_eq!(rollout_state("StatefulSet", &sts("r2")), Ok(()));
+        assert!(rollout_state("StatefulSet", &sts("r1")).is_err());
+        assert!(rollout_state("ConfigMap", &serde_json::json!({})).unwrap_err().contains("no rollout"));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
@@ -158,25 +158,9 @@ pub async fn apply_crds(
         api.patch(&name, &pp, &Patch::Apply(crd)).await.map_err(Error::Api)?;
         names.push(name);
     }
-    let deadline = Instant::now() + timeout;
-    for name in &names {
-        loop {
-            let crd = api.get(name).await.map_err(Error::Api)?;
-            let established = crd
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-            if established {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Crds(format!(
-                    "CRD {name} not Established after {timeout:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    infraflux_kube::Cluster::from_client(client.clone(), None)
+        .wait_crds_established(&names, timeout)
+        .await
+        .map_err(|e| Error::Crds(infraflux_engine::error_chain(&e)))?;
     Ok(names)
 }

@@ -65,13 +65,13 @@ pub fn run_id(tag: &str) -> String {
 }
 
 /// Creates a kwok-managed node `name` (labelled `type=kwok`,
-/// `infraflux.io/test=true`) and waits up to `timeout` for kwok to report
+/// `infraflux.io/test=true` and, as a kubelet would, `kubernetes.io/hostname`) and waits up to `timeout` for kwok to report
 /// it Ready.
 pub async fn kwok_node(client: &kube::Client, name: &str, timeout: Duration) {
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                     "labels": {"type": "kwok", "infraflux.io/test": "true"}},
+                     "labels": {"type": "kwok", "infraflux.io/test": "true", "kubernetes.io/hostname": name}},
     }))
     .expect("node");
     nodes.create(&PostParams::default(), &node).await.expect("create node");
