@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{Counts, outcome_text};
 use super::perf::{Metric, Ratio};
+use super::view::RunView;
 use super::{LEVEL, ReportError, charts, num};
 use crate::results::{Outcome, RunResults};
 use crate::stats;
@@ -45,12 +45,8 @@ fn class(o: &Outcome) -> &'static str {
     }
 }
 
-pub(super) fn render(
-    run: &RunResults,
-    metrics: &[Metric<'_>],
-    ratios: &[Ratio],
-    history: &[RunResults],
-) -> Result<String, ReportError> {
+pub(super) fn render(v: &RunView<'_>, history: &[RunResults]) -> Result<String, ReportError> {
+    let (run, metrics, ratios) = (v.run, &v.metrics, &v.ratios);
     let mut h = String::new();
     let title = format!("InfraFlux run {}", esc(&run.run_id));
     let _ = write!(
@@ -79,7 +75,7 @@ pub(super) fn render(
         field(&t.kubernetes_version),
         field(&t.cilium_version),
     );
-    let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
+    let c = v.counts;
     let _ = writeln!(
         h,
         "<p class=\"counts\"><span>{} cases</span><span class=\"passed\">{} passed</span>\
@@ -88,51 +84,40 @@ pub(super) fn render(
         c.total, c.passed, c.failed, c.timed_out, c.skipped
     );
 
-    let mut suites: Vec<&str> = Vec::new();
-    for case in &run.cases {
-        if !suites.contains(&case.suite.as_str()) {
-            suites.push(&case.suite);
-        }
-    }
-    for suite in suites {
-        let cases: Vec<_> = run.cases.iter().filter(|c| c.suite == suite).collect();
-        let sc = Counts::of(cases.iter().map(|c| &c.outcome));
+    for suite in &v.suites {
+        let sc = suite.counts;
         let _ = write!(
             h,
             "<h2>Suite {} ({}/{} passed)</h2>\n<table><tr><th>Case</th><th>Outcome</th><th>Duration</th><th>Attempts</th><th>Detail</th></tr>\n",
-            esc(suite),
+            esc(suite.name),
             sc.passed,
             sc.total
         );
-        for case in cases {
-            let (word, detail) = outcome_text(&case.outcome);
+        for cv in &suite.cases {
+            let case = cv.case;
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td class=\"{}\">{word}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"{}\">{}</td><td class=\"n\">{:.1} s</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 esc(&case.case),
                 class(&case.outcome),
+                cv.word,
                 case.duration_ms as f64 / 1000.0,
                 case.attempts,
-                esc(&detail)
+                esc(&cv.detail)
             );
         }
         h.push_str("</table>\n");
     }
 
-    let failures: Vec<_> = run
-        .cases
-        .iter()
-        .filter(|c| c.outcome.is_failure())
-        .collect();
-    if !failures.is_empty() {
+    if !v.failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
-        for case in failures {
-            let (_, detail) = outcome_text(&case.outcome);
+        for cv in &v.failures {
+            let case = cv.case;
             let _ = write!(
                 h,
                 "<h3>{}</h3><p class=\"failed\">{}</p>",
                 esc(&case.id),
-                esc(&detail)
+                esc(&cv.detail)
             );
             if !case.steps.is_empty() {
                 h.push_str("<pre>");
@@ -155,20 +140,14 @@ pub(super) fn render(
         }
     }
 
-    let skipped: Vec<_> = run
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
-        .collect();
-    if !skipped.is_empty() {
+    if !v.skipped.is_empty() {
         h.push_str("<h2>Skipped</h2>\n<table><tr><th>Case</th><th>Reason</th></tr>\n");
-        for case in skipped {
-            let (_, reason) = outcome_text(&case.outcome);
+        for cv in &v.skipped {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td></tr>",
-                esc(&case.id),
-                esc(&reason)
+                esc(&cv.case.id),
+                esc(&cv.detail)
             );
         }
         h.push_str("</table>\n");

@@ -13,6 +13,7 @@ use quick_xml::{Reader, Writer};
 
 use super::ReportError;
 use super::input::started_at;
+use super::view::RunView;
 use crate::results::{CaseResult, Outcome, RunResults};
 
 /// Failure `type` of a failed case and of a timed-out case.
@@ -32,38 +33,19 @@ fn err(e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Cases grouped by suite in first-appearance order.
-fn suites(run: &RunResults) -> Vec<(&str, Vec<&CaseResult>)> {
-    let mut out: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
-    for c in &run.cases {
-        match out.iter_mut().find(|(s, _)| *s == c.suite) {
-            Some((_, v)) => v.push(c),
-            None => out.push((c.suite.as_str(), vec![c])),
-        }
-    }
-    out
-}
-
-pub(super) fn render(run: &RunResults) -> Result<String, ReportError> {
+pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
+    let run = v.run;
     let timestamp = started_at(run).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let grouped = suites(run);
     let mut report = Report::new();
-    for (suite, cases) in &grouped {
-        let mut ts = TestSuite::new(&xml_text(suite));
+    for suite in &v.suites {
+        let mut ts = TestSuite::new(&xml_text(suite.name));
         ts.set_timestamp(timestamp);
-        for c in cases {
-            ts.add_testcase(testcase(c));
+        for c in &suite.cases {
+            ts.add_testcase(testcase(c.case));
         }
         report.add_testsuite(ts);
     }
-    let mut skipped: Vec<usize> = grouped
-        .iter()
-        .map(|(_, cs)| {
-            cs.iter()
-                .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
-                .count()
-        })
-        .collect();
+    let mut skipped: Vec<usize> = v.suites.iter().map(|s| s.counts.skipped).collect();
     if let Some(message) = &run.setup_error {
         // CI viewers show a testcase; an empty file would read as "no tests".
         let mut ts = TestSuite::new(SETUP_CASE);

@@ -50,7 +50,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use infraflux::report;
+//! use infraflux_report as report;
 //!
 //! let run = Path::new("reports/runs/20260102T000000Z-4d5e6f");
 //! // A history baseline: the run itself is excluded from it.
@@ -73,6 +73,7 @@ mod junit;
 mod markdown;
 pub mod perf;
 mod recorder;
+mod view;
 pub mod rules;
 pub mod stats;
 
@@ -245,7 +246,7 @@ fn write(
     validate(results, "<run results>")?;
     let run = input::redacted(results);
     let history: Vec<RunResults> = history.iter().map(input::redacted).collect();
-    let metrics = perf::metrics(&run);
+    let view = view::RunView::new(&run);
 
     let mut files: Vec<(&'static str, String)> = Vec::new();
     if with_results_json {
@@ -255,13 +256,11 @@ fn write(
         })?;
         files.push((RESULTS_JSON, json + "\n"));
     }
-    files.push((JUNIT_XML, junit::render(&run)?));
-    // Computed once: each ratio runs a bootstrap, and three files show them.
-    let ratios = perf::ratios(&metrics);
-    files.push((SUMMARY_MD, markdown::render(&run, &metrics, &ratios)));
-    files.push((REPORT_HTML, html::render(&run, &metrics, &ratios, &history)?));
-    files.push((PERF_JSON, perf::render_perf_json(&run, &metrics, &ratios)?));
-    files.push((PERFDASH_JSON, perf::render_perfdash_json(&run, &metrics)?));
+    files.push((JUNIT_XML, junit::render(&view)?));
+    files.push((SUMMARY_MD, markdown::render(&view)));
+    files.push((REPORT_HTML, html::render(&view, &history)?));
+    files.push((PERF_JSON, perf::render_perf_json(&run, &view.metrics, &view.ratios)?));
+    files.push((PERFDASH_JSON, perf::render_perfdash_json(&run, &view.metrics)?));
     let conformance = conformance::build(&run, &conformance::Meta::default());
     if let Some(report) = &conformance {
         files.push((conformance::CONFORMANCE_YAML, conformance::render(report)));

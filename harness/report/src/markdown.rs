@@ -3,68 +3,15 @@
 use std::fmt::Write as _;
 
 use super::num;
-use super::perf::{Metric, Ratio};
-use crate::results::{Outcome, RunResults};
-
-/// Counts of a set of cases by outcome.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub total: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub timed_out: usize,
-    pub skipped: usize,
-}
-
-impl Counts {
-    pub(crate) fn of<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
-        let mut c = Counts::default();
-        for o in outcomes {
-            c.total += 1;
-            match o {
-                Outcome::Passed => c.passed += 1,
-                Outcome::Failed { .. } => c.failed += 1,
-                Outcome::TimedOut { .. } => c.timed_out += 1,
-                Outcome::Skipped { .. } => c.skipped += 1,
-            }
-        }
-        c
-    }
-}
-
-/// Outcome word and one-line detail, shared with the HTML report.
-pub(crate) fn outcome_text(o: &Outcome) -> (&'static str, String) {
-    match o {
-        Outcome::Passed => ("passed", String::new()),
-        Outcome::Failed {
-            step: Some(s),
-            message,
-        } => ("failed", format!("step `{s}`: {message}")),
-        Outcome::Failed {
-            step: None,
-            message,
-        } => ("failed", message.clone()),
-        Outcome::TimedOut {
-            step: Some(s),
-            after_ms,
-        } => (
-            "timed out",
-            format!("timed out after {after_ms} ms in step `{s}`"),
-        ),
-        Outcome::TimedOut {
-            step: None,
-            after_ms,
-        } => ("timed out", format!("timed out after {after_ms} ms")),
-        Outcome::Skipped { reason } => ("skipped", reason.clone()),
-    }
-}
+use super::view::RunView;
 
 /// Table-cell safe: no pipes, no line breaks.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio]) -> String {
+pub(super) fn render(v: &RunView<'_>) -> String {
+    let (run, metrics, ratios) = (v.run, &v.metrics, &v.ratios);
     let mut md = String::new();
     let t = &run.target;
     let _ = writeln!(md, "# InfraFlux run {}\n", cell(&run.run_id));
@@ -90,26 +37,19 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio])
     if let Some(e) = &run.setup_error {
         let _ = writeln!(md, "**Setup failed; no case ran:** {}\n", cell(e));
     }
-    let c = Counts::of(run.cases.iter().map(|c| &c.outcome));
+    let c = v.counts;
     let _ = writeln!(
         md,
         "**{} cases: {} passed, {} failed, {} timed out, {} skipped.**\n",
         c.total, c.passed, c.failed, c.timed_out, c.skipped
     );
 
-    let mut suites: Vec<&str> = Vec::new();
-    for case in &run.cases {
-        if !suites.contains(&case.suite.as_str()) {
-            suites.push(&case.suite);
-        }
-    }
-    for suite in suites {
-        let cases: Vec<_> = run.cases.iter().filter(|c| c.suite == suite).collect();
-        let sc = Counts::of(cases.iter().map(|c| &c.outcome));
+    for suite in &v.suites {
+        let sc = suite.counts;
         let _ = writeln!(
             md,
             "## Suite {} ({}/{} passed)\n",
-            cell(suite),
+            cell(suite.name),
             sc.passed,
             sc.total
         );
@@ -117,31 +57,26 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio])
             md,
             "| Case | Outcome | Duration | Attempts | Detail |\n|---|---|---:|---:|---|"
         );
-        for case in cases {
-            let (word, detail) = outcome_text(&case.outcome);
+        for cv in &suite.cases {
+            let case = cv.case;
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.1} s | {} | {} |",
                 cell(&case.case),
-                word,
+                cv.word,
                 case.duration_ms as f64 / 1000.0,
                 case.attempts,
-                cell(&detail)
+                cell(&cv.detail)
             );
         }
         md.push('\n');
     }
 
-    let failures: Vec<_> = run
-        .cases
-        .iter()
-        .filter(|c| c.outcome.is_failure())
-        .collect();
-    if !failures.is_empty() {
+    if !v.failures.is_empty() {
         let _ = writeln!(md, "## Failures\n");
-        for case in failures {
-            let (_, detail) = outcome_text(&case.outcome);
-            let _ = writeln!(md, "- **{}**: {}", cell(&case.id), cell(&detail));
+        for cv in &v.failures {
+            let case = cv.case;
+            let _ = writeln!(md, "- **{}**: {}", cell(&case.id), cell(&cv.detail));
             let bad = case
                 .steps
                 .iter()
@@ -159,16 +94,10 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio])
         md.push('\n');
     }
 
-    let skipped: Vec<_> = run
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
-        .collect();
-    if !skipped.is_empty() {
+    if !v.skipped.is_empty() {
         let _ = writeln!(md, "## Skipped\n");
-        for case in skipped {
-            let (_, reason) = outcome_text(&case.outcome);
-            let _ = writeln!(md, "- **{}**: {}", cell(&case.id), cell(&reason));
+        for cv in &v.skipped {
+            let _ = writeln!(md, "- **{}**: {}", cell(&cv.case.id), cell(&cv.detail));
         }
         md.push('\n');
     }
@@ -186,7 +115,7 @@ pub(super) fn render(run: &RunResults, metrics: &[Metric<'_>], ratios: &[Ratio])
             "| Metric | Unit | Better | n | Mean | 95% CI of mean | p50 | p90 | p99 | Min | Max |\n\
              |---|---|---|---:|---:|---|---:|---:|---:|---:|---:|"
         );
-        for m in metrics {
+        for m in metrics.iter() {
             let better = if m.series.higher_is_better {
                 "higher"
             } else {

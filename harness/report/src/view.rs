@@ -1,0 +1,126 @@
+//! One view of a run, built once per write, that `summary.md`,
+//! `report.html` and `junit.xml` all render: the suite grouping in
+//! first-appearance order, the counts, the one-line wording of every
+//! outcome, and the perf metrics with their pod/host ratios. Writers only
+//! lay it out, so the three files cannot disagree about a run.
+
+use crate::perf::{self, Metric, Ratio};
+use crate::results::{CaseResult, Outcome, RunResults};
+
+/// Counts of a set of cases by outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub(crate) fn of<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
+        let mut c = Counts::default();
+        for o in outcomes {
+            c.total += 1;
+            match o {
+                Outcome::Passed => c.passed += 1,
+                Outcome::Failed { .. } => c.failed += 1,
+                Outcome::TimedOut { .. } => c.timed_out += 1,
+                Outcome::Skipped { .. } => c.skipped += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Outcome word and one-line detail.
+pub(crate) fn outcome_text(o: &Outcome) -> (&'static str, String) {
+    match o {
+        Outcome::Passed => ("passed", String::new()),
+        Outcome::Failed {
+            step: Some(s),
+            message,
+        } => ("failed", format!("step `{s}`: {message}")),
+        Outcome::Failed {
+            step: None,
+            message,
+        } => ("failed", message.clone()),
+        Outcome::TimedOut {
+            step: Some(s),
+            after_ms,
+        } => (
+            "timed out",
+            format!("timed out after {after_ms} ms in step `{s}`"),
+        ),
+        Outcome::TimedOut {
+            step: None,
+            after_ms,
+        } => ("timed out", format!("timed out after {after_ms} ms")),
+        Outcome::Skipped { reason } => ("skipped", reason.clone()),
+    }
+}
+
+/// A case with its outcome in words.
+pub(crate) struct CaseView<'a> {
+    pub case: &'a CaseResult,
+    pub word: &'static str,
+    pub detail: String,
+}
+
+impl<'a> CaseView<'a> {
+    fn of(case: &'a CaseResult) -> Self {
+        let (word, detail) = outcome_text(&case.outcome);
+        CaseView { case, word, detail }
+    }
+}
+
+/// One suite's cases, in run order, with their counts.
+pub(crate) struct SuiteView<'a> {
+    pub name: &'a str,
+    pub counts: Counts,
+    pub cases: Vec<CaseView<'a>>,
+}
+
+pub(crate) struct RunView<'a> {
+    pub run: &'a RunResults,
+    pub counts: Counts,
+    pub suites: Vec<SuiteView<'a>>,
+    /// Failed and timed-out cases, in run order.
+    pub failures: Vec<CaseView<'a>>,
+    pub skipped: Vec<CaseView<'a>>,
+    pub metrics: Vec<Metric<'a>>,
+    /// Computed once: each ratio runs a bootstrap, and three files show them.
+    pub ratios: Vec<Ratio>,
+}
+
+impl<'a> RunView<'a> {
+    pub(crate) fn new(run: &'a RunResults) -> Self {
+        let mut suites: Vec<SuiteView<'a>> = Vec::new();
+        for case in &run.cases {
+            let view = CaseView::of(case);
+            match suites.iter_mut().find(|s| s.name == case.suite) {
+                Some(s) => s.cases.push(view),
+                None => suites.push(SuiteView { name: &case.suite, counts: Counts::default(), cases: vec![view] }),
+            }
+        }
+        for s in &mut suites {
+            s.counts = Counts::of(s.cases.iter().map(|c| &c.case.outcome));
+        }
+        let metrics = perf::metrics(run);
+        let ratios = perf::ratios(&metrics);
+        RunView {
+            run,
+            counts: Counts::of(run.cases.iter().map(|c| &c.outcome)),
+            suites,
+            failures: run.cases.iter().filter(|c| c.outcome.is_failure()).map(CaseView::of).collect(),
+            skipped: run
+                .cases
+                .iter()
+                .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+                .map(CaseView::of)
+                .collect(),
+            metrics,
+            ratios,
+        }
+    }
+}
