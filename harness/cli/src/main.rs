@@ -25,11 +25,7 @@ fn main() -> ExitCode {
     let status = match rt.block_on(dispatch(cli)) {
         Ok(status) => status,
         Err(e) => {
-            let mut msg = format!("error: {e}");
-            for cause in e.chain().skip(1) {
-                msg.push_str(&format!("\n  caused by: {cause}"));
-            }
-            eprintln!("{}", secret::redact(&msg));
+            eprintln!("error: {}", secret::redact(&engine::error_chain(e.as_ref())));
             // Errors that reach here are environment trouble; input errors are
             // mapped to statuses inside the commands.
             Status::Cluster

@@ -8,19 +8,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test")]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use infraflux_testkit::paths::repo_root;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn cargo(args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
-        .current_dir(root())
+        .current_dir(repo_root())
         .args(args)
         .args(["--offline", "--locked"])
         .output()

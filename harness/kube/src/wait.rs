@@ -85,16 +85,24 @@ fn readiness(status: &PodStatus) -> std::result::Result<(), String> {
     }
 }
 
-/// The status condition `type_` of an object as JSON, as `(status, reason)`.
-fn condition<'a>(obj: &'a serde_json::Value, type_: &str) -> Option<(&'a str, &'a str)> {
-    obj.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(type_))
-        .map(|c| {
-            let s = |k: &str| c.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
-            (s("status"), s("reason"))
-        })
+/// `Ok(())` when the object's `status.conditions` has `type_` with
+/// `status` (and `reason`, when given); else what that condition says now,
+/// for a last-seen state. The engine's `condition` predicate checks the
+/// same way.
+pub fn condition_state(obj: &serde_json::Value, type_: &str, status: &str, reason: Option<&str>) -> std::result::Result<(), String> {
+    let s = |c: &serde_json::Value, k: &str| c.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
+    let found = obj
+        .pointer("/status/conditions")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(type_)));
+    let Some(found) = found else {
+        return Err(format!("no {type_} condition yet"));
+    };
+    let (now, why) = (s(found, "status"), s(found, "reason"));
+    if now == status && reason.is_none_or(|r| r == why) {
+        return Ok(());
+    }
+    Err(format!("{type_}={now} (reason {why:?}: {:?})", s(found, "message")))
 }
 
 /// Whether a workload's rollout is complete, the way `kubectl rollout
@@ -109,7 +117,7 @@ pub fn rollout_state(kind: &str, obj: &serde_json::Value) -> std::result::Result
     }
     match kind {
         "Deployment" => {
-            if let Some(("False", "ProgressDeadlineExceeded")) = condition(obj, "Progressing") {
+            if condition_state(obj, "Progressing", "False", Some("ProgressDeadlineExceeded")).is_ok() {
                 return Err("progress deadline exceeded".into());
             }
             let want = n("/spec/replicas").unwrap_or(1);
@@ -176,10 +184,9 @@ impl Cluster {
         until(&what, timeout, || async {
             Ok(match self.get(kind, namespace, name).await? {
                 None => Check::Pending("does not exist".into()),
-                Some(obj) => match condition(&obj, type_) {
-                    Some((s, _)) if s == status => Check::Done(()),
-                    Some((s, reason)) => Check::Pending(format!("{type_}={s} (reason {reason:?})")),
-                    None => Check::Pending(format!("no {type_} condition yet")),
+                Some(obj) => match condition_state(&obj, type_, status, None) {
+                    Ok(()) => Check::Done(()),
+                    Err(seen) => Check::Pending(seen),
                 },
             })
         })

@@ -166,21 +166,9 @@ pub fn render_predicates(
 }
 
 /// `Ok(())` when `obj.status.conditions` has the wanted entry, else what
-/// the condition looks like now.
+/// the condition looks like now (the kube layer's waits read it the same way).
 pub fn condition(c: &ConditionMatch, obj: &Value) -> Result<(), String> {
-    let conds = obj.pointer("/status/conditions").and_then(Value::as_array);
-    let Some(found) = conds.and_then(|cs| cs.iter().find(|x| x.get("type").and_then(Value::as_str) == Some(c.type_.as_str()))) else {
-        return Err(format!("no {} condition yet", c.type_));
-    };
-    let status = found.get("status").and_then(Value::as_str).unwrap_or("");
-    let reason = found.get("reason").and_then(Value::as_str).unwrap_or("");
-    let status_ok = status == c.status;
-    let reason_ok = c.reason.as_deref().is_none_or(|r| r == reason);
-    if status_ok && reason_ok {
-        return Ok(());
-    }
-    let message = found.get("message").and_then(Value::as_str).unwrap_or("");
-    Err(format!("{}={status} (reason {reason:?}: {message:?})", c.type_))
+    infraflux_kube::wait::condition_state(obj, &c.type_, &c.status, c.reason.as_deref())
 }
 
 fn compact(v: &Value) -> String {

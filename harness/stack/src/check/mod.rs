@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::diag::{self, Finding};
 use crate::exit::Status;
 
-pub use output::{render_human, render_json, render_rules};
+pub use output::{render_human, render_json};
 pub use rules::{Rule, catalog, rules};
 
 /// What `check` found.

@@ -6,7 +6,6 @@ use crate::diag::Severity;
 use crate::secret;
 
 use super::CheckReport;
-use super::rules::{self, NOT_DETECTABLE};
 
 /// How inputs are recognised (part of docs/check-rules.md).
 pub(crate) const INPUTS_DOC: &str = "## Inputs\n\n\
@@ -49,36 +48,4 @@ pub fn render_human(report: &CheckReport) -> String {
 pub fn render_json(report: &CheckReport) -> String {
     let text = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"failed to render report: {e}\"}}"));
     secret::redact(&text)
-}
-
-/// The catalog for `infraflux check --rules` (`json` selects JSON).
-pub fn render_rules(json: bool) -> String {
-    if json {
-        #[derive(serde::Serialize)]
-        struct Catalog<'a> {
-            rules: &'a [rules::Rule],
-            not_detectable: Vec<NotDetectable<'a>>,
-        }
-        #[derive(serde::Serialize)]
-        struct NotDetectable<'a> {
-            audit: u8,
-            reason: &'a str,
-        }
-        let c = Catalog {
-            rules: rules::rules(),
-            not_detectable: NOT_DETECTABLE.iter().map(|(a, r)| NotDetectable { audit: *a, reason: r }).collect(),
-        };
-        return serde_json::to_string_pretty(&c).unwrap_or_default();
-    }
-    let mut s = String::new();
-    for r in rules::rules() {
-        let audit: Vec<String> = r.audit.iter().map(|a| format!("#{a}")).collect();
-        s.push_str(&format!("{:<11} {:<7} {:<10} {}\n", r.id, r.severity.to_string(), r.impact.map_or("", rules::Impact::label), r.title));
-        s.push_str(&format!("{:<30}fix: {}", "", r.hint));
-        if !audit.is_empty() {
-            s.push_str(&format!(" (audit {})", audit.join(" ")));
-        }
-        s.push('\n');
-    }
-    s
 }

@@ -184,8 +184,6 @@ fn json_rendering_round_trips() {
     let v: serde_json::Value = serde_json::from_str(&render_json(&rep)).expect("json");
     let rules: Vec<&str> = v["findings"].as_array().expect("findings").iter().filter_map(|f| f["rule"].as_str()).collect();
     assert!(rules.contains(&"CIL-001"), "{rules:?}");
-    assert!(render_rules(true).contains("\"CIL-001\""));
-    assert!(render_rules(false).contains("CIL-001"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 #![allow(clippy::expect_used, reason = "test setup fails the test loudly")]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::{Api, PostParams};
@@ -75,19 +75,10 @@ pub async fn kwok_node(client: &kube::Client, name: &str, timeout: Duration) {
     }))
     .expect("node");
     nodes.create(&PostParams::default(), &node).await.expect("create node");
-    let deadline = Instant::now() + timeout;
-    loop {
-        let ready = nodes
-            .get(name)
-            .await
-            .ok()
-            .and_then(|n| n.status)
-            .and_then(|s| s.conditions)
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if ready {
-            return;
-        }
-        assert!(Instant::now() < deadline, "kwok node {name} not Ready after {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let cluster = infraflux_kube::Cluster::from_client(client.clone(), None);
+    let node_kind = cluster.resolve("v1", "Node").await.expect("Node kind");
+    cluster
+        .wait_condition(&node_kind, None, name, "Ready", "True", timeout)
+        .await
+        .unwrap_or_else(|e| panic!("kwok node {name}: {}", infraflux_engine::error_chain(&e)));
 }
