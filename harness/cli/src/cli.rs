@@ -61,15 +61,33 @@ pub enum Command {
     /// Helm values, or a Flux GitOps tree with --gitops.
     Render(RenderArgs),
     /// Provision a cluster and install the stack for a profile.
-    Up(UpArgs),
-    /// Tear down what `up` created.
-    Down(UpArgs),
+    ///
+    /// Installs in dependency order: Gateway API CRDs, Cilium (Helm) and its
+    /// rollout, cert-manager, sealed-secrets and external-dns (Helm), then
+    /// the custom resources (LB pools, BGP, Gateway and routes, issuers and
+    /// certificates, network policies) and waits on their conditions.
+    /// Server-side apply with field manager `infraflux`; a second `up`
+    /// changes nothing and says so. Needs the helm CLI (`.ci/build-helm`
+    /// builds it; --helm or INFRAFLUX_HELM name another) and the charts
+    /// (`.ci/fetch-charts`, or --charts DIR). Writes results.json and
+    /// junit.xml (testsuite `install`) under --out, plus a diagnostics bundle
+    /// when a phase fails. Exit 3 when a phase fails or the cluster is
+    /// unusable, 2 on bad input.
+    Up(UpCmd),
+    /// Remove what `up` created, in reverse order: the Helm releases in its
+    /// install record and the objects labelled with its phases. Never touches
+    /// what it did not create (nor the cluster of an `existing` provider);
+    /// safe to run twice.
+    Down(DownCmd),
     /// Run conformance suites against the cluster (libtest-style filters).
     Run(RunArgs),
     /// Rewrite reports for a finished run and compare perf against a baseline.
     Report(ReportArgs),
-    /// The main job: check the profile, provision (or use --kubeconfig), run
-    /// every suite, write reports, and compare with a baseline if given.
+    /// The main job: check the profile, provision, install the stack (as
+    /// `up`), run every suite, write reports (install phases are the
+    /// `install` testsuite), compare with a baseline if given, then remove
+    /// what this run installed (as `down`) unless --keep. With
+    /// --skip-install the suites run against the stack as found.
     Conform(ConformArgs),
 }
 
@@ -112,6 +130,56 @@ pub struct UpArgs {
     /// Override the profile's provider.
     #[arg(long, value_enum)]
     pub provider: Option<Provider>,
+}
+
+/// How the stack is installed (`up`, `conform`).
+#[derive(Debug, Args)]
+pub struct InstallFlags {
+    /// Print the ordered install plan (every chart with version and values
+    /// digest, every object, every wait and its bound) and exit; needs no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Local chart directories for air-gapped sites: DIR/<chart>/ (cilium,
+    /// cert-manager, external-dns, sealed-secrets) and DIR/gateway-api/
+    /// (CRD files). Charts not found there come from the Go module cache.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    /// The helm binary (default: $INFRAFLUX_HELM, the .ci/build-helm cache, PATH).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+    /// Bound on every wait and helm call, e.g. 10m.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub wait_timeout: String,
+    /// The cluster has no datapath (e.g. kwok nodes): skip the waits and
+    /// objects that need running controllers; they are reported as skipped.
+    #[arg(long)]
+    pub control_plane_only: bool,
+    /// Write the diagnostics bundle even when every phase passes.
+    #[arg(long)]
+    pub collect_diagnostics: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpCmd {
+    #[command(flatten)]
+    pub up: UpArgs,
+    #[command(flatten)]
+    pub install: InstallFlags,
+    /// Where the run directory (results.json, junit.xml, diagnostics/) is written.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DownCmd {
+    #[command(flatten)]
+    pub up: UpArgs,
+    /// The helm binary (default: $INFRAFLUX_HELM, the .ci/build-helm cache, PATH).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+    /// Bound on each phase's removal, e.g. 5m.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub wait_timeout: String,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +255,14 @@ pub struct ReportArgs {
 pub struct ConformArgs {
     #[command(flatten)]
     pub up: UpArgs,
+    #[command(flatten)]
+    pub install: InstallFlags,
+    /// Run the suites against the stack as found: no install, no teardown.
+    #[arg(long)]
+    pub skip_install: bool,
+    /// Keep what this run installed (and a provisioned cluster) afterwards.
+    #[arg(long)]
+    pub keep: bool,
     /// Baseline for the perf regression check.
     #[arg(long, value_name = "DIR_OR_HISTORY")]
     pub baseline: Option<PathBuf>,
@@ -245,8 +321,15 @@ pub mod flag_rules {
         "set the environment variable or create the file the profile's token reference names",
     );
 
+    pub const FLAG_006: Rule = Rule::error(
+        "FLAG-006",
+        AREA,
+        "`--wait-timeout` is not a duration",
+        "give a duration such as 90s, 10m or 1h",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -258,6 +341,8 @@ pub mod flag_rules {
     pub const PROVIDER_CANNOT_PROVISION: &str = FLAG_004.id;
     /// The profile's Cloudflare token reference cannot be resolved.
     pub const DNS_TOKEN: &str = FLAG_005.id;
+    /// `--wait-timeout` is not a duration.
+    pub const WAIT_TIMEOUT: &str = FLAG_006.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -308,10 +393,11 @@ mod flag_tests {
             flag_rules::BGP_LISTEN,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
+            flag_rules::WAIT_TIMEOUT,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 5);
+        assert_eq!(ids.len(), 6);
     }
 
     #[test]

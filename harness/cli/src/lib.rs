@@ -9,9 +9,13 @@
 //! | `stack`, `check` | `infraflux-stack` | render a profile, the static gate |
 //! | `engine` | `infraflux-engine` | run suites against a cluster |
 //! | `report` | `infraflux-report` | every report file of a run |
+//! | `provision` | `infraflux-provision` | where the cluster comes from (`existing` today) |
+//! | `install` | `infraflux-install` | the install pipeline behind `up`, `down` and `conform` |
 
 pub mod cli;
+pub mod conform;
 pub mod image;
+pub mod install_cmd;
 pub mod pipeline;
 pub mod rules;
 
@@ -19,5 +23,7 @@ pub use infraflux_engine as engine;
 pub use infraflux_engine::bgp;
 pub use infraflux_kube as cluster;
 pub use infraflux_model::{diag, exit, profile, results, secret, suite, yaml};
+pub use infraflux_install as install;
+pub use infraflux_provision as provision;
 pub use infraflux_report as report;
 pub use infraflux_stack::{self as stack, check};

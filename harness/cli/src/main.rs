@@ -87,11 +87,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
     match &cli.command {
         Command::Check(args) => cmd_check(args, format),
         Command::Render(args) => cmd_render(args),
-        Command::Up(_) => not_built(
-            "up",
-            "the installer issue (kind, Proxmox+RKE2, local providers); use --kubeconfig with `run` for an existing cluster",
-        ),
-        Command::Down(_) => not_built("down", "the installer issue"),
+        Command::Up(args) => match load_profile_for_use(args.up.profile.as_deref()) {
+            Ok(loaded) => Ok(infraflux::install_cmd::up(args, &cli.global, &loaded, &argv()).await),
+            Err(status) => Ok(status),
+        },
+        Command::Down(args) => match load_profile_for_use(args.up.profile.as_deref()) {
+            Ok(loaded) => Ok(infraflux::install_cmd::down(args, &cli.global, &loaded, &argv()).await),
+            Err(status) => Ok(status),
+        },
         Command::Run(args) => cmd_run(args, &cli.global).await,
         Command::Report(args) => cmd_report(args, format),
         Command::Conform(args) => cmd_conform(args, &cli.global).await,
@@ -109,11 +112,6 @@ fn argv() -> Vec<String> {
 fn input_error(finding: &Finding) -> Status {
     eprintln!("{}", secret::redact(&finding.to_string()));
     Status::BadInput
-}
-
-fn not_built(cmd: &str, owner: &str) -> anyhow::Result<Status> {
-    eprintln!("error: `infraflux {cmd}` is not built yet ({owner}); nothing was done");
-    Ok(Status::BadInput)
 }
 
 fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
@@ -363,16 +361,47 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         loaded.file,
         files.findings.len()
     );
-    // Gate 2: a cluster. Provisioning is not built yet, so only an existing
-    // cluster (named by --kubeconfig/--context or the profile) can be used.
+    // Gate 2: a cluster with the stack installed (its phases lead the
+    // reports), or with --skip-install the cluster named by the flags or the
+    // profile, as found.
     let argv = argv();
-    let cluster = match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
-        Ok(c) => c,
-        Err(f) => return Ok(input_error(&f)),
+    let mut stage = None;
+    let cluster = if args.skip_install {
+        match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
+            Ok(c) => c,
+            Err(f) => return Ok(input_error(&f)),
+        }
+    } else {
+        let s = match infraflux::conform::install_stage(args, global, &loaded, &argv).await {
+            Ok(s) => s,
+            Err(status) => return Ok(status),
+        };
+        let choice = pipeline::ClusterChoice {
+            provider: args.up.provider.map(Into::into).unwrap_or_else(|| loaded.profile.provider.kind()),
+            kubeconfig: s.access.kubeconfig.clone(),
+            context: s.access.context.clone(),
+        };
+        stage = Some(s);
+        choice
     };
-    // Gate 3: every suite, then the reports and the perf baseline.
-    let plan = match pipeline::plan_run(pipeline::RunInput {
-        argv: &argv,
+    let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref().map(|s| s.phases.clone()).unwrap_or_default()).await?;
+    let down = match &mut stage {
+        Some(s) => infraflux::conform::teardown(s).await,
+        None => Status::Pass,
+    };
+    Ok(if status == Status::Pass { down } else { status })
+}
+
+/// Gate 3 of `conform`: every suite, then the reports and the perf baseline.
+async fn conform_run(
+    args: &infraflux::cli::ConformArgs,
+    argv: &[String],
+    cluster: pipeline::ClusterChoice,
+    loaded: &profile::Loaded,
+    install: Vec<infraflux::results::PhaseResult>,
+) -> anyhow::Result<Status> {
+    let mut plan = match pipeline::plan_run(pipeline::RunInput {
+        argv,
         kubeconfig: cluster.kubeconfig,
         context: cluster.context,
         endpoints: &args.endpoints,
@@ -380,11 +409,12 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         out_root: &args.out,
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
-        profile: Some(&loaded),
+        profile: Some(loaded),
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
     };
+    plan.install = install;
     let pipeline::Executed { status, out } = pipeline::execute(plan).await;
     let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
     let cmp = match report::compare(&out, baseline) {

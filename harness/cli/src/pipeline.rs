@@ -54,6 +54,9 @@ pub struct RunInput<'a> {
 pub struct Plan {
     pub opts: RunOptions,
     pub out: PathBuf,
+    /// Install phases `conform` ran before the suites; they lead the
+    /// reports (the `install` testsuite).
+    pub install: Vec<infraflux_model::results::PhaseResult>,
 }
 
 /// The cluster `conform` runs against.
@@ -227,7 +230,7 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         handle_ctrl_c: true,
         ..RunOptions::default()
     };
-    Ok(Plan { opts, out })
+    Ok(Plan { opts, out, install: Vec::new() })
 }
 
 /// How a planned run ended.
@@ -262,9 +265,10 @@ pub async fn execute(mut plan: Plan) -> Executed {
             e.exit_status()
         }
     };
-    let Some(results) = recorder.lock().ok().and_then(|r| r.results()) else {
+    let Some(mut results) = recorder.lock().ok().and_then(|r| r.results()) else {
         return Executed { status, out: None };
     };
+    results.install = plan.install;
     match infraflux_report::write_all(&plan.out, &results) {
         Ok(w) => {
             eprintln!("reports: {}", w.dir.display());

@@ -49,9 +49,13 @@ fn usage_errors_exit_2() {
     assert_eq!(run(&["bogus"]).0, 2);
     assert_eq!(run(&["run", "--test-threads", "x"]).0, 2);
     assert_eq!(run(&["run", "--list", "--deadline", "5 parsecs"]).0, 2);
+    // The default profile's provider (Proxmox+RKE2) cannot provision yet.
     let (code, _, err) = run(&["up"]);
     assert_eq!(code, 2);
-    assert!(err.contains("not built yet"), "{err}");
+    assert!(err.contains("error[FLAG-004]") && err.contains("not built yet"), "{err}");
+    let (code, _, err) = run(&["up", "--provider", "existing", "--wait-timeout", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-006]"), "{err}");
 }
 
 #[test]
@@ -169,6 +173,7 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
             baseline: None,
         }],
         setup_error: None,
+        install: Vec::new(),
     };
     infraflux::report::write_all(dir, &results).expect("write run");
 }
@@ -215,7 +220,7 @@ fn run_and_conform_against_the_real_api_server_write_reports() {
 
     let out2 = tmp.path().join("conform");
     let (code, stdout, err) = run(&[
-        "conform", "--kubeconfig", &kc, "--out", out2.to_str().expect("utf8"), "--deadline", "5m",
+        "conform", "--skip-install", "--kubeconfig", &kc, "--out", out2.to_str().expect("utf8"), "--deadline", "5m",
     ]);
     assert_eq!(code, 0, "{stdout}\n{err}");
     assert!(err.contains("static gate"), "{err}");
@@ -232,7 +237,7 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("runs");
     let out_s = out.to_string_lossy().into_owned();
-    let (code, _, err) = run(&["conform", "--kubeconfig", "/nonexistent", "--out", &out_s]);
+    let (code, _, err) = run(&["conform", "--skip-install", "--kubeconfig", "/nonexistent", "--out", &out_s]);
     assert_eq!(code, 3, "{err}");
     let runs: Vec<_> = std::fs::read_dir(&out).expect("run dir created").flatten().collect();
     assert_eq!(runs.len(), 1, "one run directory");

@@ -455,6 +455,7 @@ fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Optio
         cases: Vec::new(),
         perf: Vec::new(),
         setup_error: None,
+        install: Vec::new(),
     }
 }
 
@@ -564,6 +565,7 @@ pub async fn execute<B: Backend>(
         cases,
         perf,
         setup_error: None,
+        install: Vec::new(),
     })
 }
 

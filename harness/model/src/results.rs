@@ -27,7 +27,35 @@ pub struct RunResults {
     /// refused, run lock held); `cases` is then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_error: Option<String>,
+    /// The install phases `conform` (or `up`) ran before the cases, in
+    /// order; empty for a plain `run` (and in runs written before the field
+    /// existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install: Vec<PhaseResult>,
 }
+
+/// One install phase (`install::cilium`, `install::gateway-api-crds`, …):
+/// its steps (applies, Helm releases, waits) and how it ended. A failed
+/// phase is a failed testcase in JUnit, not a stack trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PhaseResult {
+    /// `install::<phase>`.
+    pub id: String,
+    /// The phase name, e.g. `cilium`.
+    pub phase: String,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub steps: Vec<StepResult>,
+    /// The diagnostics bundle written because this phase failed, relative
+    /// to the run directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
+}
+
+/// Suite name of the install phases in JUnit and the reports.
+pub const INSTALL_SUITE: &str = "install";
 
 /// What the run was pointed at; every field is what the harness *read*.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -313,6 +313,7 @@ mod tests {
             cases,
             perf: Vec::new(),
             setup_error: None,
+            install: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{ReportError, invalid};
 use crate::rules;
 use crate::diag::{Finding, Location};
-use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
+use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, PhaseResult, RunResults, SCHEMA, StepResult, Target};
 use crate::secret::redact;
 
 /// Reads and validates a `results.json`.
@@ -207,5 +207,33 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
             })
             .collect(),
         setup_error: opt(&r.setup_error),
+        install: r.install.iter().map(redacted_phase).collect(),
+    }
+}
+
+fn redacted_phase(p: &PhaseResult) -> PhaseResult {
+    let opt = |o: &Option<String>| o.as_deref().map(redact);
+    PhaseResult {
+        id: redact(&p.id),
+        phase: redact(&p.phase),
+        outcome: match &p.outcome {
+            Outcome::Passed => Outcome::Passed,
+            Outcome::Failed { step, message } => Outcome::Failed { step: opt(step), message: redact(message) },
+            Outcome::Skipped { reason } => Outcome::Skipped { reason: redact(reason) },
+            Outcome::TimedOut { step, after_ms } => Outcome::TimedOut { step: opt(step), after_ms: *after_ms },
+        },
+        duration_ms: p.duration_ms,
+        steps: p
+            .steps
+            .iter()
+            .map(|s| StepResult {
+                name: redact(&s.name),
+                kind: redact(&s.kind),
+                status: redact(&s.status),
+                duration_ms: s.duration_ms,
+                message: opt(&s.message),
+            })
+            .collect(),
+        diagnostics: opt(&p.diagnostics),
     }
 }

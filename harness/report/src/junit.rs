@@ -14,7 +14,7 @@ use quick_xml::{Reader, Writer};
 use super::ReportError;
 use super::input::started_at;
 use super::view::RunView;
-use crate::results::{CaseResult, Outcome, RunResults};
+use crate::results::{CaseResult, INSTALL_SUITE, Outcome, PhaseResult, RunResults};
 
 /// Failure `type` of a failed case and of a timed-out case.
 pub const TYPE_FAILED: &str = "failed";
@@ -37,6 +37,18 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
     let run = v.run;
     let timestamp = started_at(run).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let mut report = Report::new();
+    let mut skipped: Vec<usize> = Vec::new();
+    if !run.install.is_empty() {
+        // Install phases first, as they ran: a failed install is a red
+        // testcase of its own, ahead of the cases it starved.
+        let mut ts = TestSuite::new(INSTALL_SUITE);
+        ts.set_timestamp(timestamp);
+        for p in &run.install {
+            ts.add_testcase(phase_testcase(p));
+        }
+        report.add_testsuite(ts);
+        skipped.push(run.install.iter().filter(|p| matches!(p.outcome, Outcome::Skipped { .. })).count());
+    }
     for suite in &v.suites {
         let mut ts = TestSuite::new(&xml_text(suite.name));
         ts.set_timestamp(timestamp);
@@ -45,7 +57,7 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
         }
         report.add_testsuite(ts);
     }
-    let mut skipped: Vec<usize> = v.suites.iter().map(|s| s.counts.skipped).collect();
+    skipped.extend(v.suites.iter().map(|s| s.counts.skipped));
     if let Some(message) = &run.setup_error {
         // CI viewers show a testcase; an empty file would read as "no tests".
         let mut ts = TestSuite::new(SETUP_CASE);
@@ -61,6 +73,26 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
     report.write_xml(&mut raw).map_err(err)?;
     let raw = String::from_utf8(raw).map_err(err)?;
     annotate(&raw, run, &skipped)
+}
+
+/// An install phase as a testcase of the `install` suite, its steps as the
+/// trace of a failure.
+fn phase_testcase(p: &PhaseResult) -> junit_report::TestCase {
+    let as_case = CaseResult {
+        id: p.id.clone(),
+        suite: INSTALL_SUITE.to_owned(),
+        case: p.phase.clone(),
+        outcome: p.outcome.clone(),
+        duration_ms: p.duration_ms,
+        attempts: 1,
+        steps: p.steps.clone(),
+        gateway_conformance: None,
+    };
+    let mut tc = testcase(&as_case);
+    if let (true, Some(d)) = (p.outcome.is_failure(), &p.diagnostics) {
+        tc.set_system_out(&xml_text(&format!("diagnostics bundle: {d}")));
+    }
+    tc
 }
 
 fn testcase(c: &CaseResult) -> junit_report::TestCase {
@@ -142,10 +174,7 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
         .map(|(k, v)| (k, xml_text(&v)))
         .collect();
     let total = |f: fn(&Outcome) -> bool| {
-        run.cases
-            .iter()
-            .filter(|c| f(&c.outcome))
-            .count()
+        (run.cases.iter().filter(|c| f(&c.outcome)).count() + run.install.iter().filter(|p| f(&p.outcome)).count())
             .to_string()
     };
     let mut reader = Reader::from_str(raw);
@@ -161,7 +190,7 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
                 let mut e = e.into_owned();
                 e.push_attribute(("name", "infraflux"));
                 let setup = usize::from(run.setup_error.is_some());
-                e.push_attribute(("tests", (run.cases.len() + setup).to_string().as_str()));
+                e.push_attribute(("tests", (run.cases.len() + run.install.len() + setup).to_string().as_str()));
                 e.push_attribute(("failures", total(Outcome::is_failure).as_str()));
                 e.push_attribute(("errors", setup.to_string().as_str()));
                 e.push_attribute((

@@ -55,6 +55,7 @@ impl Recorder {
             cases: self.cases.clone(),
             perf: Vec::new(),
             setup_error: self.setup_error.clone(),
+            install: Vec::new(),
         })
     }
 }

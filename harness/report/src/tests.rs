@@ -128,6 +128,7 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
         ],
         perf,
         setup_error: None,
+        install: Vec::new(),
     }
 }
 

@@ -9,6 +9,8 @@
 //                                                module version is the chart's)
 //   external-dns    charts/external-dns         (chart 1.N ships app 0.N)
 //   sealed-secrets  helm/sealed-secrets         (chart 2.x ships app 0.x)
+// and the Gateway API CRD bundle the installer applies before Cilium
+// (config/crd/<channel>, the bundle Cilium 1.20 is built against).
 module infraflux.local/tools/charts
 
 go 1.24
@@ -18,4 +20,5 @@ require (
 	github.com/cert-manager/cert-manager v1.21.2
 	github.com/cilium/cilium v1.20.2
 	sigs.k8s.io/external-dns v0.23.0
+	sigs.k8s.io/gateway-api v1.6.1
 )

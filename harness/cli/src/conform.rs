@@ -1,0 +1,104 @@
+//! `conform`'s install and teardown around the suite run:
+//! check → provision → **install** → run → report → **down**.
+//!
+//! A failed install is a red `install::<phase>` testcase in the run's
+//! reports (and exit 3), not a stack trace; the suites do not run on a stack
+//! that did not install. Teardown removes what *this* run installed (the
+//! install record did not exist before it) unless `--keep`; a stack that was
+//! already there, and an `existing` cluster itself, are left alone.
+
+use std::time::{Duration, Instant};
+
+use infraflux_model::exit::Status;
+use infraflux_model::profile::Loaded;
+use infraflux_model::results::PhaseResult;
+use infraflux_provision::Access;
+
+use crate::cli::{ConformArgs, Global};
+use crate::install_cmd::{self, Prepared};
+
+/// What the install stage left for the run and the teardown.
+pub struct Stage {
+    pub access: Access,
+    pub phases: Vec<PhaseResult>,
+    teardown: Option<Teardown>,
+}
+
+struct Teardown {
+    prepared: Prepared,
+    access: Access,
+}
+
+/// Provisions and installs. `Err(status)` when the run must stop here (bad
+/// input, no cluster, a failed phase); the reports are written first when
+/// the install started.
+pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv: &[String]) -> Result<Stage, Status> {
+    let run_id = infraflux_engine::new_run_id();
+    let run_dir = args.out.join(&run_id);
+    let prepared = install_cmd::prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir))?;
+    if prepared.dry_run {
+        for line in prepared.provider.plan() {
+            println!("provider {}: {line}", prepared.provider.kind());
+        }
+        print!("{}", prepared.plan.render(prepared.opts.control_plane_only));
+        return Err(Status::Pass);
+    }
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let cancel = install_cmd::interrupt_token();
+    let kind = prepared.provider.kind();
+    match install_cmd::install(&prepared, &cancel).await {
+        Err((status, message)) => {
+            eprintln!("error: {}", infraflux_model::secret::redact(&message));
+            let target = install_cmd::target(loaded, kind, &prepared.provider.access());
+            let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), Some(format!("cluster unusable: {message}")));
+            Err(status)
+        }
+        Ok(done) => {
+            install_cmd::print_phases(&done.outcome.phases);
+            let access = done.access.clone();
+            let keep = args.keep || !done.fresh;
+            if !done.fresh {
+                eprintln!("conform: the stack was installed before this run; it is left in place afterwards");
+            }
+            let mut stage = Stage {
+                access: access.clone(),
+                phases: done.outcome.phases.clone(),
+                teardown: (!keep).then_some(Teardown { prepared, access }),
+            };
+            if done.outcome.failed() {
+                let target = install_cmd::target(loaded, kind, &stage.access);
+                let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, stage.phases.clone(), None);
+                teardown(&mut stage).await;
+                return Err(Status::Cluster);
+            }
+            Ok(stage)
+        }
+    }
+}
+
+/// Removes what this run installed (`down`), unless kept; returns the
+/// teardown's status (Pass when there was nothing to do).
+pub async fn teardown(stage: &mut Stage) -> Status {
+    let Some(t) = stage.teardown.take() else { return Status::Pass };
+    let timeout = t.prepared.opts.wait_timeout.max(Duration::from_secs(60));
+    let helm = infraflux_install::helm::Helm {
+        bin: t.prepared.opts.helm.clone(),
+        kubeconfig: t.access.kubeconfig.clone(),
+        context: t.access.context.clone(),
+        timeout,
+    };
+    let status = install_cmd::remove(&t.access, helm, timeout).await;
+    if status != Status::Pass {
+        return status;
+    }
+    match t.prepared.provider.down().await {
+        Ok(()) => Status::Pass,
+        Err(e) => {
+            eprintln!("error: {}", infraflux_install::run::chain(&e));
+            e.status()
+        }
+    }
+}

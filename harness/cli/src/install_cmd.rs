@@ -1,0 +1,310 @@
+//! `up` and `down`: a profile's provider hands over a cluster
+//! (`infraflux-provision`), the install pipeline (`infraflux-install`)
+//! installs or removes the stack on it. `conform` reuses [`prepare`] and
+//! [`install`].
+//!
+//! Input problems (profile, flags, a chart directory that holds the wrong
+//! chart, an unresolvable token) exit 2 before the cluster is touched;
+//! a missing helm or chart download, an unusable cluster or a failed phase
+//! exit 3. `up` always writes its run directory once it has started
+//! installing: `results.json` and `junit.xml` (testsuite `install`) plus
+//! `diagnostics/` when a phase failed.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use infraflux_install::{self as install, Options, Plan};
+use infraflux_model::diag::Finding;
+use infraflux_model::exit::Status;
+use infraflux_model::profile::{Loaded, ProviderKind};
+use infraflux_model::results::{PhaseResult, RunResults, SCHEMA, Target};
+use infraflux_model::secret;
+use infraflux_model::suite::model::HumanDuration;
+use infraflux_provision::{Access, Provider};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{DownCmd, Global, InstallFlags, UpArgs, UpCmd, flag_finding, flag_rules};
+
+/// A checked install: the plan, its options and the provider.
+pub struct Prepared {
+    pub plan: Plan,
+    pub opts: Options,
+    pub provider: Box<dyn Provider>,
+    pub dry_run: bool,
+}
+
+fn wait_timeout(argv: &[String], text: &str) -> Result<Duration, Status> {
+    HumanDuration::parse(text).map(|d| d.0).map_err(|e| {
+        report_finding(&flag_finding(
+            argv,
+            flag_rules::WAIT_TIMEOUT,
+            "--wait-timeout",
+            format!("--wait-timeout: {e}"),
+            "give a duration such as 90s, 10m or 1h",
+        ))
+    })
+}
+
+fn report_finding(f: &Finding) -> Status {
+    eprintln!("{}", secret::redact(&f.to_string()));
+    Status::BadInput
+}
+
+fn fail(status: Status, e: &dyn std::error::Error) -> Status {
+    eprintln!("error: {}", secret::redact(&install::run::chain(e)));
+    status
+}
+
+fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> Result<Box<dyn Provider>, Status> {
+    let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
+    infraflux_provision::for_profile(&loaded.profile, up.provider.map(ProviderKind::from), &flags).map_err(|e| {
+        let kind = up.provider.map(ProviderKind::from).unwrap_or_else(|| loaded.profile.provider.kind());
+        report_finding(&flag_finding(
+            argv,
+            flag_rules::PROVIDER_CANNOT_PROVISION,
+            "--provider",
+            format!("{e}; nothing was done"),
+            format!("provider `{kind}` cannot provision yet: use --provider existing (with --kubeconfig/--context or provider.existing in the profile)"),
+        ))
+    })
+}
+
+/// Checks the flags, builds the plan and picks the provider. Touches no
+/// cluster; a dry run needs no helm either.
+pub fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
+    let timeout = wait_timeout(argv, &flags.wait_timeout)?;
+    let provider = provider(argv, global, up, loaded)?;
+    let helm = if flags.dry_run {
+        flags.helm.clone().unwrap_or_else(|| PathBuf::from("helm"))
+    } else {
+        install::helm::locate(flags.helm.as_deref()).map_err(|e| fail(Status::Cluster, &e))?
+    };
+    let opts = Options {
+        charts_dir: flags.charts.clone(),
+        helm,
+        wait_timeout: timeout,
+        control_plane_only: flags.control_plane_only,
+        diagnostics_dir: run_dir.map(Path::to_path_buf),
+        always_collect: flags.collect_diagnostics,
+        progress: !global.quiet && std::io::stderr().is_terminal(),
+    };
+    let plan = install::plan::build(&loaded.profile, &opts).map_err(|e| fail(e.status(), &e))?;
+    if !flags.dry_run {
+        // Resolve the secret references now: a missing token is bad input,
+        // found before anything is created.
+        for s in plan.phases.iter().flat_map(|p| &p.steps) {
+            if let install::Step::Secret(s) = s
+                && let Err(e) = s.from.resolve()
+            {
+                let e = install::Error::Token { secret: format!("{}/{}", s.namespace, s.name), source: e };
+                return Err(fail(Status::BadInput, &e));
+            }
+        }
+    }
+    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run })
+}
+
+/// What an install did, for `up` and `conform`.
+pub struct Installed {
+    pub access: Access,
+    pub outcome: install::InstallOutcome,
+    /// There was no install record before: this run installed the stack
+    /// (so `conform` removes it afterwards unless --keep).
+    pub fresh: bool,
+}
+
+fn helm_for(p: &Prepared, access: &Access) -> install::helm::Helm {
+    install::helm::Helm {
+        bin: p.opts.helm.clone(),
+        kubeconfig: access.kubeconfig.clone(),
+        context: access.context.clone(),
+        timeout: p.opts.wait_timeout,
+    }
+}
+
+/// A token cancelled by Ctrl-C (SIGINT) or SIGTERM.
+pub fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        eprintln!("interrupted: stopping the install; `infraflux down` removes what was created");
+        t.cancel();
+    });
+    token
+}
+
+/// Provisions (for `existing`: checks the cluster answers) and installs.
+/// `Err` only when no cluster could be had.
+pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Installed, (Status, String)> {
+    let access = p.provider.up().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
+    let cluster = access.connect().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
+    let fresh = install::record::read(&cluster).await.map_err(|e| (e.status(), install::run::chain(&e)))?.is_none();
+    let helm = helm_for(p, &access);
+    let outcome = install::up(&cluster, &helm, &p.plan, &p.opts, cancel)
+        .await
+        .map_err(|e| (e.status(), install::run::chain(&e)))?;
+    Ok(Installed { access, outcome, fresh })
+}
+
+/// The run's target as far as the install knows it.
+pub fn target(loaded: &Loaded, provider: ProviderKind, access: &Access) -> Target {
+    Target {
+        profile: Some(loaded.file.clone()),
+        profile_hash: Some(loaded.sha256.clone()),
+        provider: Some(provider.as_str().to_owned()),
+        context: access.context.clone(),
+        ..Target::default()
+    }
+}
+
+/// Writes `results.json`/`junit.xml` for a run that only installed.
+pub fn write_install_report(dir: &Path, run_id: &str, started_at: String, duration: Duration, target: Target, phases: Vec<PhaseResult>, setup_error: Option<String>) -> Status {
+    let results = RunResults {
+        schema: SCHEMA.into(),
+        run_id: run_id.to_owned(),
+        started_at,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        target,
+        cases: Vec::new(),
+        perf: Vec::new(),
+        setup_error,
+        install: phases,
+    };
+    match infraflux_report::write_all(dir, &results) {
+        Ok(w) => {
+            eprintln!("reports: {}", w.dir.display());
+            Status::Pass
+        }
+        Err(e) => {
+            eprintln!("error: failed to write the reports: {}", secret::redact(&e.to_string()));
+            e.exit_status()
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Prints one line per phase: what a non-TTY log (and `--quiet` aside, a
+/// human) reads instead of the progress bars.
+pub fn print_phases(phases: &[PhaseResult]) {
+    for p in phases {
+        let (status, detail) = match &p.outcome {
+            infraflux_model::results::Outcome::Passed => ("ok", String::new()),
+            infraflux_model::results::Outcome::Skipped { reason } => ("skipped", format!(": {reason}")),
+            infraflux_model::results::Outcome::Failed { step, message } => {
+                ("FAILED", format!(" in `{}`: {message}", step.as_deref().unwrap_or("?")))
+            }
+            infraflux_model::results::Outcome::TimedOut { after_ms, .. } => ("TIMED OUT", format!(" after {after_ms} ms")),
+        };
+        let skipped = p.steps.iter().filter(|s| s.status == "skipped").count();
+        let extra = if skipped > 0 { format!(" ({skipped} step(s) skipped)") } else { String::new() };
+        eprintln!("{}: {status}{extra}{}", p.id, secret::redact(&detail));
+    }
+}
+
+/// `infraflux up`.
+pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String]) -> Status {
+    let run_id = infraflux_engine::new_run_id();
+    let run_dir = args.out.join(&run_id);
+    let p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    if p.dry_run {
+        for line in p.provider.plan() {
+            println!("provider {}: {line}", p.provider.kind());
+        }
+        print!("{}", p.plan.render(p.opts.control_plane_only));
+        return Status::Pass;
+    }
+    let started = std::time::Instant::now();
+    let started_at = now_rfc3339();
+    let cancel = interrupt_token();
+    let target_of = |access: &Access| target(loaded, p.provider.kind(), access);
+    match install(&p, &cancel).await {
+        Err((status, message)) => {
+            eprintln!("error: {}", secret::redact(&message));
+            let _ = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&p.provider.access()), Vec::new(), Some(format!("cluster unusable: {message}")));
+            status
+        }
+        Ok(done) => {
+            print_phases(&done.outcome.phases);
+            let report = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&done.access), done.outcome.phases.clone(), None);
+            if let Some(d) = &done.outcome.diagnostics {
+                eprintln!("diagnostics: {}", d.display());
+            }
+            if done.outcome.failed() {
+                return Status::Cluster;
+            }
+            if done.outcome.changed == 0 {
+                eprintln!("up: nothing changed; the stack already matches the profile");
+            } else {
+                eprintln!("up: {} object(s) or release(s) created or changed", done.outcome.changed);
+            }
+            report
+        }
+    }
+}
+
+/// Removes what the install record and the phase labels say `up` created.
+pub async fn remove(access: &Access, helm: install::helm::Helm, timeout: Duration) -> Status {
+    let cluster = match access.connect().await {
+        Ok(c) => c,
+        Err(e) => return fail(e.status(), &e),
+    };
+    match install::down(&cluster, &helm, timeout).await {
+        Ok(r) => {
+            eprintln!(
+                "down: {} release(s) uninstalled{}, {} object(s) deleted",
+                r.releases.len(),
+                if r.releases.is_empty() { String::new() } else { format!(" ({})", r.releases.join(", ")) },
+                r.objects
+            );
+            Status::Pass
+        }
+        Err(e) => fail(e.status(), &e),
+    }
+}
+
+/// `infraflux down`.
+pub async fn down(args: &DownCmd, global: &Global, loaded: &Loaded, argv: &[String]) -> Status {
+    let timeout = match wait_timeout(argv, &args.wait_timeout) {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    let provider = match provider(argv, global, &args.up, loaded) {
+        Ok(p) => p,
+        Err(s) => return s,
+    };
+    let bin = match install::helm::locate(args.helm.as_deref()) {
+        Ok(b) => b,
+        Err(e) => return fail(Status::Cluster, &e),
+    };
+    let access = provider.access();
+    let helm = install::helm::Helm { bin, kubeconfig: access.kubeconfig.clone(), context: access.context.clone(), timeout };
+    let status = remove(&access, helm, timeout).await;
+    if status != Status::Pass {
+        return status;
+    }
+    match provider.down().await {
+        Ok(()) => Status::Pass,
+        Err(e) => fail(e.status(), &e),
+    }
+}

@@ -1,0 +1,205 @@
+//! Where the cluster comes from. A [`Provider`] plans, brings up and tears
+//! down a cluster and says how to reach it; the installer
+//! (`infraflux-install`) then installs the stack on whatever it hands over.
+//!
+//! Only [`Existing`] is built: it names a cluster somebody else runs
+//! (kubeconfig and context from the flags, else from the profile's
+//! `provider.existing`), checks that it answers, and never creates or
+//! deletes the cluster itself. kind, Proxmox+RKE2 and the local provider plug
+//! in here; until they exist [`for_profile`] refuses them with
+//! [`ProvisionError::NotBuilt`].
+
+use std::path::{Path, PathBuf};
+
+use futures::future::BoxFuture;
+use infraflux_kube::Cluster;
+use infraflux_model::exit::Status;
+use infraflux_model::profile::{Profile, Provider as ProfileProvider, ProviderKind};
+
+/// How to reach a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `None`: `$KUBECONFIG`, then `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `None`: the kubeconfig's current context.
+    pub context: Option<String>,
+}
+
+impl Access {
+    /// Connects (and checks the API server answers).
+    pub async fn connect(&self) -> Result<Cluster, ProvisionError> {
+        Cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref())
+            .await
+            .map_err(ProvisionError::Cluster)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("provider `{0}` is not built yet; use `--provider existing` with --kubeconfig/--context for a cluster you run")]
+    NotBuilt(ProviderKind),
+    #[error("failed to reach the cluster")]
+    Cluster(#[source] infraflux_kube::Error),
+    #[error("provider `{provider}` cannot load images: {why}")]
+    LoadImages { provider: ProviderKind, why: String },
+}
+
+impl ProvisionError {
+    /// Exit status: asking for a provider that does not exist is bad input;
+    /// a cluster that does not answer is cluster trouble.
+    pub fn status(&self) -> Status {
+        match self {
+            ProvisionError::NotBuilt(_) => Status::BadInput,
+            ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } => Status::Cluster,
+        }
+    }
+}
+
+/// A source of clusters. Object-safe so the CLI can pick one at run time.
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// What [`Provider::up`] would do, one line per action, without doing it.
+    fn plan(&self) -> Vec<String>;
+
+    /// Brings the cluster up (or, for [`Existing`], checks it answers).
+    fn up(&self) -> BoxFuture<'_, Result<Access, ProvisionError>>;
+
+    /// Tears down what [`Provider::up`] created, and nothing else.
+    fn down(&self) -> BoxFuture<'_, Result<(), ProvisionError>>;
+
+    /// How to reach the cluster.
+    fn access(&self) -> Access;
+
+    /// True when `down` deletes the cluster itself (`conform --keep` keeps it).
+    fn owns_cluster(&self) -> bool;
+
+    /// Makes image archives (`docker save` tarballs) available to the nodes.
+    fn load_images<'a>(&'a self, archives: &'a [PathBuf]) -> BoxFuture<'a, Result<(), ProvisionError>>;
+}
+
+/// A cluster that already runs: only used, never created or deleted.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    access: Access,
+}
+
+impl Existing {
+    pub fn new(access: Access) -> Existing {
+        Existing { access }
+    }
+}
+
+impl Provider for Existing {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Existing
+    }
+
+    fn plan(&self) -> Vec<String> {
+        vec![format!(
+            "use the existing cluster at {} (context {}); it is neither created nor deleted",
+            self.access.kubeconfig.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_else(|| "$KUBECONFIG or ~/.kube/config".into()),
+            self.access.context.as_deref().unwrap_or("<current>")
+        )]
+    }
+
+    fn up(&self) -> BoxFuture<'_, Result<Access, ProvisionError>> {
+        Box::pin(async move {
+            self.access.connect().await?;
+            Ok(self.access.clone())
+        })
+    }
+
+    fn down(&self) -> BoxFuture<'_, Result<(), ProvisionError>> {
+        // The cluster is not ours; what the installer put on it is removed
+        // by the installer's own `down`.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn access(&self) -> Access {
+        self.access.clone()
+    }
+
+    fn owns_cluster(&self) -> bool {
+        false
+    }
+
+    fn load_images<'a>(&'a self, _archives: &'a [PathBuf]) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        Box::pin(async {
+            Err(ProvisionError::LoadImages {
+                provider: ProviderKind::Existing,
+                why: "an existing cluster pulls from its registries; push the images to a registry its nodes reach".into(),
+            })
+        })
+    }
+}
+
+/// The provider for `kind` (the `--provider` flag, else the profile's),
+/// with the cluster named by `flags` first, then by the profile's
+/// `provider.existing`.
+pub fn for_profile(profile: &Profile, kind: Option<ProviderKind>, flags: &Access) -> Result<Box<dyn Provider>, ProvisionError> {
+    let kind = kind.unwrap_or_else(|| profile.provider.kind());
+    match kind {
+        ProviderKind::Existing => {
+            let from_profile = match &profile.provider {
+                ProfileProvider::Existing(e) => Some(e),
+                _ => None,
+            };
+            Ok(Box::new(Existing::new(Access {
+                kubeconfig: flags
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| from_profile.and_then(|e| e.kubeconfig.as_ref().map(PathBuf::from))),
+                context: flags.context.clone().or_else(|| from_profile.and_then(|e| e.context.clone())),
+            })))
+        }
+        other => Err(ProvisionError::NotBuilt(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(provider_yaml: &str) -> Profile {
+        let text = infraflux_model::profile::DEFAULT_YAML;
+        let start = text.find("\nprovider:").map(|i| i + 1).unwrap_or_default();
+        let end = start + text[start..].find("\nversions:").unwrap_or_default() + 1;
+        let replaced = format!("{}{}\n{}", &text[..start], provider_yaml, &text[end..]);
+        infraflux_model::profile::load_str("p.yaml", &replaced).unwrap_or_else(|e| panic!("{e}")).profile
+    }
+
+    #[test]
+    fn existing_takes_flags_over_the_profile() {
+        let p = profile("provider:\n  existing:\n    kubeconfig: /etc/k/admin.conf\n    context: lab\n");
+        let from_profile = for_profile(&p, None, &Access::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_profile.kind(), ProviderKind::Existing);
+        assert_eq!(
+            from_profile.access(),
+            Access { kubeconfig: Some("/etc/k/admin.conf".into()), context: Some("lab".into()) }
+        );
+        assert!(!from_profile.owns_cluster(), "an existing cluster is never torn down");
+        let flags = Access { kubeconfig: Some("/tmp/k".into()), context: None };
+        let mixed = for_profile(&p, None, &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mixed.access(), Access { kubeconfig: Some("/tmp/k".into()), context: Some("lab".into()) });
+        assert!(mixed.plan()[0].contains("/tmp/k"), "{:?}", mixed.plan());
+    }
+
+    #[test]
+    fn providers_that_would_provision_are_refused_as_bad_input() {
+        let p = profile("provider:\n  existing: {}\n");
+        for kind in [ProviderKind::Kind, ProviderKind::ProxmoxRke2, ProviderKind::Local] {
+            let e = for_profile(&p, Some(kind), &Access::default()).err().unwrap_or_else(|| panic!("{kind} is not built"));
+            assert_eq!(e.status(), Status::BadInput);
+            assert!(e.to_string().contains(kind.as_str()), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn existing_cannot_load_images_and_down_touches_nothing() {
+        let e = Existing::new(Access::default());
+        let err = e.load_images(&[PathBuf::from("agent.tar")]).await.err().unwrap_or_else(|| panic!("refused"));
+        assert_eq!(err.status(), Status::Cluster);
+        assert!(e.down().await.is_ok());
+    }
+}
