@@ -93,8 +93,7 @@ impl Graph {
 }
 
 /// (from, to, why): `to` must not be reachable from `from` over normal and
-/// build dependencies. Crates that do not exist yet (provision, install)
-/// are listed so the rule holds the day they are added.
+/// build dependencies.
 const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("infraflux-model", "tokio", "the model is pure: parsing and validation never need a runtime"),
     ("infraflux-model", "kube", "the model is pure: no cluster client"),
@@ -108,6 +107,13 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("infraflux-engine", "infraflux-install", "the runner does not install"),
     ("infraflux-engine", "infraflux-report", "the runner emits results; the report crate writes them"),
     ("infraflux-install", "infraflux-engine", "installing does not run suites"),
+    ("infraflux-install", "infraflux-report", "installing writes no reports; the CLI does"),
+    ("infraflux-install", "infraflux-provision", "the installer takes any cluster it is handed"),
+    ("infraflux-provision", "infraflux-install", "providers hand over a cluster; they install nothing"),
+    ("infraflux-provision", "infraflux-stack", "providers do not render the stack"),
+    ("infraflux-provision", "infraflux-engine", "providers do not run suites"),
+    ("infraflux-report", "infraflux-install", "reports are rebuilt from results.json alone"),
+    ("infraflux-report", "infraflux-provision", "reports are rebuilt from results.json alone"),
     ("infraflux-report", "infraflux-kube", "reports are rebuilt from results.json alone"),
     ("infraflux-report", "infraflux-engine", "reports are rebuilt from results.json alone"),
     ("infraflux-report", "kube", "reports are rebuilt from results.json alone"),
@@ -141,6 +147,19 @@ fn the_graph_sees_real_edges() {
     let normal = Graph::load(&[None, Some("build")]);
     assert!(normal.path("infraflux", "infraflux-model").is_some());
     assert!(normal.path("infraflux-engine", "kube").is_some());
+    // The allowed edges of the install layer, explicitly: install on model,
+    // kube and stack; provision on model and kube; the CLI on both.
+    for (from, to) in [
+        ("infraflux-install", "infraflux-model"),
+        ("infraflux-install", "infraflux-kube"),
+        ("infraflux-install", "infraflux-stack"),
+        ("infraflux-provision", "infraflux-model"),
+        ("infraflux-provision", "infraflux-kube"),
+        ("infraflux", "infraflux-install"),
+        ("infraflux", "infraflux-provision"),
+    ] {
+        assert!(normal.edges.get(from).is_some_and(|d| d.contains(to)), "{from} -> {to} is an allowed direct edge and should be present");
+    }
     assert!(normal.workspace.contains("infraflux-testkit"));
     let with_dev = Graph::load(&[None, Some("build"), Some("dev")]);
     assert!(

@@ -132,7 +132,7 @@ impl Helm {
 
     /// The release's status and chart, `None` when there is no such release.
     pub async fn deployed(&self, release: &str, namespace: &str) -> Result<Option<Deployed>, HelmError> {
-        let args = strings(&["list", "-n", namespace, "--all", "-o", "json", "--filter", &format!("^{release}$")]);
+        let args = strings(&["list", "-n", namespace, "--deployed", "--failed", "--pending", "-o", "json", "--filter", &format!("^{release}$")]);
         let list = Self::json(&args, &self.call(&args).await?)?;
         Ok(list.as_array().and_then(|a| a.first()).map(|r| Deployed {
             status: r.get("status").and_then(Value::as_str).unwrap_or("").to_owned(),

@@ -252,13 +252,67 @@ async fn apply_owned(ctx: &Ctx<'_>, obj: &Value) -> std::result::Result<Done, St
     {
         return Ok(Done::Skipped("present, not created by infraflux: left as is".into()));
     }
+    if let Some(b) = &before
+        && is_subset(&with_labels(obj, &ctx.labels), b)
+    {
+        // Already as desired: no request at all, so nothing moves. (A
+        // no-op server-side apply is not always one: some kinds get their
+        // managedFields or resourceVersion bumped anyway.)
+        return Ok(Done::Unchanged("unchanged".into()));
+    }
     let key = ctx.cluster.apply(obj, ns.unwrap_or("default"), &ctx.labels).await?;
     let after = ctx.cluster.get(&key.kind, key.namespace.as_deref(), &key.name).await?;
     Ok(match (before.as_ref().and_then(resource_version), after.as_ref().and_then(resource_version)) {
         (None, _) => Done::Changed("created".into()),
         (Some(a), Some(b)) if a == b => Done::Unchanged("unchanged".into()),
-        _ => Done::Changed("updated".into()),
+        _ => {
+            let mut paths = Vec::new();
+            if let (Some(b), Some(a)) = (&before, &after) {
+                diff_paths("", b, a, &mut paths);
+            }
+            Done::Changed(format!("updated ({})", paths.join(", ")))
+        }
     })
+}
+
+fn with_labels(obj: &Value, labels: &BTreeMap<String, String>) -> Value {
+    let mut o = obj.clone();
+    if let Some(meta) = o.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+        let entry = meta.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+        if let Some(m) = entry.as_object_mut() {
+            for (k, v) in labels {
+                m.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+    }
+    o
+}
+
+/// True when every field `want` sets has that value in `have` (which may
+/// carry more: defaults, status, other managers' fields).
+fn is_subset(want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv))),
+        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| is_subset(a, b)),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => want == have,
+    }
+}
+
+/// Paths whose values differ (bookkeeping fields aside), at most eight.
+fn diff_paths(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if out.len() >= 8 || a == b || matches!(at, "/metadata/resourceVersion" | "/metadata/generation") {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let null = Value::Null;
+                diff_paths(&format!("{at}/{k}"), x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), out);
+            }
+        }
+        _ => out.push(at.to_owned()),
+    }
 }
 
 async fn apply_step(ctx: &Ctx<'_>, a: &Apply) -> std::result::Result<Done, StepError> {
@@ -385,4 +439,23 @@ pub async fn down(cluster: &Cluster, helm: &Helm, timeout: Duration) -> Result<R
     removed.objects += cluster.delete_labelled(&installed_selector(), timeout).await?;
     record::delete(cluster).await?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_object_with_defaults_and_status_satisfies_what_was_applied() {
+        let want = json!({"kind": "X", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}], "mode": "Yes"}});
+        let have = json!({"kind": "X", "metadata": {"name": "a", "uid": "u"}, "spec": {"ports": [{"port": 80, "protocol": "TCP"}], "mode": "Yes", "extra": 1}, "status": {}});
+        assert!(is_subset(&want, &have));
+        let changed = json!({"kind": "X", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 81}], "mode": "Yes"}});
+        assert!(!is_subset(&changed, &have));
+        let more = json!({"kind": "X", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}, {"port": 443}]}});
+        assert!(!is_subset(&more, &have), "a list of a different length is a change");
+        let mut labels = BTreeMap::new();
+        labels.insert(MANAGED_BY.to_owned(), MANAGER.to_owned());
+        assert!(!is_subset(&with_labels(&want, &labels), &have), "missing labels are a change");
+    }
 }

@@ -1,0 +1,263 @@
+//! `up`, `down` and `up --dry-run` end to end: the real binary, the real
+//! helm (built by `.ci/build-helm`), the real charts (from the Go module
+//! cache, `.ci/fetch-charts`) and the test tier's real API server with kwok
+//! nodes. This test binary starts its own control plane, so the cluster-wide
+//! CRDs and releases it installs meet no other test.
+//!
+//! What kwok can and cannot show: kwok marks the charts' pods Running and
+//! Ready, so every rollout wait and every CRD Established wait is reached
+//! for real. Nothing in a pod runs, though, so:
+//! - Cilium's operator never registers Cilium's CRDs. The test registers
+//!   them itself from the pinned Cilium module (the files the operator
+//!   embeds) before `up`, as the operator would on start; `up`'s own wait
+//!   for them Established is then answered by the API server.
+//! - Waits on conditions controllers write (Gateway Programmed, pool
+//!   usable, Issuer/Certificate Ready) and applies that need cert-manager's
+//!   admission webhook to answer need a real datapath. `up` runs with
+//!   `--control-plane-only`, which reports them as skipped with that reason;
+//!   the test checks they are skipped and never writes a condition itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use infraflux_testkit::controlplane::{ControlPlane, crds, kwok_node};
+use infraflux_testkit::paths::repo_root;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
+
+const PROFILE: &str = "fixtures/install/profile.yaml";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
+    c.current_dir(repo_root())
+        .env_remove("KUBECONFIG")
+        .env("CF_API_TOKEN", "test-token-not-a-real-one-0123456789");
+    c
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out: Output = bin().args(args).output().expect("spawn infraflux");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn dry_run_prints_the_whole_ordered_plan_without_a_cluster() {
+    let (code, out, err) = run(&["up", "--provider", "existing", "--dry-run", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("`{needle}` missing:\n{out}"));
+    let order = [
+        "phase 1: gateway-api-crds",
+        "apply CustomResourceDefinition gateways.gateway.networking.k8s.io",
+        "phase 2: cilium",
+        "helm release cilium in kube-system: chart cilium 1.20.2, values sha256:",
+        "phase 3: cert-manager",
+        "helm release cert-manager in cert-manager: chart cert-manager v1.21.2",
+        "phase 4: sealed-secrets",
+        "phase 5: external-dns",
+        "phase 6: custom-resources",
+        "apply CiliumLoadBalancerIPPool main",
+        "wait Gateway cilium-gateway/main-gateway Programmed=True (timeout 10m)",
+    ];
+    for w in order.windows(2) {
+        assert!(pos(w[0]) < pos(w[1]), "`{}` must come before `{}`:\n{out}", w[0], w[1]);
+    }
+    // Custom resources last: no phase after them.
+    assert!(!out[pos("phase 6: custom-resources")..].contains("helm release"), "{out}");
+    assert!(out.contains("[needs a real datapath]"), "waits say what they need: {out}");
+    assert!(!out.contains("test-token"), "the token is never resolved or shown in a plan");
+}
+
+fn kc(cp: &ControlPlane) -> String {
+    cp.kubeconfig_path().to_str().expect("utf8").to_owned()
+}
+
+fn helm_bin() -> PathBuf {
+    infraflux::install::helm::locate(None).expect("helm: build it with .ci/build-helm")
+}
+
+/// Helm releases in every namespace: name -> revision.
+fn releases(cp: &ControlPlane) -> BTreeMap<String, String> {
+    let out = Command::new(helm_bin())
+        .args(["list", "-A", "--deployed", "--failed", "--pending", "-o", "json", "--kubeconfig", &kc(cp)])
+        .output()
+        .expect("helm list");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (format!("{}/{}", r["namespace"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or("")), r["revision"].to_string()))
+        .collect()
+}
+
+/// Every object an install phase created: key -> resourceVersion.
+async fn installed(client: &kube::Client) -> BTreeMap<String, String> {
+    let cluster = infraflux::cluster::Cluster::from_client(client.clone(), None);
+    let keys = cluster.find_labelled(&infraflux::install::run::installed_selector()).await.expect("sweep list");
+    let mut out = BTreeMap::new();
+    for k in keys {
+        let obj = cluster.get(&k.kind, k.namespace.as_deref(), &k.name).await.expect("get");
+        let rv = obj.and_then(|o| o.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()).map(str::to_owned)).unwrap_or_default();
+        out.insert(k.to_string(), rv);
+    }
+    out
+}
+
+fn run_dir(out: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out).expect("out").flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.pop().expect("a run dir")
+}
+
+async fn prepare_cluster(cp: &ControlPlane, client: &kube::Client) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    // Two nodes: the operator's two replicas spread by hostname. A kubelet
+    // would label its node with its OS (the charts select on it), and the
+    // node lifecycle controller (not run by the test tier) would lift the
+    // not-ready taint the API server puts on a new node once it is Ready.
+    for name in ["install-kwok-1", "install-kwok-2"] {
+        kwok_node(client, name, Duration::from_secs(60)).await;
+        let patch = serde_json::json!({
+            "metadata": {"labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+            "spec": {"taints": null},
+        });
+        nodes.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("label node");
+    }
+    // Cilium's operator would register these at start (see the module doc).
+    let dir = infraflux_stack::charts::locate(infraflux_stack::charts::Chart::Cilium, "1.20.2", None)
+        .expect("cilium module: run .ci/fetch-charts")
+        .path;
+    let module = dir.ancestors().nth(3).expect("module root").to_path_buf();
+    let mut files = Vec::new();
+    for sub in ["v2", "v2alpha1"] {
+        let d = module.join("pkg/k8s/apis/cilium.io/client/crds").join(sub);
+        files.extend(std::fs::read_dir(&d).expect("cilium crds").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")));
+    }
+    files.sort();
+    let docs = crds::load_crds(&files).expect("parse cilium crds");
+    crds::apply_crds(client, &docs, Duration::from_secs(60)).await.expect("register cilium crds");
+    let _ = cp;
+}
+
+/// A chart directory named `cilium` at the profile's version whose template
+/// fails to render.
+fn broken_charts(dir: &Path) -> PathBuf {
+    let charts = dir.join("charts");
+    let c = charts.join("cilium");
+    std::fs::create_dir_all(c.join("templates")).expect("mkdir");
+    std::fs::write(c.join("Chart.yaml"), "apiVersion: v2\nname: cilium\nversion: 1.20.2\n").expect("chart");
+    std::fs::write(c.join("values.yaml"), "{}\n").expect("values");
+    std::fs::write(c.join("templates/broken.yaml"), "{{ fail \"this chart is broken on purpose\" }}\n").expect("template");
+    charts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothing() {
+    let Some(cp) = ControlPlane::for_tests() else { return };
+    let client = cp.client().await.expect("client");
+    prepare_cluster(cp, &client).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("runs");
+    let out_s = out.to_str().expect("utf8").to_owned();
+    let kc = kc(cp);
+    let up_args = ["up", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only", "--wait-timeout", "3m", "--out", &out_s];
+
+    // Interrupted mid-way: what was created so far is recorded, and `down` cleans it.
+    let mut child = bin().args(up_args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("spawn up");
+    let cluster = infraflux::cluster::Cluster::from_client(client.clone(), None);
+    let cm = cluster.resolve("v1", "ConfigMap").await.expect("kind");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let rec = cluster.get(&cm, Some("kube-system"), "infraflux-install").await.expect("get record");
+        if rec.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "up never recorded a release");
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            panic!("up ended before it could be interrupted:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let interrupted = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("wait");
+    let err = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(3), "{err}");
+    assert!(!installed(&client).await.is_empty(), "the interrupted up had created objects");
+    let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(installed(&client).await, BTreeMap::new(), "down after an interrupted up leaves nothing");
+    assert_eq!(releases(cp), BTreeMap::new(), "no helm release left");
+
+    // A full install.
+    let (code, _, err) = run(&up_args);
+    assert_eq!(code, 0, "{err}");
+    let junit = std::fs::read_to_string(run_dir(&out).join("junit.xml")).expect("junit");
+    for phase in ["gateway-api-crds", "cilium", "cert-manager", "sealed-secrets", "external-dns", "custom-resources"] {
+        assert!(junit.contains(&format!("name=\"install::{phase}\"")), "{phase}: {junit}");
+    }
+    assert!(junit.contains(r#"name="install" package="testsuite/install""#) && !junit.contains("<failure"), "{junit}");
+    let results: infraflux::results::RunResults =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(&out).join("results.json")).expect("results")).expect("json");
+    let steps: Vec<&infraflux::results::StepResult> = results.install.iter().flat_map(|p| &p.steps).collect();
+    let find = |name: &str| steps.iter().find(|s| s.name.contains(name)).unwrap_or_else(|| panic!("no step {name}: {steps:?}"));
+    // Reached on kwok:
+    for reached in ["wait 10 Gateway API CRDs Established", "wait cilium workloads rolled out", "Cilium CRDs Established", "wait cert-manager workloads rolled out", "wait external-dns workloads rolled out", "apply CiliumLoadBalancerIPPool main"] {
+        assert_eq!(find(reached).status, "passed", "{reached}: {:?}", find(reached));
+    }
+    assert!(find("wait cilium workloads rolled out").message.as_deref().is_some_and(|m| !m.starts_with("0 ")), "cilium has workloads to roll out");
+    // Not reachable without a datapath: skipped, with the reason.
+    for skipped in ["wait Gateway cilium-gateway/main-gateway Programmed=True", "wait Certificate cilium-gateway/wildcard-tls Ready=True", "apply ClusterIssuer letsencrypt-cloudflare"] {
+        let s = find(skipped);
+        assert_eq!(s.status, "skipped", "{skipped}");
+        assert!(s.message.as_deref().is_some_and(|m| m.contains("real datapath")), "{s:?}");
+    }
+    assert!(!std::fs::read_to_string(run_dir(&out).join("results.json")).expect("r").contains("test-token"), "the token never reaches a report");
+    let objects = installed(&client).await;
+    let rels = releases(cp);
+    assert_eq!(rels.len(), 4, "{rels:?}");
+    assert!(objects.keys().any(|k| k.starts_with("customresourcedefinition/gateways.gateway")), "{objects:?}");
+
+    // A second up changes nothing.
+    let (code, _, err) = run(&up_args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing changed"), "{err}");
+    assert_eq!(installed(&client).await, objects, "no resourceVersion moved");
+    assert_eq!(releases(cp), rels, "no helm revision moved");
+
+    // down leaves nothing; a second down is a no-op.
+    for _ in 0..2 {
+        let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(installed(&client).await, BTreeMap::new());
+        assert_eq!(releases(cp), BTreeMap::new());
+    }
+
+    // A chart that fails to render: a red install::cilium and a diagnostics bundle.
+    let charts = broken_charts(tmp.path());
+    let charts_s = charts.to_str().expect("utf8").to_owned();
+    let mut broken = up_args.to_vec();
+    broken.extend(["--charts", &charts_s]);
+    let (code, _, err) = run(&broken);
+    assert_eq!(code, 3, "{err}");
+    let dir = run_dir(&out);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit");
+    assert!(junit.contains(r#"name="install::cilium""#) && junit.contains("<failure"), "{junit}");
+    assert!(junit.contains("broken on purpose"), "the helm error is in JUnit: {junit}");
+    assert!(junit.contains(r#"name="install::custom-resources""#) && junit.contains("phase `cilium` failed"), "later phases are skipped: {junit}");
+    for f in ["README.md", "phases.json", "nodes.json", "events/kube-system.txt", "helm/cilium.txt", "resources.json"] {
+        assert!(dir.join("diagnostics").join(f).is_file(), "diagnostics/{f} missing");
+    }
+    let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(installed(&client).await, BTreeMap::new());
+    assert_eq!(releases(cp), BTreeMap::new());
+}
