@@ -365,6 +365,21 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     // reports), or with --skip-install the cluster named by the flags or the
     // profile, as found.
     let argv = argv();
+    // Every run flag is checked before anything is installed; the run's own
+    // plan is made once the cluster is known.
+    if let Err(f) = pipeline::plan_run(pipeline::RunInput {
+        argv: &argv,
+        kubeconfig: None,
+        context: None,
+        endpoints: &args.endpoints,
+        suites: &args.suites,
+        out_root: &args.out,
+        deadline: &args.deadline,
+        agent_image: args.agent_image.as_ref(),
+        profile: Some(&loaded),
+    }) {
+        return Ok(input_error(&f));
+    }
     let mut stage = None;
     let cluster = if args.skip_install {
         match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
