@@ -169,6 +169,8 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
             baseline: None,
         }],
         setup_error: None,
+        policy: Default::default(),
+        coverage: Vec::new(),
     };
     infraflux::report::write_all(dir, &results).expect("write run");
 }

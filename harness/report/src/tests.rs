@@ -77,6 +77,7 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
             kubernetes_version: Some("v1.33.4".into()),
             cilium_version: Some("1.18.2".into()),
             node_count: Some(3),
+            api_server: None,
         },
         cases: vec![
             case(
@@ -128,6 +129,8 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
         ],
         perf,
         setup_error: None,
+        policy: Default::default(),
+        coverage: Vec::new(),
     }
 }
 
