@@ -151,6 +151,22 @@ pub struct RunArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+/// How a run is judged beyond its cases (docs/contract.md).
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct JudgeArgs {
+    /// Acceptance mode: fail the run when any promise of the profile is not
+    /// verified or has no case (default: gating mode, which lists them).
+    /// Needs a profile.
+    #[arg(long)]
+    pub require_all: bool,
+    /// Let a run in which no case executed pass (by default it exits 1 with
+    /// "nothing was verified").
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// External endpoints the DNS and BGP steps use.
@@ -204,6 +220,8 @@ pub struct ConformArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 }
 
 /// Rule ids for command-line values that parse but cannot be used. Clap
@@ -245,8 +263,15 @@ pub mod flag_rules {
         "set the environment variable or create the file the profile's token reference names",
     );
 
+    pub const FLAG_006: Rule = Rule::error(
+        "FLAG-006",
+        AREA,
+        "`--require-all` without a profile whose promises it would require",
+        "add --profile PATH (conform always has one), or drop --require-all",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -258,6 +283,8 @@ pub mod flag_rules {
     pub const PROVIDER_CANNOT_PROVISION: &str = FLAG_004.id;
     /// The profile's Cloudflare token reference cannot be resolved.
     pub const DNS_TOKEN: &str = FLAG_005.id;
+    /// `--require-all` without a profile.
+    pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -308,10 +335,11 @@ mod flag_tests {
             flag_rules::BGP_LISTEN,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
+            flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 5);
+        assert_eq!(ids.len(), 6);
     }
 
     #[test]
