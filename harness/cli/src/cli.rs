@@ -153,6 +153,10 @@ pub struct RunArgs {
     pub endpoints: Endpoints,
     #[command(flatten)]
     pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
 }
 
 /// How a run is judged beyond its cases (docs/contract.md).
@@ -222,6 +226,10 @@ pub struct ConformArgs {
     pub endpoints: Endpoints,
     #[command(flatten)]
     pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
 }
 
 /// Rule ids for command-line values that parse but cannot be used. Clap

@@ -302,6 +302,7 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         profile: loaded.as_ref(),
         provider: profile::ProviderKind::Existing,
         judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
@@ -385,6 +386,7 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         profile: Some(&loaded),
         provider: cluster.provider,
         judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),

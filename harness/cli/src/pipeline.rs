@@ -51,6 +51,7 @@ pub struct RunInput<'a> {
     /// The provider that produced the cluster (`existing` for a named one).
     pub provider: ProviderKind,
     pub judge: JudgeArgs,
+    pub cilium_namespace: &'a str,
 }
 
 /// A checked run: engine options and the run directory its reports go to.
@@ -105,8 +106,11 @@ pub fn choose_cluster(
             "point conform at an existing cluster with --kubeconfig/--context",
         )));
     }
+    // Nothing is provisioned: the cluster named on the command line is used
+    // as it is, so the provider that produced it, for the reports, is
+    // `existing`.
     Ok(ClusterChoice {
-        provider,
+        provider: ProviderKind::Existing,
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
     })
@@ -248,6 +252,7 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         dns,
         bgp,
         handle_ctrl_c: true,
+        cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
     Ok(Plan { opts, out })
@@ -355,7 +360,7 @@ mod tests {
         assert!(f.message.contains("`kind`"), "{}", f.message);
         let named = Global { context: Some("kind-lab".into()), ..g };
         let c = choose_cluster(&argv, &named, Some(Provider::ProxmoxRke2), &l).unwrap_or_else(|f| panic!("{f}"));
-        assert_eq!(c.provider, ProviderKind::ProxmoxRke2);
+        assert_eq!(c.provider, ProviderKind::Existing, "a named cluster is used as it is");
     }
 
     #[test]
