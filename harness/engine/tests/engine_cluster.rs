@@ -449,7 +449,7 @@ async fn panicking_step_and_interrupted_run_still_clean_up() {
     }
     assert_eq!(
         case(&r, "it::not-started").outcome,
-        Outcome::Skipped { reason: "run interrupted before the case started".into() }
+        Outcome::Failed { step: None, message: "not run: the run was interrupted before this case started".into() }
     );
     // Per-case cleanup alone (no final sweep here) removed everything.
     assert!(env.leftovers(&id).await.is_empty(), "{:?}", env.leftovers(&id).await);
