@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// InfraFlux: validation and conformance harness for Cilium-based Kubernetes.
 ///
-/// Exit codes: 0 pass; 1 failed cases, error findings or a perf regression;
-/// 2 bad input or usage (profile, suite YAML, manifest, flag);
+/// Exit codes: 0 pass; 1 failed cases, a broken profile promise, a run that
+/// verified nothing (unless --allow-empty), an open promise under
+/// --require-all, error findings or a perf regression; 2 bad input or usage (profile, suite YAML, manifest, flag);
 /// 3 cluster or provisioning failure.
 #[derive(Debug, Parser)]
 #[command(name = "infraflux", version, about, long_about)]
@@ -204,7 +205,10 @@ pub struct RunArgs {
     /// Suites directory.
     #[arg(long, value_name = "DIR", default_value = "suites")]
     pub suites: PathBuf,
-    /// Cluster profile for timeouts and budgets (default: embedded default).
+    /// Cluster profile: the run's contract. Features it enables must be
+    /// there (cases needing a missing one fail), features it disables skip
+    /// their cases, and its promises get a coverage verdict
+    /// (docs/contract.md). Without it, missing features just skip.
     #[arg(long, value_name = "PATH")]
     pub profile: Option<PathBuf>,
     /// Bound on the whole run, e.g. 30m.
@@ -219,6 +223,26 @@ pub struct RunArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
+}
+
+/// How a run is judged beyond its cases (docs/contract.md).
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct JudgeArgs {
+    /// Acceptance mode: fail the run when any promise of the profile is not
+    /// verified or has no case (default: gating mode, which lists them).
+    /// Needs a profile.
+    #[arg(long)]
+    pub require_all: bool,
+    /// Let a run in which no case executed pass (by default it exits 1 with
+    /// "nothing was verified").
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// External endpoints the DNS and BGP steps use.
@@ -280,6 +304,12 @@ pub struct ConformArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
 }
 
 /// Rule ids for command-line values that parse but cannot be used. Clap
@@ -324,12 +354,19 @@ pub mod flag_rules {
     pub const FLAG_006: Rule = Rule::error(
         "FLAG-006",
         AREA,
+        "`--require-all` without a profile whose promises it would require",
+        "add --profile PATH (conform always has one), or drop --require-all",
+    );
+
+    pub const FLAG_007: Rule = Rule::error(
+        "FLAG-007",
+        AREA,
         "`--wait-timeout` is not a duration",
         "give a duration such as 90s, 10m or 1h",
     );
 
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -341,8 +378,10 @@ pub mod flag_rules {
     pub const PROVIDER_CANNOT_PROVISION: &str = FLAG_004.id;
     /// The profile's Cloudflare token reference cannot be resolved.
     pub const DNS_TOKEN: &str = FLAG_005.id;
+    /// `--require-all` without a profile.
+    pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
     /// `--wait-timeout` is not a duration.
-    pub const WAIT_TIMEOUT: &str = FLAG_006.id;
+    pub const WAIT_TIMEOUT: &str = FLAG_007.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -393,11 +432,12 @@ mod flag_tests {
             flag_rules::BGP_LISTEN,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
+            flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
             flag_rules::WAIT_TIMEOUT,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.len(), 7);
     }
 
     #[test]

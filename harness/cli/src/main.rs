@@ -298,6 +298,9 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
         profile: loaded.as_ref(),
+        provider: profile::ProviderKind::Existing,
+        judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
@@ -377,6 +380,9 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
         profile: Some(&loaded),
+        provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
+        judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         return Ok(input_error(&f));
     }
@@ -392,7 +398,7 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
             Err(status) => return Ok(status),
         };
         let choice = pipeline::ClusterChoice {
-            provider: args.up.provider.map(Into::into).unwrap_or_else(|| loaded.profile.provider.kind()),
+            provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
             kubeconfig: s.access.kubeconfig.clone(),
             context: s.access.context.clone(),
         };
@@ -425,6 +431,9 @@ async fn conform_run(
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
         profile: Some(loaded),
+        provider: cluster.provider,
+        judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
@@ -432,12 +441,17 @@ async fn conform_run(
     plan.install = install;
     let pipeline::Executed { status, out } = pipeline::execute(plan).await;
     let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
-    let cmp = match report::compare(&out, baseline) {
+    // The profile's threshold, not the report command's default.
+    let opts = report::CompareOptions {
+        threshold: loaded.profile.perf.regression_threshold_percent / 100.0,
+        ..report::CompareOptions::default()
+    };
+    let cmp = match report::compare_with(&out, baseline, &opts) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(&e)),
     };
     print!("{}", cmp.render_text());
-    if let Err(e) = cmp.write_to(&out) {
+    if let Err(e) = cmp.write_to(&out).and_then(|_| report::record_comparison(&out, &cmp)) {
         return Ok(report_error(&e));
     }
     Ok(if cmp.has_regressions() && status == Status::Pass { Status::Failed } else { status })

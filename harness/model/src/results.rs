@@ -32,6 +32,13 @@ pub struct RunResults {
     /// existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<PhaseResult>,
+    /// How the run is judged beyond its cases (`--require-all`,
+    /// `--allow-empty`).
+    #[serde(default)]
+    pub policy: crate::contract::Policy,
+    /// The profile's promises and their verdicts; empty without a profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<crate::contract::PromiseResult>,
 }
 
 /// One install phase (`install::cilium`, `install::gateway-api-crds`, …):
@@ -64,8 +71,13 @@ pub struct Target {
     pub profile: Option<String>,
     /// sha256 of the profile file's bytes, hex.
     pub profile_hash: Option<String>,
+    /// The provider the run used (`existing` for a kubeconfig), not the
+    /// profile's `provider:` field.
     pub provider: Option<String>,
     pub context: Option<String>,
+    /// The API server URL the run talked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server: Option<String>,
     pub kubernetes_version: Option<String>,
     pub cilium_version: Option<String>,
     pub node_count: Option<u32>,

@@ -314,6 +314,8 @@ mod tests {
             perf: Vec::new(),
             setup_error: None,
             install: Vec::new(),
+            policy: Default::default(),
+            coverage: Vec::new(),
         }
     }
 

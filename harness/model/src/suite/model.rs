@@ -879,6 +879,10 @@ pub struct HumanDuration(pub Duration);
 /// Prefix of every duration parse error; the loader keys its rule id on it.
 pub const INVALID_DURATION: &str = "invalid duration";
 
+/// The longest duration accepted anywhere (one year): beyond it a deadline
+/// is a typo, and `Instant + d` could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl HumanDuration {
     /// Parses `<number><unit>` groups; units `ms`, `s`, `m`, `h`.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -907,6 +911,7 @@ impl HumanDuration {
                 "s" => Duration::from_secs(value),
                 "m" => Duration::from_secs(value.saturating_mul(60)),
                 "h" => Duration::from_secs(value.saturating_mul(3600)),
+                // Saturated values are caught by the bound below.
                 "" => {
                     return Err(format!(
                         "{INVALID_DURATION} `{t}`: missing unit (use ms, s, m or h)"
@@ -918,7 +923,10 @@ impl HumanDuration {
                     ));
                 }
             };
-            total = total.saturating_add(part);
+            total = total
+                .checked_add(part)
+                .filter(|t| *t <= MAX_DURATION)
+                .ok_or_else(|| format!("{INVALID_DURATION} `{t}`: too large (at most 8760h, one year)"))?;
         }
         Ok(HumanDuration(total))
     }
@@ -965,8 +973,8 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// Cluster features a case can require. Detected from the cluster, never
-/// taken from the profile.
+/// Cluster features a case can require. Detected from the cluster; with a
+/// profile, the profile says which must be there (see `crate::contract`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Feature {
     Cilium,
@@ -1080,6 +1088,20 @@ impl std::fmt::Display for Requirement {
         } else {
             write!(f, "{}", self.feature)
         }
+    }
+}
+
+impl Serialize for Feature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Feature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Feature, D::Error> {
+        let name = String::deserialize(d)?;
+        Feature::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown feature {name:?}; known: {}", Feature::names())))
     }
 }
 
