@@ -80,6 +80,7 @@ fn run() -> RunResults {
             baseline: None,
         }],
         setup_error: None,
+        install: Vec::new(),
         policy: Policy { mode: Mode::Acceptance, allow_empty: false },
         coverage: vec![
             promise("feature:kubeProxyReplacement", "features.kubeProxyReplacement", Verdict::Verified, "1 case(s) passed"),

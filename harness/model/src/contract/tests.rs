@@ -145,6 +145,7 @@ fn results(cases: Vec<Outcome>, policy: Policy, coverage: Vec<Verdict>) -> RunRe
             .collect(),
         perf: vec![],
         setup_error: None,
+        install: Vec::new(),
         policy,
         coverage: coverage
             .into_iter()
