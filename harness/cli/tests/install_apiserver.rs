@@ -241,6 +241,27 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
         assert_eq!(releases(cp), BTreeMap::new());
     }
 
+    // conform: install, the suites (none here), reports with the install
+    // phases, then down of what this run installed; the run's verdict is
+    // the exit code.
+    let suites = tmp.path().join("no-suites");
+    std::fs::create_dir_all(&suites).expect("suites dir");
+    let conform_out = tmp.path().join("conform");
+    let (code, _, err) = run(&[
+        "conform", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
+        "--wait-timeout", "3m", "--suites", suites.to_str().expect("utf8"), "--allow-empty",
+        "--out", conform_out.to_str().expect("utf8"), "--deadline", "2m",
+    ]);
+    // No case runs here, so the profile's promises stay open: the verdict
+    // is the run's (gating: 0 or 1), never an install or cluster failure.
+    assert!(code == 0 || code == 1, "{code}: {err}");
+    let results: infraflux::results::RunResults =
+        serde_json::from_str(&std::fs::read_to_string(run_dir(&conform_out).join("results.json")).expect("results")).expect("json");
+    assert_eq!(results.install.len(), 6, "{:?}", results.install);
+    assert!(std::fs::read_to_string(run_dir(&conform_out).join("junit.xml")).expect("junit").contains(r#"name="install::cilium""#));
+    assert_eq!(installed(&client).await, BTreeMap::new(), "conform removed what it installed");
+    assert_eq!(releases(cp), BTreeMap::new());
+
     // A chart that fails to render: a red install::cilium and a diagnostics bundle.
     let charts = broken_charts(tmp.path());
     let charts_s = charts.to_str().expect("utf8").to_owned();
