@@ -72,6 +72,18 @@ pub enum Command {
     /// The main job: check the profile, provision (or use --kubeconfig), run
     /// every suite, write reports, and compare with a baseline if given.
     Conform(ConformArgs),
+    /// Remove every object a run created (namespaces, workloads, pools…
+    /// labelled app.kubernetes.io/managed-by=infraflux with a case label),
+    /// e.g. after a run was killed. Waits for the run lock first, so it
+    /// never pulls objects from under a live run.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Only the objects of this run id (default: every run's).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Run(args) => cmd_run(args, &cli.global).await,
         Command::Report(args) => cmd_report(args, format),
         Command::Conform(args) => cmd_conform(args, &cli.global).await,
+        Command::Cleanup(args) => cmd_cleanup(args, &cli.global).await,
     }
 }
 
@@ -341,6 +342,24 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         });
     }
     Ok(pipeline::execute(plan).await.status)
+}
+
+async fn cmd_cleanup(args: &infraflux::cli::CleanupArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    let opts = engine::RunOptions {
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        ..engine::RunOptions::default()
+    };
+    match engine::cleanup_only(&opts, args.run_id.as_deref()).await {
+        Ok(n) => {
+            eprintln!("removed {n} object(s) the harness had created");
+            Ok(Status::Pass)
+        }
+        Err(e) => {
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            Ok(e.exit_status())
+        }
+    }
 }
 
 async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {

@@ -28,6 +28,9 @@ pub const MANAGER: &str = "infraflux";
 pub const RUN_ID: &str = "infraflux.io/run-id";
 /// `infraflux.io/case` = `<suite>.<case>`.
 pub const CASE: &str = "infraflux.io/case";
+/// `infraflux.io/lock` = the namespace of the run lock the creating run
+/// held: whoever holds that lock next may sweep the object.
+pub const LOCK: &str = "infraflux.io/lock";
 
 /// The labels every harness object carries.
 pub fn harness_labels(run_id: &str, case: Option<&str>) -> BTreeMap<String, String> {
