@@ -294,8 +294,15 @@ pub mod flag_rules {
         "add --profile PATH (conform always has one), or drop --require-all",
     );
 
+    pub const FLAG_007: Rule = Rule::error(
+        "FLAG-007",
+        AREA,
+        "the kubeconfig is missing, not a regular file, or not a kubeconfig",
+        "point --kubeconfig (or the profile's provider.existing.kubeconfig) at a kubeconfig file",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -309,6 +316,8 @@ pub mod flag_rules {
     pub const DNS_TOKEN: &str = FLAG_005.id;
     /// `--require-all` without a profile.
     pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
+    /// The kubeconfig is missing, not a file, or not a kubeconfig.
+    pub const KUBECONFIG: &str = FLAG_007.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -360,10 +369,11 @@ mod flag_tests {
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
             flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
+            flag_rules::KUBECONFIG,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.len(), 7);
     }
 
     #[test]

@@ -224,6 +224,17 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         }
         (_, None) => None,
     };
+    if let Some(kc) = &input.kubeconfig
+        && let Err(why) = infraflux_kube::check_kubeconfig(kc)
+    {
+        return Err(Box::new(flag_finding(
+            argv,
+            flag_rules::KUBECONFIG,
+            "--kubeconfig",
+            format!("kubeconfig {why}"),
+            "point --kubeconfig (or the profile's provider.existing.kubeconfig) at a kubeconfig file",
+        )));
+    }
     if input.judge.require_all && profile.is_none() {
         return Err(Box::new(flag_finding(
             argv,

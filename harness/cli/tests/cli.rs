@@ -207,7 +207,15 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("runs");
     let out_s = out.to_string_lossy().into_owned();
-    let (code, _, err) = run(&["conform", "--kubeconfig", "/nonexistent", "--out", &out_s]);
+    // A real kubeconfig for a server nobody listens on.
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("kubeconfig");
+    let (code, _, err) = run(&["conform", "--kubeconfig", kc.to_str().expect("utf8"), "--out", &out_s]);
     assert_eq!(code, 3, "{err}");
     let runs: Vec<_> = std::fs::read_dir(&out).expect("run dir created").flatten().collect();
     assert_eq!(runs.len(), 1, "one run directory");
@@ -215,12 +223,29 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     assert!(junit.contains(r#"tests="1" failures="0" errors="1""#), "{junit}");
     assert!(junit.contains(r#"<testcase name="setup""#), "{junit}");
     assert!(junit.contains(r#"<error type="setup" message="cluster unusable"#), "{junit}");
-    assert!(junit.contains("/nonexistent"), "the error names the kubeconfig: {junit}");
+    assert!(junit.contains("https://127.0.0.1:1"), "the error names the API server: {junit}");
     let results: RunResults =
         serde_json::from_str(&std::fs::read_to_string(runs[0].path().join("results.json")).expect("results.json"))
             .expect("results.json parses");
     assert!(results.cases.is_empty());
-    assert!(results.setup_error.as_deref().is_some_and(|e| e.contains("kubeconfig")), "{results:?}");
+    assert!(results.setup_error.as_deref().is_some_and(|e| e.contains("127.0.0.1:1")), "{results:?}");
+}
+
+/// A kubeconfig that is missing, a directory or garbage is bad input:
+/// exit 2 with FLAG-007, nothing created.
+#[test]
+fn a_bad_kubeconfig_is_a_flag_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let garbage = tmp.path().join("garbage");
+    std::fs::write(&garbage, "\u{0}\u{1}not yaml: [").expect("write");
+    let out = tmp.path().join("runs");
+    for kc in [Path::new("/nonexistent"), tmp.path(), garbage.as_path()] {
+        let (code, _, err) =
+            run(&["run", "--kubeconfig", kc.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{}: {err}", kc.display());
+        assert!(err.contains("error[FLAG-007]"), "{err}");
+        assert!(!out.exists(), "nothing created");
+    }
 }
 
 /// Bad input is refused before anything is created: no run directory.
