@@ -114,22 +114,26 @@ impl Finding {
         let rule = match err {
             E::DuplicateKey { .. } => &crate::yaml::YAML_002,
             E::Read { .. } => &crate::yaml::YAML_000,
+            E::Unreadable { .. } | E::TooDeep { .. } => &crate::yaml::YAML_003,
             _ => &crate::yaml::YAML_001,
         };
         let (file, pos) = match err {
             E::Syntax { file, line, col, .. }
             | E::DuplicateKey { file, line, col, .. }
-            | E::UnknownAlias { file, line, col, .. } => {
+            | E::UnknownAlias { file, line, col, .. }
+            | E::TooDeep { file, line, col } => {
                 (file.to_string(), Some(Pos { line: *line, col: *col }))
             }
             E::TooLarge { file } => (file.to_string(), None),
-            E::Read { file, .. } => (file.clone(), None),
+            E::Read { file, .. } | E::Unreadable { file, .. } => (file.clone(), None),
         };
         let message = match err {
             E::Syntax { message, .. } => format!("invalid YAML: {message}"),
             E::DuplicateKey { key, first_line, .. } => {
                 format!("duplicate key `{key}` (first defined at line {first_line})")
             }
+            E::TooDeep { .. } => format!("nesting deeper than {} levels", crate::yaml::MAX_DEPTH),
+            E::Unreadable { message, .. } => message.clone(),
             other => other.to_string(),
         };
         let f = rule.finding(message);
