@@ -144,12 +144,24 @@ fn stem(p: &Path) -> String {
 }
 
 #[test]
-fn syntax_error_is_bad_input_with_position() {
-    let err = check_texts(&[("bad.yaml".into(), "a: [1, 2\nb: 3\n".into())]).unwrap_err();
-    assert_eq!(err.status(), Status::BadInput);
-    let f = &err.findings()[0];
-    assert_eq!(f.rule, "YAML-001");
-    assert!(f.location.as_ref().is_some_and(|l| l.line >= 1));
+fn syntax_error_is_bad_input_with_position_and_the_rest_is_still_checked() {
+    let rep = check_texts(&[
+        ("bad.yaml".into(), "a: [1, 2\nb: 3\n".into()),
+        ("values.yaml".into(), "kubeProxyReplacement: strict\nk8sServiceHost: x\n".into()),
+    ])
+    .expect("one broken file is a finding");
+    assert_eq!(rep.status(), Status::BadInput);
+    let f = rep.findings.iter().find(|f| f.rule == "YAML-001").expect("YAML-001");
+    assert!(f.location.as_ref().is_some_and(|l| l.file == "bad.yaml" && l.line >= 1));
+    assert!(rep.findings.iter().any(|f| f.rule == "CIL-001"), "{}", render_human(&rep));
+}
+
+#[test]
+fn flux_substitution_is_accepted_in_typed_fields() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: x\nspec:\n  ports:\n  - port: ${PORT}\n    targetPort: ${TARGET:=8080}\n  selectr: {}\n";
+    let rep = check_texts(&[("svc.yaml".into(), text.into())]).expect("loads");
+    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, vec!["SCHEMA-001"], "{}", render_human(&rep));
 }
 
 #[test]

@@ -28,8 +28,8 @@ pub(crate) const BGP_003: Rule = rule(
 );
 pub(crate) const BGP_004: Rule = rule(
     "BGP-004", "bgp", Warning, Silent,
-    "service advertisement with an empty or missing selector announces no services",
-    "select all with `matchExpressions: [{key: somekey, operator: NotIn, values: [never-used-value]}]`", &[24, 25],
+    "service advertisement without a `selector` (or, in BGPv2, without `service.addresses`) announces no services; in BGPv2 an empty selector `{}` selects every Service",
+    "BGPv2: `selector: {}` for every Service (or matchLabels for some) and `service: {addresses: [LoadBalancerIP]}`", &[24, 25],
 );
 pub(crate) const BGP_005: Rule = rule(
     "BGP-005", "bgp", Error, Breaks,
@@ -96,10 +96,13 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if a.get("advertisementType").and_then(Node::as_str) != Some("Service") {
                 continue;
             }
-            let sel = a.get("selector");
-            if sel.is_none() || Selector::parse(sel).matches_all() {
-                let at = sel.map_or(a.pos, |s| s.pos);
-                out.push(BGP_004.at(ad.file, at, "Service advertisement without a selector selects no services"));
+            // Cilium's BGPv2 service reconciler matches nothing when the
+            // selector or the service options are nil; an empty selector
+            // converts to "everything" (pkg/bgp/manager/reconciler/service.go).
+            if a.get("selector").is_none() {
+                out.push(BGP_004.at(ad.file, a.pos, "Service advertisement without a selector selects no services"));
+            } else if a.get("service").is_none() {
+                out.push(BGP_004.at(ad.file, a.pos, "Service advertisement without `service.addresses` announces nothing"));
             }
         }
     }
