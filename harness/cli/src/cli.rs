@@ -158,6 +158,26 @@ pub struct RunArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
+}
+
+/// How a run is judged beyond its cases (docs/contract.md).
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct JudgeArgs {
+    /// Acceptance mode: fail the run when any promise of the profile is not
+    /// verified or has no case (default: gating mode, which lists them).
+    /// Needs a profile.
+    #[arg(long)]
+    pub require_all: bool,
+    /// Let a run in which no case executed pass (by default it exits 1 with
+    /// "nothing was verified").
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// External endpoints the DNS and BGP steps use.
@@ -211,6 +231,12 @@ pub struct ConformArgs {
     pub agent_image: Option<String>,
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Namespace of cilium-config and the cilium DaemonSet (Helm installs
+    /// into kube-system by default; some sites use `cilium`).
+    #[arg(long, value_name = "NS", default_value = "kube-system")]
+    pub cilium_namespace: String,
 }
 
 /// Rule ids for command-line values that parse but cannot be used. Clap
@@ -252,8 +278,15 @@ pub mod flag_rules {
         "set the environment variable or create the file the profile's token reference names",
     );
 
+    pub const FLAG_006: Rule = Rule::error(
+        "FLAG-006",
+        AREA,
+        "`--require-all` without a profile whose promises it would require",
+        "add --profile PATH (conform always has one), or drop --require-all",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -265,6 +298,8 @@ pub mod flag_rules {
     pub const PROVIDER_CANNOT_PROVISION: &str = FLAG_004.id;
     /// The profile's Cloudflare token reference cannot be resolved.
     pub const DNS_TOKEN: &str = FLAG_005.id;
+    /// `--require-all` without a profile.
+    pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -315,10 +350,11 @@ mod flag_tests {
             flag_rules::BGP_LISTEN,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
+            flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 5);
+        assert_eq!(ids.len(), 6);
     }
 
     #[test]

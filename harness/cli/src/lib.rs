@@ -18,6 +18,6 @@ pub mod rules;
 pub use infraflux_engine as engine;
 pub use infraflux_engine::bgp;
 pub use infraflux_kube as cluster;
-pub use infraflux_model::{diag, exit, profile, results, secret, suite, yaml};
+pub use infraflux_model::{contract, diag, exit, profile, results, secret, suite, yaml};
 pub use infraflux_report as report;
 pub use infraflux_stack::{self as stack, check};

@@ -301,6 +301,9 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
         profile: loaded.as_ref(),
+        provider: profile::ProviderKind::Existing,
+        judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
@@ -382,18 +385,26 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         deadline: &args.deadline,
         agent_image: args.agent_image.as_ref(),
         profile: Some(&loaded),
+        provider: cluster.provider,
+        judge: args.judge,
+        cilium_namespace: &args.cilium_namespace,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
     };
     let pipeline::Executed { status, out } = pipeline::execute(plan).await;
     let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
-    let cmp = match report::compare(&out, baseline) {
+    // The profile's threshold, not the report command's default.
+    let opts = report::CompareOptions {
+        threshold: loaded.profile.perf.regression_threshold_percent / 100.0,
+        ..report::CompareOptions::default()
+    };
+    let cmp = match report::compare_with(&out, baseline, &opts) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(&e)),
     };
     print!("{}", cmp.render_text());
-    if let Err(e) = cmp.write_to(&out) {
+    if let Err(e) = cmp.write_to(&out).and_then(|_| report::record_comparison(&out, &cmp)) {
         return Ok(report_error(&e));
     }
     Ok(if cmp.has_regressions() && status == Status::Pass { Status::Failed } else { status })

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use infraflux_engine::steps::{bgp::BgpSettings, dns::DnsSettings};
 use infraflux_engine::{self as engine, EventSink, RunOptions};
+use infraflux_model::contract::{self, Expectations, Mode, Policy};
 use infraflux_model::diag::Finding;
 use infraflux_model::exit::Status;
 use infraflux_model::profile::{Loaded, Profile, Provider as ProfileProvider, ProviderKind};
@@ -22,7 +23,7 @@ use infraflux_model::secret;
 use infraflux_report::Recorder;
 use infraflux_model::suite::model::HumanDuration;
 
-use crate::cli::{Endpoints, Global, Provider, flag_finding, flag_rules};
+use crate::cli::{Endpoints, Global, JudgeArgs, Provider, flag_finding, flag_rules};
 
 impl From<Provider> for ProviderKind {
     fn from(p: Provider) -> ProviderKind {
@@ -47,6 +48,10 @@ pub struct RunInput<'a> {
     pub deadline: &'a str,
     pub agent_image: Option<&'a String>,
     pub profile: Option<&'a Loaded>,
+    /// The provider that produced the cluster (`existing` for a named one).
+    pub provider: ProviderKind,
+    pub judge: JudgeArgs,
+    pub cilium_namespace: &'a str,
 }
 
 /// A checked run: engine options and the run directory its reports go to.
@@ -101,8 +106,11 @@ pub fn choose_cluster(
             "point conform at an existing cluster with --kubeconfig/--context",
         )));
     }
+    // Nothing is provisioned: the cluster named on the command line is used
+    // as it is, so the provider that produced it, for the reports, is
+    // `existing`.
     Ok(ClusterChoice {
-        provider,
+        provider: ProviderKind::Existing,
         kubeconfig: global.kubeconfig.clone(),
         context: global.context.clone(),
     })
@@ -207,6 +215,15 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         }
         (_, None) => None,
     };
+    if input.judge.require_all && profile.is_none() {
+        return Err(Box::new(flag_finding(
+            argv,
+            flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
+            "--require-all",
+            "--require-all needs --profile: without a profile there are no promises to require",
+            "add --profile PATH, or drop --require-all",
+        )));
+    }
     let run_id = engine::new_run_id();
     let out = input.out_root.join(&run_id);
     let opts = RunOptions {
@@ -214,17 +231,28 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         deadline: Some(deadline.0),
         kubeconfig: input.kubeconfig,
         context: input.context,
-        profile: input.profile.map(|l| engine::ProfileInfo {
-            name: Some(l.file.clone()),
-            hash: Some(l.sha256.clone()),
-            provider: Some(l.profile.provider.kind().as_str().to_owned()),
+        profile: Some(engine::ProfileInfo {
+            name: input.profile.map(|l| l.file.clone()),
+            hash: input.profile.map(|l| l.sha256.clone()),
+            provider: Some(input.provider.as_str().to_owned()),
         }),
+        expectations: profile.map(Expectations::from_profile),
+        promises: profile.map(contract::promises).unwrap_or_default(),
+        extra_suites: input
+            .profile
+            .map(|l| vec![contract::profile_suite(&l.profile, &l.file)])
+            .unwrap_or_default(),
+        policy: Policy {
+            mode: if input.judge.require_all { Mode::Acceptance } else { Mode::Gating },
+            allow_empty: input.judge.allow_empty,
+        },
         run_id: Some(run_id),
         agent_image: input.agent_image.cloned(),
         var_overrides: profile.map(var_overrides).unwrap_or_default(),
         dns,
         bgp,
         handle_ctrl_c: true,
+        cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
     Ok(Plan { opts, out })
@@ -332,7 +360,7 @@ mod tests {
         assert!(f.message.contains("`kind`"), "{}", f.message);
         let named = Global { context: Some("kind-lab".into()), ..g };
         let c = choose_cluster(&argv, &named, Some(Provider::ProxmoxRke2), &l).unwrap_or_else(|f| panic!("{f}"));
-        assert_eq!(c.provider, ProviderKind::ProxmoxRke2);
+        assert_eq!(c.provider, ProviderKind::Existing, "a named cluster is used as it is");
     }
 
     #[test]

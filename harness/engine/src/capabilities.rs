@@ -23,37 +23,8 @@ pub struct Detected {
     pub node_count: Option<u32>,
 }
 
-impl Detected {
-    /// The skip reason for a case needing `required`, or `None` if all are present.
-    pub fn unmet(&self, required: &[Feature]) -> Option<String> {
-        let reasons: Vec<String> = required
-            .iter()
-            .filter_map(|f| match self.features.get(f) {
-                Some(Ok(())) => None,
-                Some(Err(why)) => Some(format!("requires {f}: {why}")),
-                None => Some(format!("requires {f}: not detected")),
-            })
-            .collect();
-        if reasons.is_empty() { None } else { Some(reasons.join("; ")) }
-    }
-}
-
-impl Detected {
-    /// The skip reason for a case that must run without `excluded`
-    /// (`requires: ["!wireguard"]`), or `None` when none of them is
-    /// detected. A feature detection did not evaluate counts as absent.
-    pub fn present(&self, excluded: &[Feature]) -> Option<String> {
-        let reasons: Vec<String> = excluded
-            .iter()
-            .filter(|f| matches!(self.features.get(f), Some(Ok(()))))
-            .map(|f| format!("requires no {f}: {}", presence_reason(*f)))
-            .collect();
-        if reasons.is_empty() { None } else { Some(reasons.join("; ")) }
-    }
-}
-
 /// Why a detected feature counts as present, for `requires no <f>` skips.
-fn presence_reason(f: Feature) -> String {
+pub(crate) fn presence_reason(f: Feature) -> String {
     if let Some((_, key)) = CONFIG_FLAGS.iter().find(|(x, _)| *x == f) {
         return format!("cilium-config has {key}=\"true\"");
     }
@@ -194,7 +165,7 @@ pub async fn detect(cluster: &Cluster, cilium_namespace: &str, agent_image: Opti
         Feature::ProbeAgent,
         match agent_image {
             Some(img) if !img.trim().is_empty() => Ok(()),
-            _ => Err("no probe agent image configured (RunOptions.agent_image)".into()),
+            _ => Err("the run has no probe agent image".into()),
         },
     );
     Ok(d)
@@ -208,7 +179,7 @@ pub fn set_dns_api(d: &mut Detected, settings: Option<&crate::steps::dns::DnsSet
         Feature::DnsApi,
         match settings {
             Some(_) => Ok(()),
-            None => Err("no DNS provider settings for the run (RunOptions.dns: zone, API, token)".into()),
+            None => Err("the run has no DNS provider API (zone, API, token)".into()),
         },
     );
 }
@@ -235,31 +206,5 @@ mod tests {
         assert_eq!(image_tag("quay.io/cilium/cilium:v1.18.2@sha256:abc").as_deref(), Some("v1.18.2"));
         assert_eq!(image_tag("localhost:5000/cilium:v1.18.0").as_deref(), Some("v1.18.0"));
         assert_eq!(image_tag("localhost:5000/cilium").as_deref(), None);
-    }
-
-    #[test]
-    fn unmet_lists_every_missing_feature_with_its_reason() {
-        let mut d = Detected::default();
-        d.features.insert(Feature::Cilium, Ok(()));
-        d.features.insert(Feature::Wireguard, Err("cilium-config has enable-wireguard=\"false\"".into()));
-        assert_eq!(d.unmet(&[Feature::Cilium]), None);
-        assert_eq!(
-            d.unmet(&[Feature::Cilium, Feature::Wireguard, Feature::Hubble]).unwrap(),
-            "requires wireguard: cilium-config has enable-wireguard=\"false\"; requires hubble: not detected"
-        );
-    }
-
-    #[test]
-    fn present_names_each_excluded_feature_that_was_detected() {
-        let mut d = Detected::default();
-        d.features.insert(Feature::Wireguard, Ok(()));
-        d.features.insert(Feature::MultiNode, Ok(()));
-        d.features.insert(Feature::Hubble, Err("cilium-config has no enable-hubble".into()));
-        assert_eq!(d.present(&[Feature::Hubble, Feature::LbIpam]), None);
-        assert_eq!(
-            d.present(&[Feature::Wireguard, Feature::Hubble]).unwrap(),
-            "requires no wireguard: cilium-config has enable-wireguard=\"true\""
-        );
-        assert_eq!(d.present(&[Feature::MultiNode]).unwrap(), "requires no multiNode: the cluster has at least 2 nodes");
     }
 }

@@ -20,7 +20,8 @@ mod select;
 
 // The layers below, under the names the modules of this crate use.
 use infraflux_kube as cluster;
-use infraflux_model::{diag, exit, results, secret, suite};
+use infraflux_model::{contract, diag, exit, results, secret, suite};
+use infraflux_model::contract::{CaseFacts, Expectations, Policy, Promise};
 
 pub use backend::{Backend, CaseCtx, CurrentStep, ObjectId, StepError, StepPhase, StepRef, TimeoutDefaults};
 pub use case::namespace_for;
@@ -127,6 +128,16 @@ pub struct RunOptions {
     /// The harness's BGP router for `bgpPeer` steps (feature `bgpPeer`):
     /// bound for the whole run.
     pub bgp: Option<steps::bgp::BgpSettings>,
+    /// The profile's stance on each feature (`run --profile`, `conform`);
+    /// `None` detects and skips, as without a profile.
+    pub expectations: Option<Expectations>,
+    /// The profile's promises, judged into `RunResults.coverage`.
+    pub promises: Vec<Promise>,
+    /// How the run is judged beyond its cases.
+    pub policy: Policy,
+    /// Suites made at run time, loaded after `suites_dir`'s: `(file name,
+    /// YAML)` (the profile suite).
+    pub extra_suites: Vec<(String, String)>,
 }
 
 impl Default for RunOptions {
@@ -158,6 +169,10 @@ impl Default for RunOptions {
             var_overrides: BTreeMap::new(),
             dns: None,
             bgp: None,
+            expectations: None,
+            promises: Vec::new(),
+            policy: Policy::default(),
+            extra_suites: Vec::new(),
         }
     }
 }
@@ -231,13 +246,11 @@ impl EngineError {
     }
 }
 
-/// 1 when any case failed or timed out, else 0.
+/// The run's exit status (see [`contract::verdict`]): 1 when a case
+/// failed, when nothing was verified (unless allowed) or, in acceptance
+/// mode, when a promise stayed open; 3 when setup failed.
 pub fn exit_status(results: &RunResults) -> Status {
-    if results.cases.iter().any(|c| c.outcome.is_failure()) {
-        Status::Failed
-    } else {
-        Status::Pass
-    }
+    contract::verdict(results).status
 }
 
 /// One listed case.
@@ -251,7 +264,11 @@ pub struct ListedCase {
 }
 
 fn load(opts: &RunOptions) -> Result<Vec<LoadedSuite>, EngineError> {
-    suite::load_dir(&opts.suites_dir, &opts.fixtures_dir).map_err(EngineError::Input)
+    let mut suites = suite::load_dir(&opts.suites_dir, &opts.fixtures_dir).map_err(EngineError::Input)?;
+    for (file, text) in &opts.extra_suites {
+        suites.push(suite::load_str(file, text, &opts.fixtures_dir).map_err(EngineError::Input)?);
+    }
+    Ok(suites)
 }
 
 /// The cases the filters select, in suite-file then case order, without
@@ -262,7 +279,7 @@ pub fn list(opts: &RunOptions) -> Result<Vec<ListedCase>, EngineError> {
     Ok(suites
         .iter()
         .flat_map(|s| s.cases.iter())
-        .filter(|c| sel.decide(c, None) != Disposition::FilteredOut)
+        .filter(|c| sel.decide(c, None, None) != Disposition::FilteredOut)
         .map(|c| ListedCase {
             id: c.id.clone(),
             description: c.description.clone(),
@@ -309,7 +326,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         let trials = suites
             .iter()
             .flat_map(|s| s.cases.iter())
-            .filter(|c| opts.selection().decide(c, None) != Disposition::FilteredOut)
+            .filter(|c| opts.selection().decide(c, None, None) != Disposition::FilteredOut)
             .map(|c| libtest_mimic::Trial::test(c.id.clone(), || Ok(())))
             .collect();
         let args = libtest_mimic::Arguments {
@@ -345,7 +362,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     capabilities::set_dns_api(&mut detected, opts.dns.as_ref());
     // Bound before any case so Cilium's sessions are up by the time a case looks.
     let bgp = match &opts.bgp {
-        None => Err("no BGP router settings for the run (RunOptions.bgp)".to_owned()),
+        None => Err("the run has no BGP router of its own".to_owned()),
         Some(s) => steps::bgp::BgpCollector::bind(s)
             .await
             .map(Arc::new)
@@ -390,6 +407,7 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     results.started_at = started_at;
     results.duration_ms = started.elapsed().as_millis() as u64;
     results.target = target(&opts, Some(&detected), cluster.context());
+    results.target.api_server = cluster.server().map(str::to_owned);
     opts.events.emit(RunEvent::Finished(results.clone()));
     Ok(results)
 }
@@ -431,6 +449,7 @@ fn target(opts: &RunOptions, d: Option<&Detected>, context: Option<&str>) -> Tar
         kubernetes_version: d.and_then(|d| d.kubernetes_version.clone()),
         cilium_version: d.and_then(|d| d.cilium_version.clone()),
         node_count: d.and_then(|d| d.node_count),
+        api_server: None,
     }
 }
 
@@ -455,6 +474,8 @@ fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Optio
         cases: Vec::new(),
         perf: Vec::new(),
         setup_error: None,
+        policy: opts.policy,
+        coverage: Vec::new(),
     }
 }
 
@@ -492,7 +513,7 @@ pub async fn execute<B: Backend>(
     for s in suites {
         let fixtures = Arc::new(s.fixtures.clone());
         for c in &s.cases {
-            let disposition = sel.decide(c, detected);
+            let disposition = sel.decide(c, detected, opts.expectations.as_ref());
             let case = Arc::new(c.clone());
             match &disposition {
                 Disposition::FilteredOut => continue,
@@ -503,6 +524,17 @@ pub async fn execute<B: Backend>(
                             .with_ignored_flag(true)
                             .with_kind(short_reason(reason)),
                     );
+                }
+                Disposition::Unmet(reason) => {
+                    // A broken promise is a failed case, reported like one
+                    // as it happens.
+                    let result = unmet(c, reason.clone());
+                    opts.events.emit(RunEvent::CaseFinished(result.clone()));
+                    if let Ok(mut m) = collected.lock() {
+                        m.insert(result.id.clone(), result);
+                    }
+                    let message = reason.clone();
+                    trials.push(libtest_mimic::Trial::test(c.id.clone(), move || Err(message.into())));
                 }
                 Disposition::Run => {
                     let (run, handle, collected, fixtures, case, events) = (
@@ -547,7 +579,7 @@ pub async fn execute<B: Backend>(
     let mut perf = run.perf.lock().map(|p| p.clone()).unwrap_or_default();
     // Cases finish in any order; a stable order keeps results.json diffable.
     perf.sort_by(|a, b| (&a.case, &a.metric).cmp(&(&b.case, &b.metric)));
-    let cases = order
+    let cases: Vec<CaseResult> = order
         .into_iter()
         .map(|(c, d)| match (d, collected.get(&c.id)) {
             (_, Some(r)) => r.clone(),
@@ -555,6 +587,22 @@ pub async fn execute<B: Backend>(
             (_, None) => skipped(&c, "not run: the executor stopped before this case".into()),
         })
         .collect();
+    let coverage = if opts.promises.is_empty() {
+        Vec::new()
+    } else {
+        let by_id: BTreeMap<&str, &CaseResult> = cases.iter().map(|c| (c.id.as_str(), c)).collect();
+        let facts: Vec<CaseFacts<'_>> = suites
+            .iter()
+            .flat_map(|s| s.cases.iter())
+            .map(|c| CaseFacts {
+                id: &c.id,
+                requires: &c.requires,
+                vars: &c.vars,
+                outcome: by_id.get(c.id.as_str()).map(|r| &r.outcome),
+            })
+            .collect();
+        contract::evaluate(&opts.promises, &facts, &None)
+    };
     Ok(RunResults {
         schema: SCHEMA.into(),
         run_id: run_id.to_owned(),
@@ -564,7 +612,16 @@ pub async fn execute<B: Backend>(
         cases,
         perf,
         setup_error: None,
+        policy: opts.policy,
+        coverage,
     })
+}
+
+fn unmet(c: &LoadedCase, reason: String) -> CaseResult {
+    CaseResult {
+        outcome: Outcome::Failed { step: None, message: reason },
+        ..skipped(c, String::new())
+    }
 }
 
 fn skipped(c: &LoadedCase, reason: String) -> CaseResult {

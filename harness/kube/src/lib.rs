@@ -132,6 +132,7 @@ fn what_is_discovery(message: &str) -> bool {
 pub struct Cluster {
     client: kube::Client,
     context: Option<String>,
+    server: Option<String>,
     kinds: tokio::sync::Mutex<BTreeMap<(String, String), ResolvedKind>>,
 }
 
@@ -143,9 +144,13 @@ impl Cluster {
             context: context.map(str::to_owned),
             ..Default::default()
         };
+        // The context actually used, for reports: the flag, else the
+        // kubeconfig's current-context (absent in-cluster).
+        let mut used_context = context.map(str::to_owned);
         let config = match kubeconfig {
             Some(path) => {
                 let kc = kube::config::Kubeconfig::read_from(path).map_err(Error::Config)?;
+                used_context = used_context.or_else(|| kc.current_context.clone());
                 kube::Config::from_custom_kubeconfig(kc, &options)
                     .await
                     .map_err(Error::Config)?
@@ -157,9 +162,13 @@ impl Cluster {
                 Error::Client(kube::Error::InferConfig(e))
             })?,
         };
+        if used_context.is_none() && kubeconfig.is_none() {
+            used_context = kube::config::Kubeconfig::read().ok().and_then(|kc| kc.current_context);
+        }
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(Error::Client)?;
-        let cluster = Cluster::from_client(client, context.map(str::to_owned));
+        let mut cluster = Cluster::from_client(client, used_context);
+        cluster.server = Some(server.clone());
         // Fail fast and classified: an unreachable server or bad credentials
         // must not look like failing cases; say which server, since the
         // kubeconfig may not be the one the user had in mind.
@@ -178,8 +187,14 @@ impl Cluster {
         Cluster {
             client,
             context,
+            server: None,
             kinds: tokio::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The API server URL, when the cluster was connected from a kubeconfig.
+    pub fn server(&self) -> Option<&str> {
+        self.server.as_deref()
     }
 
     pub fn client(&self) -> &kube::Client {

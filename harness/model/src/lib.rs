@@ -7,6 +7,7 @@
 //! (kube, stack, engine, report, cli) can share these types without pulling
 //! an async runtime into the parser.
 
+pub mod contract;
 pub mod diag;
 pub mod exit;
 pub mod profile;

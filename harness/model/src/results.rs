@@ -27,6 +27,13 @@ pub struct RunResults {
     /// refused, run lock held); `cases` is then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_error: Option<String>,
+    /// How the run is judged beyond its cases (`--require-all`,
+    /// `--allow-empty`).
+    #[serde(default)]
+    pub policy: crate::contract::Policy,
+    /// The profile's promises and their verdicts; empty without a profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<crate::contract::PromiseResult>,
 }
 
 /// What the run was pointed at; every field is what the harness *read*.
@@ -36,8 +43,13 @@ pub struct Target {
     pub profile: Option<String>,
     /// sha256 of the profile file's bytes, hex.
     pub profile_hash: Option<String>,
+    /// The provider the run used (`existing` for a kubeconfig), not the
+    /// profile's `provider:` field.
     pub provider: Option<String>,
     pub context: Option<String>,
+    /// The API server URL the run talked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server: Option<String>,
     pub kubernetes_version: Option<String>,
     pub cilium_version: Option<String>,
     pub node_count: Option<u32>,

@@ -86,6 +86,8 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
         cases,
         perf,
         setup_error: None,
+        policy: Default::default(),
+        coverage: Vec::new(),
     }
 }
 

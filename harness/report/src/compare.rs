@@ -177,12 +177,17 @@ impl Comparison {
     /// True when any metric regressed, disappeared or became incomparable:
     /// in each case the run does not show that performance held.
     pub fn has_regressions(&self) -> bool {
-        self.metrics.iter().any(|m| {
-            matches!(
-                m.verdict,
-                Verdict::Regressed | Verdict::Disappeared | Verdict::Incomparable
-            )
-        })
+        !self.failing_metrics().is_empty()
+    }
+
+    /// Metrics that regressed, disappeared or became incomparable, as
+    /// `metric (verdict)`.
+    pub fn failing_metrics(&self) -> Vec<String> {
+        self.metrics
+            .iter()
+            .filter(|m| matches!(m.verdict, Verdict::Regressed | Verdict::Disappeared | Verdict::Incomparable))
+            .map(|m| format!("{} ({})", m.metric, m.verdict.word().to_lowercase()))
+            .collect()
     }
 
     /// Human rendering, one line per metric, failures first.

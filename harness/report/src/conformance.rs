@@ -313,6 +313,8 @@ mod tests {
             cases,
             perf: Vec::new(),
             setup_error: None,
+            policy: Default::default(),
+            coverage: Vec::new(),
         }
     }
 

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::perf::{Metric, Ratio};
-use super::view::RunView;
+use super::markdown::case_list;
+use super::view::{RunView, verdict_class};
 use super::{LEVEL, ReportError, charts, num};
 use crate::results::{Outcome, RunResults};
 use crate::stats;
@@ -15,7 +16,8 @@ h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5rem 0;width:100%}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.passed{color:#1a7f37}.failed,.timed-out{color:#cf222e;font-weight:600}.skipped{color:#9a6700}
+.passed,.verified{color:#1a7f37}.failed,.timed-out{color:#cf222e;font-weight:600}.skipped,.not-verified{color:#9a6700}.uncovered{color:#6e7781}
+.verdict{border-left:.4rem solid;padding:.2rem 1rem}.verdict.pass{border-color:#1a7f37}.verdict.fail{border-color:#cf222e}.headline{font-size:1.2rem;font-weight:600}
 .counts span{margin-right:1rem}pre{background:#f6f8fa;padding:.5rem;overflow-x:auto;font-size:.8rem}
 figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg{max-width:100%;height:auto}
 ";
@@ -53,6 +55,28 @@ pub(super) fn render(v: &RunView<'_>, history: &[RunResults]) -> Result<String, 
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n"
     );
+    let pass = v.verdict.status == crate::exit::Status::Pass;
+    let _ = write!(
+        h,
+        "<section id=\"verdict\" class=\"verdict {}\"><h2>Verdict</h2><p class=\"headline\">{}</p>",
+        if pass { "pass" } else { "fail" },
+        esc(&v.verdict.headline)
+    );
+    if v.verdict.reasons.len() > 1 {
+        h.push_str("<ul class=\"reasons\">");
+        for r in &v.verdict.reasons {
+            let _ = write!(h, "<li>{}</li>", esc(r));
+        }
+        h.push_str("</ul>");
+    }
+    let c = v.counts;
+    let _ = writeln!(
+        h,
+        "<p class=\"counts\"><span>{} cases</span><span class=\"passed\">{} passed</span>\
+         <span class=\"failed\">{} failed</span><span class=\"timed-out\">{} timed out</span>\
+         <span class=\"skipped\">{} skipped</span></p></section>",
+        c.total, c.passed, c.failed, c.timed_out, c.skipped
+    );
     if let Some(e) = &run.setup_error {
         let _ = writeln!(h, "<p class=\"setup-error\"><strong>Setup failed; no case ran:</strong> {}</p>", esc(e));
     }
@@ -60,35 +84,74 @@ pub(super) fn render(v: &RunView<'_>, history: &[RunResults]) -> Result<String, 
     let field = |v: &Option<String>| esc(v.as_deref().unwrap_or("unknown"));
     let _ = writeln!(
         h,
-        "<table><tr><th>Started</th><td>{}</td><th>Duration</th><td>{:.1} s</td></tr>\
+        "<table id=\"target\"><tr><th>Provider used</th><td>{}</td><th>Kubeconfig context</th><td>{}</td></tr>\
+         <tr><th>API server</th><td>{}</td><th>Nodes</th><td>{}</td></tr>\
+         <tr><th>Kubernetes</th><td>{}</td><th>Cilium</th><td>{}</td></tr>\
          <tr><th>Profile</th><td>{}</td><th>Profile sha256</th><td>{}</td></tr>\
-         <tr><th>Provider</th><td>{}</td><th>Nodes</th><td>{}</td></tr>\
-         <tr><th>Kubernetes</th><td>{}</td><th>Cilium</th><td>{}</td></tr></table>",
-        esc(&run.started_at),
-        run.duration_ms as f64 / 1000.0,
-        field(&t.profile),
-        field(&t.profile_hash),
+         <tr><th>Started</th><td>{}</td><th>Duration</th><td>{:.1} s</td></tr></table>",
         field(&t.provider),
-        t.node_count
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "unknown".into()),
+        field(&t.context),
+        field(&t.api_server),
+        t.node_count.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into()),
         field(&t.kubernetes_version),
         field(&t.cilium_version),
+        field(&t.profile),
+        field(&t.profile_hash),
+        esc(&run.started_at),
+        run.duration_ms as f64 / 1000.0,
     );
-    let c = v.counts;
-    let _ = writeln!(
-        h,
-        "<p class=\"counts\"><span>{} cases</span><span class=\"passed\">{} passed</span>\
-         <span class=\"failed\">{} failed</span><span class=\"timed-out\">{} timed out</span>\
-         <span class=\"skipped\">{} skipped</span></p>",
-        c.total, c.passed, c.failed, c.timed_out, c.skipped
-    );
-
+    if !v.suites.is_empty() {
+        h.push_str(
+            "<h2>Suites</h2>\n<table id=\"matrix\"><tr><th>Suite</th><th>Passed</th><th>Failed</th><th>Timed out</th><th>Skipped</th><th>Total</th></tr>\n",
+        );
+        for s in &v.suites {
+            let sc = s.counts;
+            let _ = writeln!(
+                h,
+                "<tr data-suite=\"{}\"><td>{}</td><td class=\"n passed\">{}</td><td class=\"n failed\">{}</td><td class=\"n timed-out\">{}</td><td class=\"n skipped\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(s.name),
+                esc(s.name),
+                sc.passed,
+                sc.failed,
+                sc.timed_out,
+                sc.skipped,
+                sc.total
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !v.coverage.is_empty() {
+        let [ok, failed, open, uncovered] = v.coverage_counts();
+        let _ = write!(
+            h,
+            "<h2>Coverage of the profile</h2>\n<p>Mode: {}. {} promise(s): {ok} verified, {failed} failed, {open} not verified, {uncovered} uncovered.</p>\n\
+             <table id=\"coverage\"><tr><th>Promise</th><th>Profile field</th><th>Verdict</th><th>Cases</th><th>Why</th></tr>\n",
+            esc(v.mode_text()),
+            v.coverage.len()
+        );
+        for p in &v.coverage {
+            let _ = writeln!(
+                h,
+                "<tr data-promise=\"{}\"><td>{}</td><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.promise.id),
+                esc(&p.promise.statement),
+                esc(&p.promise.field),
+                verdict_class(p.verdict),
+                p.verdict.as_str(),
+                esc(&case_list(&p.cases)),
+                esc(&p.detail)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !v.suites.is_empty() {
+        h.push_str("<h2>Cases</h2>\n");
+    }
     for suite in &v.suites {
         let sc = suite.counts;
         let _ = write!(
             h,
-            "<h2>Suite {} ({}/{} passed)</h2>\n<table><tr><th>Case</th><th>Outcome</th><th>Duration</th><th>Attempts</th><th>Detail</th></tr>\n",
+            "<h3>Suite {} ({}/{} passed)</h3>\n<table><tr><th>Case</th><th>Outcome</th><th>Duration</th><th>Attempts</th><th>Detail</th></tr>\n",
             esc(suite.name),
             sc.passed,
             sc.total

@@ -10,6 +10,7 @@ use super::{ReportError, invalid};
 use crate::rules;
 use crate::diag::{Finding, Location};
 use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, RunResults, SCHEMA, StepResult, Target};
+use infraflux_model::contract::{Promise, PromiseResult};
 use crate::secret::redact;
 
 /// Reads and validates a `results.json`.
@@ -153,6 +154,7 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
             kubernetes_version: opt(&r.target.kubernetes_version),
             cilium_version: opt(&r.target.cilium_version),
             node_count: r.target.node_count,
+            api_server: opt(&r.target.api_server),
         },
         cases: r
             .cases
@@ -207,5 +209,21 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
             })
             .collect(),
         setup_error: opt(&r.setup_error),
+        policy: r.policy,
+        coverage: r
+            .coverage
+            .iter()
+            .map(|p| PromiseResult {
+                promise: Promise {
+                    id: redact(&p.promise.id),
+                    field: redact(&p.promise.field),
+                    statement: redact(&p.promise.statement),
+                    evidence: p.promise.evidence.clone(),
+                },
+                verdict: p.verdict,
+                cases: p.cases.iter().map(|c| redact(c)).collect(),
+                detail: redact(&p.detail),
+            })
+            .collect(),
     }
 }

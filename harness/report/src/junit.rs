@@ -15,6 +15,7 @@ use super::ReportError;
 use super::input::started_at;
 use super::view::RunView;
 use crate::results::{CaseResult, Outcome, RunResults};
+use infraflux_model::contract::{Mode, PromiseResult, Verdict};
 
 /// Failure `type` of a failed case and of a timed-out case.
 pub const TYPE_FAILED: &str = "failed";
@@ -25,6 +26,13 @@ pub const TYPE_SKIPPED: &str = "skipped";
 pub const TYPE_SETUP: &str = "setup";
 /// Suite and testcase name of that error.
 pub const SETUP_CASE: &str = "setup";
+/// Suite of the profile's promises, one testcase each.
+pub const COVERAGE_SUITE: &str = "coverage";
+/// `type` of a promise's failure.
+pub const TYPE_PROMISE: &str = "promise";
+/// Suite and testcase of a failed verdict that no case shows.
+pub const VERDICT_CASE: &str = "verdict";
+pub const TYPE_VERDICT: &str = "verdict";
 
 fn err(e: impl std::fmt::Display) -> ReportError {
     ReportError::Render {
@@ -37,15 +45,24 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
     let run = v.run;
     let timestamp = started_at(run).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let mut report = Report::new();
+    let mut totals = Totals::default();
+    let mut skipped: Vec<usize> = Vec::new();
+    let mut add = |report: &mut Report, ts: TestSuite| {
+        totals.tests += ts.tests();
+        totals.failures += ts.failures();
+        totals.errors += ts.errors();
+        totals.skipped += ts.skipped();
+        skipped.push(ts.skipped());
+        report.add_testsuite(ts);
+    };
     for suite in &v.suites {
         let mut ts = TestSuite::new(&xml_text(suite.name));
         ts.set_timestamp(timestamp);
         for c in &suite.cases {
             ts.add_testcase(testcase(c.case));
         }
-        report.add_testsuite(ts);
+        add(&mut report, ts);
     }
-    let mut skipped: Vec<usize> = v.suites.iter().map(|s| s.counts.skipped).collect();
     if let Some(message) = &run.setup_error {
         // CI viewers show a testcase; an empty file would read as "no tests".
         let mut ts = TestSuite::new(SETUP_CASE);
@@ -54,13 +71,54 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
         let mut b = TestCaseBuilder::error(SETUP_CASE, time, TYPE_SETUP, &xml_text(message));
         b.set_classname("infraflux");
         ts.add_testcase(b.build());
-        report.add_testsuite(ts);
-        skipped.push(0);
+        add(&mut report, ts);
+    }
+    if !v.coverage.is_empty() {
+        let mut ts = TestSuite::new(COVERAGE_SUITE);
+        ts.set_timestamp(timestamp);
+        for p in &v.coverage {
+            ts.add_testcase(promise_case(p, run.policy.mode));
+        }
+        add(&mut report, ts);
+    }
+    // A verdict the cases do not show (nothing verified, open promises in
+    // acceptance mode) is a red testcase too, or CI would show green.
+    let case_failures = run.cases.iter().any(|c| c.outcome.is_failure()) || run.setup_error.is_some();
+    if v.verdict.status != crate::exit::Status::Pass && !case_failures {
+        let mut ts = TestSuite::new(VERDICT_CASE);
+        ts.set_timestamp(timestamp);
+        let mut b = TestCaseBuilder::failure(VERDICT_CASE, Duration::ZERO, TYPE_VERDICT, &xml_text(&v.verdict.headline));
+        b.set_classname("infraflux");
+        ts.add_testcase(b.build());
+        add(&mut report, ts);
     }
     let mut raw = Vec::new();
     report.write_xml(&mut raw).map_err(err)?;
     let raw = String::from_utf8(raw).map_err(err)?;
-    annotate(&raw, run, &skipped)
+    annotate(&raw, run, totals, &skipped)
+}
+
+/// Counts over every testsuite written, for the `<testsuites>` root.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+/// A promise as a testcase: verified passes, failed fails; not verified
+/// and uncovered are skipped in gating mode and fail in acceptance mode.
+fn promise_case(p: &PromiseResult, mode: Mode) -> junit_report::TestCase {
+    let name = xml_text(&format!("{COVERAGE_SUITE}::{}", p.promise.id));
+    let why = xml_text(&format!("{} ({}): {}", p.promise.statement, p.promise.field, p.detail));
+    let mut b = match (p.verdict, mode) {
+        (Verdict::Verified, _) => TestCaseBuilder::success(&name, Duration::ZERO),
+        (Verdict::Failed, _) | (_, Mode::Acceptance) => TestCaseBuilder::failure(&name, Duration::ZERO, TYPE_PROMISE, &why),
+        _ => TestCaseBuilder::skipped_with_cause(&name, TYPE_SKIPPED, &why),
+    };
+    b.set_classname(COVERAGE_SUITE);
+    b.build()
 }
 
 fn testcase(c: &CaseResult) -> junit_report::TestCase {
@@ -121,6 +179,7 @@ fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
         ("infraflux.profileHash", &t.profile_hash),
         ("infraflux.provider", &t.provider),
         ("infraflux.context", &t.context),
+        ("infraflux.apiServer", &t.api_server),
         ("infraflux.kubernetesVersion", &t.kubernetes_version),
         ("infraflux.ciliumVersion", &t.cilium_version),
     ] {
@@ -136,18 +195,11 @@ fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
 
 /// Streams the junit-report output through, adding `skipped` counts and a
 /// `<properties>` block as the first child of every `<testsuite>`.
-fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, ReportError> {
+fn annotate(raw: &str, run: &RunResults, totals: Totals, skipped: &[usize]) -> Result<String, ReportError> {
     let props: Vec<(&str, String)> = properties(run)
         .into_iter()
         .map(|(k, v)| (k, xml_text(&v)))
         .collect();
-    let total = |f: fn(&Outcome) -> bool| {
-        run.cases
-            .iter()
-            .filter(|c| f(&c.outcome))
-            .count()
-            .to_string()
-    };
     let mut reader = Reader::from_str(raw);
     // Indented so a human can read the file; CDATA content is kept verbatim.
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -160,14 +212,10 @@ fn annotate(raw: &str, run: &RunResults, skipped: &[usize]) -> Result<String, Re
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testsuites" => {
                 let mut e = e.into_owned();
                 e.push_attribute(("name", "infraflux"));
-                let setup = usize::from(run.setup_error.is_some());
-                e.push_attribute(("tests", (run.cases.len() + setup).to_string().as_str()));
-                e.push_attribute(("failures", total(Outcome::is_failure).as_str()));
-                e.push_attribute(("errors", setup.to_string().as_str()));
-                e.push_attribute((
-                    "skipped",
-                    total(|o| matches!(o, Outcome::Skipped { .. })).as_str(),
-                ));
+                e.push_attribute(("tests", totals.tests.to_string().as_str()));
+                e.push_attribute(("failures", totals.failures.to_string().as_str()));
+                e.push_attribute(("errors", totals.errors.to_string().as_str()));
+                e.push_attribute(("skipped", totals.skipped.to_string().as_str()));
                 e.push_attribute((
                     "time",
                     format!("{:.3}", run.duration_ms as f64 / 1000.0).as_str(),

@@ -5,6 +5,17 @@ use std::fmt::Write as _;
 use super::num;
 use super::view::RunView;
 
+/// At most five case ids, then how many more.
+pub(crate) fn case_list(ids: &[String]) -> String {
+    let mut out: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+    let more = ids.len().saturating_sub(5);
+    let more_text = format!("… and {more} more");
+    if more > 0 {
+        out.push(&more_text);
+    }
+    out.join(", ")
+}
+
 /// Table-cell safe: no pipes, no line breaks.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
@@ -15,40 +26,89 @@ pub(super) fn render(v: &RunView<'_>) -> String {
     let mut md = String::new();
     let t = &run.target;
     let _ = writeln!(md, "# InfraFlux run {}\n", cell(&run.run_id));
-    let _ = writeln!(
-        md,
-        "Started {}, took {:.1} s.\n",
-        run.started_at,
-        run.duration_ms as f64 / 1000.0
-    );
-    let field = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_else(|| "unknown".into());
-    let _ = writeln!(md, "| Target | |\n|---|---|");
-    let _ = writeln!(md, "| Profile | {} |", field(&t.profile));
-    let _ = writeln!(md, "| Profile sha256 | {} |", field(&t.profile_hash));
-    let _ = writeln!(md, "| Provider | {} |", field(&t.provider));
-    let _ = writeln!(md, "| Kubernetes | {} |", field(&t.kubernetes_version));
-    let _ = writeln!(md, "| Cilium | {} |", field(&t.cilium_version));
-    let nodes = t
-        .node_count
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let _ = writeln!(md, "| Nodes | {nodes} |\n");
-
-    if let Some(e) = &run.setup_error {
-        let _ = writeln!(md, "**Setup failed; no case ran:** {}\n", cell(e));
+    let _ = writeln!(md, "## Verdict: {}\n", cell(&v.verdict.headline));
+    for r in v.verdict.reasons.iter().skip(1) {
+        let _ = writeln!(md, "- {}", cell(r));
+    }
+    if v.verdict.reasons.len() > 1 {
+        md.push('\n');
     }
     let c = v.counts;
     let _ = writeln!(
         md,
-        "**{} cases: {} passed, {} failed, {} timed out, {} skipped.**\n",
-        c.total, c.passed, c.failed, c.timed_out, c.skipped
+        "{} cases: {} passed, {} failed, {} timed out, {} skipped. Started {}, took {:.1} s.\n",
+        c.total,
+        c.passed,
+        c.failed,
+        c.timed_out,
+        c.skipped,
+        run.started_at,
+        run.duration_ms as f64 / 1000.0
     );
+    if let Some(e) = &run.setup_error {
+        let _ = writeln!(md, "**Setup failed; no case ran:** {}\n", cell(e));
+    }
+    let field = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(md, "| Target (as read from the cluster) | |\n|---|---|");
+    let _ = writeln!(md, "| Provider used | {} |", field(&t.provider));
+    let _ = writeln!(md, "| Kubeconfig context | {} |", field(&t.context));
+    let _ = writeln!(md, "| API server | {} |", field(&t.api_server));
+    let _ = writeln!(md, "| Kubernetes | {} |", field(&t.kubernetes_version));
+    let _ = writeln!(md, "| Cilium | {} |", field(&t.cilium_version));
+    let nodes = t.node_count.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(md, "| Nodes | {nodes} |");
+    let _ = writeln!(md, "| Profile | {} |", field(&t.profile));
+    let _ = writeln!(md, "| Profile sha256 | {} |\n", field(&t.profile_hash));
 
+    if !v.suites.is_empty() {
+        let _ = writeln!(md, "## Suites\n\n| Suite | Passed | Failed | Timed out | Skipped | Total |\n|---|---:|---:|---:|---:|---:|");
+        for s in &v.suites {
+            let sc = s.counts;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(s.name),
+                sc.passed,
+                sc.failed,
+                sc.timed_out,
+                sc.skipped,
+                sc.total
+            );
+        }
+        md.push('\n');
+    }
+
+    if !v.coverage.is_empty() {
+        let [ok, failed, open, uncovered] = v.coverage_counts();
+        let _ = writeln!(
+            md,
+            "## Coverage of the profile\n\nMode: {}. {} promise(s): {ok} verified, {failed} failed, {open} not verified, {uncovered} uncovered.\n",
+            v.mode_text(),
+            v.coverage.len()
+        );
+        let _ = writeln!(md, "| Promise | Profile field | Verdict | Cases | Why |\n|---|---|---|---|---|");
+        for p in &v.coverage {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} | {} |",
+                cell(&p.promise.statement),
+                cell(&p.promise.field),
+                p.verdict.as_str(),
+                cell(&case_list(&p.cases)),
+                cell(&p.detail)
+            );
+        }
+        md.push('\n');
+    }
+
+    if !v.suites.is_empty() {
+        let _ = writeln!(md, "## Cases\n");
+    }
     for suite in &v.suites {
         let sc = suite.counts;
         let _ = writeln!(
             md,
-            "## Suite {} ({}/{} passed)\n",
+            "### Suite {} ({}/{} passed)\n",
             cell(suite.name),
             sc.passed,
             sc.total

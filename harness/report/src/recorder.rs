@@ -55,6 +55,8 @@ impl Recorder {
             cases: self.cases.clone(),
             perf: Vec::new(),
             setup_error: self.setup_error.clone(),
+            policy: Default::default(),
+            coverage: Vec::new(),
         })
     }
 }

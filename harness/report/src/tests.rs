@@ -77,6 +77,7 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
             kubernetes_version: Some("v1.33.4".into()),
             cilium_version: Some("1.18.2".into()),
             node_count: Some(3),
+            api_server: None,
         },
         cases: vec![
             case(
@@ -128,6 +129,8 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
         ],
         perf,
         setup_error: None,
+        policy: Default::default(),
+        coverage: Vec::new(),
     }
 }
 
@@ -442,7 +445,7 @@ fn summary_and_perf_files_carry_the_numbers() {
     let w = write_all(dir.path(), &r).expect("written");
     let md = std::fs::read_to_string(&w.summary_md).expect("read");
     assert!(
-        md.contains("**5 cases: 2 passed, 1 failed, 1 timed out, 1 skipped.**"),
+        md.contains("5 cases: 2 passed, 1 failed, 1 timed out, 1 skipped.") && md.contains("## Verdict: FAIL: 2 case(s) failed"),
         "{md}"
     );
     assert!(md.contains("## Suite kpr (1/3 passed)"));
@@ -827,11 +830,13 @@ fn degenerate_inputs_still_render() {
     let dir = tempfile::tempdir().expect("tmp");
     let w = write_all(dir.path(), &empty).expect("written");
     let j = parse_junit(&std::fs::read_to_string(&w.junit_xml).expect("read"));
-    assert_eq!((j.root["tests"].as_str(), j.suites.len()), ("0", 0));
+    // Nothing ran, so nothing was verified: the verdict is a red testcase,
+    // or CI would show an empty run as green.
+    assert_eq!((j.root["tests"].as_str(), j.root["failures"].as_str(), j.suites.len()), ("1", "1", 1));
     assert!(
         std::fs::read_to_string(&w.summary_md)
             .expect("read")
-            .contains("**0 cases")
+            .contains("0 cases: 0 passed")
     );
 
     // One sample, constant samples, no samples.

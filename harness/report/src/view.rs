@@ -4,6 +4,8 @@
 //! outcome, and the perf metrics with their pod/host ratios. Writers only
 //! lay it out, so the three files cannot disagree about a run.
 
+use infraflux_model::contract::{self, PromiseResult, RunVerdict, Verdict};
+
 use crate::perf::{self, Metric, Ratio};
 use crate::results::{CaseResult, Outcome, RunResults};
 
@@ -83,6 +85,11 @@ pub(crate) struct SuiteView<'a> {
 
 pub(crate) struct RunView<'a> {
     pub run: &'a RunResults,
+    /// What the run comes to (the exit status's reasons), shown first.
+    pub verdict: RunVerdict,
+    /// The profile's promises, failed first, then not verified, uncovered
+    /// and verified; empty without a profile.
+    pub coverage: Vec<&'a PromiseResult>,
     pub counts: Counts,
     pub suites: Vec<SuiteView<'a>>,
     /// Failed and timed-out cases, in run order.
@@ -108,8 +115,12 @@ impl<'a> RunView<'a> {
         }
         let metrics = perf::metrics(run);
         let ratios = perf::ratios(&metrics);
+        let mut coverage: Vec<&PromiseResult> = run.coverage.iter().collect();
+        coverage.sort_by_key(|p| p.verdict);
         RunView {
             run,
+            verdict: contract::verdict(run),
+            coverage,
             counts: Counts::of(run.cases.iter().map(|c| &c.outcome)),
             suites,
             failures: run.cases.iter().filter(|c| c.outcome.is_failure()).map(CaseView::of).collect(),
@@ -121,6 +132,32 @@ impl<'a> RunView<'a> {
                 .collect(),
             metrics,
             ratios,
+        }
+    }
+}
+
+/// CSS class and symbol of a promise verdict.
+pub(crate) fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Verified => "verified",
+        Verdict::Failed => "failed",
+        Verdict::NotVerified => "not-verified",
+        Verdict::Uncovered => "uncovered",
+    }
+}
+
+impl RunView<'_> {
+    /// Promise counts by verdict: verified, failed, not verified, uncovered.
+    pub(crate) fn coverage_counts(&self) -> [usize; 4] {
+        let n = |v| self.coverage.iter().filter(|p| p.verdict == v).count();
+        [n(Verdict::Verified), n(Verdict::Failed), n(Verdict::NotVerified), n(Verdict::Uncovered)]
+    }
+
+    /// The run's mode in words.
+    pub(crate) fn mode_text(&self) -> &'static str {
+        match self.run.policy.mode {
+            contract::Mode::Gating => "gating (promises not verified are listed, not fatal)",
+            contract::Mode::Acceptance => "acceptance (--require-all: every promise must be verified)",
         }
     }
 }

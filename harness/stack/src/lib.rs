@@ -18,6 +18,7 @@
 //!   `00-bootstrap` with what must exist before Flux (node prep, RKE2
 //!   configs and the Cilium install, since Flux cannot schedule without a CNI).
 
+pub mod charts;
 pub mod check;
 mod templates;
 mod vars;

@@ -965,8 +965,8 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// Cluster features a case can require. Detected from the cluster, never
-/// taken from the profile.
+/// Cluster features a case can require. Detected from the cluster; with a
+/// profile, the profile says which must be there (see `crate::contract`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Feature {
     Cilium,
@@ -1080,6 +1080,20 @@ impl std::fmt::Display for Requirement {
         } else {
             write!(f, "{}", self.feature)
         }
+    }
+}
+
+impl Serialize for Feature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Feature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Feature, D::Error> {
+        let name = String::deserialize(d)?;
+        Feature::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown feature {name:?}; known: {}", Feature::names())))
     }
 }
 
