@@ -240,6 +240,9 @@ pub(crate) struct Command {
 pub(crate) struct Ctx<'a> {
     pub opts: &'a super::Options,
     pub objects: Vec<Obj<'a>>,
+    /// Namespaces created by shared kustomize components (see
+    /// [`super::namespaces::Namespaces::all_of`]).
+    pub component_namespaces: Vec<String>,
     pub releases: Vec<Release>,
     pub values: Vec<Values>,
     pub rke2: Vec<Rke2<'a>>,
@@ -271,6 +274,7 @@ impl<'a> Ctx<'a> {
         let mut ctx = Ctx {
             opts,
             objects: Vec::new(),
+            component_namespaces: Vec::new(),
             releases: Vec::new(),
             values: Vec::new(),
             rke2: Vec::new(),
@@ -294,6 +298,9 @@ impl<'a> Ctx<'a> {
                     for doc in &src.docs {
                         collect_commands(&src.path, &doc.root, &mut ctx.commands);
                         if let Some(obj) = as_object(src, &doc.root, namespaces.of(&src.path)) {
+                            if obj.kind == "Namespace" {
+                                ctx.component_namespaces.extend(namespaces.all_of(&src.path).iter().cloned());
+                            }
                             ctx.objects.push(obj);
                         } else if !doc.root.is_null() {
                             loose.push((src, &doc.root));
@@ -336,6 +343,19 @@ impl<'a> Ctx<'a> {
     /// The Cilium minor the rules judge against: the Cilium release's
     /// pinned chart, a `helm install --version` line, `--cilium-version`,
     /// else the default profile's version (the stack `render` produces).
+    /// The Cilium version the inputs (or options, or the default profile)
+    /// pin, as written.
+    pub fn cilium_version(&self) -> Option<String> {
+        self.releases
+            .iter()
+            .filter(|r| r.chart == Chart::Cilium)
+            .filter_map(|r| r.version.clone())
+            .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
+            .chain(self.opts.cilium_version.clone())
+            .chain(default_profile_cilium())
+            .next()
+    }
+
     pub fn cilium_minor(&self) -> u64 {
         self.releases
             .iter()

@@ -42,11 +42,19 @@ impl Override {
 #[derive(Default)]
 pub(crate) struct Namespaces {
     by_file: HashMap<String, Override>,
+    /// Every namespace a file is built into, when a shared component is
+    /// pulled in by several kustomizations (its Namespace object becomes one
+    /// Namespace per including namespace).
+    all_by_file: HashMap<String, Vec<String>>,
 }
 
 impl Namespaces {
     pub fn of(&self, file: &str) -> &Override {
         self.by_file.get(file).unwrap_or(&Override::Keep)
+    }
+
+    pub fn all_of(&self, file: &str) -> &[String] {
+        self.all_by_file.get(file).map(Vec::as_slice).unwrap_or_default()
     }
 }
 
@@ -140,11 +148,17 @@ pub(crate) fn resolve(sources: &[Source]) -> Namespaces {
     }
     let mut memo: HashMap<&Path, Override> = HashMap::new();
     let mut by_file: HashMap<String, Override> = HashMap::new();
+    let mut all_by_file: HashMap<String, Vec<String>> = HashMap::new();
     for (path, name) in &files {
         let mut seen = HashSet::new();
         let o = outer(path.as_path(), &parents, &kusts, &mut memo, &mut seen);
         if o != Override::Keep {
             by_file.insert((*name).to_owned(), o);
+        }
+        let mut seen = HashSet::new();
+        let all = every_outer(path.as_path(), &parents, &kusts, &mut seen);
+        if all.len() > 1 {
+            all_by_file.insert((*name).to_owned(), all);
         }
     }
     // Flux targetNamespace wins over kustomize.
@@ -174,7 +188,7 @@ pub(crate) fn resolve(sources: &[Source]) -> Namespaces {
             }
         }
     }
-    Namespaces { by_file }
+    Namespaces { by_file, all_by_file }
 }
 
 /// The namespace the outermost kustomization above `node` sets.
@@ -202,6 +216,37 @@ fn outer<'a>(
     }
     memo.insert(node, result.clone());
     result
+}
+
+/// Every namespace the kustomizations above `node` put it into, over all
+/// include chains (a shared component is built once per includer).
+fn every_outer<'a>(
+    node: &'a Path,
+    parents: &HashMap<&'a Path, Vec<&'a Path>>,
+    kusts: &HashMap<PathBuf, Kust>,
+    seen: &mut HashSet<&'a Path>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if !seen.insert(node) {
+        return out;
+    }
+    for p in parents.get(node).map(Vec::as_slice).unwrap_or_default() {
+        let above = every_outer(p, parents, kusts, seen);
+        let here = if above.is_empty() {
+            match kusts.get(*p).map(|k| &k.ns) {
+                Some(Override::Set(ns)) => vec![ns.clone()],
+                _ => Vec::new(),
+            }
+        } else {
+            above
+        };
+        for ns in here {
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+    }
+    out
 }
 
 /// Every input file a kustomization directory builds from.

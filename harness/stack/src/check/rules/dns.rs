@@ -369,6 +369,11 @@ fn publishes_private(ctx: &Ctx<'_>, v: &crate::check::model::Values) -> bool {
     let args: Vec<String> =
         v.get("extraArgs").and_then(Node::as_seq).unwrap_or_default().iter().filter_map(Node::scalar_text).collect();
     let gateway_name = args.iter().find_map(|a| a.strip_prefix("--gateway-name=").map(str::to_owned));
+    // `--annotation-filter=key in (v)` / `key=v`: only annotated objects.
+    let filter_key = args.iter().find_map(|a| {
+        let f = a.strip_prefix("--annotation-filter=")?;
+        Some(f.split([' ', '=', '!']).next()?.trim().to_owned())
+    });
     let kinds: Vec<&str> = sources
         .iter()
         .filter_map(|s| match s.as_str() {
@@ -382,7 +387,17 @@ fn publishes_private(ctx: &Ctx<'_>, v: &crate::check::model::Values) -> bool {
         })
         .collect();
     ctx.objects.iter().filter(|o| kinds.contains(&o.kind.as_str())).any(|o| {
-        if o.kind == "Service" && o.str("spec.type").as_deref() != Some("LoadBalancer") {
+        // The service source publishes annotated LoadBalancer Services only;
+        // ingresses depend on --ingress-class and are not judged.
+        if o.kind == "Service" && (o.str("spec.type").as_deref() != Some("LoadBalancer") || ann(o, "hostname").is_none()) {
+            return false;
+        }
+        if o.kind == "Ingress" {
+            return false;
+        }
+        if let Some(k) = &filter_key
+            && o.get("metadata.annotations").and_then(|a| a.get(k)).is_none()
+        {
             return false;
         }
         if o.kind.ends_with("Route")

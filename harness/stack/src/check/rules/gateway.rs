@@ -368,7 +368,7 @@ fn check_namespaces(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if o.kind == "HTTPRoute" || o.kind == "ConfigMap" || o.kind == "HelmRelease" {
             continue;
         }
-        if declared.contains(&ns) || created_by_release.iter().any(|c| c == ns) || reported.iter().any(|r| r == ns) {
+        if declared.contains(&ns) || ctx.component_namespaces.iter().any(|c| c == ns) || created_by_release.iter().any(|c| c == ns) || reported.iter().any(|r| r == ns) {
             continue;
         }
         if o.src.format == Format::Template {

@@ -6,6 +6,7 @@
 //! findings can never disagree.
 
 pub(crate) mod bgp;
+pub(crate) mod chart_keys;
 pub(crate) mod certmanager;
 pub(crate) mod cilium_values;
 pub(crate) mod dns;
@@ -129,6 +130,7 @@ fn all() -> &'static [Rule] {
             rke2::RULES,
             nodeprep::RULES,
             cilium_values::RULES,
+            chart_keys::RULES,
             bgp::RULES,
             lbipam::RULES,
             gateway::RULES,
@@ -170,6 +172,7 @@ pub(crate) fn run_all(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     rke2::check(ctx, out);
     nodeprep::check(ctx, out);
     cilium_values::check(ctx, out);
+    chart_keys::check(ctx, out);
     bgp::check(ctx, out);
     lbipam::check(ctx, out);
     gateway::check(ctx, out);
@@ -252,6 +255,7 @@ pub fn catalog_markdown() -> String {
     for (item, why) in NOT_DETECTABLE {
         let _ = writeln!(s, "- #{item}: {why}");
     }
+    let _ = writeln!(s, "\n{}", include_str!("../field_test.md").trim_end());
     let _ = writeln!(s, "\n{} rules.", all().len());
     s
 }
