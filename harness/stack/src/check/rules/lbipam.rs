@@ -20,7 +20,7 @@ pub(crate) const LB_001: Rule = rule(
 );
 pub(crate) const LB_002: Rule = rule(
     "LB-002", "lbipam", Warning, Deprecated,
-    "CiliumLoadBalancerIPPool at cilium.io/v2alpha1 (deprecated in 1.18, no longer served in later releases)",
+    "CiliumLoadBalancerIPPool at cilium.io/v2alpha1: deprecated since 1.18 (still served, marked deprecated, through 1.20)",
     "apiVersion: cilium.io/v2", &[27],
 );
 pub(crate) const LB_003: Rule = rule(
