@@ -286,3 +286,35 @@ fn every_audit_item_is_covered_or_explained() {
         assert!(r.audit.iter().all(|a| (1..=rules::AUDIT_ITEMS).contains(a)), "{}", r.id);
     }
 }
+
+#[test]
+fn repo_context_resolves_references_without_reporting_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    let ks = |name: &str, deps: &str| {
+        format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./x\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n{deps}"
+        )
+    };
+    write("apps/ks.yaml", &ks("apps", "  dependsOn:\n    - name: infra\n"));
+    write("infra/ks.yaml", &ks("infra", "  dependsOn:\n    - name: missing\n"));
+    let pool = |name: &str| format!("apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata:\n  name: {name}\nspec:\n  blocks: [{{cidr: 10.1.0.0/24}}]\n");
+    write("clusters/a/pool.yaml", &pool("pool"));
+    write("clusters/b/pool.yaml", &pool("pool"));
+    let paths = [root.join("apps"), root.join("clusters/a")];
+    let alone = check(&paths).expect("checks");
+    assert!(alone.findings.iter().any(|f| f.rule == "FLUX-009"), "{}", render_human(&alone));
+    let opts = Options { repo: Some(root.to_path_buf()), cilium_version: None };
+    let rep = check_with(&paths, &opts).expect("checks");
+    let rules: Vec<&str> = rep.findings.iter().filter(|f| f.severity != Severity::Info).map(|f| f.rule.as_str()).collect();
+    // infra's own broken dependsOn is in the context, not reported; the
+    // other cluster's pool is not compared with this one's.
+    assert!(rules.is_empty(), "{}", render_human(&rep));
+    assert_eq!(rep.files.len(), 2);
+    assert_eq!(rep.objects_checked, 2);
+}

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::charts::{self, Chart as ChartId};
 use crate::diag::Finding;
@@ -233,8 +233,25 @@ fn walk(v: &Values, node: &Node, known: &Known, path: &str, chart: &str, version
     }
 }
 
+/// Charts read once per process: a chart's key tree does not change while
+/// `check` runs, and reading Cilium's takes longer than checking a repo.
+fn loaded(chart: ChartId, pinned: &str) -> Option<Arc<Loaded>> {
+    type Cache = Mutex<HashMap<(ChartId, String), Option<Arc<Loaded>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let key = (chart, pinned.to_owned());
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let value = load(chart, pinned).map(Arc::new);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, value.clone());
+    }
+    value
+}
+
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let mut cache: HashMap<(ChartId, String), Option<Loaded>> = HashMap::new();
+    let mut cache: HashMap<(ChartId, String), Option<Arc<Loaded>>> = HashMap::new();
     let mut noted: Vec<(ChartId, String)> = Vec::new();
     for v in &ctx.values {
         let Some(chart) = chart_id(v.chart) else { continue };
@@ -251,7 +268,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if pinned.contains("${") {
             continue;
         }
-        let entry = cache.entry((chart, pinned.clone())).or_insert_with(|| load(chart, &pinned));
+        let entry = cache.entry((chart, pinned.clone())).or_insert_with(|| loaded(chart, &pinned));
         match entry {
             Some(l) => walk(v, &v.root, &l.known, "", chart.name(), &l.version, out),
             None => {
