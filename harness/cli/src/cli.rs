@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// InfraFlux: validation and conformance harness for Cilium-based Kubernetes.
 ///
-/// Exit codes: 0 pass; 1 failed cases, error findings or a perf regression;
-/// 2 bad input or usage (profile, suite YAML, manifest, flag);
+/// Exit codes: 0 pass; 1 failed cases, a broken profile promise, a run that
+/// verified nothing (unless --allow-empty), an open promise under
+/// --require-all, error findings or a perf regression; 2 bad input or usage (profile, suite YAML, manifest, flag);
 /// 3 cluster or provisioning failure.
 #[derive(Debug, Parser)]
 #[command(name = "infraflux", version, about, long_about)]
@@ -143,7 +144,10 @@ pub struct RunArgs {
     /// Suites directory.
     #[arg(long, value_name = "DIR", default_value = "suites")]
     pub suites: PathBuf,
-    /// Cluster profile for timeouts and budgets (default: embedded default).
+    /// Cluster profile: the run's contract. Features it enables must be
+    /// there (cases needing a missing one fail), features it disables skip
+    /// their cases, and its promises get a coverage verdict
+    /// (docs/contract.md). Without it, missing features just skip.
     #[arg(long, value_name = "PATH")]
     pub profile: Option<PathBuf>,
     /// Bound on the whole run, e.g. 30m.

@@ -180,6 +180,15 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
             "give a duration such as 90s, 30m or 2h",
         ))
     })?;
+    if deadline.0.is_zero() {
+        return Err(Box::new(flag_finding(
+            argv,
+            flag_rules::DEADLINE,
+            "--deadline",
+            "--deadline is zero: the run would end before its first case",
+            "give a duration such as 90s, 30m or 2h",
+        )));
+    }
     let profile = input.profile.map(|p| &p.profile);
     let dns = match (profile, input.endpoints.dns_authoritative) {
         (Some(p), Some(auth)) => Some(dns_settings(p, &input.endpoints.dns_api, auth).map_err(|e| {

@@ -65,6 +65,13 @@ fn flag_errors_carry_a_rule_id_a_location_and_a_hint() {
     let (code, _, err) = run(&["run", "--list", "--bgp-listen=127.0.0.1:1179"]);
     assert_eq!(code, 2);
     assert!(err.contains("error[FLAG-003]"), "{err}");
+    // A deadline that would overflow a clock, or end the run at once, is
+    // refused before anything is touched (no panic, no lock taken).
+    for bad in ["99999999999999999h", "0s"] {
+        let (code, _, err) = run(&["run", "--deadline", bad, "--kubeconfig", "/nonexistent"]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("error[FLAG-001]"), "{bad}: {err}");
+    }
 }
 
 #[test]

@@ -89,6 +89,9 @@ pub(crate) fn step_timeout(case: &LoadedCase, step: &Step, defaults: &TimeoutDef
 }
 
 /// Runs every attempt of `case` and returns its result.
+/// The outcome message of a case the run was interrupted before.
+pub(crate) const NOT_RUN_INTERRUPTED: &str = "not run: the run was interrupted before this case started";
+
 #[tracing::instrument(skip_all, fields(case = %case.id))]
 pub(crate) async fn run_case<B: Backend>(
     run: &RunCtx<B>,
@@ -106,11 +109,13 @@ pub(crate) async fn run_case<B: Backend>(
         steps,
         gateway_conformance: case.gateway_conformance.clone(),
     };
+    // libtest prints a trial that returns Ok as `ok` and counts it passed;
+    // a case that never ran is neither. Failing it (message `not run: …`)
+    // keeps the console, results.json and JUnit in agreement, and an
+    // interrupted run is no pass.
     if run.cancel.is_cancelled() {
         return result(
-            Outcome::Skipped {
-                reason: "run interrupted before the case started".into(),
-            },
+            Outcome::Failed { step: None, message: NOT_RUN_INTERRUPTED.into() },
             0,
             Vec::new(),
         );

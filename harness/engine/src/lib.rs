@@ -498,7 +498,9 @@ pub async fn execute<B: Backend>(
     let run = Arc::new(case::RunCtx {
         backend,
         run_id: run_id.to_owned(),
-        run_deadline: opts.deadline.map(|d| Instant::now() + d),
+        // Durations are bounded at parse time; an unbounded one from an
+        // embedder means "no deadline" rather than an overflow panic.
+        run_deadline: opts.deadline.and_then(|d| Instant::now().checked_add(d)),
         cancel: opts.cancel.clone(),
         timeouts: opts.timeouts,
         agent_image: opts.agent_image.clone(),

@@ -64,8 +64,8 @@ impl Selection {
 
 /// What a case's `requires` make of it. The order of precedence: the
 /// profile switching a feature off makes the case moot (skip); a broken
-/// promise is a failure even when the run could not probe; what the run
-/// lacks skips; what detection misses without a profile skips.
+/// promise is a failure even when the run could not probe; otherwise what
+/// the cluster and the run lack skip it, every reason given.
 fn requirements(case: &LoadedCase, d: &Detected, expect: &Expectations) -> Disposition {
     let status = |f: Feature| d.features.get(&f).cloned().unwrap_or_else(|| Err("not detected".into()));
     let (mut moot, mut broken, mut lacking, mut missing) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -97,15 +97,16 @@ fn requirements(case: &LoadedCase, d: &Detected, expect: &Expectations) -> Dispo
             _ => {}
         }
     }
-    for (reasons, make) in [
-        (moot, Disposition::Skip as fn(String) -> Disposition),
-        (broken, Disposition::Unmet),
-        (lacking, Disposition::Skip),
-        (missing, Disposition::Skip),
-    ] {
-        if !reasons.is_empty() {
-            return make(reasons.join("; "));
-        }
+    if !moot.is_empty() {
+        return Disposition::Skip(moot.join("; "));
+    }
+    if !broken.is_empty() {
+        return Disposition::Unmet(broken.join("; "));
+    }
+    // Both are skips: say everything that is missing, the cluster's first.
+    missing.extend(lacking);
+    if !missing.is_empty() {
+        return Disposition::Skip(missing.join("; "));
     }
     Disposition::Run
 }

@@ -376,7 +376,7 @@ async fn catch_runs_only_after_failure_and_finally_always() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_interrupts_the_running_case_cleans_up_and_skips_the_rest() {
+async fn cancel_interrupts_the_running_case_cleans_up_and_fails_the_rest_as_not_run() {
     let s = load(&suite_yaml("i", &[c("a-running", &["pass", "forever"]), c("b-later", &["pass"])]));
     let o = opts();
     let token = o.cancel.clone();
@@ -384,7 +384,11 @@ async fn cancel_interrupts_the_running_case_cleans_up_and_skips_the_rest() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         token.cancel();
     });
-    let (r, b) = exec(&o, &s, None).await;
+    let b = Arc::new(Scripted::default());
+    let r = execute(&o, b.clone(), &s, None, "20260101T000000Z-abcdef").await.unwrap();
+    let log = o.console_log.clone().unwrap();
+    let console = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
     match &outcome(&r, "i::a-running").outcome {
         Outcome::Failed { message, step } => {
             assert!(message.contains("interrupted"), "{message}");
@@ -395,9 +399,12 @@ async fn cancel_interrupts_the_running_case_cleans_up_and_skips_the_rest() {
     assert!(b.events().iter().any(|e| e.starts_with("cleanup i::a-running")));
     assert_eq!(
         outcome(&r, "i::b-later").outcome,
-        Outcome::Skipped { reason: "run interrupted before the case started".into() }
+        Outcome::Failed { step: None, message: "not run: the run was interrupted before this case started".into() }
     );
     assert_eq!(exit_status(&r), Status::Failed);
+    // The console agrees: nothing that never ran reads `ok`.
+    assert!(console.lines().any(|l| l.starts_with("test i::b-later") && l.ends_with("FAILED")), "{console}");
+    assert!(console.contains("0 passed; 2 failed"), "{console}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

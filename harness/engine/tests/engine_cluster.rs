@@ -257,7 +257,7 @@ async fn missing_features_skip_with_reasons_read_from_the_cluster() {
     let wg = reason("it::wg");
     assert!(wg.contains("requires wireguard: cilium-config has enable-wireguard=\"false\""), "{wg}");
     assert!(wg.contains("requires multiNode: the cluster has"), "{wg}");
-    assert!(reason("it::probes").contains("requires probeAgent: no probe agent image configured"));
+    assert_eq!(reason("it::probes"), "needs probeAgent: the run has no probe agent image; give --agent-image (or INFRAFLUX_AGENT_IMAGE)");
     assert!(reason("it::lb").contains("requires lbIpam: CRD ciliumloadbalancerippools.cilium.io is not installed"));
     let console = std::fs::read_to_string(env.dir.path().join(format!("console-{id}.log"))).expect("console log");
     assert!(
@@ -265,6 +265,58 @@ async fn missing_features_skip_with_reasons_read_from_the_cluster() {
         "{console}"
     );
     assert_eq!(engine::exit_status(&r).code(), 0);
+}
+
+/// The same cluster judged against a profile: a feature it enables and the
+/// cluster lacks fails the case with the evidence; one it disables skips
+/// the case naming the field; the probe agent is still the run's to give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_profile_turns_missing_features_into_failures() {
+    let Some(env) = env("eng-contract").await else { return };
+    env.cilium_config(&[("kube-proxy-replacement", "true"), ("enable-wireguard", "false"), ("enable-hubble", "false")])
+        .await;
+    let id = run_id("c");
+    env.suite(&format!(
+        "{HEAD}  - name: wg
+    requires: [wireguard]
+    steps:
+      - assert:
+          ref: {{apiVersion: v1, kind: Namespace, name: default}}
+          that: [{{path: $.metadata.name, equals: default}}]
+  - name: hubble
+    requires: [hubble]
+    steps:
+      - assert:
+          ref: {{apiVersion: v1, kind: Namespace, name: default}}
+          that: [{{path: $.metadata.name, equals: default}}]
+  - name: kpr-probe
+    requires: [kubeProxyReplacement]
+    steps:
+      - probe:
+          action: {{http: {{url: \"http://127.0.0.1:8080/\"}}}}
+"
+    ));
+    let mut profile = infraflux_model::profile::load_default().expect("default profile").profile;
+    profile.features.wireguard = false;
+    profile.features.node_encryption = false;
+    let opts = RunOptions {
+        expectations: Some(infraflux_model::contract::Expectations::from_profile(&profile)),
+        ..env.opts(&id)
+    };
+    let r = engine::run(opts).await.expect("run");
+    assert_eq!(case(&r, "it::wg").outcome, Outcome::Skipped { reason: "profile: features.wireguard is false".into() });
+    assert_eq!(
+        case(&r, "it::hubble").outcome,
+        Outcome::Failed { step: None, message: "profile enables hubble; cluster: cilium-config has enable-hubble=\"false\"".into() }
+    );
+    match &case(&r, "it::kpr-probe").outcome {
+        Outcome::Skipped { reason } => assert!(reason.contains("give --agent-image"), "{reason}"),
+        o => panic!("{o:?}"),
+    }
+    let console = std::fs::read_to_string(env.dir.path().join(format!("console-{id}.log"))).expect("console log");
+    assert!(console.lines().any(|l| l.contains("it::hubble") && l.ends_with("FAILED")), "{console}");
+    assert_eq!(engine::exit_status(&r).code(), 1);
+    assert!(env.leftovers(&id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -281,7 +333,8 @@ async fn shipped_suites_skip_cleanly_on_a_cluster_without_cilium() {
         match &c.outcome {
             // Missing features, or `ignore:` (disruptive cases such as a node drain).
             Outcome::Skipped { reason } => {
-                assert!(reason.contains("requires ") || reason.starts_with("ignored: "), "{}: {reason}", c.id)
+                assert!(reason.contains("requires ") || reason.starts_with("ignored: "), "{}: {reason}", c.id);
+                assert!(!reason.contains("RunOptions"), "reasons name flags, not internals: {reason}");
             }
             o => panic!("{}: {o:?}", c.id),
         }
@@ -396,7 +449,7 @@ async fn panicking_step_and_interrupted_run_still_clean_up() {
     }
     assert_eq!(
         case(&r, "it::not-started").outcome,
-        Outcome::Skipped { reason: "run interrupted before the case started".into() }
+        Outcome::Failed { step: None, message: "not run: the run was interrupted before this case started".into() }
     );
     // Per-case cleanup alone (no final sweep here) removed everything.
     assert!(env.leftovers(&id).await.is_empty(), "{:?}", env.leftovers(&id).await);

@@ -879,6 +879,10 @@ pub struct HumanDuration(pub Duration);
 /// Prefix of every duration parse error; the loader keys its rule id on it.
 pub const INVALID_DURATION: &str = "invalid duration";
 
+/// The longest duration accepted anywhere (one year): beyond it a deadline
+/// is a typo, and `Instant + d` could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl HumanDuration {
     /// Parses `<number><unit>` groups; units `ms`, `s`, `m`, `h`.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -907,6 +911,7 @@ impl HumanDuration {
                 "s" => Duration::from_secs(value),
                 "m" => Duration::from_secs(value.saturating_mul(60)),
                 "h" => Duration::from_secs(value.saturating_mul(3600)),
+                // Saturated values are caught by the bound below.
                 "" => {
                     return Err(format!(
                         "{INVALID_DURATION} `{t}`: missing unit (use ms, s, m or h)"
@@ -918,7 +923,10 @@ impl HumanDuration {
                     ));
                 }
             };
-            total = total.saturating_add(part);
+            total = total
+                .checked_add(part)
+                .filter(|t| *t <= MAX_DURATION)
+                .ok_or_else(|| format!("{INVALID_DURATION} `{t}`: too large (at most 8760h, one year)"))?;
         }
         Ok(HumanDuration(total))
     }

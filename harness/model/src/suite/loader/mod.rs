@@ -280,6 +280,7 @@ impl Validator<'_> {
         }
         let suite_req = self.features(&s.requires, "requires");
         self.contradictions(&[], &suite_req, &BTreeSet::new());
+        self.positive_timeouts("defaults", s.defaults.timeout.as_ref(), &s.defaults.timeouts);
         let default_retries = s.defaults.retries.unwrap_or(0);
         if default_retries > MAX_RETRIES {
             self.error(
@@ -402,6 +403,7 @@ impl Validator<'_> {
                 "shorten the case name (it is stored in the infraflux.io/case label)",
             );
         }
+        self.positive_timeouts(base, c.timeout.as_ref(), &c.timeouts);
         let case_req = self.features(&c.requires, &format!("{base}.requires"));
         let mut requires: BTreeSet<Feature> = BTreeSet::new();
         let mut excludes: BTreeSet<Feature> = BTreeSet::new();
@@ -595,6 +597,35 @@ impl Validator<'_> {
                     self.error(&SUITE_021, &at, message, hint);
                 }
             }
+        }
+    }
+
+    /// A zero `timeout` or `timeouts.<kind>` would fail every step at once
+    /// (durations are greater than zero, per `SUITE_004`).
+    fn positive_timeouts(
+        &mut self,
+        base: &str,
+        timeout: Option<&crate::suite::model::HumanDuration>,
+        kinds: &crate::suite::model::StepTimeouts,
+    ) {
+        let at = |field: &str| if base.is_empty() { field.to_owned() } else { format!("{base}.{field}") };
+        let mut zero = Vec::new();
+        if timeout.is_some_and(|d| d.0.is_zero()) {
+            zero.push(at("timeout"));
+        }
+        for (kind, d) in [
+            ("apply", &kinds.apply),
+            ("delete", &kinds.delete),
+            ("wait", &kinds.wait),
+            ("assert", &kinds.assert),
+            ("probe", &kinds.probe),
+        ] {
+            if d.as_ref().is_some_and(|d| d.0.is_zero()) {
+                zero.push(at(&format!("timeouts.{kind}")));
+            }
+        }
+        for path in zero {
+            self.error(&SUITE_004, &path, "timeout is zero".into(), "give a positive timeout such as `30s`");
         }
     }
 
