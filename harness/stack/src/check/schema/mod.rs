@@ -72,10 +72,10 @@ fn decode<T: DeserializeOwned>(obj: &Obj<'_>) -> Result<(T, Option<Node>), DeErr
         let Some(default) = substitution(target) else { return Err(err) };
         let at_pos = err.clone();
         let mut candidates = Vec::new();
-        if let Some(d) = default {
-            if let Some(doc) = crate::yaml::parse_str("", d).ok().and_then(|d| d.into_iter().next()) {
-                candidates.push(doc.root.value);
-            }
+        if let Some(d) = default
+            && let Some(doc) = crate::yaml::parse_str("", d).ok().and_then(|d| d.into_iter().next())
+        {
+            candidates.push(doc.root.value);
         }
         candidates.extend([Value::Int(0), Value::Bool(false), Value::Str("x".into())]);
         let mut moved_on = false;
