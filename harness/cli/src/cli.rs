@@ -93,6 +93,13 @@ pub struct CheckArgs {
     /// Print the rule catalog (PROF and stack rules) instead of checking.
     #[arg(long)]
     pub rules: bool,
+    /// Repository the paths belong to: its other manifests are read to
+    /// resolve references and namespaces (findings only for PATHS).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Cilium version to judge against when the inputs pin none (e.g. 1.19.4).
+    #[arg(long, value_name = "VERSION")]
+    pub cilium_version: Option<String>,
 }
 
 #[derive(Debug, Args)]

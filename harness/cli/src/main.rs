@@ -172,7 +172,8 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
         print_findings(&checked.findings, format)?;
         return Ok(checked.status());
     }
-    match check::run(&manifests, profiles.first().map(|p| p.as_path())) {
+    let opts = check::Options { repo: args.repo.clone(), cilium_version: args.cilium_version.clone() };
+    match check::run_with(&manifests, profiles.first().map(|p| p.as_path()), &opts) {
         Ok(report) => {
             let text = match format {
                 Format::Json => check::render_json(&report),
