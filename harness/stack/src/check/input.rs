@@ -126,20 +126,11 @@ pub(crate) fn load(path: &Path, layout: &mut Layout) -> Loaded {
             format!("Helm chart template (chart {}); it is a manifest only after `helm template`", chart.display()),
         )));
     }
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => {
-                return Loaded::Malformed(Box::new(
-                    yaml::YAML_000.finding("file is not UTF-8 text").at(diag::Location { file: name, line: 0, col: 0 }),
-                ));
-            }
-        },
-        Err(e) => {
-            return Loaded::Malformed(Box::new(
-                yaml::YAML_000.finding(format!("failed to read {name}: {e}")).at(diag::Location { file: name, line: 0, col: 0 }),
-            ));
-        }
+    // Bounded like every input: a regular UTF-8 file of sane size (a FIFO
+    // would block, /dev/zero never end); refusals are located findings.
+    let text = match yaml::read_text(path) {
+        Ok(t) => t,
+        Err(e) => return Loaded::Malformed(Box::new(diag::Finding::from_yaml_error(&e))),
     };
     if let Some(d) = layout.makejinja(path)
         && let Some(delim) = d.used_in(&text)

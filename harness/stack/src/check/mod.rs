@@ -70,7 +70,7 @@ impl CheckReport {
 }
 
 fn is_bad_input(rule: &str) -> bool {
-    rule == crate::yaml::YAML_000.id || rule == crate::yaml::YAML_001.id
+    [crate::yaml::YAML_000.id, crate::yaml::YAML_001.id, crate::yaml::YAML_003.id].contains(&rule)
 }
 
 /// How `check` reads its inputs beyond the paths themselves.
