@@ -138,16 +138,14 @@ fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when `path` is a file whose first document is a `kind: ClusterProfile`.
+/// True when `path` is a file whose first document parses with `kind:
+/// ClusterProfile` (any quoting, comments, flow or JSON style, line
+/// endings). A file that does not parse is not a profile; the manifest
+/// checker reports why.
 fn is_profile(path: &std::path::Path) -> bool {
-    if !path.is_file() {
-        return false;
-    }
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
-    // A cheap sniff: the full parse (with located errors) happens in the checker.
-    text.lines()
-        .take_while(|l| !l.starts_with("---") || l.trim() == "---")
-        .any(|l| l.trim_end() == "kind: ClusterProfile")
+    let Ok(text) = infraflux::yaml::read_text(path) else { return false };
+    let Ok(docs) = infraflux::yaml::parse_str(&path.display().to_string(), &text) else { return false };
+    docs.first().and_then(|d| d.root.get("kind")).is_some_and(|k| k.scalar_is("ClusterProfile"))
 }
 
 fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
@@ -158,6 +156,30 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
         };
         writeln!(std::io::stdout().lock(), "{}", text.trim_end())?;
         return Ok(Status::Pass);
+    }
+    // A file named on the command line that holds nothing is a mistake (a
+    // truncated profile, a wrong path), not a clean pass.
+    let empty: Vec<Finding> = args
+        .paths
+        .iter()
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            infraflux::yaml::read_text(p).is_ok_and(|t| {
+                t.lines().all(|l| {
+                    let l = l.trim();
+                    l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+                })
+            })
+        })
+        .map(|p| {
+            infraflux::yaml::YAML_000
+                .finding("the file holds no YAML document: nothing to check")
+                .at(diag::Location { file: p.display().to_string(), line: 0, col: 0 })
+        })
+        .collect();
+    if !empty.is_empty() {
+        print_findings(&empty, format)?;
+        return Ok(Status::BadInput);
     }
     let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));
     if profiles.len() > 1 {

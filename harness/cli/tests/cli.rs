@@ -259,3 +259,31 @@ fn bad_input_creates_no_run_directory() {
     assert!(err.contains("error[FLAG-001]"), "{err}");
     assert!(!out.exists(), "a refused run must not create {}", out.display());
 }
+
+/// A profile is recognised by parsing it: quoting, trailing comments, JSON
+/// and CR line endings all still get the PROF rules (a broken profile must
+/// never pass as an unrecognised "manifest"); an empty file is exit 2.
+#[test]
+fn check_recognises_a_profile_in_any_spelling() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = infraflux::profile::DEFAULT_YAML.replace("name: infraflux\n", "name: infraflux\nbogusField: 1\n");
+    let doc = infraflux::yaml::parse_str("p", &base).expect("parses").remove(0);
+    let variants = [
+        ("quoted.yaml", base.replace("kind: ClusterProfile", "kind: \"ClusterProfile\"")),
+        ("comment.yaml", base.replace("kind: ClusterProfile", "kind: ClusterProfile  # the cluster")),
+        ("crlf.yaml", base.replace('\n', "\r\n")),
+        ("profile.json", serde_json::to_string_pretty(&doc.root.to_json()).expect("json")),
+    ];
+    for (name, text) in variants {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let (code, out, err) = run(&["check", p.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(out.contains("PROF-") && out.contains("bogusField"), "{name}: {out}{err}");
+    }
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing\n").expect("write");
+    let (code, out, _) = run(&["check", empty.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("YAML-000") && out.contains("no YAML document"), "{out}");
+}
