@@ -308,8 +308,15 @@ pub mod flag_rules {
         "point --kubeconfig (or the profile's provider.existing.kubeconfig) at a kubeconfig file",
     );
 
+    pub const FLAG_008: Rule = Rule::error(
+        "FLAG-008",
+        AREA,
+        "`--out` cannot be written",
+        "give --out a directory you can write to; it is checked before the cluster is touched",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007, FLAG_008];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -325,6 +332,8 @@ pub mod flag_rules {
     pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
     /// The kubeconfig is missing, not a file, or not a kubeconfig.
     pub const KUBECONFIG: &str = FLAG_007.id;
+    /// `--out` cannot be written.
+    pub const OUT_NOT_WRITABLE: &str = FLAG_008.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -377,10 +386,11 @@ mod flag_tests {
             flag_rules::DNS_TOKEN,
             flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
             flag_rules::KUBECONFIG,
+            flag_rules::OUT_NOT_WRITABLE,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 7);
+        assert_eq!(ids.len(), 8);
     }
 
     #[test]

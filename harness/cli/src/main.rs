@@ -262,7 +262,9 @@ fn cmd_render(args: &infraflux::cli::RenderArgs) -> anyhow::Result<Status> {
                     eprintln!("{}", secret::redact(&f.to_string()));
                 }
             }
-            eprintln!("error: {}", secret::redact(&e.to_string()));
+            // The OS cause (permission denied, read-only file system) is
+            // what the user acts on.
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
             Ok(e.status())
         }
     }

@@ -59,6 +59,8 @@ pub struct RunInput<'a> {
 pub struct Plan {
     pub opts: RunOptions,
     pub out: PathBuf,
+    /// The command line, for locating flag findings raised while executing.
+    pub argv: Vec<String>,
 }
 
 /// The cluster `conform` runs against.
@@ -275,7 +277,15 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
-    Ok(Plan { opts, out })
+    Ok(Plan { opts, out, argv: argv.to_vec() })
+}
+
+/// Creates the run directory and proves a file can be written in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 /// How a planned run ended.
@@ -293,6 +303,19 @@ pub struct Executed {
 /// shows why nothing ran. Bad input (suites, options) ends before the run
 /// starts: nothing is written and the status is 2.
 pub async fn execute(mut plan: Plan) -> Executed {
+    // Found out after the run, an unwritable --out would lose the results:
+    // check it before the lock is taken or the cluster touched.
+    if let Err(e) = writable(&plan.out) {
+        let f = flag_finding(
+            &plan.argv,
+            flag_rules::OUT_NOT_WRITABLE,
+            "--out",
+            format!("cannot write the run's reports under {}: {e}", plan.out.display()),
+            "give --out a directory you can write to",
+        );
+        eprintln!("{}", secret::redact(&f.to_string()));
+        return Executed { status: Status::BadInput, out: None };
+    }
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let sink = recorder.clone();
     plan.opts.events = EventSink::new(move |event| {

@@ -287,3 +287,25 @@ fn check_recognises_a_profile_in_any_spelling() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("YAML-000") && out.contains("no YAML document"), "{out}");
 }
+
+/// An unwritable --out is found before the cluster is touched (FLAG-008,
+/// exit 2), not after the run when the results would be lost.
+#[test]
+fn an_unwritable_out_dir_is_refused_first() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("kubeconfig");
+    // A path under a regular file can never be created (even by root).
+    let out = file.join("runs");
+    let (code, _, err) = run(&["run", "--kubeconfig", kc.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[FLAG-008]") && err.contains("Not a directory"), "{err}");
+    assert!(!err.contains("127.0.0.1:1"), "the cluster was not contacted: {err}");
+}
