@@ -17,6 +17,7 @@ pub(crate) mod nodeprep;
 pub(crate) mod ops;
 pub(crate) mod policy;
 pub(crate) mod rke2;
+pub(crate) mod secrets;
 pub(crate) mod terraform;
 
 use std::sync::OnceLock;
@@ -139,6 +140,7 @@ fn all() -> &'static [Rule] {
             flux::RULES,
             policy::RULES,
             ops::RULES,
+            secrets::RULES,
             terraform::RULES,
         ] {
             v.extend_from_slice(set);
@@ -170,6 +172,7 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 
 pub(crate) fn run_all(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     rke2::check(ctx, out);
+    secrets::check(ctx, out);
     nodeprep::check(ctx, out);
     cilium_values::check(ctx, out);
     chart_keys::check(ctx, out);
