@@ -309,3 +309,13 @@ fn an_unwritable_out_dir_is_refused_first() {
     assert!(err.contains("error[FLAG-008]") && err.contains("Not a directory"), "{err}");
     assert!(!err.contains("127.0.0.1:1"), "the cluster was not contacted: {err}");
 }
+
+/// A suites directory with no suite in it is a wrong --suites, not a run
+/// that passes with 0 cases.
+#[test]
+fn an_empty_suites_dir_is_bad_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (code, _, err) = run(&["run", "--list", "--suites", tmp.path().to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("SUITE-000") && err.contains("no suite files"), "{err}");
+}

@@ -32,7 +32,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 /// Applies edits at character boundaries (fractions of the length).
-pub fn mutate(text: &str, edits: &[Edit]) -> String {
+fn mutate(text: &str, edits: &[Edit]) -> String {
     let mut chars: Vec<char> = text.chars().collect();
     for e in edits {
         let at = |f: f64, len: usize| ((f * len as f64) as usize).min(len);
