@@ -208,13 +208,7 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     let out = tmp.path().join("runs");
     let out_s = out.to_string_lossy().into_owned();
     // A real kubeconfig for a server nobody listens on.
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
-         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
-    )
-    .expect("kubeconfig");
+    let kc = dead_kubeconfig(tmp.path());
     let (code, _, err) = run(&["conform", "--kubeconfig", kc.to_str().expect("utf8"), "--out", &out_s]);
     assert_eq!(code, 3, "{err}");
     let runs: Vec<_> = std::fs::read_dir(&out).expect("run dir created").flatten().collect();
@@ -246,6 +240,18 @@ fn a_bad_kubeconfig_is_a_flag_error() {
         assert!(err.contains("error[FLAG-007]"), "{err}");
         assert!(!out.exists(), "nothing created");
     }
+}
+
+/// A valid kubeconfig for a server nobody listens on (port 1).
+fn dead_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("kubeconfig");
+    kc
 }
 
 /// Bad input is refused before anything is created: no run directory.
@@ -295,13 +301,7 @@ fn an_unwritable_out_dir_is_refused_first() {
     let tmp = tempfile::tempdir().expect("tmp");
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").expect("write");
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
-         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
-    )
-    .expect("kubeconfig");
+    let kc = dead_kubeconfig(tmp.path());
     // A path under a regular file can never be created (even by root).
     let out = file.join("runs");
     let (code, _, err) = run(&["run", "--kubeconfig", kc.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
