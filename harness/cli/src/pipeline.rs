@@ -323,6 +323,7 @@ pub async fn execute(mut plan: Plan) -> Executed {
             r.handle(event);
         }
     });
+    let which = engine::cluster_description(&plan.opts, None);
     let status = match engine::run(plan.opts).await {
         Ok(results) => engine::exit_status(&results),
         Err(e) => {
@@ -330,6 +331,9 @@ pub async fn execute(mut plan: Plan) -> Executed {
                 eprintln!("{}", secret::redact(&f.to_string()));
             }
             eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            if matches!(e, engine::EngineError::Cluster(_)) {
+                eprintln!("  cluster: {}", secret::redact(&which));
+            }
             e.exit_status()
         }
     };

@@ -218,6 +218,7 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     assert!(junit.contains(r#"<testcase name="setup""#), "{junit}");
     assert!(junit.contains(r#"<error type="setup" message="cluster unusable"#), "{junit}");
     assert!(junit.contains("https://127.0.0.1:1"), "the error names the API server: {junit}");
+    assert!(junit.contains("context the kubeconfig") && err.contains("  cluster: kubeconfig "), "and the kubeconfig and context: {junit}\n{err}");
     let results: RunResults =
         serde_json::from_str(&std::fs::read_to_string(runs[0].path().join("results.json")).expect("results.json"))
             .expect("results.json parses");

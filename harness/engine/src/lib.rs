@@ -346,9 +346,12 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     });
     // From here on a failure is the cluster's: reporters hear about it
     // before the error returns.
+    // Which cluster, in every setup error: the kubeconfig a user meant may
+    // not be the one that was read.
+    let which = cluster_description(&opts, None);
     let setup_failed = |e: cluster::Error| {
         let e = EngineError::Cluster(e);
-        opts.events.emit(RunEvent::SetupFailed { message: error_chain(&e) });
+        opts.events.emit(RunEvent::SetupFailed { message: format!("{}\n  cluster: {which}", error_chain(&e)) });
         e
     };
     let cluster = Arc::new(
@@ -427,6 +430,21 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     results.target.api_server = cluster.server().map(str::to_owned);
     opts.events.emit(RunEvent::Finished(results.clone()));
     Ok(results)
+}
+
+/// `kubeconfig K, context C[, API server S]` for setup errors.
+pub fn cluster_description(opts: &RunOptions, server: Option<&str>) -> String {
+    let kubeconfig = opts
+        .kubeconfig
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "default ($KUBECONFIG or ~/.kube/config)".into());
+    let context = opts.context.clone().unwrap_or_else(|| "the kubeconfig's current-context".into());
+    let mut s = format!("kubeconfig {kubeconfig}, context {context}");
+    if let Some(server) = server {
+        s.push_str(&format!(", API server {server}"));
+    }
+    s
 }
 
 /// The first of SIGINT (Ctrl-C), SIGTERM (a CI runner or systemd stopping
