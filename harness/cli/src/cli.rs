@@ -90,6 +90,18 @@ pub enum Command {
     /// what this run installed (as `down`) unless --keep. With
     /// --skip-install the suites run against the stack as found.
     Conform(ConformArgs),
+    /// Remove every object a run created (namespaces, workloads, pools…
+    /// labelled app.kubernetes.io/managed-by=infraflux with a case label),
+    /// e.g. after a run was killed. Waits for the run lock first, so it
+    /// never pulls objects from under a live run.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Only the objects of this run id (default: every run's).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +111,13 @@ pub struct CheckArgs {
     /// Print the rule catalog (PROF and stack rules) instead of checking.
     #[arg(long)]
     pub rules: bool,
+    /// Repository the paths belong to: its other manifests are read to
+    /// resolve references and namespaces (findings only for PATHS).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Cilium version to judge against when the inputs pin none (e.g. 1.19.4).
+    #[arg(long, value_name = "VERSION")]
+    pub cilium_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -361,12 +380,26 @@ pub mod flag_rules {
     pub const FLAG_007: Rule = Rule::error(
         "FLAG-007",
         AREA,
+        "the kubeconfig is missing, not a regular file, or not a kubeconfig",
+        "point --kubeconfig (or the profile's provider.existing.kubeconfig) at a kubeconfig file",
+    );
+
+    pub const FLAG_008: Rule = Rule::error(
+        "FLAG-008",
+        AREA,
+        "`--out` cannot be written",
+        "give --out a directory you can write to; it is checked before the cluster is touched",
+    );
+
+    pub const FLAG_009: Rule = Rule::error(
+        "FLAG-009",
+        AREA,
         "`--wait-timeout` is not a duration",
         "give a duration such as 90s, 10m or 1h",
     );
 
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007, FLAG_008, FLAG_009];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -380,8 +413,12 @@ pub mod flag_rules {
     pub const DNS_TOKEN: &str = FLAG_005.id;
     /// `--require-all` without a profile.
     pub const REQUIRE_ALL_NEEDS_PROFILE: &str = FLAG_006.id;
+    /// The kubeconfig is missing, not a file, or not a kubeconfig.
+    pub const KUBECONFIG: &str = FLAG_007.id;
+    /// `--out` cannot be written.
+    pub const OUT_NOT_WRITABLE: &str = FLAG_008.id;
     /// `--wait-timeout` is not a duration.
-    pub const WAIT_TIMEOUT: &str = FLAG_007.id;
+    pub const WAIT_TIMEOUT: &str = FLAG_009.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -433,11 +470,13 @@ mod flag_tests {
             flag_rules::PROVIDER_CANNOT_PROVISION,
             flag_rules::DNS_TOKEN,
             flag_rules::REQUIRE_ALL_NEEDS_PROFILE,
+            flag_rules::KUBECONFIG,
+            flag_rules::OUT_NOT_WRITABLE,
             flag_rules::WAIT_TIMEOUT,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 7);
+        assert_eq!(ids.len(), 9);
     }
 
     #[test]

@@ -50,6 +50,8 @@ fn init_tracing(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingStderr::default)
+        // Colour codes only for a person at a terminal, never in CI logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -98,6 +100,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Run(args) => cmd_run(args, &cli.global).await,
         Command::Report(args) => cmd_report(args, format),
         Command::Conform(args) => cmd_conform(args, &cli.global).await,
+        Command::Cleanup(args) => cmd_cleanup(args, &cli.global).await,
     }
 }
 
@@ -133,16 +136,14 @@ fn print_findings(findings: &[Finding], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when `path` is a file whose first document is a `kind: ClusterProfile`.
+/// True when `path` is a file whose first document parses with `kind:
+/// ClusterProfile` (any quoting, comments, flow or JSON style, line
+/// endings). A file that does not parse is not a profile; the manifest
+/// checker reports why.
 fn is_profile(path: &std::path::Path) -> bool {
-    if !path.is_file() {
-        return false;
-    }
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
-    // A cheap sniff: the full parse (with located errors) happens in the checker.
-    text.lines()
-        .take_while(|l| !l.starts_with("---") || l.trim() == "---")
-        .any(|l| l.trim_end() == "kind: ClusterProfile")
+    let Ok(text) = infraflux::yaml::read_text(path) else { return false };
+    let Ok(docs) = infraflux::yaml::parse_str(&path.display().to_string(), &text) else { return false };
+    docs.first().and_then(|d| d.root.get("kind")).is_some_and(|k| k.scalar_is("ClusterProfile"))
 }
 
 fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result<Status> {
@@ -153,6 +154,30 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
         };
         writeln!(std::io::stdout().lock(), "{}", text.trim_end())?;
         return Ok(Status::Pass);
+    }
+    // A file named on the command line that holds nothing is a mistake (a
+    // truncated profile, a wrong path), not a clean pass.
+    let empty: Vec<Finding> = args
+        .paths
+        .iter()
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            infraflux::yaml::read_text(p).is_ok_and(|t| {
+                t.lines().all(|l| {
+                    let l = l.trim();
+                    l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+                })
+            })
+        })
+        .map(|p| {
+            infraflux::yaml::YAML_000
+                .finding("the file holds no YAML document: nothing to check")
+                .at(diag::Location { file: p.display().to_string(), line: 0, col: 0 })
+        })
+        .collect();
+    if !empty.is_empty() {
+        print_findings(&empty, format)?;
+        return Ok(Status::BadInput);
     }
     let (profiles, manifests): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| is_profile(p));
     if profiles.len() > 1 {
@@ -167,7 +192,8 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
         print_findings(&checked.findings, format)?;
         return Ok(checked.status());
     }
-    match check::run(&manifests, profiles.first().map(|p| p.as_path())) {
+    let opts = check::Options { repo: args.repo.clone(), cilium_version: args.cilium_version.clone() };
+    match check::run_with(&manifests, profiles.first().map(|p| p.as_path()), &opts) {
         Ok(report) => {
             let text = match format {
                 Format::Json => check::render_json(&report),
@@ -234,7 +260,9 @@ fn cmd_render(args: &infraflux::cli::RenderArgs) -> anyhow::Result<Status> {
                     eprintln!("{}", secret::redact(&f.to_string()));
                 }
             }
-            eprintln!("error: {}", secret::redact(&e.to_string()));
+            // The OS cause (permission denied, read-only file system) is
+            // what the user acts on.
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
             Ok(e.status())
         }
     }
@@ -339,6 +367,24 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         });
     }
     Ok(pipeline::execute(plan).await.status)
+}
+
+async fn cmd_cleanup(args: &infraflux::cli::CleanupArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {
+    let opts = engine::RunOptions {
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        ..engine::RunOptions::default()
+    };
+    match engine::cleanup_only(&opts, args.run_id.as_deref()).await {
+        Ok(n) => {
+            eprintln!("removed {n} object(s) the harness had created");
+            Ok(Status::Pass)
+        }
+        Err(e) => {
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            Ok(e.exit_status())
+        }
+    }
 }
 
 async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli::Global) -> anyhow::Result<Status> {

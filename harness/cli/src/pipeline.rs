@@ -62,6 +62,8 @@ pub struct Plan {
     /// Install phases `conform` ran before the suites; they lead the
     /// reports (the `install` testsuite).
     pub install: Vec<infraflux_model::results::PhaseResult>,
+    /// The command line, for locating flag findings raised while executing.
+    pub argv: Vec<String>,
 }
 
 /// The cluster `conform` runs against.
@@ -227,6 +229,17 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         }
         (_, None) => None,
     };
+    if let Some(kc) = &input.kubeconfig
+        && let Err(why) = infraflux_kube::check_kubeconfig(kc)
+    {
+        return Err(Box::new(flag_finding(
+            argv,
+            flag_rules::KUBECONFIG,
+            "--kubeconfig",
+            format!("kubeconfig {why}"),
+            "point --kubeconfig (or the profile's provider.existing.kubeconfig) at a kubeconfig file",
+        )));
+    }
     if input.judge.require_all && profile.is_none() {
         return Err(Box::new(flag_finding(
             argv,
@@ -267,7 +280,15 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
-    Ok(Plan { opts, out, install: Vec::new() })
+    Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new() })
+}
+
+/// Creates the run directory and proves a file can be written in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 /// How a planned run ended.
@@ -285,6 +306,19 @@ pub struct Executed {
 /// shows why nothing ran. Bad input (suites, options) ends before the run
 /// starts: nothing is written and the status is 2.
 pub async fn execute(mut plan: Plan) -> Executed {
+    // Found out after the run, an unwritable --out would lose the results:
+    // check it before the lock is taken or the cluster touched.
+    if let Err(e) = writable(&plan.out) {
+        let f = flag_finding(
+            &plan.argv,
+            flag_rules::OUT_NOT_WRITABLE,
+            "--out",
+            format!("cannot write the run's reports under {}: {e}", plan.out.display()),
+            "give --out a directory you can write to",
+        );
+        eprintln!("{}", secret::redact(&f.to_string()));
+        return Executed { status: Status::BadInput, out: None };
+    }
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let sink = recorder.clone();
     plan.opts.events = EventSink::new(move |event| {
@@ -292,6 +326,7 @@ pub async fn execute(mut plan: Plan) -> Executed {
             r.handle(event);
         }
     });
+    let which = engine::cluster_description(&plan.opts, None);
     let status = match engine::run(plan.opts).await {
         Ok(results) => engine::exit_status(&results),
         Err(e) => {
@@ -299,6 +334,9 @@ pub async fn execute(mut plan: Plan) -> Executed {
                 eprintln!("{}", secret::redact(&f.to_string()));
             }
             eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            if matches!(e, engine::EngineError::Cluster(_)) {
+                eprintln!("  cluster: {}", secret::redact(&which));
+            }
             e.exit_status()
         }
     };

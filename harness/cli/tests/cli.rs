@@ -54,7 +54,7 @@ fn usage_errors_exit_2() {
     assert!(err.contains("error[FLAG-004]") && err.contains("not built yet"), "{err}");
     let (code, _, err) = run(&["up", "--provider", "existing", "--wait-timeout", "soon"]);
     assert_eq!(code, 2);
-    assert!(err.contains("error[FLAG-007]"), "{err}");
+    assert!(err.contains("error[FLAG-009]"), "{err}");
 }
 
 #[test]
@@ -212,7 +212,9 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("runs");
     let out_s = out.to_string_lossy().into_owned();
-    let (code, _, err) = run(&["conform", "--skip-install", "--kubeconfig", "/nonexistent", "--out", &out_s]);
+    // A real kubeconfig for a server nobody listens on.
+    let kc = dead_kubeconfig(tmp.path());
+    let (code, _, err) = run(&["conform", "--skip-install", "--kubeconfig", kc.to_str().expect("utf8"), "--out", &out_s]);
     assert_eq!(code, 3, "{err}");
     let runs: Vec<_> = std::fs::read_dir(&out).expect("run dir created").flatten().collect();
     assert_eq!(runs.len(), 1, "one run directory");
@@ -220,12 +222,42 @@ fn unreachable_cluster_exits_3_and_still_writes_junit() {
     assert!(junit.contains(r#"tests="1" failures="0" errors="1""#), "{junit}");
     assert!(junit.contains(r#"<testcase name="setup""#), "{junit}");
     assert!(junit.contains(r#"<error type="setup" message="cluster unusable"#), "{junit}");
-    assert!(junit.contains("/nonexistent"), "the error names the kubeconfig: {junit}");
+    assert!(junit.contains("https://127.0.0.1:1"), "the error names the API server: {junit}");
+    assert!(junit.contains("context the kubeconfig") && err.contains("  cluster: kubeconfig "), "and the kubeconfig and context: {junit}\n{err}");
     let results: RunResults =
         serde_json::from_str(&std::fs::read_to_string(runs[0].path().join("results.json")).expect("results.json"))
             .expect("results.json parses");
     assert!(results.cases.is_empty());
-    assert!(results.setup_error.as_deref().is_some_and(|e| e.contains("kubeconfig")), "{results:?}");
+    assert!(results.setup_error.as_deref().is_some_and(|e| e.contains("127.0.0.1:1")), "{results:?}");
+}
+
+/// A kubeconfig that is missing, a directory or garbage is bad input:
+/// exit 2 with FLAG-007, nothing created.
+#[test]
+fn a_bad_kubeconfig_is_a_flag_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let garbage = tmp.path().join("garbage");
+    std::fs::write(&garbage, "\u{0}\u{1}not yaml: [").expect("write");
+    let out = tmp.path().join("runs");
+    for kc in [Path::new("/nonexistent"), tmp.path(), garbage.as_path()] {
+        let (code, _, err) =
+            run(&["run", "--kubeconfig", kc.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{}: {err}", kc.display());
+        assert!(err.contains("error[FLAG-007]"), "{err}");
+        assert!(!out.exists(), "nothing created");
+    }
+}
+
+/// A valid kubeconfig for a server nobody listens on (port 1).
+fn dead_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("kubeconfig");
+    kc
 }
 
 /// Bad input is refused before anything is created: no run directory.
@@ -238,4 +270,58 @@ fn bad_input_creates_no_run_directory() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("error[FLAG-001]"), "{err}");
     assert!(!out.exists(), "a refused run must not create {}", out.display());
+}
+
+/// A profile is recognised by parsing it: quoting, trailing comments, JSON
+/// and CR line endings all still get the PROF rules (a broken profile must
+/// never pass as an unrecognised "manifest"); an empty file is exit 2.
+#[test]
+fn check_recognises_a_profile_in_any_spelling() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = infraflux::profile::DEFAULT_YAML.replace("name: infraflux\n", "name: infraflux\nbogusField: 1\n");
+    let doc = infraflux::yaml::parse_str("p", &base).expect("parses").remove(0);
+    let variants = [
+        ("quoted.yaml", base.replace("kind: ClusterProfile", "kind: \"ClusterProfile\"")),
+        ("comment.yaml", base.replace("kind: ClusterProfile", "kind: ClusterProfile  # the cluster")),
+        ("crlf.yaml", base.replace('\n', "\r\n")),
+        ("profile.json", serde_json::to_string_pretty(&doc.root.to_json()).expect("json")),
+    ];
+    for (name, text) in variants {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let (code, out, err) = run(&["check", p.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(out.contains("PROF-") && out.contains("bogusField"), "{name}: {out}{err}");
+    }
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing\n").expect("write");
+    let (code, out, _) = run(&["check", empty.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("YAML-000") && out.contains("no YAML document"), "{out}");
+}
+
+/// An unwritable --out is found before the cluster is touched (FLAG-008,
+/// exit 2), not after the run when the results would be lost.
+#[test]
+fn an_unwritable_out_dir_is_refused_first() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let kc = dead_kubeconfig(tmp.path());
+    // A path under a regular file can never be created (even by root).
+    let out = file.join("runs");
+    let (code, _, err) = run(&["run", "--kubeconfig", kc.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[FLAG-008]") && err.contains("Not a directory"), "{err}");
+    assert!(!err.contains("127.0.0.1:1"), "the cluster was not contacted: {err}");
+}
+
+/// A suites directory with no suite in it is a wrong --suites, not a run
+/// that passes with 0 cases.
+#[test]
+fn an_empty_suites_dir_is_bad_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (code, _, err) = run(&["run", "--list", "--suites", tmp.path().to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("SUITE-000") && err.contains("no suite files"), "{err}");
 }

@@ -241,23 +241,26 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
         assert_eq!(releases(cp), BTreeMap::new());
     }
 
-    // conform: install, the suites (none here), reports with the install
-    // phases, then down of what this run installed; the run's verdict is
-    // the exit code.
-    let suites = tmp.path().join("no-suites");
+    // conform: install, the suites (one case: the nodes exist), reports
+    // with the install phases, then down of what this run installed; the
+    // run's verdict is the exit code.
+    let suites = tmp.path().join("suites");
     std::fs::create_dir_all(&suites).expect("suites dir");
+    std::fs::copy(repo_root().join("fixtures/suites/valid/minimal.yaml"), suites.join("minimal.yaml")).expect("suite");
     let conform_out = tmp.path().join("conform");
     let (code, _, err) = run(&[
         "conform", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
-        "--wait-timeout", "3m", "--suites", suites.to_str().expect("utf8"), "--allow-empty",
+        "--wait-timeout", "3m", "--suites", suites.to_str().expect("utf8"),
         "--out", conform_out.to_str().expect("utf8"), "--deadline", "30s",
     ]);
-    // No case runs here, so the profile's promises stay open: the verdict
-    // is the run's (gating: 0 or 1), never an install or cluster failure.
+    // The case passes; the profile's promises stay open (no suite covers
+    // them), so the verdict is the run's gating one (0 or 1), never an
+    // install or cluster failure.
     assert!(code == 0 || code == 1, "{code}: {err}");
     let results: infraflux::results::RunResults =
         serde_json::from_str(&std::fs::read_to_string(run_dir(&conform_out).join("results.json")).expect("results")).expect("json");
     assert_eq!(results.install.len(), 6, "{:?}", results.install);
+    assert!(results.cases.iter().any(|c| c.id == "minimal::nodes-exist" && c.outcome == infraflux::results::Outcome::Passed), "{:?}", results.cases);
     assert!(std::fs::read_to_string(run_dir(&conform_out).join("junit.xml")).expect("junit").contains(r#"name="install::cilium""#));
     assert_eq!(installed(&client).await, BTreeMap::new(), "conform removed what it installed");
     assert_eq!(releases(cp), BTreeMap::new());

@@ -33,6 +33,10 @@ pub(crate) struct RunCtx<B> {
     pub var_overrides: BTreeMap<String, String>,
     /// Performance series of every case's final attempt.
     pub perf: Mutex<Vec<crate::results::PerfSeries>>,
+    /// Namespace of the run lock this run holds, labelled on everything it
+    /// creates so the next holder of that lock can sweep what a killed run
+    /// left; `None` when the caller holds no lock (`execute` alone).
+    pub lock_namespace: Option<String>,
 }
 
 /// Extra time the outer guard allows beyond the case timeout so that catch
@@ -194,7 +198,13 @@ async fn run_attempt<B: Backend>(
         namespace,
         attempt,
         vars,
-        labels: crate::cluster::harness_labels(&run.run_id, Some(&case_label(case))),
+        labels: {
+            let mut l = crate::cluster::harness_labels(&run.run_id, Some(&case_label(case)));
+            if let Some(ns) = &run.lock_namespace {
+                l.insert(crate::cluster::LOCK.to_owned(), ns.clone());
+            }
+            l
+        },
         fixtures: fixtures.clone(),
         ..CaseCtx::default()
     });

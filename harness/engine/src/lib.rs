@@ -346,9 +346,12 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     });
     // From here on a failure is the cluster's: reporters hear about it
     // before the error returns.
+    // Which cluster, in every setup error: the kubeconfig a user meant may
+    // not be the one that was read.
+    let which = cluster_description(&opts, None);
     let setup_failed = |e: cluster::Error| {
         let e = EngineError::Cluster(e);
-        opts.events.emit(RunEvent::SetupFailed { message: error_chain(&e) });
+        opts.events.emit(RunEvent::SetupFailed { message: format!("{}\n  cluster: {which}", error_chain(&e)) });
         e
     };
     let cluster = Arc::new(
@@ -377,17 +380,34 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     let ctrl_c = opts.handle_ctrl_c.then(|| {
         let token = opts.cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: cleaning up before exit");
-                token.cancel();
-            }
+            let signal = interrupted().await;
+            tracing::warn!("interrupted by {signal}: cleaning up before exit");
+            token.cancel();
         })
     });
+
+    // Holding the lock means no other run of this lock is alive: case
+    // objects labelled with it and another run id were left by a run that
+    // was killed (SIGKILL, a lost node) and are swept before any case.
+    let stale = format!(
+        "{}={},{},{}={},{}!={run_id}",
+        cluster::MANAGED_BY,
+        cluster::MANAGER,
+        cluster::CASE,
+        cluster::LOCK,
+        opts.lock_namespace,
+        cluster::RUN_ID
+    );
+    match cluster.delete_labelled(&stale, opts.timeouts.cleanup).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(objects = n, "swept what earlier, killed runs left behind"),
+        Err(e) => tracing::warn!(error = %e, "failed to sweep objects of earlier killed runs"),
+    }
 
     let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone())
             .with_dns(opts.dns.clone())
             .with_bgp(bgp.ok()));
-    let executed = execute(&opts, backend, &suites, Some(&detected), &run_id).await;
+    let executed = execute_inner(&opts, backend, &suites, Some(&detected), &run_id, Some(&opts.lock_namespace)).await;
 
     // Safety net behind per-case cleanup: anything still carrying this run's
     // label goes, on a fresh deadline.
@@ -412,6 +432,44 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     Ok(results)
 }
 
+/// `kubeconfig K, context C[, API server S]` for setup errors.
+pub fn cluster_description(opts: &RunOptions, server: Option<&str>) -> String {
+    let kubeconfig = opts
+        .kubeconfig
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "default ($KUBECONFIG or ~/.kube/config)".into());
+    let context = opts.context.clone().unwrap_or_else(|| "the kubeconfig's current-context".into());
+    let mut s = format!("kubeconfig {kubeconfig}, context {context}");
+    if let Some(server) = server {
+        s.push_str(&format!(", API server {server}"));
+    }
+    s
+}
+
+/// The first of SIGINT (Ctrl-C), SIGTERM (a CI runner or systemd stopping
+/// the job) and SIGHUP (a closed terminal), by name. All of them mean
+/// "stop": the run cancels, cleans up and writes its reports.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            // A handler that could not be installed never fires.
+            None => std::future::pending().await,
+        }
+    }
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = next(&mut term) => "SIGTERM",
+        _ = next(&mut hup) => "SIGHUP",
+    }
+}
+
 /// Deletes every object the harness left behind: those labelled with
 /// `run_id`, or every `app.kubernetes.io/managed-by=infraflux` object when
 /// `run_id` is `None`. Takes the run lock first so it never pulls objects
@@ -423,10 +481,20 @@ pub async fn cleanup_only(opts: &RunOptions, run_id: Option<&str>) -> Result<usi
             .map_err(EngineError::Cluster)?,
     );
     let holder = opts.run_id.clone().unwrap_or_else(new_run_id);
-    let lock = cluster
-        .acquire_lock(&opts.lock_namespace, &holder, opts.lock_ttl)
-        .await
-        .map_err(EngineError::Cluster)?;
+    // A killed run's Lease is fresh for up to its TTL: wait that long (and
+    // no longer) for it to go stale; a live run keeps renewing and wins.
+    let give_up = Instant::now() + opts.lock_ttl + Duration::from_secs(5);
+    let lock = loop {
+        match cluster.acquire_lock(&opts.lock_namespace, &holder, opts.lock_ttl).await {
+            Ok(lock) => break lock,
+            Err(cluster::Error::Locked { renewed_ago_s, ttl_s, .. }) if Instant::now() < give_up => {
+                let wait = (ttl_s - renewed_ago_s).clamp(1, 5);
+                tracing::info!(seconds = wait, "the run lock is held; waiting for it to go stale");
+                tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+            }
+            Err(e) => return Err(EngineError::Cluster(e)),
+        }
+    };
     // The lock's own Lease carries the managed-by label: never sweep it.
     let selector = match run_id {
         Some(id) => format!("{}={id},{}", cluster::RUN_ID, cluster::CASE),
@@ -493,6 +561,17 @@ pub async fn execute<B: Backend>(
     detected: Option<&Detected>,
     run_id: &str,
 ) -> Result<RunResults, EngineError> {
+    execute_inner(opts, backend, suites, detected, run_id, None).await
+}
+
+async fn execute_inner<B: Backend>(
+    opts: &RunOptions,
+    backend: Arc<B>,
+    suites: &[LoadedSuite],
+    detected: Option<&Detected>,
+    run_id: &str,
+    lock_namespace: Option<&str>,
+) -> Result<RunResults, EngineError> {
     let args = opts.trial_args()?;
     let started_at = rfc3339_now();
     let started = Instant::now();
@@ -507,6 +586,7 @@ pub async fn execute<B: Backend>(
         agent_image: opts.agent_image.clone(),
         var_overrides: opts.var_overrides.clone(),
         perf: std::sync::Mutex::new(Vec::new()),
+        lock_namespace: lock_namespace.map(str::to_owned),
     });
     let sel = opts.selection();
     let handle = tokio::runtime::Handle::current();

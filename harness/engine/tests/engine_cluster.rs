@@ -554,6 +554,34 @@ async fn cleanup_only_removes_leftovers_of_a_crashed_run() {
     assert!(env.leftovers(&crashed).await.is_empty());
 }
 
+/// What a killed holder of the same lock left is swept by the next run
+/// once it holds the lock; objects of other locks (other live runs) stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_lock_holder_sweeps_what_a_killed_run_left() {
+    let Some(env) = env("eng-stale").await else { return };
+    let c = env.cluster().await;
+    let killed = run_id("m");
+    let mut labels = infraflux_kube::harness_labels(&killed, Some("it.killed"));
+    labels.insert(infraflux_kube::LOCK.to_owned(), env.ns.clone());
+    let left = c
+        .apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "killed-left"}}), &env.ns, &labels)
+        .await
+        .expect("leftover");
+    let mut other = infraflux_kube::harness_labels(&killed, Some("it.other"));
+    other.insert(infraflux_kube::LOCK.to_owned(), "some-other-lock".into());
+    let kept = c
+        .apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-lock"}}), &env.ns, &other)
+        .await
+        .expect("other lock's object");
+    env.suite(&format!("{HEAD}  - name: a\n    steps:\n      - assert: {{ref: {{apiVersion: v1, kind: Namespace, name: default}}, that: [{{path: $.metadata.name, equals: default}}]}}\n"));
+    let r = engine::run(env.opts(&run_id("n"))).await.expect("run");
+    assert_eq!(case(&r, "it::a").outcome, Outcome::Passed);
+    let kind = c.resolve("v1", "ConfigMap").await.expect("kind");
+    assert!(c.get(&kind, Some(&env.ns), &left.name).await.expect("get").is_none(), "the killed run's object is swept");
+    assert!(c.get(&kind, Some(&env.ns), &kept.name).await.expect("get").is_some(), "another lock's object stays");
+    c.delete(&kept).await.expect("delete");
+}
+
 /// The run's own BGP router through `engine::run`: bound before the cases
 /// (so `bgpPeer` is detected), a loopback "node" that re-announces a VIP
 /// after every reset, and a case that resets the sessions and measures the

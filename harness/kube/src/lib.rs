@@ -28,6 +28,9 @@ pub const MANAGER: &str = "infraflux";
 pub const RUN_ID: &str = "infraflux.io/run-id";
 /// `infraflux.io/case` = `<suite>.<case>`.
 pub const CASE: &str = "infraflux.io/case";
+/// `infraflux.io/lock` = the namespace of the run lock the creating run
+/// held: whoever holds that lock next may sweep the object.
+pub const LOCK: &str = "infraflux.io/lock";
 
 /// The labels every harness object carries.
 pub fn harness_labels(run_id: &str, case: Option<&str>) -> BTreeMap<String, String> {
@@ -38,6 +41,24 @@ pub fn harness_labels(run_id: &str, case: Option<&str>) -> BTreeMap<String, Stri
         m.insert(CASE.to_owned(), c.to_owned());
     }
     m
+}
+
+/// Checks that `path` is a kubeconfig before anything connects: a regular
+/// file of sane size that parses as one. Returns why not, in words for a
+/// flag error (a missing or garbage kubeconfig is bad input, not a cluster
+/// that cannot be reached).
+pub fn check_kubeconfig(path: &std::path::Path) -> std::result::Result<(), String> {
+    const MAX: u64 = 16 << 20;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.len() > MAX {
+        return Err(format!("{} is {} bytes; a kubeconfig is far smaller", path.display(), meta.len()));
+    }
+    kube::config::Kubeconfig::read_from(path)
+        .map(|_| ())
+        .map_err(|e| format!("{} is not a kubeconfig: {e}", path.display()))
 }
 
 /// Errors talking to the cluster. All of them map to exit code 3.

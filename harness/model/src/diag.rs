@@ -114,22 +114,26 @@ impl Finding {
         let rule = match err {
             E::DuplicateKey { .. } => &crate::yaml::YAML_002,
             E::Read { .. } => &crate::yaml::YAML_000,
+            E::Unreadable { .. } | E::TooDeep { .. } => &crate::yaml::YAML_003,
             _ => &crate::yaml::YAML_001,
         };
         let (file, pos) = match err {
             E::Syntax { file, line, col, .. }
             | E::DuplicateKey { file, line, col, .. }
-            | E::UnknownAlias { file, line, col, .. } => {
+            | E::UnknownAlias { file, line, col, .. }
+            | E::TooDeep { file, line, col } => {
                 (file.to_string(), Some(Pos { line: *line, col: *col }))
             }
             E::TooLarge { file } => (file.to_string(), None),
-            E::Read { file, .. } => (file.clone(), None),
+            E::Read { file, .. } | E::Unreadable { file, .. } => (file.clone(), None),
         };
         let message = match err {
             E::Syntax { message, .. } => format!("invalid YAML: {message}"),
             E::DuplicateKey { key, first_line, .. } => {
                 format!("duplicate key `{key}` (first defined at line {first_line})")
             }
+            E::TooDeep { .. } => format!("nesting deeper than {} levels", crate::yaml::MAX_DEPTH),
+            E::Unreadable { message, .. } => message.clone(),
             other => other.to_string(),
         };
         let f = rule.finding(message);
@@ -150,19 +154,50 @@ impl Finding {
     }
 }
 
+/// Input text as a terminal may show it: control characters (ESC, BEL,
+/// CR…) from a file or flag become `\u{1b}`-style escapes, so a hostile
+/// input cannot rewrite the screen or ring the bell through a diagnostic.
+/// Line breaks stay: multi-line messages are ours.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| if c.is_control() && c != '\n' { c.escape_unicode().to_string() } else { c.to_string() })
+            .collect(),
+    )
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(loc) = &self.location {
-            write!(f, "{loc}: ")?;
+            write!(f, "{}: ", escape_controls(&loc.to_string()))?;
         }
-        write!(f, "{}[{}]: {}", self.severity, self.rule, self.message)?;
+        write!(f, "{}[{}]: {}", self.severity, self.rule, escape_controls(&self.message))?;
         if let Some(path) = &self.path {
-            write!(f, " (at `{path}`)")?;
+            write!(f, " (at `{}`)", escape_controls(path))?;
         }
         if !self.hint.is_empty() {
             write!(f, "\n  hint: {}", self.hint)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_input_are_escaped_in_diagnostics() {
+        let f = Finding::error("YAML-001", "bad key `a\u{1b}[2J\u{7}b`\nsecond line", "h")
+            .with_path("x\ry")
+            .at(Location { file: "f\u{1b}.yaml".into(), line: 1, col: 2 });
+        let text = f.to_string();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("a\\u{1b}[2J\\u{7}b") && text.contains("x\\u{d}y") && text.contains("f\\u{1b}.yaml"), "{text}");
+        assert!(text.contains("\nsecond line"));
     }
 }
 

@@ -45,6 +45,11 @@ pub enum Error {
     },
     #[error("secret file {0} is empty")]
     EmptyFile(String),
+    /// Tokens go into HTTP headers, which carry printable ASCII only; any
+    /// other byte would be sent mangled or echoed back in a form redaction
+    /// does not recognise. The value is never shown.
+    #[error("the secret from {0} holds characters other than printable ASCII (character {1}); tokens are printable ASCII")]
+    NotPrintable(String, usize),
 }
 
 impl SecretRef {
@@ -72,7 +77,11 @@ impl SecretRef {
             (None, Some(path)) => read_file(path)?,
             _ => return Err(Error::Ambiguous),
         };
-        Ok(Secret::new(value.trim().to_owned()))
+        let value = value.trim();
+        if let Some(at) = value.chars().position(|c| !c.is_ascii_graphic()) {
+            return Err(Error::NotPrintable(self.describe(), at + 1));
+        }
+        Ok(Secret::new(value.to_owned()))
     }
 }
 
@@ -177,6 +186,17 @@ mod tests {
             SecretRef { env: None, file: Some(p) }.resolve(),
             Err(Error::EmptyFile(_))
         ));
+    }
+
+    #[test]
+    fn tokens_that_are_not_printable_ascii_are_refused_without_showing_them() {
+        let r = SecretRef { env: Some("TOK".into()), file: None };
+        for bad in ["t\u{f6}ken-secret-1", "tok\u{7}en-secret-2", "tok en-secret-3"] {
+            let err = r.resolve_with(|_| Some(bad.to_owned())).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::NotPrintable(..)), "{text}");
+            assert!(text.contains("env:TOK") && !text.contains("secret-"), "{text}");
+        }
     }
 
     #[test]

@@ -2,19 +2,21 @@
 // real API server. Nothing here is built: .ci/fetch-crds downloads each module
 // at the pinned version into the Go module cache and the tests read the CRD
 // files from there, so no upstream CRD is ever copied into this repository.
-// Keep these in step with the versions in harness/model/assets/default-profile.yaml
-// (cert-manager matches; the Flux controllers are those of Flux 2.7, whose
-// v1/v2 APIs are the ones Flux 2.8 serves too).
+// Each pin is the newest release of the line people run (Dec 2026): Cilium
+// 1.20, Gateway API 1.6, cert-manager 1.21, sealed-secrets 0.40; the CRDs of
+// the newest line are a superset of what the default profile's versions use,
+// and `check`'s deprecation rules are judged against them. The Flux
+// controllers are those of Flux 2.7, whose v1/v2 APIs Flux 2.8 and 2.9 serve.
 module infraflux.local/tools/crds
 
 go 1.24
 
 require (
-	github.com/bitnami-labs/sealed-secrets v0.32.2
-	github.com/cert-manager/cert-manager v1.20.0
-	github.com/cilium/cilium v1.18.6
+	github.com/bitnami-labs/sealed-secrets v0.40.0
+	github.com/cert-manager/cert-manager v1.21.2
+	github.com/cilium/cilium v1.20.2
 	github.com/fluxcd/helm-controller v1.4.3
 	github.com/fluxcd/kustomize-controller v1.7.3
 	github.com/fluxcd/source-controller v1.7.3
-	sigs.k8s.io/gateway-api v1.3.0
+	sigs.k8s.io/gateway-api v1.6.3
 )

@@ -161,10 +161,13 @@ impl Client {
             .await
             .map_err(|e| Error::Http(format!("failed to read the response to {what}: {e}")))?;
         let env: Envelope<T> = serde_json::from_str(&body).map_err(|e| {
-            Error::Http(crate::secret::redact(&format!(
+            // Redact the whole body before cutting it: a token straddling
+            // the cut would otherwise leak its prefix.
+            let body = crate::secret::redact(&body);
+            Error::Http(format!(
                 "failed to {what}: http {status} with an unexpected body ({e}): {}",
                 body.chars().take(300).collect::<String>()
-            )))
+            ))
         })?;
         if !env.success || !(200..300).contains(&status) {
             return Err(Error::Api {
@@ -250,5 +253,37 @@ impl Client {
         let req = self.http.delete(self.url(&format!("/zones/{zone_id}/dns_records/{id}")));
         let _: Envelope<serde_json::Value> = self.call(req, &format!("delete dns record {id}")).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An API that echoes the token in a non-JSON body, placed so the
+    /// 300-character cut falls inside it: no part of it may reach the error.
+    #[tokio::test]
+    async fn an_unexpected_body_is_redacted_before_it_is_cut() {
+        let token = "cf-canary-0123456789abcdefghij";
+        let body = format!("{}{token}{}", "x".repeat(285), "y".repeat(50));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let served = body.clone();
+        tokio::spawn(async move {
+            if let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{served}",
+                    served.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        let client = Client::new(&format!("http://{addr}"), Secret::new(token.to_owned())).unwrap_or_else(|e| panic!("{e}"));
+        let err = client.zone_id("example.com").await.expect_err("non-JSON body").to_string();
+        assert!(err.contains("unexpected body"), "{err}");
+        assert!(!err.contains("cf-canary"), "token prefix leaked: {err}");
     }
 }

@@ -117,12 +117,7 @@ impl LoadError {
 /// Reads and decodes a profile file.
 pub fn load_file(path: &Path) -> Result<Loaded, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        LoadError::Yaml(yaml::Error::Read {
-            file: file.clone(),
-            source,
-        })
-    })?;
+    let text = yaml::read_text(path).map_err(LoadError::Yaml)?;
     load_str(&file, &text)
 }
 

@@ -12,15 +12,25 @@ pub mod rules;
 mod tree;
 
 pub use de::{DeError, from_node};
-pub use rules::{RULES, YAML_000, YAML_001, YAML_002};
+pub use rules::{RULES, YAML_000, YAML_001, YAML_002, YAML_003};
 pub use tree::{Node, Pos, Value};
 
 use std::path::Path;
 use std::sync::Arc;
 
-/// Upper bound on nodes produced by one stream, aliases expanded. Guards
-/// against alias bombs in untrusted input.
+/// Upper bound on nodes produced by one document, aliases expanded. Guards
+/// against alias bombs in untrusted input; per document, so a large
+/// multi-document file of ordinary objects is not mistaken for one.
 const MAX_NODES: usize = 2_000_000;
+
+/// Deepest nesting accepted, block and flow style alike. Kubernetes objects
+/// (CRD schemas included) stay far below; every reader of the tree
+/// recurses, so unbounded depth would overflow the stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// Largest file read: far above any manifest or values file, far below
+/// what would exhaust memory (`/dev/zero` is refused as not regular).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// One document of a (possibly multi-document) YAML stream.
 #[derive(Debug, Clone)]
@@ -55,6 +65,10 @@ pub enum Error {
     UnknownAlias { file: Arc<str>, line: u32, col: u32 },
     #[error("{file}: document expands to more than {MAX_NODES} nodes (alias bomb?)")]
     TooLarge { file: Arc<str> },
+    #[error("{file}:{line}:{col}: nesting deeper than {MAX_DEPTH} levels")]
+    TooDeep { file: Arc<str>, line: u32, col: u32 },
+    #[error("{file}: {message}")]
+    Unreadable { file: String, message: String },
     #[error("failed to read {file}")]
     Read {
         file: String,
@@ -69,8 +83,9 @@ impl Error {
         match self {
             Error::Syntax { line, col, .. }
             | Error::DuplicateKey { line, col, .. }
-            | Error::UnknownAlias { line, col, .. } => Some((*line, *col)),
-            Error::TooLarge { .. } | Error::Read { .. } => None,
+            | Error::UnknownAlias { line, col, .. }
+            | Error::TooDeep { line, col, .. } => Some((*line, *col)),
+            Error::TooLarge { .. } | Error::Read { .. } | Error::Unreadable { .. } => None,
         }
     }
 }
@@ -95,11 +110,39 @@ pub fn parse_str_keep_duplicates(
 
 /// Reads and parses a file.
 pub fn parse_file(path: &Path) -> Result<Vec<Document>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        file: path.display().to_string(),
-        source,
-    })?;
+    let text = read_text(path)?;
     parse_str(&path.display().to_string(), &text)
+}
+
+/// Reads a text input file within bounds: a regular file (never a FIFO,
+/// device or directory, which could block or never end) of at most
+/// [`MAX_FILE_BYTES`], in UTF-8 (a UTF-16 or other encoding is named as
+/// such, with where the first bad byte is).
+pub fn read_text(path: &Path) -> Result<String, Error> {
+    let file = path.display().to_string();
+    let read = |source| Error::Read { file: file.clone(), source };
+    let unreadable = |message: String| Error::Unreadable { file: file.clone(), message };
+    let meta = std::fs::metadata(path).map_err(read)?;
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file (a directory, FIFO or device); give a file".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(unreadable(format!(
+            "{} bytes, more than the {} MiB an input file may have",
+            meta.len(),
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(read)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let b = e.as_bytes();
+        let encoding = if b.starts_with(&[0xff, 0xfe]) || b.starts_with(&[0xfe, 0xff]) {
+            "UTF-16 (byte-order mark); save it as UTF-8"
+        } else {
+            "not UTF-8; save it as UTF-8"
+        };
+        unreadable(format!("{encoding} (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
 }
 
 #[cfg(test)]

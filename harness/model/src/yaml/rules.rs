@@ -29,5 +29,15 @@ pub const YAML_002: Rule = Rule::error(
 )
 .audited(Impact::Silent, &[5]);
 
+/// Input that is not text a YAML parser should be given: not a regular
+/// file, larger than the input bound, not UTF-8, or nested deeper than
+/// any manifest is (every reader recurses over the tree).
+pub const YAML_003: Rule = Rule::error(
+    "YAML-003",
+    "yaml",
+    "input refused by a bound: not a regular file, too large, not UTF-8, or nested too deep",
+    "give a regular UTF-8 file of sane size and nesting (at most 256 levels, 256 MiB)",
+);
+
 /// The catalog, in id order.
-pub const RULES: &[Rule] = &[YAML_000, YAML_001, YAML_002];
+pub const RULES: &[Rule] = &[YAML_000, YAML_001, YAML_002, YAML_003];

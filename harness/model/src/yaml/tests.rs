@@ -177,3 +177,46 @@ fn duplicates_can_be_kept_and_reported() {
     assert_eq!(entries.len(), 3);
 }
 
+
+#[test]
+fn nesting_is_bounded_in_block_and_flow_style() {
+    for text in ["- ".repeat(20_000) + "x", "[".repeat(20_000), "a:\n".to_owned() + &(1..400).map(|i| format!("{}k:\n", "  ".repeat(i))).collect::<String>()] {
+        match parse_str("deep.yaml", &text) {
+            Err(Error::TooDeep { line, col, .. }) => assert!(line >= 1 && col >= 1),
+            // saphyr's own flow-depth limit may answer first.
+            Err(Error::Syntax { .. }) if text.starts_with('[') => {}
+            other => panic!("{:?}", other.map(|d| d.len())),
+        }
+    }
+    let ok = "- ".repeat(200) + "x";
+    assert!(parse_str("ok.yaml", &ok).is_ok());
+}
+
+#[test]
+fn the_node_bound_is_per_document() {
+    // 40 documents of 60,000 nodes each: 2.4 M in the stream, none too big.
+    let doc = format!("[{}]\n", vec!["1"; 60_000].join(","));
+    let text = vec![doc; 40].join("---\n");
+    assert_eq!(parse_str("many.yaml", &text).map(|d| d.len()).unwrap_or_else(|e| panic!("{e}")), 40);
+}
+
+#[test]
+fn files_must_be_regular_bounded_utf8() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let refused = |p: &std::path::Path, want: &str| match read_text(p) {
+        Err(e @ Error::Unreadable { .. }) => {
+            let f = crate::diag::Finding::from_yaml_error(&e);
+            assert_eq!(f.rule, "YAML-003");
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        other => panic!("{other:?}"),
+    };
+    refused(dir.path(), "not a regular file");
+    refused(std::path::Path::new("/dev/zero"), "not a regular file");
+    let utf16 = dir.path().join("utf16.yaml");
+    std::fs::write(&utf16, [0xff, 0xfe, b'a', 0, b':', 0]).unwrap_or_else(|e| panic!("{e}"));
+    refused(&utf16, "UTF-16");
+    let latin1 = dir.path().join("latin1.yaml");
+    std::fs::write(&latin1, b"name: caf\xe9\n").unwrap_or_else(|e| panic!("{e}"));
+    refused(&latin1, "not UTF-8; save it as UTF-8 (invalid byte at offset 9)");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use super::{Document, Error, MAX_NODES};
+use super::{Document, Error, MAX_DEPTH, MAX_NODES};
 
 /// 1-based line and column of a node's first character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -356,6 +356,7 @@ impl Builder {
                 Event::DocumentStart(_) => {
                     root = None;
                     self.anchors.clear();
+                    self.nodes = 0;
                     None
                 }
                 Event::DocumentEnd => {
@@ -392,6 +393,9 @@ impl Builder {
                         self.anchors.insert(anchor, node.clone());
                     }
                     Some(node)
+                }
+                Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= MAX_DEPTH => {
+                    return Err(Error::TooDeep { file: self.file.clone(), line: pos.line, col: pos.col });
                 }
                 Event::SequenceStart(anchor, _) => {
                     stack.push(Frame::Seq {

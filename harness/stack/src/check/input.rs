@@ -9,10 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diag::Finding;
-use crate::yaml::{self, Document};
+use std::sync::OnceLock;
+
+use crate::diag::{self, Finding};
+use crate::yaml::{self, Document, Pos};
 
 use super::CheckError;
+use super::rules::{INPUT_001, INPUT_002};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -24,6 +27,9 @@ pub(crate) enum Format {
 
 pub(crate) struct Source {
     pub path: String,
+    /// Read only to resolve references and namespaces (`--repo`); findings
+    /// located in it are dropped.
+    pub context: bool,
     /// The text as written (templates before placeholder substitution).
     pub text: String,
     pub format: Format,
@@ -43,6 +49,9 @@ impl Source {
 pub(crate) enum Loaded {
     Ok(Source),
     Malformed(Box<Finding>),
+    /// Not a manifest (a Helm chart template, a makejinja template): the
+    /// note says why it was not checked.
+    Skipped(Box<Finding>),
 }
 
 fn format_of(path: &Path) -> Option<Format> {
@@ -81,7 +90,7 @@ pub(crate) fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
     let read_err = |source| CheckError::Read {
         path: dir.display().to_string(),
         source,
@@ -106,22 +115,44 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
     Ok(())
 }
 
-pub(crate) fn load(path: &Path) -> Result<Loaded, CheckError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CheckError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(load_text(&path.display().to_string(), text))
+/// Reads one input. An unreadable file is a finding (exit 2), not an abort:
+/// the other files are still checked.
+pub(crate) fn load(path: &Path, layout: &mut Layout) -> Loaded {
+    let name = path.display().to_string();
+    if let Some(chart) = helm_chart_of(path) {
+        return Loaded::Skipped(Box::new(INPUT_001.at(
+            &name,
+            Pos { line: 1, col: 1 },
+            format!("Helm chart template (chart {}); it is a manifest only after `helm template`", chart.display()),
+        )));
+    }
+    // Bounded like every input: a regular UTF-8 file of sane size (a FIFO
+    // would block, /dev/zero never end); refusals are located findings.
+    let text = match yaml::read_text(path) {
+        Ok(t) => t,
+        Err(e) => return Loaded::Malformed(Box::new(diag::Finding::from_yaml_error(&e))),
+    };
+    if let Some(d) = layout.makejinja(path)
+        && let Some(delim) = d.used_in(&text)
+    {
+        return Loaded::Skipped(Box::new(INPUT_002.at(
+            &name,
+            Pos { line: 1, col: 1 },
+            format!("makejinja template (`{delim}` delimiters from {}); checked after rendering", d.config),
+        )));
+    }
+    load_text(&name, text)
 }
 
 pub(crate) fn load_text(name: &str, text: String) -> Loaded {
     let format = format_of(Path::new(name)).unwrap_or(Format::Yaml);
     let (yaml_text, guarded) = match format {
         Format::Template => blank_jinja(&text),
-        Format::Yaml => (text.clone(), Vec::new()),
+        Format::Yaml => (alias_keys(&text), Vec::new()),
         Format::Shell | Format::Terraform => {
             return Loaded::Ok(Source {
                 path: name.to_owned(),
+                context: false,
                 text,
                 format,
                 docs: Vec::new(),
@@ -133,14 +164,113 @@ pub(crate) fn load_text(name: &str, text: String) -> Loaded {
     match yaml::parse_str_keep_duplicates(name, &yaml_text) {
         Ok((docs, duplicates)) => Loaded::Ok(Source {
             path: name.to_owned(),
+            context: false,
             text,
             format,
             docs,
             duplicates,
             guarded,
         }),
+        // Text that is not YAML but carries template syntax is a template
+        // (Helm, Jinja, gomplate) that did not survive rendering-as-written;
+        // broken YAML without template syntax stays an error.
+        Err(e) if templated(&text) => Loaded::Skipped(Box::new(INPUT_002.at(
+            name,
+            Pos { line: e.position().map_or(1, |p| p.0), col: e.position().map_or(1, |p| p.1) },
+            "template syntax (`{{ }}`/`{% %}`) that is not YAML as written; checked after rendering",
+        ))),
         Err(e) => Loaded::Malformed(Box::new(Finding::from_yaml_error(&e))),
     }
+}
+
+fn templated(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+/// The chart directory when `path` sits in a Helm chart's `templates/`.
+fn helm_chart_of(path: &Path) -> Option<PathBuf> {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d.file_name().is_some_and(|n| n == "templates")
+            && let Some(chart) = d.parent()
+            && chart.join("Chart.yaml").is_file()
+        {
+            return Some(chart.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// go-yaml (what kubectl, kustomize and Flux parse with) ends an alias name
+/// at `:`, so `*app: value` uses anchor `app` as a key; YAML 1.2 parsers read
+/// the colon as part of the name. Inserting a space gives the Go reading;
+/// columns after it on that line shift by one.
+fn alias_keys(text: &str) -> String {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    if !text.contains('*') {
+        return text.to_owned();
+    }
+    match super::rules::regex(&RE, r"(?m)(^[ \t]*(?:- )?|[{,][ \t]*)\*([A-Za-z0-9_-]+):([ \t]|$)") {
+        Some(re) => re.replace_all(text, "${1}*${2} :${3}").into_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// makejinja delimiters that mark a file as a template.
+pub(crate) struct Delims {
+    pub config: String,
+    starts: Vec<String>,
+}
+
+impl Delims {
+    fn used_in(&self, text: &str) -> Option<&str> {
+        self.starts.iter().find(|d| text.contains(d.as_str())).map(String::as_str)
+    }
+}
+
+/// Facts about the tree an input sits in, looked up once per directory.
+#[derive(Default)]
+pub(crate) struct Layout {
+    makejinja: std::collections::HashMap<PathBuf, Option<std::rc::Rc<Delims>>>,
+}
+
+impl Layout {
+    /// The nearest `makejinja.toml` above `path`, with its start delimiters.
+    fn makejinja(&mut self, path: &Path) -> Option<std::rc::Rc<Delims>> {
+        let dir = path.parent()?.to_path_buf();
+        if let Some(hit) = self.makejinja.get(&dir) {
+            return hit.clone();
+        }
+        let cfg = dir.join("makejinja.toml");
+        let found = if cfg.is_file() {
+            std::fs::read_to_string(&cfg).ok().map(|t| std::rc::Rc::new(parse_makejinja(&cfg, &t)))
+        } else {
+            self.makejinja(&dir)
+        };
+        self.makejinja.insert(dir, found.clone());
+        found
+    }
+}
+
+/// Reads `*_start_string = "…"` settings; makejinja's defaults are Jinja's.
+fn parse_makejinja(cfg: &Path, text: &str) -> Delims {
+    let mut starts = Vec::new();
+    for key in ["variable_start", "block_start", "comment_start"] {
+        let value = text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let k = k.trim();
+            (k == key || k == format!("{key}_string")).then(|| v.trim().trim_matches('"').trim_matches('\'').to_owned())
+        });
+        let default = match key {
+            "variable_start" => "{{",
+            "block_start" => "{%",
+            _ => "{#",
+        };
+        let d = value.filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        starts.push(d);
+    }
+    Delims { config: cfg.display().to_string(), starts }
 }
 
 /// Replaces Jinja syntax so the YAML parser sees what Ansible would write,

@@ -18,6 +18,7 @@
 mod embed;
 mod input;
 mod model;
+mod namespaces;
 mod output;
 pub mod rules;
 mod schema;
@@ -50,14 +51,39 @@ impl CheckReport {
         diag::has_errors(&self.findings)
     }
 
-    /// `Failed` when any finding is an error, else `Pass`.
+    /// `BadInput` when a file could not be read or parsed (the other files
+    /// were still checked), else `Failed` when any finding is an error, else
+    /// `Pass`.
     pub fn status(&self) -> Status {
-        if self.has_errors() { Status::Failed } else { Status::Pass }
+        if self.findings.iter().any(|f| is_bad_input(&f.rule)) {
+            Status::BadInput
+        } else if self.has_errors() {
+            Status::Failed
+        } else {
+            Status::Pass
+        }
     }
 
     pub fn count(&self, severity: diag::Severity) -> usize {
         self.findings.iter().filter(|f| f.severity == severity).count()
     }
+}
+
+fn is_bad_input(rule: &str) -> bool {
+    [crate::yaml::YAML_000.id, crate::yaml::YAML_001.id, crate::yaml::YAML_003.id].contains(&rule)
+}
+
+/// How `check` reads its inputs beyond the paths themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The repository the paths belong to. Every manifest under it is read
+    /// to resolve references (dependsOn, sourceRef, parentRefs, issuerRef)
+    /// and namespaces (kustomizations, Flux Kustomizations); findings are
+    /// reported only for the paths.
+    pub repo: Option<PathBuf>,
+    /// The Cilium version the rules judge against when the inputs do not
+    /// pin one (`--cilium-version`, or the cluster profile's).
+    pub cilium_version: Option<String>,
 }
 
 /// Inputs that could not be checked at all (exit 2).
@@ -71,8 +97,8 @@ pub enum CheckError {
     },
     #[error("no checkable files found in {0}")]
     NoInputs(String),
-    /// YAML that does not parse. Every broken file is reported, not just the
-    /// first, so one run shows all of them.
+    /// A cluster profile that does not parse (manifests that do not parse
+    /// are findings in the report instead).
     #[error("{} input file(s) are not valid YAML", .findings.len())]
     Malformed { findings: Vec<Finding> },
 }
@@ -101,43 +127,55 @@ impl CheckError {
 
 /// Checks `paths` (files or directories).
 pub fn check(paths: &[PathBuf]) -> Result<CheckReport, CheckError> {
+    check_with(paths, &Options::default())
+}
+
+/// Checks `paths` with options. `Err` only when a path does not exist or
+/// holds nothing checkable; a broken file is a finding and the rest is
+/// still checked.
+pub fn check_with(paths: &[PathBuf], opts: &Options) -> Result<CheckReport, CheckError> {
     let files = input::discover(paths)?;
+    let mut layout = input::Layout::default();
     let mut sources = Vec::with_capacity(files.len());
-    let mut malformed = Vec::new();
+    let mut notes = Vec::new();
     for file in &files {
-        match input::load(file)? {
+        match input::load(file, &mut layout) {
             input::Loaded::Ok(src) => sources.push(src),
-            input::Loaded::Malformed(f) => malformed.push(*f),
+            input::Loaded::Malformed(f) | input::Loaded::Skipped(f) => notes.push(*f),
         }
     }
-    if !malformed.is_empty() {
-        diag::sort(&mut malformed);
-        return Err(CheckError::Malformed { findings: malformed });
+    if let Some(repo) = &opts.repo {
+        let inputs: std::collections::HashSet<&PathBuf> = files.iter().collect();
+        let mut more = Vec::new();
+        // An unreadable repository only loses context, never the check.
+        let _ = input::walk(repo, &mut more);
+        for file in more.iter().filter(|f| !inputs.contains(f)) {
+            if let input::Loaded::Ok(mut src) = input::load(file, &mut layout) {
+                src.context = true;
+                sources.push(src);
+            }
+        }
     }
-    Ok(check_sources(&sources))
+    Ok(check_sources(&sources, notes, opts))
 }
 
 /// Checks in-memory inputs, `(file name, text)`. Used by tests and by the
 /// stack renderer to check its own output before writing it.
 pub fn check_texts(texts: &[(String, String)]) -> Result<CheckReport, CheckError> {
     let mut sources = Vec::new();
-    let mut malformed = Vec::new();
+    let mut notes = Vec::new();
     for (name, text) in texts {
         match input::load_text(name, text.clone()) {
             input::Loaded::Ok(src) => sources.push(src),
-            input::Loaded::Malformed(f) => malformed.push(*f),
+            input::Loaded::Malformed(f) | input::Loaded::Skipped(f) => notes.push(*f),
         }
     }
-    if !malformed.is_empty() {
-        diag::sort(&mut malformed);
-        return Err(CheckError::Malformed { findings: malformed });
-    }
-    Ok(check_sources(&sources))
+    Ok(check_sources(&sources, notes, &Options::default()))
 }
 
-fn check_sources(sources: &[input::Source]) -> CheckReport {
-    let mut findings = Vec::new();
-    let ctx = model::Ctx::build(sources, &mut findings);
+fn check_sources(sources: &[input::Source], notes: Vec<Finding>, opts: &Options) -> CheckReport {
+    let mut findings = notes;
+    let ctx = model::Ctx::build(sources, opts, &mut findings);
     let mut specific = Vec::new();
     rules::run_all(&ctx, &mut specific);
     let mut schema_findings = Vec::new();
@@ -151,19 +189,29 @@ fn check_sources(sources: &[input::Source]) -> CheckReport {
     });
     findings.extend(specific);
     findings.extend(schema_findings);
+    let context: std::collections::HashSet<&str> =
+        sources.iter().filter(|s| s.context).map(|s| s.path.as_str()).collect();
+    if !context.is_empty() {
+        findings.retain(|f| f.location.as_ref().is_none_or(|l| !context.contains(l.file.as_str())));
+    }
     diag::sort(&mut findings);
     findings.dedup();
     CheckReport {
         findings,
         objects_checked: ctx.checked_count(),
-        files: sources.iter().map(|s| s.path.clone()).collect(),
+        files: sources.iter().filter(|s| !s.context).map(|s| s.path.clone()).collect(),
     }
 }
 
 /// The lead's entry point: checks `paths`, and the cluster profile when one
 /// is given. `Err` means exit 2; `Ok` with error findings means exit 1.
 pub fn run(paths: &[PathBuf], profile: Option<&Path>) -> Result<CheckReport, CheckError> {
-    let mut report = check(paths)?;
+    run_with(paths, profile, &Options::default())
+}
+
+/// [`run`] with options (`--repo`, `--cilium-version`).
+pub fn run_with(paths: &[PathBuf], profile: Option<&Path>, opts: &Options) -> Result<CheckReport, CheckError> {
+    let mut report = check_with(paths, opts)?;
     if let Some(profile) = profile {
         report.findings.extend(profile_findings(profile)?);
         diag::sort(&mut report.findings);

@@ -28,7 +28,12 @@ pub(crate) struct Obj<'a> {
     pub version: String,
     pub kind: String,
     pub name: String,
+    /// Where the object lands: Flux `targetNamespace`, else the outermost
+    /// kustomize `namespace:`, else `metadata.namespace`. `None` when that
+    /// is not knowable from the inputs (never assumed to be `default`).
     pub namespace: Option<String>,
+    /// A SOPS-encrypted document (top-level `sops:`): values are ciphertext.
+    pub sops: bool,
 }
 
 impl<'a> Obj<'a> {
@@ -50,8 +55,13 @@ impl<'a> Obj<'a> {
         key_pos(self.node, path).unwrap_or(self.node.pos)
     }
 
-    pub fn ns(&self) -> &str {
-        self.namespace.as_deref().unwrap_or("default")
+    pub fn ns(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The namespace for messages.
+    pub fn ns_text(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("<namespace unknown>")
     }
 
     pub fn is(&self, group: &str, kind: &str) -> bool {
@@ -109,8 +119,11 @@ pub(crate) struct Release {
     pub chart_name: String,
     pub chart: Chart,
     /// Where the chart's objects land: `targetNamespace`, else the
-    /// HelmRelease's own namespace.
-    pub target_ns: String,
+    /// HelmRelease's own namespace (`None`: not knowable from the inputs).
+    pub target_ns: Option<String>,
+    /// The chart version the release pins: `spec.chart.spec.version`, or the
+    /// tag of the OCIRepository that `chartRef` names.
+    pub version: Option<String>,
 }
 
 /// One Helm values document for a chart.
@@ -225,7 +238,11 @@ pub(crate) struct Command {
 }
 
 pub(crate) struct Ctx<'a> {
+    pub opts: &'a super::Options,
     pub objects: Vec<Obj<'a>>,
+    /// Namespaces created by shared kustomize components (see
+    /// [`super::namespaces::Namespaces::all_of`]).
+    pub component_namespaces: Vec<String>,
     pub releases: Vec<Release>,
     pub values: Vec<Values>,
     pub rke2: Vec<Rke2<'a>>,
@@ -252,9 +269,12 @@ const COMMAND_KEYS: &[&str] = &[
 ];
 
 impl<'a> Ctx<'a> {
-    pub fn build(sources: &'a [Source], findings: &mut Vec<Finding>) -> Ctx<'a> {
+    pub fn build(sources: &'a [Source], opts: &'a super::Options, findings: &mut Vec<Finding>) -> Ctx<'a> {
+        let namespaces = super::namespaces::resolve(sources);
         let mut ctx = Ctx {
+            opts,
             objects: Vec::new(),
+            component_namespaces: Vec::new(),
             releases: Vec::new(),
             values: Vec::new(),
             rke2: Vec::new(),
@@ -277,7 +297,10 @@ impl<'a> Ctx<'a> {
                 Format::Yaml | Format::Template => {
                     for doc in &src.docs {
                         collect_commands(&src.path, &doc.root, &mut ctx.commands);
-                        if let Some(obj) = as_object(src, &doc.root) {
+                        if let Some(obj) = as_object(src, &doc.root, namespaces.of(&src.path)) {
+                            if obj.kind == "Namespace" {
+                                ctx.component_namespaces.extend(namespaces.all_of(&src.path).iter().cloned());
+                            }
                             ctx.objects.push(obj);
                         } else if !doc.root.is_null() {
                             loose.push((src, &doc.root));
@@ -294,7 +317,55 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn checked_count(&self) -> usize {
-        self.objects.len() + self.values.len() + self.rke2.len() + self.tasks.len()
+        let context: BTreeSet<&str> = self.sources.iter().filter(|s| s.context).map(|s| s.path.as_str()).collect();
+        self.objects.iter().filter(|o| !o.src.context).count()
+            + self.values.iter().filter(|v| !context.contains(v.file.as_str())).count()
+            + self.rke2.iter().filter(|r| !r.src.context).count()
+            + self.tasks.iter().filter(|t| !t.src.context).count()
+    }
+
+    /// Whether an object in `have` can be the one a reference to `want`
+    /// means. An unknown namespace on either side matches by name.
+    pub fn ns_match(&self, want: Option<&str>, have: Option<&str>) -> bool {
+        match (want, have) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+
+    /// The INPUT-005 note for a reference that resolved by name only.
+    pub fn name_only(&self, file: &str, pos: Pos, what: &str, want: Option<&str>, found: Option<&str>) -> Option<Finding> {
+        (want.is_none() || found.is_none()).then(|| {
+            super::rules::INPUT_005.at(file, pos, format!("{what} matched by name only: its namespace is not knowable from the inputs"))
+        })
+    }
+
+    /// The Cilium minor the rules judge against: the Cilium release's
+    /// pinned chart, a `helm install --version` line, `--cilium-version`,
+    /// else the default profile's version (the stack `render` produces).
+    /// The Cilium version the inputs (or options, or the default profile)
+    /// pin, as written.
+    pub fn cilium_version(&self) -> Option<String> {
+        self.releases
+            .iter()
+            .filter(|r| r.chart == Chart::Cilium)
+            .filter_map(|r| r.version.clone())
+            .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
+            .chain(self.opts.cilium_version.clone())
+            .chain(default_profile_cilium())
+            .next()
+    }
+
+    pub fn cilium_minor(&self) -> u64 {
+        self.releases
+            .iter()
+            .filter(|r| r.chart == Chart::Cilium)
+            .filter_map(|r| r.version.clone())
+            .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
+            .chain(self.opts.cilium_version.clone())
+            .chain(default_profile_cilium())
+            .find_map(|v| minor_of(&v))
+            .unwrap_or(CURRENT_CILIUM_MINOR)
     }
 
     pub fn terraform(&self) -> impl Iterator<Item = &'a Source> {
@@ -318,19 +389,36 @@ impl<'a> Ctx<'a> {
     }
 
     fn collect_releases(&mut self, findings: &mut Vec<Finding>) {
-        let mut referenced: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut referenced: BTreeSet<String> = BTreeSet::new();
         for (i, obj) in self.objects.iter().enumerate() {
             if !obj.is("helm.toolkit.fluxcd.io", "HelmRelease") {
                 continue;
             }
+            let oci = obj.str("spec.chartRef.name").and_then(|name| {
+                let ns = obj.str("spec.chartRef.namespace").or_else(|| obj.namespace.clone());
+                self.objects.iter().find(|o| {
+                    o.kind == "OCIRepository"
+                        && o.name == name
+                        && (ns.is_none() || o.namespace.is_none() || o.namespace == ns)
+                })
+            });
             let chart_name = obj
                 .str("spec.chart.spec.chart")
+                .or_else(|| {
+                    oci.and_then(|o| o.str("spec.url")).and_then(|u| u.rsplit('/').next().map(str::to_owned))
+                })
                 .or_else(|| obj.str("spec.chartRef.name"))
                 .unwrap_or_default();
             let chart = Chart::from_name(&chart_name);
-            let target_ns = obj.str("spec.targetNamespace").unwrap_or_else(|| obj.ns().to_owned());
+            let version = obj
+                .str("spec.chart.spec.version")
+                .or_else(|| oci.and_then(|o| o.str("spec.ref.tag").or_else(|| o.str("spec.ref.semver"))));
+            let target_ns = obj
+                .str("spec.targetNamespace")
+                .filter(|t| !t.contains("${"))
+                .or_else(|| obj.namespace.clone());
             let rel = self.releases.len();
-            self.releases.push(Release { obj: i, chart_name, chart, target_ns });
+            self.releases.push(Release { obj: i, chart_name, chart, target_ns, version });
             if let Some(inline) = obj.get("spec.values")
                 && inline.as_map().is_some()
             {
@@ -351,9 +439,12 @@ impl<'a> Ctx<'a> {
                     .get("valuesKey")
                     .and_then(Node::scalar_text)
                     .unwrap_or_else(|| "values.yaml".into());
-                referenced.insert((obj.ns().to_owned(), name.clone()));
+                referenced.insert(name.clone());
                 let Some(cm) = self.objects.iter().find(|o| {
-                    o.group.is_empty() && o.kind == "ConfigMap" && o.name == name && o.ns() == obj.ns()
+                    o.group.is_empty()
+                        && o.kind == "ConfigMap"
+                        && o.name == name
+                        && (o.ns().is_none() || obj.ns().is_none() || o.ns() == obj.ns())
                 }) else {
                     continue;
                 };
@@ -394,7 +485,7 @@ impl<'a> Ctx<'a> {
         // Values ConfigMaps nobody references: recognise them by content.
         for obj in &self.objects {
             if !(obj.group.is_empty() && obj.kind == "ConfigMap")
-                || referenced.contains(&(obj.ns().to_owned(), obj.name.clone()))
+                || referenced.contains(&obj.name)
             {
                 continue;
             }
@@ -417,6 +508,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn classify_loose(&mut self, src: &'a Source, root: &'a Node) {
+        if root.get("sops").is_some() {
+            return;
+        }
         let base = src.path.rsplit('/').next().unwrap_or(&src.path).to_ascii_lowercase();
         if root.as_seq().is_some() || root.get("tasks").is_some() {
             let tasks = flatten_tasks(root);
@@ -447,7 +541,52 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn as_object<'a>(src: &'a Source, root: &'a Node) -> Option<Obj<'a>> {
+/// `--version X` of a `helm install|upgrade … cilium` command line.
+fn helm_cilium_version(cmd: &str) -> Option<String> {
+    if !(cmd.contains("helm ") && cmd.contains("cilium") && (cmd.contains(" install") || cmd.contains(" upgrade"))) {
+        return None;
+    }
+    let mut words = cmd.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "--version" {
+            return words.next().map(|v| v.trim_matches(['"', '\'']).to_owned());
+        }
+        if let Some(v) = w.strip_prefix("--version=") {
+            return Some(v.trim_matches(['"', '\'']).to_owned());
+        }
+    }
+    None
+}
+
+/// The Cilium version of the embedded default profile.
+fn default_profile_cilium() -> Option<String> {
+    static V: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    V.get_or_init(|| crate::profile::load_default().ok().map(|l| l.profile.versions.cilium)).clone()
+}
+
+/// The Cilium line the rules assume when nothing pins one.
+pub(crate) const CURRENT_CILIUM_MINOR: u64 = 20;
+
+/// `1.19.4`, `v1.19.x`, `~1.19.0`, `>=1.19.0 <1.20.0` → 19.
+pub(crate) fn minor_of(v: &str) -> Option<u64> {
+    let digits = v.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let mut it = digits.split('.');
+    match (it.next(), it.next()) {
+        (Some("1"), Some(m)) => m.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok(),
+        _ => None,
+    }
+}
+
+/// Kinds whose objects have no namespace (kustomize leaves them alone).
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "GatewayClass", "ClusterIssuer",
+    "CiliumClusterwideNetworkPolicy", "CiliumLoadBalancerIPPool", "CiliumBGPClusterConfig", "CiliumBGPPeerConfig",
+    "CiliumBGPAdvertisement", "CiliumBGPNodeConfigOverride", "CiliumBGPPeeringPolicy", "CiliumL2AnnouncementPolicy",
+    "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "CiliumNodeConfig", "IngressClass", "ClusterSecretStore", "ClusterExternalSecret",
+];
+
+fn as_object<'a>(src: &'a Source, root: &'a Node, ns: &super::namespaces::Override) -> Option<Obj<'a>> {
     let api_version = root.get("apiVersion")?.scalar_text()?;
     let kind = root.get("kind")?.scalar_text()?;
     let (group, version) = match api_version.split_once('/') {
@@ -458,8 +597,24 @@ fn as_object<'a>(src: &'a Source, root: &'a Node) -> Option<Obj<'a>> {
         src,
         file: &src.path,
         node: root,
-        name: root.lookup("metadata.name").and_then(Node::scalar_text).unwrap_or_default(),
-        namespace: root.lookup("metadata.namespace").and_then(Node::scalar_text),
+        // kustomize's namespace transformer also renames Namespace objects
+        // (the `name: _` placeholder in shared components).
+        name: match ns {
+            super::namespaces::Override::Set(n) if kind == "Namespace" => n.clone(),
+            _ => root.lookup("metadata.name").and_then(Node::scalar_text).unwrap_or_default(),
+        },
+        namespace: if CLUSTER_SCOPED.contains(&kind.as_str()) {
+            None
+        } else {
+            match ns {
+                super::namespaces::Override::Set(n) => Some(n.clone()),
+                super::namespaces::Override::Unknown => None,
+                super::namespaces::Override::Keep => {
+                    root.lookup("metadata.namespace").and_then(Node::scalar_text).filter(|n| !n.contains("${"))
+                }
+            }
+        },
+        sops: root.get("sops").is_some_and(|s| s.as_map().is_some()),
         api_version,
         group,
         version,

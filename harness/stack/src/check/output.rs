@@ -22,8 +22,21 @@ A ConfigMap data entry ending in `.yaml` that no HelmRelease references is score
 - An RKE2 config is a mapping with two or more RKE2 option keys (`cni`, `disable`, `tls-san`, `token`, `server`, …), or one such key \
 in a file under an `rke2` path named `config*`. A sequence of Ansible tasks (or plays with `tasks`) is node preparation. Strings under \
 `shell`/`command`/`cmd`/`run` keys and script lines are shell commands.\n\
-- Unreadable files and YAML syntax errors stop the check with exit 2. A duplicate key is finding YAML-002 (the file is still checked, \
-with both entries kept).\n\
+- An unreadable file or a YAML syntax error is one finding (YAML-000/YAML-001, exit 2) and every other file is still checked. \
+Helm chart templates (a `Chart.yaml` above `templates/`), makejinja templates (delimiters from the nearest `makejinja.toml`) and \
+files with template syntax that are not YAML as written are skipped with a note (INPUT-001/002). A SOPS-encrypted document \
+(top-level `sops:`) is checked for structure and references, not against the schema (INPUT-003). A duplicate key is finding \
+YAML-002 (the file is still checked, with both entries kept). An alias used as a key (`*app:`) is read as go-yaml reads it.\n\
+- Namespaces are resolved as the tools that apply the files do: the outermost kustomize `namespace:` over `resources:`/`components:` \
+(Namespace objects are renamed to it), a Flux Kustomization's `targetNamespace` over everything built from its `path`, else \
+`metadata.namespace`. A namespace nothing in the inputs sets (or a `${VAR}`) is unknown, never `default`: references are then \
+matched by name (note INPUT-005). `--repo DIR` also reads every other manifest under DIR to resolve references and namespaces; \
+findings are reported only for the given paths. Flux post-build variables (`${VAR}`, `${VAR:=default}`) are accepted in typed fields.\n\
+- Versions: Cilium from the Cilium HelmRelease (chart version or its OCIRepository tag), a `helm install --version` line, \
+`--cilium-version`, else the default profile; external-dns from its HelmRelease (chart 1.N is external-dns 0.N).\n\
+- Chart values (CHART-001) are compared with the chart of the pinned version from the Go module cache \
+(`harness/tools/charts/go.mod`, `.ci/fetch-charts`); when only another release of the same minor line is cached, that one is \
+used and named; when none is, note INPUT-004.\n\
 - Schema: core kinds are decoded into k8s-openapi types and re-serialized; any input key lost in the round trip is an unknown field \
 (SCHEMA-001). The stack's CRDs (Cilium LB pools, BGP v2, network policies; Gateway API; cert-manager; Flux HelmRelease/HelmRepository/\
 Kustomization; SealedSecret) use strict models that reject unknown fields. Where a specific rule explains the same position (LB-001 \

@@ -144,12 +144,24 @@ fn stem(p: &Path) -> String {
 }
 
 #[test]
-fn syntax_error_is_bad_input_with_position() {
-    let err = check_texts(&[("bad.yaml".into(), "a: [1, 2\nb: 3\n".into())]).unwrap_err();
-    assert_eq!(err.status(), Status::BadInput);
-    let f = &err.findings()[0];
-    assert_eq!(f.rule, "YAML-001");
-    assert!(f.location.as_ref().is_some_and(|l| l.line >= 1));
+fn syntax_error_is_bad_input_with_position_and_the_rest_is_still_checked() {
+    let rep = check_texts(&[
+        ("bad.yaml".into(), "a: [1, 2\nb: 3\n".into()),
+        ("values.yaml".into(), "kubeProxyReplacement: strict\nk8sServiceHost: x\n".into()),
+    ])
+    .expect("one broken file is a finding");
+    assert_eq!(rep.status(), Status::BadInput);
+    let f = rep.findings.iter().find(|f| f.rule == "YAML-001").expect("YAML-001");
+    assert!(f.location.as_ref().is_some_and(|l| l.file == "bad.yaml" && l.line >= 1));
+    assert!(rep.findings.iter().any(|f| f.rule == "CIL-001"), "{}", render_human(&rep));
+}
+
+#[test]
+fn flux_substitution_is_accepted_in_typed_fields() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: x\nspec:\n  ports:\n  - port: ${PORT}\n    targetPort: ${TARGET:=8080}\n  selectr: {}\n";
+    let rep = check_texts(&[("svc.yaml".into(), text.into())]).expect("loads");
+    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, vec!["SCHEMA-001"], "{}", render_human(&rep));
 }
 
 #[test]
@@ -273,4 +285,36 @@ fn every_audit_item_is_covered_or_explained() {
     for r in rules() {
         assert!(r.audit.iter().all(|a| (1..=rules::AUDIT_ITEMS).contains(a)), "{}", r.id);
     }
+}
+
+#[test]
+fn repo_context_resolves_references_without_reporting_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    let ks = |name: &str, deps: &str| {
+        format!(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./x\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n{deps}"
+        )
+    };
+    write("apps/ks.yaml", &ks("apps", "  dependsOn:\n    - name: infra\n"));
+    write("infra/ks.yaml", &ks("infra", "  dependsOn:\n    - name: missing\n"));
+    let pool = |name: &str| format!("apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata:\n  name: {name}\nspec:\n  blocks: [{{cidr: 10.1.0.0/24}}]\n");
+    write("clusters/a/pool.yaml", &pool("pool"));
+    write("clusters/b/pool.yaml", &pool("pool"));
+    let paths = [root.join("apps"), root.join("clusters/a")];
+    let alone = check(&paths).expect("checks");
+    assert!(alone.findings.iter().any(|f| f.rule == "FLUX-009"), "{}", render_human(&alone));
+    let opts = Options { repo: Some(root.to_path_buf()), cilium_version: None };
+    let rep = check_with(&paths, &opts).expect("checks");
+    let rules: Vec<&str> = rep.findings.iter().filter(|f| f.severity != Severity::Info).map(|f| f.rule.as_str()).collect();
+    // infra's own broken dependsOn is in the context, not reported; the
+    // other cluster's pool is not compared with this one's.
+    assert!(rules.is_empty(), "{}", render_human(&rep));
+    assert_eq!(rep.files.len(), 2);
+    assert_eq!(rep.objects_checked, 2);
 }

@@ -115,7 +115,9 @@ impl Validator<'_> {
             self.error(
                 &SUITE_011,
                 &format!("{path}.matches"),
-                format!("invalid regex: {e}"),
+                // regex draws the pattern and a caret over several lines;
+                // a finding is one line, located at the `matches:` value.
+                format!("invalid regex: {}", regex_error_line(&e)),
                 "fix the regular expression (Rust regex syntax)",
             );
         }
@@ -142,4 +144,14 @@ impl Validator<'_> {
             );
         }
     }
+}
+
+/// The one-line cause of a regex syntax error (`error: unclosed group`).
+fn regex_error_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
 }

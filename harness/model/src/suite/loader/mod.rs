@@ -109,6 +109,17 @@ pub fn load_dir(suites_dir: &Path, fixtures_dir: &Path) -> Result<Vec<LoadedSuit
         })
         .collect();
     files.sort();
+    if files.is_empty() {
+        // A run over nothing would "pass" with 0 cases: a wrong --suites.
+        return Err(LoadError(vec![
+            SUITE_000
+                .finding_hint(
+                    format!("no suite files (*.yaml, *.yml) in {}", suites_dir.display()),
+                    "pass the directory that holds the suites with --suites (the repository's is `suites/`)",
+                )
+                .at(diag::Location { file: suites_dir.display().to_string(), line: 0, col: 0 }),
+        ]));
+    }
     load_files(&files, fixtures_dir)
 }
 

@@ -13,7 +13,7 @@ use crate::check::selector::Selector;
 
 pub(crate) const BGP_001: Rule = rule(
     "BGP-001", "bgp", Error, Breaks,
-    "CiliumBGPPeeringPolicy (BGPv1) is deprecated in 1.18 and removed in 1.19 (`no matches for kind`)",
+    "CiliumBGPPeeringPolicy (BGPv1) on Cilium 1.19 or later, where BGPv1 is removed (`no matches for kind`)",
     "use cilium.io/v2 CiliumBGPClusterConfig + CiliumBGPPeerConfig + CiliumBGPAdvertisement", &[24],
 );
 pub(crate) const BGP_002: Rule = rule(
@@ -28,8 +28,8 @@ pub(crate) const BGP_003: Rule = rule(
 );
 pub(crate) const BGP_004: Rule = rule(
     "BGP-004", "bgp", Warning, Silent,
-    "service advertisement with an empty or missing selector announces no services",
-    "select all with `matchExpressions: [{key: somekey, operator: NotIn, values: [never-used-value]}]`", &[24, 25],
+    "service advertisement without a `selector` (or, in BGPv2, without `service.addresses`) announces no services; in BGPv2 an empty selector `{}` selects every Service",
+    "BGPv2: `selector: {}` for every Service (or matchLabels for some) and `service: {addresses: [LoadBalancerIP]}`", &[24, 25],
 );
 pub(crate) const BGP_005: Rule = rule(
     "BGP-005", "bgp", Error, Breaks,
@@ -42,7 +42,13 @@ pub(crate) const BGP_006: Rule = rule(
     "label the CiliumBGPAdvertisement to match `families[].advertisements` of the peer config", &[24],
 );
 
-pub(crate) const RULES: &[Rule] = &[BGP_001, BGP_002, BGP_003, BGP_004, BGP_005, BGP_006];
+pub(crate) const BGP_007: Rule = rule(
+    "BGP-007", "bgp", Warning, Deprecated,
+    "CiliumBGPPeeringPolicy (BGPv1) on Cilium 1.18: deprecated, and removed in 1.19; the upgrade will not apply it",
+    "move to cilium.io/v2 CiliumBGPClusterConfig + CiliumBGPPeerConfig + CiliumBGPAdvertisement before 1.19", &[24],
+);
+
+pub(crate) const RULES: &[Rule] = &[BGP_001, BGP_002, BGP_003, BGP_004, BGP_005, BGP_006, BGP_007];
 
 const V2_KINDS: &[&str] = &[
     "CiliumBGPClusterConfig", "CiliumBGPPeerConfig", "CiliumBGPAdvertisement", "CiliumBGPNodeConfigOverride",
@@ -51,7 +57,12 @@ const V2_KINDS: &[&str] = &[
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for o in ctx.objects.iter().filter(|o| o.group == "cilium.io") {
         if o.kind == "CiliumBGPPeeringPolicy" {
-            out.push(BGP_001.at(o.file, o.pos("kind"), format!("{} uses BGPv1", o.describe())));
+            let minor = ctx.cilium_minor();
+            if minor >= 19 {
+                out.push(BGP_001.at(o.file, o.pos("kind"), format!("{} uses BGPv1, removed in Cilium 1.{minor}", o.describe())));
+            } else {
+                out.push(BGP_007.at(o.file, o.pos("kind"), format!("{} uses BGPv1, deprecated in Cilium 1.{minor}", o.describe())));
+            }
             for vr in o.get("spec.virtualRouters").and_then(Node::as_seq).unwrap_or_default() {
                 for n in vr.get("neighbors").and_then(Node::as_seq).unwrap_or_default() {
                     if let Some(a) = n.get("peerAddress") {
@@ -96,10 +107,13 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             if a.get("advertisementType").and_then(Node::as_str) != Some("Service") {
                 continue;
             }
-            let sel = a.get("selector");
-            if sel.is_none() || Selector::parse(sel).matches_all() {
-                let at = sel.map_or(a.pos, |s| s.pos);
-                out.push(BGP_004.at(ad.file, at, "Service advertisement without a selector selects no services"));
+            // Cilium's BGPv2 service reconciler matches nothing when the
+            // selector or the service options are nil; an empty selector
+            // converts to "everything" (pkg/bgp/manager/reconciler/service.go).
+            if a.get("selector").is_none() {
+                out.push(BGP_004.at(ad.file, a.pos, "Service advertisement without a selector selects no services"));
+            } else if a.get("service").is_none() {
+                out.push(BGP_004.at(ad.file, a.pos, "Service advertisement without `service.addresses` announces nothing"));
             }
         }
     }

@@ -41,23 +41,26 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .releases
         .iter()
         .find(|r| r.chart == Chart::CertManager)
-        .map_or_else(|| "cert-manager".to_owned(), |r| r.target_ns.clone());
+        .map_or(Some("cert-manager".to_owned()), |r| r.target_ns.clone());
     for ci in ctx.kinds("cert-manager.io", "ClusterIssuer") {
         let Some(solvers) = ci.get("spec.acme.solvers").and_then(|s| s.as_seq()) else { continue };
         for s in solvers {
             let Some(n) = s.lookup("dns01.cloudflare.apiTokenSecretRef.name") else { continue };
             let name = n.scalar_text().unwrap_or_default();
             let places = secret_namespaces(ctx, &name);
-            if !places.is_empty() && !places.contains(&cm_ns) {
+            if let Some(cm_ns) = &cm_ns
+                && !places.is_empty()
+                && !places.contains(cm_ns)
+            {
                 out.push(CM_002.at(ci.file, n.pos, format!("Secret `{name}` exists only in {}, not in `{cm_ns}`", places.join(", "))));
             }
         }
     }
-    let issuers: Vec<(String, String, String)> = ctx
+    let issuers: Vec<(String, String, Option<&str>)> = ctx
         .objects
         .iter()
         .filter(|o| o.group == "cert-manager.io" && (o.kind == "ClusterIssuer" || o.kind == "Issuer"))
-        .map(|o| (o.kind.clone(), o.name.clone(), o.ns().to_owned()))
+        .map(|o| (o.kind.clone(), o.name.clone(), o.ns()))
         .collect();
     if !issuers.is_empty() {
         for c in ctx.kinds("cert-manager.io", "Certificate") {
@@ -65,8 +68,10 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             let kind = c.str("spec.issuerRef.kind").unwrap_or_else(|| "Issuer".into());
             let found = issuers
                 .iter()
-                .any(|(k, n, ns)| *k == kind && *n == name && (kind == "ClusterIssuer" || ns == c.ns()));
-            if !found {
+                .any(|(k, n, ns)| *k == kind && *n == name && (kind == "ClusterIssuer" || ctx.ns_match(c.ns(), *ns)));
+            // An issuer a chart renders (cert-manager webhook charts, issuer
+            // charts) is named in that release's values.
+            if !found && !name.contains("${") && !ctx.values.iter().any(|v| mentions(&v.root, &name)) {
                 out.push(CM_003.at(c.file, c.pos("spec.issuerRef"), format!("no {kind} `{name}` in the inputs")));
             }
         }
@@ -75,5 +80,15 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         || ctx.objects.iter().any(|o| o.kind == "Deployment" && o.name.contains("sealed-secrets"));
     if !controller && let Some(first) = ctx.objects.iter().find(|o| o.kind == "SealedSecret") {
         out.push(SS_001.at(first.file, first.pos("kind"), "no sealed-secrets controller in the inputs"));
+    }
+}
+
+fn mentions(node: &crate::yaml::Node, text: &str) -> bool {
+    use crate::yaml::Value;
+    match &node.value {
+        Value::Str(s) => s == text,
+        Value::Seq(items) => items.iter().any(|n| mentions(n, text)),
+        Value::Map(entries) => entries.iter().any(|(_, v)| mentions(v, text)),
+        _ => false,
     }
 }

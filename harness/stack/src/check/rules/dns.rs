@@ -22,7 +22,7 @@ pub(crate) const DNS_002: Rule = rule(
 );
 pub(crate) const DNS_003: Rule = rule(
     "DNS-003", "dns", Warning, Deprecated,
-    "`external-dns.alpha.kubernetes.io/` prefix: ignored by external-dns >= 0.22 unless --annotation-prefix is set",
+    "`external-dns.alpha.kubernetes.io/` prefix: ignored by external-dns >= 0.22 unless --annotation-prefix or --enable-legacy-annotation-prefix is set (judged against the external-dns release in the inputs; 0.23 when there is none)",
     "use `external-dns.kubernetes.io/`", &[44, 63],
 );
 pub(crate) const DNS_004: Rule = rule(
@@ -93,6 +93,20 @@ fn ann<'a>(o: &Obj<'a>, name: &str) -> Option<&'a Node> {
 /// hostname target (tunnel) or when nothing in the inputs tells.
 fn target_ips(ctx: &Ctx<'_>, o: &Obj<'_>) -> Option<Vec<IpAddr>> {
     let parse_list = |s: &str| -> Vec<IpAddr> { s.split(',').filter_map(|p| p.trim().parse().ok()).collect() };
+    if o.kind == "DNSEndpoint" {
+        // The record targets are written out; a hostname (a tunnel CNAME)
+        // is never a private address.
+        let mut ips = Vec::new();
+        for e in o.get("spec.endpoints").and_then(Node::as_seq).unwrap_or_default() {
+            for t in e.get("targets").and_then(Node::as_seq).unwrap_or_default() {
+                match t.scalar_text().and_then(|s| s.parse::<IpAddr>().ok()) {
+                    Some(ip) => ips.push(ip),
+                    None => return None,
+                }
+            }
+        }
+        return if ips.is_empty() { None } else { Some(ips) };
+    }
     if let Some(t) = ann(o, "target").and_then(Node::scalar_text) {
         let ips = parse_list(&t);
         return if ips.is_empty() { None } else { Some(ips) };
@@ -107,8 +121,8 @@ fn target_ips(ctx: &Ctx<'_>, o: &Obj<'_>) -> Option<Vec<IpAddr>> {
             .iter()
             .filter_map(|pr| {
                 let name = pr.get("name").and_then(Node::scalar_text)?;
-                let ns = pr.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| o.ns().to_owned());
-                ctx.objects.iter().find(|g| g.kind == "Gateway" && g.name == name && g.ns() == ns)
+                let ns = pr.get("namespace").and_then(Node::scalar_text).or_else(|| o.namespace.clone());
+                ctx.objects.iter().find(|g| g.kind == "Gateway" && g.name == name && ctx.ns_match(ns.as_deref(), g.ns()))
             })
             .collect()
     };
@@ -154,13 +168,14 @@ fn target_ips(ctx: &Ctx<'_>, o: &Obj<'_>) -> Option<Vec<IpAddr>> {
 }
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let alpha_read = alpha_prefix_read(ctx);
     for o in &ctx.objects {
         let mut proxied = false;
         let mut ttl_pos = None;
         for (k, v) in o.annotations() {
             let Some(key) = k.as_str() else { continue };
             let Some((name, alpha)) = ed_annotation(key) else { continue };
-            if alpha {
+            if alpha && !alpha_read {
                 out.push(DNS_003.at(o.file, k.pos, format!("`{key}` uses the alpha prefix")));
             }
             if name.starts_with("cloudflare-") && !KNOWN.contains(&name) {
@@ -213,7 +228,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
     }
     for c in &ctx.commands {
-        if c.text.contains("external-dns.alpha.kubernetes.io/") {
+        if c.text.contains("external-dns.alpha.kubernetes.io/") && !alpha_read {
             out.push(DNS_003.at(&c.file, c.pos, "command uses the alpha annotation prefix"));
         }
     }
@@ -234,11 +249,6 @@ fn check_chart(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             out.push(DNS_005.at(o.file, o.pos("spec.chart.spec.sourceRef.name"), format!("external-dns comes from `{src_name}`")));
         }
     }
-    let private_vips = ctx
-        .objects
-        .iter()
-        .filter(|p| p.kind == "CiliumLoadBalancerIPPool")
-        .any(|p| p.node.to_json().to_string().contains("\"192.168.") || p.node.to_json().to_string().contains("\"10."));
     for v in ctx.values.iter().filter(|v| v.chart == Chart::ExternalDns) {
         let bitnami_keys = ["cloudflare", "extraEnvVars", "txtOwnerID"];
         let sigs_keys = ["env", "extraArgs", "txtOwnerId"];
@@ -254,7 +264,7 @@ fn check_chart(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 .unwrap_or_default()
                 .iter()
                 .any(|a| a.as_str().is_some_and(|s| s.starts_with("--cloudflare-proxied")));
-        if proxied_all && private_vips {
+        if proxied_all && publishes_private(ctx, v) {
             let at = if v.get("cloudflare.proxied").is_some() { v.pos("cloudflare.proxied") } else { v.pos("extraArgs") };
             out.push(DNS_001.at(&v.file, at, "every record is proxied but the LB pools hand out private addresses"));
         }
@@ -265,38 +275,137 @@ fn check_chart(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// `env[].valueFrom.secretKeyRef.name` must exist in the release namespace.
 fn check_secret_ns(ctx: &Ctx<'_>, v: &crate::check::model::Values, out: &mut Vec<Finding>) {
     let Some(rel) = ctx.release_of(v) else { return };
+    let Some(target_ns) = rel.target_ns.as_deref() else { return };
     for e in v.get("env").and_then(Node::as_seq).unwrap_or_default() {
         let Some(n) = e.lookup("valueFrom.secretKeyRef.name") else { continue };
         let name = n.scalar_text().unwrap_or_default();
         let places = secret_namespaces(ctx, &name);
-        if !places.is_empty() && !places.iter().any(|p| p == &rel.target_ns) {
+        if !places.is_empty() && !places.iter().any(|p| p == target_ns) {
             out.push(DNS_008.at(
                 &v.file,
                 n.pos,
-                format!("Secret `{name}` is in {} but external-dns runs in `{}`", places.join(", "), rel.target_ns),
+                format!("Secret `{name}` is in {} but external-dns runs in `{target_ns}`", places.join(", ")),
             ));
         }
     }
 }
 
-/// Namespaces where a Secret (or a SealedSecret that unseals to it) named `name` exists.
+/// Namespaces where a Secret named `name` exists or is produced (by a
+/// SealedSecret or an ExternalSecret). Empty when any producer's namespace
+/// is unknown: then nothing can be said.
 pub(crate) fn secret_namespaces(ctx: &Ctx<'_>, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for o in &ctx.objects {
         let produced = match o.kind.as_str() {
-            "Secret" if o.group.is_empty() => Some((o.name.clone(), o.ns().to_owned())),
+            "Secret" if o.group.is_empty() => Some((o.name.clone(), o.namespace.clone())),
             "SealedSecret" => Some((
                 o.str("spec.template.metadata.name").unwrap_or_else(|| o.name.clone()),
-                o.str("spec.template.metadata.namespace").unwrap_or_else(|| o.ns().to_owned()),
+                o.str("spec.template.metadata.namespace").or_else(|| o.namespace.clone()),
             )),
+            "ExternalSecret" => Some((o.str("spec.target.name").unwrap_or_else(|| o.name.clone()), o.namespace.clone())),
             _ => None,
         };
-        if let Some((n, ns)) = produced
-            && n == name
-            && !out.contains(&ns)
-        {
+        let Some((n, ns)) = produced else { continue };
+        if n != name {
+            continue;
+        }
+        let Some(ns) = ns else { return Vec::new() };
+        if !out.contains(&ns) {
             out.push(ns);
         }
     }
     out
+}
+
+/// The external-dns minor a release runs: the chart's minor is the app's
+/// (chart 1.21.x ships external-dns 0.21.x), unless `image.tag` pins one.
+fn external_dns_minor(ctx: &Ctx<'_>, r: &crate::check::model::Release) -> Option<u64> {
+    let tag = ctx
+        .values
+        .iter()
+        .filter(|v| v.chart == Chart::ExternalDns && v.release.is_some_and(|i| std::ptr::eq(&ctx.releases[i], r)))
+        .find_map(|v| v.str("image.tag"));
+    if let Some(t) = tag {
+        let mut it = t.trim_start_matches('v').split('.');
+        if let (Some("0"), Some(m)) = (it.next(), it.next()) {
+            return m.parse().ok();
+        }
+    }
+    r.version.as_deref().and_then(crate::check::model::minor_of)
+}
+
+/// Whether every external-dns in the inputs still reads the
+/// `external-dns.alpha.kubernetes.io/` prefix: releases before 0.22 do by
+/// default; later ones with `--annotation-prefix` set to it or
+/// `--enable-legacy-annotation-prefix`. With no external-dns release in the
+/// inputs the current release (0.23) is assumed.
+fn alpha_prefix_read(ctx: &Ctx<'_>) -> bool {
+    let releases: Vec<&crate::check::model::Release> = ctx.releases.iter().filter(|r| r.chart == Chart::ExternalDns).collect();
+    if releases.is_empty() {
+        return false;
+    }
+    releases.iter().all(|r| {
+        let old = external_dns_minor(ctx, r).is_some_and(|m| m < 22);
+        let flagged = ctx
+            .values
+            .iter()
+            .filter(|v| v.chart == Chart::ExternalDns && v.release.is_some_and(|i| std::ptr::eq(&ctx.releases[i], *r)))
+            .flat_map(|v| v.get("extraArgs").and_then(Node::as_seq).unwrap_or_default().iter())
+            .filter_map(Node::as_str)
+            .any(|a| a.starts_with("--enable-legacy-annotation-prefix") || a.starts_with("--annotation-prefix=external-dns.alpha"));
+        old || flagged
+    })
+}
+
+/// Whether an external-dns instance with these values publishes a record
+/// for a private address: its sources (`sources`, default service and
+/// ingress), narrowed by `--gateway-name`, and each object's targets.
+fn publishes_private(ctx: &Ctx<'_>, v: &crate::check::model::Values) -> bool {
+    let sources: Vec<String> = v
+        .get("sources")
+        .and_then(Node::as_seq)
+        .map(|s| s.iter().filter_map(Node::scalar_text).collect())
+        .unwrap_or_else(|| vec!["service".into(), "ingress".into()]);
+    let args: Vec<String> =
+        v.get("extraArgs").and_then(Node::as_seq).unwrap_or_default().iter().filter_map(Node::scalar_text).collect();
+    let gateway_name = args.iter().find_map(|a| a.strip_prefix("--gateway-name=").map(str::to_owned));
+    // `--annotation-filter=key in (v)` / `key=v`: only annotated objects.
+    let filter_key = args.iter().find_map(|a| {
+        let f = a.strip_prefix("--annotation-filter=")?;
+        Some(f.split([' ', '=', '!']).next()?.trim().to_owned())
+    });
+    let kinds: Vec<&str> = sources
+        .iter()
+        .filter_map(|s| match s.as_str() {
+            "service" => Some("Service"),
+            "ingress" => Some("Ingress"),
+            "crd" => Some("DNSEndpoint"),
+            "gateway-httproute" => Some("HTTPRoute"),
+            "gateway-grpcroute" => Some("GRPCRoute"),
+            "gateway-tlsroute" => Some("TLSRoute"),
+            _ => None,
+        })
+        .collect();
+    ctx.objects.iter().filter(|o| kinds.contains(&o.kind.as_str())).any(|o| {
+        // The service source publishes annotated LoadBalancer Services only;
+        // ingresses depend on --ingress-class and are not judged.
+        if o.kind == "Service" && (o.str("spec.type").as_deref() != Some("LoadBalancer") || ann(o, "hostname").is_none()) {
+            return false;
+        }
+        if o.kind == "Ingress" {
+            return false;
+        }
+        if let Some(k) = &filter_key
+            && o.get("metadata.annotations").and_then(|a| a.get(k)).is_none()
+        {
+            return false;
+        }
+        if o.kind.ends_with("Route")
+            && let Some(gw) = &gateway_name
+            && !o.get("spec.parentRefs").and_then(Node::as_seq).unwrap_or_default().iter().any(|p| p.get("name").and_then(Node::scalar_text).as_deref() == Some(gw.as_str()))
+        {
+            return false;
+        }
+        target_ips(ctx, o).is_some_and(|ips| ips.iter().all(is_private))
+    })
 }

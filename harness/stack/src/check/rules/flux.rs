@@ -15,7 +15,7 @@ pub(crate) const FLUX_001: Rule = rule(
 );
 pub(crate) const FLUX_002: Rule = rule(
     "FLUX-002", "flux", Error, Breaks,
-    "HelmRelease in flux-system without `targetNamespace`: the chart installs into flux-system",
+    "HelmRelease of a stack chart (Cilium, cert-manager, external-dns, sealed-secrets) in flux-system without `targetNamespace`: the chart installs into flux-system",
     "set spec.targetNamespace (and storageNamespace) to the component's namespace", &[23, 47],
 );
 pub(crate) const FLUX_003: Rule = rule(
@@ -25,8 +25,8 @@ pub(crate) const FLUX_003: Rule = rule(
 );
 pub(crate) const FLUX_004: Rule = rule(
     "FLUX-004", "flux", Warning, Silent,
-    "a system namespace (kube-system, default, …) is put under GitOps ownership; pruning or drift correction can touch it",
-    "drop the Namespace manifest; system namespaces already exist", &[23],
+    "a system namespace (kube-system, default, …) is put under GitOps ownership without `kustomize.toolkit.fluxcd.io/prune: disabled`; pruning can delete it",
+    "drop the Namespace manifest (system namespaces already exist), or annotate it `kustomize.toolkit.fluxcd.io/prune: disabled`", &[23],
 );
 pub(crate) const FLUX_005: Rule = rule(
     "FLUX-005", "flux", Error, Breaks,
@@ -135,7 +135,14 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
     }
     for o in &ctx.objects {
-        if o.group.is_empty() && o.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&o.name.as_str()) {
+        // Pruning disabled on the object answers the concern.
+        let kept = o
+            .get("metadata.annotations")
+            .and_then(|a| a.get("kustomize.toolkit.fluxcd.io/prune"))
+            .and_then(Node::scalar_text)
+            .as_deref()
+            == Some("disabled");
+        if o.group.is_empty() && o.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&o.name.as_str()) && !kept {
             out.push(FLUX_004.at(o.file, o.pos("metadata.name"), format!("Namespace `{}` is a system namespace", o.name)));
         }
     }
@@ -152,24 +159,34 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 out.push(FLUX_001.at(o.file, at, format!("Cilium version `{v}` spans more than one minor")));
             }
         }
-        if o.ns() == "flux-system" && o.get("spec.targetNamespace").is_none() {
+        // Only the stack's own charts: Flux's tooling (flux-operator,
+        // flux-instance, webhook receivers) belongs in flux-system.
+        if r.chart != Chart::Other && o.ns() == Some("flux-system") && o.get("spec.targetNamespace").is_none() {
             out.push(FLUX_002.at(o.file, o.pos("metadata.namespace"), format!("{} installs `{}` into flux-system", o.describe(), r.chart_name)));
         }
         for from in o.get("spec.valuesFrom").and_then(Node::as_seq).unwrap_or_default() {
             let name = from.get("name").and_then(Node::scalar_text).unwrap_or_default();
-            if o.ns() == r.target_ns && chart_configmaps(r.chart).contains(&name.as_str()) {
+            if o.ns().is_some()
+                && o.ns() == r.target_ns.as_deref()
+                && chart_configmaps(r.chart).contains(&name.as_str())
+            {
                 out.push(FLUX_003.at(
                     o.file,
                     from.get("name").map_or(from.pos, |n| n.pos),
-                    format!("the {} chart renders its own ConfigMap `{name}` in `{}`", r.chart_name, r.target_ns),
+                    format!("the {} chart renders its own ConfigMap `{name}` in `{}`", r.chart_name, o.ns_text()),
                 ));
             }
         }
         if let Some(sr) = o.get("spec.chart.spec.sourceRef") {
             let kind = sr.get("kind").and_then(Node::scalar_text).unwrap_or_default();
             let name = sr.get("name").and_then(Node::scalar_text).unwrap_or_default();
-            let ns = sr.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| o.ns().to_owned());
-            if !sources.iter().any(|s| s.kind == kind && s.name == name && s.ns() == ns) {
+            let ns = sr.get("namespace").and_then(Node::scalar_text).or_else(|| o.namespace.clone());
+            let hit = sources.iter().find(|s| s.kind == kind && s.name == name && ctx.ns_match(ns.as_deref(), s.ns()));
+            if let Some(h) = hit {
+                out.extend(ctx.name_only(o.file, sr.pos, &format!("sourceRef {kind} `{name}`"), ns.as_deref(), h.ns()));
+            }
+            if !name.contains("${") && hit.is_none() {
+                let ns = ns.as_deref().unwrap_or("<namespace unknown>");
                 out.push(FLUX_007.at(o.file, sr.pos, format!("no {kind} {ns}/{name} in the inputs")));
             }
         }
@@ -185,9 +202,14 @@ fn check_depends_on(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
         for d in o.get("spec.dependsOn").and_then(Node::as_seq).unwrap_or_default() {
             let name = d.get("name").and_then(Node::scalar_text).unwrap_or_default();
-            let ns = d.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| o.ns().to_owned());
-            let found = ctx.objects.iter().any(|x| x.kind == o.kind && x.name == name && x.ns() == ns);
+            let ns = d.get("namespace").and_then(Node::scalar_text).or_else(|| o.namespace.clone());
+            let hit = ctx.objects.iter().find(|x| x.kind == o.kind && x.name == name && ctx.ns_match(ns.as_deref(), x.ns()));
+            if let Some(h) = hit {
+                out.extend(ctx.name_only(o.file, d.pos, &format!("dependsOn `{name}`"), ns.as_deref(), h.ns()));
+            }
+            let found = name.contains("${") || hit.is_some();
             if !found {
+                let ns = ns.as_deref().unwrap_or("<namespace unknown>");
                 out.push(FLUX_009.at(o.file, d.pos, format!("no {} {ns}/{name} in the inputs", o.kind)));
             }
         }
@@ -208,7 +230,7 @@ fn provider_of(group: &str) -> Option<Provider> {
         "bitnami.com" => Some(("the sealed-secrets HelmRelease", |o| chart(o, "sealed-secrets"))),
         "gateway.networking.k8s.io" => Some(("the Gateway API CRDs", |o| {
             o.kind == "Kustomization"
-                && (o.str("spec.path").is_some_and(|p| p.contains("gateway-api") || p.contains("crd"))
+                && (o.str("spec.path").is_some_and(|p| p.contains("gateway-api"))
                     || o.str("spec.sourceRef.name").is_some_and(|n| n.contains("gateway-api")))
         })),
         _ => None,

@@ -9,7 +9,7 @@ use crate::yaml::{Node, Pos};
 use super::Impact::{Breaks, Deprecated, Silent};
 use super::{Rule, rule};
 use crate::check::input::Format;
-use crate::check::model::{Chart, Ctx, Obj};
+use crate::check::model::{Ctx, Obj};
 
 pub(crate) const GW_001: Rule = rule(
     "GW-001", "gateway", Error, Breaks,
@@ -38,17 +38,17 @@ pub(crate) const GW_005: Rule = rule(
 );
 pub(crate) const GW_006: Rule = rule(
     "GW-006", "gateway", Warning, Silent,
-    "Gateway has no stable address (no spec.addresses, no lbipam.cilium.io/ips infrastructure annotation)",
+    "Cilium Gateway with a LoadBalancer Service has no stable address (no spec.addresses, no lbipam.cilium.io/ips infrastructure annotation)",
     "set spec.infrastructure.annotations[\"lbipam.cilium.io/ips\"] or spec.addresses", &[35],
 );
 pub(crate) const GW_007: Rule = rule(
     "GW-007", "gateway", Error, Silent,
-    "HTTPRoute attaches without `sectionName` to a Gateway with a plain-HTTP listener: the app is also served in clear text",
+    "HTTPRoute attaches without `sectionName` to a Gateway whose plain-HTTP listener admits it (allowedRoutes): the app is also served in clear text",
     "parentRefs: [{name: …, namespace: …, sectionName: https}]", &[36],
 );
 pub(crate) const GW_008: Rule = rule(
     "GW-008", "gateway", Warning, Silent,
-    "Gateway has an HTTP listener but no HTTPRoute redirects it to HTTPS",
+    "Gateway has HTTP and HTTPS listeners but no HTTPRoute redirects HTTP to HTTPS",
     "add an HTTPRoute on sectionName http with a RequestRedirect filter (scheme: https, statusCode: 301)", &[36],
 );
 pub(crate) const GW_009: Rule = rule(
@@ -63,7 +63,7 @@ pub(crate) const GW_010: Rule = rule(
 );
 pub(crate) const GW_011: Rule = rule(
     "GW-011", "gateway", Warning, Silent,
-    "an unauthenticated UI (Hubble UI, Longhorn, Dashboard) is published through the Gateway",
+    "an unauthenticated UI (Hubble UI, Longhorn, Dashboard) is published through a Cilium Gateway (which has no authentication filter of its own)",
     "put it behind forward-auth/oauth2-proxy, or keep its DNS LAN-only", &[41],
 );
 pub(crate) const GW_012: Rule = rule(
@@ -96,25 +96,8 @@ fn required_bundle(cilium_minor: u64) -> (u64, u64, u64) {
     }
 }
 
-fn cilium_minor(ctx: &Ctx<'_>) -> u64 {
-    ctx.releases
-        .iter()
-        .filter(|r| r.chart == Chart::Cilium)
-        .filter_map(|r| ctx.release_obj(r).str("spec.chart.spec.version"))
-        .filter(|v| super::flux::version_bounds(v).0)
-        .find_map(|v| {
-            let digits: String = v.trim_start_matches(|c: char| !c.is_ascii_digit()).to_owned();
-            let mut it = digits.split('.');
-            match (it.next(), it.next()) {
-                (Some("1"), Some(m)) => m.parse().ok(),
-                _ => None,
-            }
-        })
-        .unwrap_or(18)
-}
-
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let minor = cilium_minor(ctx);
+    let minor = ctx.cilium_minor();
     let need = required_bundle(minor);
     for src in ctx.sources {
         for (i, line) in src.text.lines().enumerate() {
@@ -181,13 +164,15 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     check_namespaces(ctx, out);
     let routes: Vec<&Obj<'_>> = ctx.kinds(GROUP, "HTTPRoute").collect();
     for gw in &gateways {
+        let ann = gw.get("spec.infrastructure.annotations");
         let fixed = gw.get("spec.addresses").is_some()
-            || gw.get("spec.infrastructure.annotations").and_then(|a| a.get("lbipam.cilium.io/ips")).is_some();
-        if !fixed {
+            || ann.and_then(|a| a.get("lbipam.cilium.io/ips")).is_some()
+            || ann.and_then(|a| a.get("io.cilium/lb-ipam-ips")).is_some();
+        if !fixed && class_of(ctx, gw) == Class::Cilium && cilium_service_type(ctx, gw) == "LoadBalancer" {
             out.push(GW_006.at(gw.file, gw.pos("spec"), format!("{} gets whatever IP the pool hands out", gw.describe())));
         }
-        if listener(gw, "HTTP").is_some() {
-            let redirected = routes.iter().any(|r| attaches(r, gw) && redirects_to_https(r));
+        if listener(gw, "HTTP").is_some() && listener(gw, "HTTPS").is_some() {
+            let redirected = routes.iter().any(|r| attaches(ctx, r, gw) && redirects_to_https(r));
             if !redirected {
                 out.push(GW_008.at(gw.file, listener(gw, "HTTP").map_or(gw.node.pos, |l| l.pos), "no HTTP→HTTPS redirect route"));
             }
@@ -196,15 +181,28 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let tls_policies: Vec<&Obj<'_>> = ctx.objects.iter().filter(|o| o.kind == "BackendTLSPolicy").collect();
     for r in &routes {
         for pr in r.get("spec.parentRefs").and_then(Node::as_seq).unwrap_or_default() {
+            let kind = pr.get("kind").and_then(Node::scalar_text).unwrap_or_else(|| "Gateway".into());
+            if kind != "Gateway" {
+                continue;
+            }
             let name = pr.get("name").and_then(Node::scalar_text).unwrap_or_default();
-            let ns = pr.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| r.ns().to_owned());
-            let gw = gateways.iter().find(|g| g.name == name && g.ns() == ns);
+            let ns = pr.get("namespace").and_then(Node::scalar_text).or_else(|| r.namespace.clone());
+            let gw = gateways.iter().find(|g| g.name == name && ctx.ns_match(ns.as_deref(), g.ns()));
+            let ns_text = ns.as_deref().unwrap_or("<namespace unknown>");
+            if let Some(g) = gw {
+                out.extend(ctx.name_only(r.file, pr.pos, &format!("parentRef `{name}`"), ns.as_deref(), g.ns()));
+            }
             match gw {
-                None if !gateways.is_empty() => {
-                    out.push(GW_012.at(r.file, pr.pos, format!("no Gateway {ns}/{name} in the inputs")));
+                None if !gateways.is_empty() && !name.contains("${") => {
+                    out.push(GW_012.at(r.file, pr.pos, format!("no Gateway {ns_text}/{name} in the inputs")));
                 }
-                Some(gw) if pr.get("sectionName").is_none() && listener(gw, "HTTP").is_some() && !redirects_to_https(r) => {
-                    out.push(GW_007.at(r.file, pr.pos, format!("{} attaches to every listener of {ns}/{name}, including plain HTTP", r.describe())));
+                Some(gw)
+                    if pr.get("sectionName").is_none()
+                        && listener(gw, "HTTPS").is_some()
+                        && listener(gw, "HTTP").is_some_and(|l| admits(l, gw, r))
+                        && !redirects_to_https(r) =>
+                {
+                    out.push(GW_007.at(r.file, pr.pos, format!("{} attaches to every listener of {ns_text}/{name}, including plain HTTP", r.describe())));
                 }
                 Some(_) => {}
                 None => {}
@@ -230,7 +228,9 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 if name.starts_with("kubernetes-dashboard") {
                     out.push(GW_010.at(r.file, b.pos, "routes to Kubernetes Dashboard"));
                 }
-                if name.starts_with("kubernetes-dashboard") || UI_BACKENDS.contains(&name.as_str()) {
+                if (name.starts_with("kubernetes-dashboard") || UI_BACKENDS.contains(&name.as_str()))
+                    && route_gateways(ctx, r, &gateways).iter().any(|g| class_of(ctx, g) == Class::Cilium)
+                {
                     out.push(GW_011.at(r.file, b.pos, format!("`{name}` has no authentication of its own")));
                 }
             }
@@ -251,11 +251,78 @@ fn listener<'a>(gw: &Obj<'a>, protocol: &str) -> Option<&'a Node> {
         .find(|l| l.get("protocol").and_then(Node::as_str) == Some(protocol))
 }
 
-fn attaches(route: &Obj<'_>, gw: &Obj<'_>) -> bool {
+fn attaches(ctx: &Ctx<'_>, route: &Obj<'_>, gw: &Obj<'_>) -> bool {
     route.get("spec.parentRefs").and_then(Node::as_seq).unwrap_or_default().iter().any(|pr| {
+        let ns = pr.get("namespace").and_then(Node::scalar_text).or_else(|| route.namespace.clone());
         pr.get("name").and_then(Node::scalar_text).as_deref() == Some(gw.name.as_str())
-            && pr.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| route.ns().to_owned()) == gw.ns()
+            && ctx.ns_match(ns.as_deref(), gw.ns())
     })
+}
+
+/// The Gateways in the inputs a route names.
+pub(crate) fn route_gateways<'c, 'a>(ctx: &Ctx<'_>, route: &Obj<'_>, gateways: &[&'c Obj<'a>]) -> Vec<&'c Obj<'a>> {
+    gateways.iter().filter(|g| attaches(ctx, route, g)).copied().collect()
+}
+
+/// Whether a listener's `allowedRoutes` certainly lets `route` attach. The
+/// default is routes from the Gateway's own namespace; a label selector
+/// over namespaces, or a namespace the inputs do not tell, is not certain.
+fn admits(listener: &Node, gw: &Obj<'_>, route: &Obj<'_>) -> bool {
+    if let Some(kinds) = listener.lookup("allowedRoutes.kinds").and_then(Node::as_seq)
+        && !kinds.iter().any(|k| k.get("kind").and_then(Node::as_str) == Some(route.kind.as_str()))
+    {
+        return false;
+    }
+    match listener.lookup("allowedRoutes.namespaces.from").and_then(Node::as_str).unwrap_or("Same") {
+        "All" => true,
+        "Selector" => false,
+        _ => route.ns().is_some() && route.ns() == gw.ns(),
+    }
+}
+
+/// Whether Cilium's Gateway controller serves `gw`.
+pub(crate) fn is_cilium(ctx: &Ctx<'_>, gw: &Obj<'_>) -> bool {
+    class_of(ctx, gw) == Class::Cilium
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Cilium,
+    Other,
+    Unknown,
+}
+
+const CILIUM_CONTROLLER: &str = "io.cilium/gateway-controller";
+
+/// Which controller serves a Gateway: the GatewayClass in the inputs, else
+/// the class the Cilium chart renders (`gatewayAPI.gatewayClass`, named
+/// `cilium`) when Gateway API is enabled in Cilium values.
+fn class_of(ctx: &Ctx<'_>, gw: &Obj<'_>) -> Class {
+    let name = gw.str("spec.gatewayClassName").unwrap_or_default();
+    if let Some(gc) = ctx.kinds(GROUP, "GatewayClass").find(|c| c.name == name) {
+        return if gc.str("spec.controllerName").as_deref() == Some(CILIUM_CONTROLLER) { Class::Cilium } else { Class::Other };
+    }
+    let chart_class = ctx.cilium_values().any(|v| v.truthy("gatewayAPI.enabled") && v.str("gatewayAPI.gatewayClass.create").as_deref() != Some("false"));
+    if name == "cilium" && (chart_class || ctx.cilium_values().next().is_none()) { Class::Cilium } else { Class::Unknown }
+}
+
+/// The type of Service Cilium creates for a Gateway: the
+/// CiliumGatewayClassConfig the class points at, else LoadBalancer (none
+/// with `gatewayAPI.hostNetwork.enabled`).
+fn cilium_service_type(ctx: &Ctx<'_>, gw: &Obj<'_>) -> String {
+    if ctx.cilium_values().any(|v| v.truthy("gatewayAPI.hostNetwork.enabled")) {
+        return "None".into();
+    }
+    let name = gw.str("spec.gatewayClassName").unwrap_or_default();
+    let config = ctx
+        .kinds(GROUP, "GatewayClass")
+        .find(|c| c.name == name)
+        .and_then(|c| c.str("spec.parametersRef.name"))
+        .or_else(|| gw.str("spec.infrastructure.parametersRef.name"));
+    config
+        .and_then(|n| ctx.objects.iter().find(|o| o.kind == "CiliumGatewayClassConfig" && o.name == n))
+        .and_then(|c| c.str("spec.service.type"))
+        .unwrap_or_else(|| "LoadBalancer".into())
 }
 
 fn redirects_to_https(route: &Obj<'_>) -> bool {
@@ -281,12 +348,15 @@ fn check_namespaces(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         .releases
         .iter()
         .filter(|r| ctx.release_obj(r).str("spec.install.createNamespace").as_deref() == Some("true"))
-        .map(|r| r.target_ns.clone())
+        .filter_map(|r| r.target_ns.clone())
         .collect();
     let flux_present = !ctx.releases.is_empty() || ctx.objects.iter().any(|o| o.group.ends_with("toolkit.fluxcd.io"));
     let mut reported: Vec<String> = Vec::new();
     for o in &ctx.objects {
         let Some(ns) = o.namespace.as_deref() else { continue };
+        if o.src.context {
+            continue;
+        }
         if !NEEDS_NAMESPACE.contains(&o.kind.as_str()) || SYSTEM_NAMESPACES.contains(&ns) {
             continue;
         }
@@ -298,7 +368,7 @@ fn check_namespaces(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if o.kind == "HTTPRoute" || o.kind == "ConfigMap" || o.kind == "HelmRelease" {
             continue;
         }
-        if declared.contains(&ns) || created_by_release.iter().any(|c| c == ns) || reported.iter().any(|r| r == ns) {
+        if declared.contains(&ns) || ctx.component_namespaces.iter().any(|c| c == ns) || created_by_release.iter().any(|c| c == ns) || reported.iter().any(|r| r == ns) {
             continue;
         }
         if o.src.format == Format::Template {

@@ -20,7 +20,7 @@ pub(crate) const LB_001: Rule = rule(
 );
 pub(crate) const LB_002: Rule = rule(
     "LB-002", "lbipam", Warning, Deprecated,
-    "CiliumLoadBalancerIPPool at cilium.io/v2alpha1 (deprecated in 1.18, no longer served in later releases)",
+    "CiliumLoadBalancerIPPool at cilium.io/v2alpha1: deprecated since 1.18 (still served, marked deprecated, through 1.20)",
     "apiVersion: cilium.io/v2", &[27],
 );
 pub(crate) const LB_003: Rule = rule(
@@ -65,7 +65,9 @@ fn blocks(o: &Obj<'_>) -> Vec<Block> {
 type Block = (u32, u32, Pos);
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let pools: Vec<&Obj<'_>> = ctx.kinds("cilium.io", "CiliumLoadBalancerIPPool").collect();
+    // Pools read only as repository context may belong to another cluster
+    // of the same repository; only the checked ones are compared.
+    let pools: Vec<&Obj<'_>> = ctx.kinds("cilium.io", "CiliumLoadBalancerIPPool").filter(|p| !p.src.context).collect();
     for p in &pools {
         if p.version == "v2alpha1" {
             out.push(LB_002.at(p.file, p.pos("apiVersion"), format!("{} uses cilium.io/v2alpha1", p.describe())));

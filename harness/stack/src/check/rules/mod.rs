@@ -6,6 +6,7 @@
 //! findings can never disagree.
 
 pub(crate) mod bgp;
+pub(crate) mod chart_keys;
 pub(crate) mod certmanager;
 pub(crate) mod cilium_values;
 pub(crate) mod dns;
@@ -16,6 +17,7 @@ pub(crate) mod nodeprep;
 pub(crate) mod ops;
 pub(crate) mod policy;
 pub(crate) mod rke2;
+pub(crate) mod secrets;
 pub(crate) mod terraform;
 
 use std::sync::OnceLock;
@@ -40,8 +42,8 @@ pub(crate) const fn rule(
     Rule { id, area, severity, title, hint: fix, impact: Some(impact), audit }
 }
 
-use Impact::Breaks;
-use Severity::Error;
+use Impact::{Breaks, Silent};
+use Severity::{Error, Info};
 
 /// Repeated mapping key; raised while reading (see `model`). The rule is the
 /// model's `YAML-002` (one hint for every loader); the stack catalog lists it
@@ -64,7 +66,35 @@ pub(crate) const SCHEMA_002: Rule = rule(
     "use the type the API expects (quote strings, unquote numbers)", &[],
 );
 
-const GENERAL: &[Rule] = &[SCHEMA_001, SCHEMA_002];
+/// Notes about inputs that are read differently or not at all. They never
+/// fail a check; they say what was not looked at and why.
+pub(crate) const INPUT_001: Rule = rule(
+    "INPUT-001", "inputs", Info, Silent,
+    "Helm chart template (a `Chart.yaml` above its `templates/` directory): not a manifest until rendered, skipped",
+    "check the rendered output (`helm template … | infraflux check /dev/stdin`) or the values file", &[],
+);
+pub(crate) const INPUT_002: Rule = rule(
+    "INPUT-002", "inputs", Info, Silent,
+    "Jinja/makejinja template that is not YAML as written (delimiters from the nearest makejinja.toml, else `{{`/`{%`): skipped",
+    "check the rendered files instead", &[],
+);
+pub(crate) const INPUT_003: Rule = rule(
+    "INPUT-003", "inputs", Info, Silent,
+    "SOPS-encrypted document: its values are ciphertext, so it is checked for structure (apiVersion, kind, metadata) and references, not against the schema",
+    "nothing to fix; decrypt locally to check the values", &[],
+);
+pub(crate) const INPUT_004: Rule = rule(
+    "INPUT-004", "inputs", Info, Silent,
+    "chart values could not be checked against the chart: that chart version is not in the Go module cache",
+    "pin the version in harness/tools/charts/go.mod and run .ci/fetch-charts", &[],
+);
+pub(crate) const INPUT_005: Rule = rule(
+    "INPUT-005", "inputs", Info, Silent,
+    "references matched by name only: the namespace of the referring or the referred object is not knowable from the inputs (no metadata.namespace, kustomize `namespace:` or Flux `targetNamespace` applies)",
+    "pass the directory holding the kustomization.yaml / Flux Kustomization (or --repo) so namespaces resolve", &[],
+);
+
+const GENERAL: &[Rule] = &[SCHEMA_001, SCHEMA_002, INPUT_001, INPUT_002, INPUT_003, INPUT_004, INPUT_005];
 
 /// The seed plan's seven independent install blockers. The audit does not
 /// enumerate them; these are the BREAKS findings that each, alone, stop the
@@ -101,6 +131,7 @@ fn all() -> &'static [Rule] {
             rke2::RULES,
             nodeprep::RULES,
             cilium_values::RULES,
+            chart_keys::RULES,
             bgp::RULES,
             lbipam::RULES,
             gateway::RULES,
@@ -109,6 +140,7 @@ fn all() -> &'static [Rule] {
             flux::RULES,
             policy::RULES,
             ops::RULES,
+            secrets::RULES,
             terraform::RULES,
         ] {
             v.extend_from_slice(set);
@@ -140,8 +172,10 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 
 pub(crate) fn run_all(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     rke2::check(ctx, out);
+    secrets::check(ctx, out);
     nodeprep::check(ctx, out);
     cilium_values::check(ctx, out);
+    chart_keys::check(ctx, out);
     bgp::check(ctx, out);
     lbipam::check(ctx, out);
     gateway::check(ctx, out);
@@ -224,6 +258,7 @@ pub fn catalog_markdown() -> String {
     for (item, why) in NOT_DETECTABLE {
         let _ = writeln!(s, "- #{item}: {why}");
     }
+    let _ = writeln!(s, "\n{}", include_str!("../field_test.md").trim_end());
     let _ = writeln!(s, "\n{} rules.", all().len());
     s
 }

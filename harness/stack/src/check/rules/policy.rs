@@ -7,6 +7,7 @@ use crate::yaml::Node;
 use super::Impact::{Breaks, Silent};
 use super::{Rule, rule};
 use crate::check::model::{Ctx, Obj};
+use crate::check::selector::Selector;
 
 pub(crate) const CNP_001: Rule = rule(
     "CNP-001", "policy", Error, Breaks,
@@ -91,54 +92,109 @@ fn allows_dns(rule_node: &Node) -> bool {
     })
 }
 
-pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let policies: Vec<&Obj<'_>> = ctx.objects.iter().filter(|o| is_policy(o)).collect();
-    for p in &policies {
-        for spec in specs(p) {
-            check_spec(ctx, &policies, p, spec, out);
+/// One rule body of a policy with what it selects.
+struct Body<'o, 'a> {
+    obj: &'o Obj<'a>,
+    spec: &'a Node,
+    selector: Selector,
+    /// Kubernetes NetworkPolicy (`podSelector`, `egress[].ports`).
+    k8s: bool,
+}
+
+fn bodies<'o, 'a>(ctx: &'o Ctx<'a>) -> Vec<Body<'o, 'a>> {
+    let mut out = Vec::new();
+    for o in &ctx.objects {
+        if is_policy(o) {
+            for spec in specs(o) {
+                let sel = spec.get("endpointSelector").or_else(|| spec.get("nodeSelector"));
+                out.push(Body { obj: o, spec, selector: Selector::parse(sel), k8s: false });
+            }
+        } else if o.group == "networking.k8s.io" && o.kind == "NetworkPolicy"
+            && let Some(spec) = o.get("spec")
+        {
+            out.push(Body { obj: o, spec, selector: Selector::parse(spec.get("podSelector")), k8s: true });
         }
     }
-    // CNP-008: namespaces with routed backends and ingress default-deny.
-    let routed_ns: Vec<String> = ctx
+    out
+}
+
+/// Whether `q` may select an endpoint that `p` selects: the same namespace
+/// (or a clusterwide `q`) and selectors that are not provably disjoint.
+/// Cilium merges every rule that selects an endpoint, so a DNS rule in any
+/// such body counts for `p`.
+fn may_share(ctx: &Ctx<'_>, q: &Body<'_, '_>, p: &Body<'_, '_>) -> bool {
+    let clusterwide = q.obj.kind == "CiliumClusterwideNetworkPolicy";
+    let same_ns = clusterwide || (p.obj.kind != "CiliumClusterwideNetworkPolicy" && ctx.ns_match(q.obj.ns(), p.obj.ns()));
+    same_ns && !q.selector.disjoint(&p.selector)
+}
+
+pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let all = bodies(ctx);
+    for p in all.iter().filter(|b| !b.k8s) {
+        check_spec(ctx, &all, p, out);
+    }
+    // CNP-008: namespaces whose backends a Cilium Gateway routes to, with
+    // ingress default-deny. Other controllers reach backends from their
+    // own proxy pods, not from the reserved `ingress` identity.
+    let gateways: Vec<&Obj<'_>> = ctx.kinds("gateway.networking.k8s.io", "Gateway").collect();
+    let routed_ns: Vec<Option<String>> = ctx
         .objects
         .iter()
         .filter(|o| o.kind == "HTTPRoute" || o.kind == "GRPCRoute")
+        .filter(|r| {
+            super::gateway::route_gateways(ctx, r, &gateways).iter().any(|g| super::gateway::is_cilium(ctx, g))
+        })
         .flat_map(|r| {
             r.get("spec.rules")
                 .and_then(Node::as_seq)
                 .unwrap_or_default()
                 .iter()
                 .flat_map(|ru| seq(ru, "backendRefs").iter())
-                .map(|b| b.get("namespace").and_then(Node::scalar_text).unwrap_or_else(|| r.ns().to_owned()))
+                .map(|b| b.get("namespace").and_then(Node::scalar_text).or_else(|| r.namespace.clone()))
                 .collect::<Vec<_>>()
         })
         .collect();
+    let policies: Vec<&Obj<'_>> = ctx.objects.iter().filter(|o| is_policy(o)).collect();
     for p in policies.iter().filter(|p| p.kind == "CiliumNetworkPolicy") {
-        if !routed_ns.iter().any(|n| n == p.ns()) {
+        if !routed_ns.iter().any(|n| n.is_some() && p.ns().is_some() && n.as_deref() == p.ns()) {
             continue;
         }
         let Some(spec) = p.get("spec") else { continue };
         if spec.get("ingress").is_none() {
             continue;
         }
-        let admits_ingress = policies.iter().filter(|q| q.ns() == p.ns()).any(|q| {
-            specs(q).iter().any(|s| {
-                seq(s, "ingress").iter().any(|r| {
-                    seq(r, "fromEntities")
-                        .iter()
-                        .filter_map(Node::scalar_text)
-                        .any(|e| ["ingress", "world", "all"].contains(&e.as_str()))
+        let admits_ingress = policies
+            .iter()
+            .filter(|q| q.kind == "CiliumClusterwideNetworkPolicy" || q.ns() == p.ns())
+            .any(|q| {
+                specs(q).iter().any(|s| {
+                    seq(s, "ingress").iter().any(|r| {
+                        seq(r, "fromEntities")
+                            .iter()
+                            .filter_map(Node::scalar_text)
+                            .any(|e| ["ingress", "world", "all"].contains(&e.as_str()))
+                    })
                 })
-            })
-        });
+            });
         if !admits_ingress {
             out.push(CNP_008.at(p.file, p.key_pos("spec.ingress"), format!("{} blocks Gateway traffic to routed backends", p.describe())));
         }
     }
 }
 
-fn check_spec(ctx: &Ctx<'_>, policies: &[&Obj<'_>], p: &Obj<'_>, spec: &Node, out: &mut Vec<Finding>) {
-    let _ = ctx;
+/// A Kubernetes NetworkPolicy egress rule that allows port 53.
+fn k8s_allows_dns(rule_node: &Node) -> bool {
+    let ports = seq(rule_node, "ports");
+    ports.is_empty() || ports.iter().any(|p| p.get("port").and_then(Node::scalar_text).as_deref() == Some("53"))
+}
+
+fn has_dns_proxy(spec: &Node) -> bool {
+    seq(spec, "egress").iter().any(|r| seq(r, "toPorts").iter().any(|tp| tp.lookup("rules.dns").is_some()))
+}
+
+fn check_spec(ctx: &Ctx<'_>, all: &[Body<'_, '_>], body: &Body<'_, '_>, out: &mut Vec<Finding>) {
+    let p = body.obj;
+    let spec = body.spec;
     if !SECTIONS.iter().any(|s| spec.get(s).is_some()) {
         out.push(CNP_001.at(p.file, spec.pos, format!("{} has no ingress or egress section: it enforces nothing", p.describe())));
     }
@@ -186,25 +242,20 @@ fn check_spec(ctx: &Ctx<'_>, policies: &[&Obj<'_>], p: &Obj<'_>, spec: &Node, ou
         }
     }
     let egress = seq(spec, "egress");
-    let has_dns_proxy = egress.iter().any(|r| seq(r, "toPorts").iter().any(|tp| tp.lookup("rules.dns").is_some()));
+    let sharing: Vec<&Body<'_, '_>> = all.iter().filter(|q| may_share(ctx, q, body)).collect();
+    let dns_proxy = sharing.iter().any(|q| !q.k8s && has_dns_proxy(q.spec));
     for r in egress {
         if let Some(f) = r.get("toFQDNs")
-            && !has_dns_proxy
+            && !dns_proxy
         {
-            out.push(CNP_004.at(p.file, f.pos, format!("{} uses toFQDNs without a DNS rule", p.describe())));
+            out.push(CNP_004.at(p.file, f.pos, format!("{} uses toFQDNs and no policy selecting its pods has a DNS rule", p.describe())));
         }
     }
     if spec.get("egress").is_some() && !egress.iter().any(allows_dns) {
-        let sel = spec.get("endpointSelector").map(Node::to_json);
-        let elsewhere = policies.iter().filter(|q| q.ns() == p.ns() || q.kind == "CiliumClusterwideNetworkPolicy").any(|q| {
-            specs(q).iter().any(|s| {
-                let qsel = s.get("endpointSelector").map(Node::to_json);
-                let covers = qsel == sel
-                    || qsel.as_ref().is_some_and(|j| j.as_object().is_some_and(|m| m.is_empty() || m.values().all(|v| v.as_object().is_some_and(|o| o.is_empty()))));
-                covers && seq(s, "egress").iter().any(allows_dns)
-            })
+        let elsewhere = sharing.iter().any(|q| {
+            if q.k8s { seq(q.spec, "egress").iter().any(k8s_allows_dns) } else { seq(q.spec, "egress").iter().any(allows_dns) }
         });
-        let fqdn_reported = egress.iter().any(|r| r.get("toFQDNs").is_some()) && !has_dns_proxy;
+        let fqdn_reported = egress.iter().any(|r| r.get("toFQDNs").is_some()) && !dns_proxy;
         if !elsewhere && !fqdn_reported {
             out.push(CNP_007.at(p.file, spec.get_entry("egress").map_or(spec.pos, |(k, _)| k.pos), format!("{} cuts DNS for its pods", p.describe())));
         }

@@ -19,7 +19,7 @@ use crate::diag::Finding;
 use crate::yaml::{DeError, Node, Value, from_node};
 
 use super::model::Obj;
-use super::rules::{SCHEMA_001, SCHEMA_002};
+use super::rules::{INPUT_003, SCHEMA_001, SCHEMA_002};
 
 fn de_finding(obj: &Obj<'_>, e: &DeError) -> Finding {
     let rule = if e.message.starts_with("unknown field") { SCHEMA_001 } else { SCHEMA_002 };
@@ -27,18 +27,91 @@ fn de_finding(obj: &Obj<'_>, e: &DeError) -> Finding {
     if e.path.is_empty() { f } else { f.with_path(e.path.clone()) }
 }
 
+/// A whole scalar that Flux post-build substitution replaces
+/// (`${PORT}`, `${PORT:=8080}`, `${PORT:-8080}`), with its default.
+fn substitution(node: &Node) -> Option<Option<&str>> {
+    let t = node.as_str()?.strip_prefix("${")?.strip_suffix('}')?;
+    let (name, default) = match t.find([':', '=', '-']) {
+        Some(i) => {
+            let rest = &t[i..];
+            let d = rest.strip_prefix(":=").or_else(|| rest.strip_prefix(":-")).or_else(|| rest.strip_prefix('='))
+                .or_else(|| rest.strip_prefix('-'))?;
+            (&t[..i], Some(d))
+        }
+        None => (t, None),
+    };
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(default)
+}
+
+fn node_at(node: &mut Node, pos: crate::yaml::Pos) -> Option<&mut Node> {
+    if node.pos == pos && !matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+        return Some(node);
+    }
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().find_map(|n| node_at(n, pos)),
+        Value::Map(entries) => entries.iter_mut().find_map(|(_, v)| node_at(v, pos)),
+        _ => None,
+    }
+}
+
+/// Decodes `obj`, letting `${VAR}` stand for a value of whatever type the
+/// field needs, as Flux substitutes before the API server sees it. A
+/// substitution the decoder rejects is replaced by its default, else by a
+/// number or a boolean, and decoding is retried.
+fn decode<T: DeserializeOwned>(obj: &Obj<'_>) -> Result<(T, Option<Node>), DeError> {
+    let first = match from_node::<T>(obj.node) {
+        Ok(t) => return Ok((t, None)),
+        Err(e) => e,
+    };
+    let mut patched = obj.node.clone();
+    let mut err = first;
+    // Bounded: each round fixes one substitution.
+    for _ in 0..64 {
+        let Some(pos) = err.pos else { return Err(err) };
+        let Some(target) = node_at(&mut patched, pos) else { return Err(err) };
+        let Some(default) = substitution(target) else { return Err(err) };
+        let at_pos = err.clone();
+        let mut candidates = Vec::new();
+        if let Some(d) = default
+            && let Some(doc) = crate::yaml::parse_str("", d).ok().and_then(|d| d.into_iter().next())
+        {
+            candidates.push(doc.root.value);
+        }
+        candidates.extend([Value::Int(0), Value::Bool(false), Value::Str("x".into())]);
+        let mut moved_on = false;
+        for c in candidates {
+            if let Some(t) = node_at(&mut patched, pos) {
+                t.value = c;
+            }
+            match from_node::<T>(&patched) {
+                Ok(t) => return Ok((t, Some(patched))),
+                Err(e) if e.pos == Some(pos) => err = e,
+                Err(e) => {
+                    err = e;
+                    moved_on = true;
+                    break;
+                }
+            }
+        }
+        if !moved_on {
+            return Err(at_pos);
+        }
+    }
+    Err(err)
+}
+
 fn crd<T: DeserializeOwned>(obj: &Obj<'_>, out: &mut Vec<Finding>) {
-    if let Err(e) = from_node::<T>(obj.node) {
+    if let Err(e) = decode::<T>(obj) {
         out.push(de_finding(obj, &e));
     }
 }
 
 fn core<T: DeserializeOwned + Serialize>(obj: &Obj<'_>, out: &mut Vec<Finding>) {
-    match from_node::<T>(obj.node) {
+    match decode::<T>(obj) {
         Err(e) => out.push(de_finding(obj, &e)),
-        Ok(typed) => {
+        Ok((typed, patched)) => {
             if let Ok(back) = serde_json::to_value(&typed) {
-                compare(obj, obj.node, &back, String::new(), out);
+                compare(obj, patched.as_ref().unwrap_or(obj.node), &back, String::new(), out);
             }
         }
     }
@@ -73,6 +146,10 @@ fn compare(obj: &Obj<'_>, node: &Node, back: &serde_json::Value, path: String, o
 }
 
 pub(crate) fn check_object(obj: &Obj<'_>, out: &mut Vec<Finding>) {
+    if obj.sops {
+        out.push(INPUT_003.at(obj.file, obj.key_pos("sops"), format!("{} is SOPS-encrypted; schema not checked", obj.describe())));
+        return;
+    }
     use k8s_openapi::api::{apps::v1 as apps, core::v1 as corev1, networking::v1 as net, rbac::v1 as rbac};
     match (obj.group.as_str(), obj.version.as_str(), obj.kind.as_str()) {
         ("", "v1", "Namespace") => core::<corev1::Namespace>(obj, out),

@@ -146,6 +146,7 @@ pub(crate) struct CertificateSpec {
     subject: Option<IgnoredAny>,
     literal_subject: Option<String>,
     secret_template: Option<IgnoredAny>,
+    #[serde(rename = "isCA")]
     is_ca: Option<bool>,
     keystores: Option<IgnoredAny>,
     revision_history_limit: Option<i64>,
