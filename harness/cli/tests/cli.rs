@@ -325,3 +325,14 @@ fn an_empty_suites_dir_is_bad_input() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("SUITE-000") && err.contains("no suite files"), "{err}");
 }
+
+/// A render that cannot write says why, with the OS cause.
+#[test]
+fn render_write_errors_carry_the_os_cause() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let (code, _, err) = run(&["render", "--out", file.join("stack").to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("caused by:") && err.contains("Not a directory"), "{err}");
+}

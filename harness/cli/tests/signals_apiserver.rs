@@ -83,6 +83,8 @@ async fn sigterm_and_sighup_clean_up_and_cleanup_removes_a_killed_runs_objects()
         }
         assert_eq!(o.status.code(), Some(1), "SIG{signal}: {stderr}");
         assert!(stderr.contains(&format!("interrupted by SIG{signal}")), "{stderr}");
+        // stderr is a pipe here, as in CI logs: no colour codes.
+        assert!(!stderr.contains('\u{1b}'), "ANSI codes in a non-terminal log: {stderr:?}");
         assert_eq!(labelled(&env.client, case_objects).await, 0, "SIG{signal} left objects: {stderr}");
         let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
         let r: RunResults = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
