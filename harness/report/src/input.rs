@@ -163,33 +163,10 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 id: redact(&c.id),
                 suite: redact(&c.suite),
                 case: redact(&c.case),
-                outcome: match &c.outcome {
-                    Outcome::Passed => Outcome::Passed,
-                    Outcome::Failed { step, message } => Outcome::Failed {
-                        step: opt(step),
-                        message: redact(message),
-                    },
-                    Outcome::Skipped { reason } => Outcome::Skipped {
-                        reason: redact(reason),
-                    },
-                    Outcome::TimedOut { step, after_ms } => Outcome::TimedOut {
-                        step: opt(step),
-                        after_ms: *after_ms,
-                    },
-                },
+                outcome: redacted_outcome(&c.outcome),
                 duration_ms: c.duration_ms,
                 attempts: c.attempts,
-                steps: c
-                    .steps
-                    .iter()
-                    .map(|s| StepResult {
-                        name: redact(&s.name),
-                        kind: redact(&s.kind),
-                        status: redact(&s.status),
-                        duration_ms: s.duration_ms,
-                        message: opt(&s.message),
-                    })
-                    .collect(),
+                steps: redacted_steps(&c.steps),
                 gateway_conformance: c.gateway_conformance.as_ref().map(|g| GatewayConformance {
                     support: g.support,
                     features: g.features.iter().map(|f| redact(f)).collect(),
@@ -234,24 +211,32 @@ fn redacted_phase(p: &PhaseResult) -> PhaseResult {
     PhaseResult {
         id: redact(&p.id),
         phase: redact(&p.phase),
-        outcome: match &p.outcome {
-            Outcome::Passed => Outcome::Passed,
-            Outcome::Failed { step, message } => Outcome::Failed { step: opt(step), message: redact(message) },
-            Outcome::Skipped { reason } => Outcome::Skipped { reason: redact(reason) },
-            Outcome::TimedOut { step, after_ms } => Outcome::TimedOut { step: opt(step), after_ms: *after_ms },
-        },
+        outcome: redacted_outcome(&p.outcome),
         duration_ms: p.duration_ms,
-        steps: p
-            .steps
-            .iter()
-            .map(|s| StepResult {
-                name: redact(&s.name),
-                kind: redact(&s.kind),
-                status: redact(&s.status),
-                duration_ms: s.duration_ms,
-                message: opt(&s.message),
-            })
-            .collect(),
+        steps: redacted_steps(&p.steps),
         diagnostics: opt(&p.diagnostics),
     }
+}
+
+fn redacted_outcome(o: &Outcome) -> Outcome {
+    let opt = |o: &Option<String>| o.as_deref().map(redact);
+    match o {
+        Outcome::Passed => Outcome::Passed,
+        Outcome::Failed { step, message } => Outcome::Failed { step: opt(step), message: redact(message) },
+        Outcome::Skipped { reason } => Outcome::Skipped { reason: redact(reason) },
+        Outcome::TimedOut { step, after_ms } => Outcome::TimedOut { step: opt(step), after_ms: *after_ms },
+    }
+}
+
+fn redacted_steps(steps: &[StepResult]) -> Vec<StepResult> {
+    steps
+        .iter()
+        .map(|s| StepResult {
+            name: redact(&s.name),
+            kind: redact(&s.kind),
+            status: redact(&s.status),
+            duration_ms: s.duration_ms,
+            message: s.message.as_deref().map(redact),
+        })
+        .collect()
 }
