@@ -182,21 +182,13 @@ pub fn promises(p: &Profile) -> Vec<Promise> {
                 _ => "?".into(),
             })
             .collect();
-        out.push(Promise {
-            id: format!("lbPool:{}", pool.name),
-            field: format!("loadBalancer.pools[{}]", pool.name),
-            statement: format!("pool {} serves {}", pool.name, blocks.join(", ")),
-            evidence: Evidence::Cases(vec![profile_case("lb-pool", &pool.name)]),
-        });
+        let statement = format!("pool {} serves {}", pool.name, blocks.join(", "));
+        out.push(named("lbPool", "loadBalancer.pools", "lb-pool", &pool.name, statement));
     }
     if p.features.bgp {
         for peer in &p.bgp.peers {
-            out.push(Promise {
-                id: format!("bgpPeer:{}", peer.name),
-                field: format!("bgp.peers[{}]", peer.name),
-                statement: format!("every node peers with {} (AS{}) from AS{}", peer.address, peer.asn, p.bgp.local_asn),
-                evidence: Evidence::Cases(vec![profile_case("bgp-peer", &peer.name)]),
-            });
+            let statement = format!("every node peers with {} (AS{}) from AS{}", peer.address, peer.asn, p.bgp.local_asn);
+            out.push(named("bgpPeer", "bgp.peers", "bgp-peer", &peer.name, statement));
         }
     }
     for r in &p.dns.records {
@@ -205,31 +197,20 @@ pub fn promises(p: &Profile) -> Vec<Promise> {
             DnsTarget::Tunnel => "the tunnel".to_owned(),
             DnsTarget::Address(a) => a.clone(),
         };
-        out.push(Promise {
-            id: format!("dnsRecord:{}", r.name),
-            field: format!("dns.records[{}]", r.name),
-            statement: format!("{} is published and points at {to}", r.hostname),
-            evidence: Evidence::Cases(vec![profile_case("dns-record", &r.name)]),
-        });
+        let statement = format!("{} is published and points at {to}", r.hostname);
+        out.push(named("dnsRecord", "dns.records", "dns-record", &r.name, statement));
     }
     if p.features.gateway_api {
         for l in &p.gateway.listeners {
-            out.push(Promise {
-                id: format!("gatewayListener:{}", l.name),
-                field: format!("gateway.listeners[{}]", l.name),
-                statement: format!(
-                    "gateway {}/{} listener {} ({} :{}) is programmed",
-                    p.gateway.namespace,
-                    p.gateway.name,
-                    l.name,
-                    match l.protocol {
-                        ListenerProtocol::Http => "HTTP",
-                        ListenerProtocol::Https => "HTTPS",
-                    },
-                    l.port
-                ),
-                evidence: Evidence::Cases(vec![profile_case("gateway-listener", &l.name)]),
-            });
+            let protocol = match l.protocol {
+                ListenerProtocol::Http => "HTTP",
+                ListenerProtocol::Https => "HTTPS",
+            };
+            let statement = format!(
+                "gateway {}/{} listener {} ({protocol} :{}) is programmed",
+                p.gateway.namespace, p.gateway.name, l.name, l.port
+            );
+            out.push(named("gatewayListener", "gateway.listeners", "gateway-listener", &l.name, statement));
         }
     }
     let b = &p.failover.max_downtime_ms;
@@ -257,6 +238,17 @@ pub fn promises(p: &Profile) -> Vec<Promise> {
         evidence: Evidence::Baseline,
     });
     out
+}
+
+/// A promise about one named object of a profile list (`field[name]`),
+/// checked by its own case in the profile suite.
+fn named(id_kind: &str, list_field: &str, case_kind: &str, name: &str, statement: String) -> Promise {
+    Promise {
+        id: format!("{id_kind}:{name}"),
+        field: format!("{list_field}[{name}]"),
+        statement,
+        evidence: Evidence::Cases(vec![profile_case(case_kind, name)]),
+    }
 }
 
 /// A promise's verdict.

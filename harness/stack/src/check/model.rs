@@ -340,12 +340,11 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// The Cilium minor the rules judge against: the Cilium release's
-    /// pinned chart, a `helm install --version` line, `--cilium-version`,
-    /// else the default profile's version (the stack `render` produces).
-    /// The Cilium version the inputs (or options, or the default profile)
-    /// pin, as written.
-    pub fn cilium_version(&self) -> Option<String> {
+    /// Every Cilium version the inputs state, most authoritative first: the
+    /// Cilium release's pinned chart, a `helm install --version` line,
+    /// `--cilium-version`, else the default profile's version (the stack
+    /// `render` produces).
+    fn cilium_versions(&self) -> impl Iterator<Item = String> + '_ {
         self.releases
             .iter()
             .filter(|r| r.chart == Chart::Cilium)
@@ -353,17 +352,17 @@ impl<'a> Ctx<'a> {
             .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
             .chain(self.opts.cilium_version.clone())
             .chain(default_profile_cilium())
-            .next()
     }
 
+    /// The Cilium version the inputs pin, as written.
+    pub fn cilium_version(&self) -> Option<String> {
+        self.cilium_versions().next()
+    }
+
+    /// The Cilium minor the rules judge against: the first stated version
+    /// that has one.
     pub fn cilium_minor(&self) -> u64 {
-        self.releases
-            .iter()
-            .filter(|r| r.chart == Chart::Cilium)
-            .filter_map(|r| r.version.clone())
-            .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
-            .chain(self.opts.cilium_version.clone())
-            .chain(default_profile_cilium())
+        self.cilium_versions()
             .find_map(|v| minor_of(&v))
             .unwrap_or(CURRENT_CILIUM_MINOR)
     }
