@@ -21,6 +21,12 @@ use crate::install_cmd::{self, Prepared};
 pub struct Stage {
     pub access: Access,
     pub phases: Vec<PhaseResult>,
+    /// What the provider could not give here (reported as not verifiable).
+    pub limits: Vec<infraflux_provision::Limit>,
+    /// The profile as the provider ran it.
+    pub adapted: infraflux_model::profile::Profile,
+    /// The probe agent image the provider loaded, when it built one.
+    pub agent_image: Option<String>,
     teardown: Option<Teardown>,
 }
 
@@ -35,10 +41,13 @@ struct Teardown {
 pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv: &[String]) -> Result<Stage, Status> {
     let run_id = infraflux_engine::new_run_id();
     let run_dir = args.out.join(&run_id);
-    let prepared = install_cmd::prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir))?;
+    let prepared = install_cmd::prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await?;
     if prepared.dry_run {
         for line in prepared.provider.plan() {
             println!("provider {}: {line}", prepared.provider.kind());
+        }
+        for l in &prepared.adaptation.limits {
+            println!("provider {}: not verifiable here: {}: {}", prepared.provider.kind(), l.feature, l.reason);
         }
         print!("{}", prepared.plan.render(prepared.opts.control_plane_only));
         return Err(Status::Pass);
@@ -54,18 +63,29 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
             eprintln!("error: {}", infraflux_model::secret::redact(&message));
             let target = install_cmd::target(loaded, kind, &prepared.provider.access());
             let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), Some(format!("cluster unusable: {message}")));
+            // A cluster this run made is not left behind because it failed.
+            if prepared.provider.owns_cluster() && !args.keep {
+                if let Err(e) = prepared.provider.down().await {
+                    eprintln!("error: {}", infraflux_install::run::chain(&e));
+                }
+            }
             Err(status)
         }
         Ok(done) => {
             install_cmd::print_phases(&done.outcome.phases);
             let access = done.access.clone();
-            let keep = args.keep || !done.fresh;
+            // A cluster the provider made goes with the run even when the
+            // stack was found in place.
+            let keep = args.keep || (!done.fresh && !prepared.provider.owns_cluster());
             if !done.fresh {
                 eprintln!("conform: the stack was installed before this run; it is left in place afterwards");
             }
             let mut stage = Stage {
                 access: access.clone(),
                 phases: done.outcome.phases.clone(),
+                limits: prepared.adaptation.limits.clone(),
+                adapted: prepared.adaptation.profile.clone(),
+                agent_image: prepared.adaptation.agent_image.clone(),
                 teardown: (!keep).then_some(Teardown { prepared, access }),
             };
             if done.outcome.failed() {
@@ -90,9 +110,11 @@ pub async fn teardown(stage: &mut Stage) -> Status {
         context: t.access.context.clone(),
         timeout,
     };
-    let status = install_cmd::remove(&t.access, helm, timeout).await;
-    if status != Status::Pass {
-        return status;
+    if !t.prepared.provider.owns_cluster() {
+        let status = install_cmd::remove(&t.access, helm, timeout).await;
+        if status != Status::Pass {
+            return status;
+        }
     }
     match t.prepared.provider.down().await {
         Ok(()) => Status::Pass,

@@ -32,6 +32,9 @@ pub struct Prepared {
     pub opts: Options,
     pub provider: Box<dyn Provider>,
     pub dry_run: bool,
+    /// How the provider runs the profile (the plan is built from its
+    /// `profile`); its `limits` reach the run's expectations.
+    pub adaptation: infraflux_provision::Adaptation,
 }
 
 fn wait_timeout(argv: &[String], text: &str) -> Result<Duration, Status> {
@@ -57,12 +60,14 @@ fn fail(status: Status, e: &dyn std::error::Error) -> Status {
 }
 
 /// The provider a command uses: `--provider`, else `existing` when the
-/// command line names a cluster (`--kubeconfig`/`--context`), else the
-/// profile's.
+/// command line names a cluster (`--kubeconfig`/`--context`), else `local`
+/// for the embedded default profile (whose Proxmox site is an example, not
+/// a place to send anything), else the profile's.
 pub fn provider_kind(global: &Global, flag: Option<crate::cli::Provider>, loaded: &Loaded) -> ProviderKind {
     match flag {
         Some(p) => p.into(),
         None if global.kubeconfig.is_some() || global.context.is_some() => ProviderKind::Existing,
+        None if loaded.file == infraflux_model::profile::DEFAULT_FILE => ProviderKind::Local,
         None => loaded.profile.provider.kind(),
     }
 }
@@ -83,14 +88,18 @@ fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> R
 
 /// Checks the flags, builds the plan and picks the provider. Touches no
 /// cluster; a dry run needs no helm either.
-pub fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
+pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
     let timeout = wait_timeout(argv, &flags.wait_timeout)?;
     let provider = provider(argv, global, up, loaded)?;
+    if !flags.dry_run {
+        provider.prerequisites().await.map_err(|e| fail(e.status(), &e))?;
+    }
     let helm = if flags.dry_run {
         flags.helm.clone().unwrap_or_else(|| PathBuf::from("helm"))
     } else {
         install::helm::locate(flags.helm.as_deref()).map_err(|e| fail(Status::Cluster, &e))?
     };
+    let adaptation = provider.adapt(&loaded.profile);
     let opts = Options {
         charts_dir: flags.charts.clone(),
         helm,
@@ -99,8 +108,10 @@ pub fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFla
         diagnostics_dir: run_dir.map(Path::to_path_buf),
         always_collect: flags.collect_diagnostics,
         progress: !global.quiet && std::io::stderr().is_terminal(),
+        chart_values: adaptation.chart_values.clone(),
+        unavailable: adaptation.unavailable.clone(),
     };
-    let plan = install::plan::build(&loaded.profile, &opts).map_err(|e| fail(e.status(), &e))?;
+    let plan = install::plan::build(&adaptation.profile, &opts).map_err(|e| fail(e.status(), &e))?;
     if !flags.dry_run {
         // Resolve the secret references now: a missing token is bad input,
         // found before anything is created.
@@ -113,7 +124,7 @@ pub fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFla
             }
         }
     }
-    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run })
+    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation })
 }
 
 /// What an install did, for `up` and `conform`.
@@ -167,6 +178,9 @@ pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Install
     let outcome = install::up(&cluster, &helm, &p.plan, &p.opts, cancel)
         .await
         .map_err(|e| (e.status(), install::run::chain(&e)))?;
+    if !outcome.failed() {
+        p.provider.after_install().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
+    }
     Ok(Installed { access, outcome, fresh })
 }
 
@@ -238,13 +252,16 @@ pub fn print_phases(phases: &[PhaseResult]) {
 pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String]) -> Status {
     let run_id = infraflux_engine::new_run_id();
     let run_dir = args.out.join(&run_id);
-    let p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)) {
+    let p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await {
         Ok(p) => p,
         Err(status) => return status,
     };
     if p.dry_run {
         for line in p.provider.plan() {
             println!("provider {}: {line}", p.provider.kind());
+        }
+        for l in &p.adaptation.limits {
+            println!("provider {}: not verifiable here: {}: {}", p.provider.kind(), l.feature, l.reason);
         }
         print!("{}", p.plan.render(p.opts.control_plane_only));
         return Status::Pass;
@@ -313,10 +330,14 @@ pub async fn down(args: &DownCmd, global: &Global, loaded: &Loaded, argv: &[Stri
         Err(e) => return fail(Status::Cluster, &e),
     };
     let access = provider.access();
-    let helm = install::helm::Helm { bin, kubeconfig: access.kubeconfig.clone(), context: access.context.clone(), timeout };
-    let status = remove(&access, helm, timeout).await;
-    if status != Status::Pass {
-        return status;
+    // A cluster the provider owns is deleted whole: uninstalling the stack
+    // from it first would only cost time (and fail on a half-dead node).
+    if !provider.owns_cluster() {
+        let helm = install::helm::Helm { bin, kubeconfig: access.kubeconfig.clone(), context: access.context.clone(), timeout };
+        let status = remove(&access, helm, timeout).await;
+        if status != Status::Pass {
+            return status;
+        }
     }
     match provider.down().await {
         Ok(()) => Status::Pass,

@@ -329,6 +329,8 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
         provider: profile::ProviderKind::Existing,
         judge: args.judge,
         cilium_namespace: &args.cilium_namespace,
+        limits: &[],
+        original: None,
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),
@@ -429,6 +431,8 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
         judge: args.judge,
         cilium_namespace: &args.cilium_namespace,
+        limits: &[],
+        original: None,
     }) {
         return Ok(input_error(&f));
     }
@@ -451,7 +455,7 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         stage = Some(s);
         choice
     };
-    let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref().map(|s| s.phases.clone()).unwrap_or_default()).await?;
+    let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref()).await?;
     let down = match &mut stage {
         Some(s) => infraflux::conform::teardown(s).await,
         None => Status::Pass,
@@ -465,8 +469,14 @@ async fn conform_run(
     argv: &[String],
     cluster: pipeline::ClusterChoice,
     loaded: &profile::Loaded,
-    install: Vec<infraflux::results::PhaseResult>,
+    stage: Option<&infraflux::conform::Stage>,
 ) -> anyhow::Result<Status> {
+    let install = stage.map(|s| s.phases.clone()).unwrap_or_default();
+    // The provider may have run the profile adapted to its host: the run
+    // checks what was installed, judged against what the user asked for.
+    let adapted = stage.map(|s| profile::Loaded { profile: s.adapted.clone(), ..loaded.clone() });
+    let limits = stage.map(|s| s.limits.clone()).unwrap_or_default();
+    let agent_image = args.agent_image.clone().or_else(|| stage.and_then(|s| s.agent_image.clone()));
     let mut plan = match pipeline::plan_run(pipeline::RunInput {
         argv,
         kubeconfig: cluster.kubeconfig,
@@ -475,11 +485,13 @@ async fn conform_run(
         suites: &args.suites,
         out_root: &args.out,
         deadline: &args.deadline,
-        agent_image: args.agent_image.as_ref(),
-        profile: Some(loaded),
+        agent_image: agent_image.as_ref(),
+        profile: Some(adapted.as_ref().unwrap_or(loaded)),
         provider: cluster.provider,
         judge: args.judge,
         cilium_namespace: &args.cilium_namespace,
+        limits: &limits,
+        original: adapted.as_ref().map(|_| &loaded.profile),
     }) {
         Ok(p) => p,
         Err(f) => return Ok(input_error(&f)),

@@ -52,6 +52,12 @@ pub struct RunInput<'a> {
     pub provider: ProviderKind,
     pub judge: JudgeArgs,
     pub cilium_namespace: &'a str,
+    /// What the provider could not give on its host (features the profile
+    /// enables that are reported as not verifiable here, with the reason).
+    pub limits: &'a [infraflux_provision::Limit],
+    /// The profile as the user wrote it, when the provider ran an adapted
+    /// one (`profile`): the promises' stances come from this one.
+    pub original: Option<&'a Profile>,
 }
 
 /// A checked run: engine options and the run directory its reports go to.
@@ -261,7 +267,13 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
             hash: input.profile.map(|l| l.sha256.clone()),
             provider: Some(input.provider.as_str().to_owned()),
         }),
-        expectations: profile.map(Expectations::from_profile),
+        expectations: input.original.or(profile).map(|p| {
+            let mut e = Expectations::from_profile(p);
+            for l in input.limits {
+                e.mark_unavailable(l.feature, &l.reason);
+            }
+            e
+        }),
         promises: profile.map(contract::promises).unwrap_or_default(),
         extra_suites: input
             .profile

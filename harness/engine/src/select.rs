@@ -72,6 +72,9 @@ fn requirements(case: &LoadedCase, d: &Detected, expect: &Expectations) -> Dispo
     for &f in &case.requires {
         match (expect.stance(f), status(f)) {
             (Some(Stance::Disabled { field }), _) => moot.push(disabled_reason(field)),
+            (Some(Stance::Unavailable { field, reason }), _) => {
+                moot.push(format!("not verifiable here: {reason} (the profile enables it: {field})"))
+            }
             (_, Ok(())) => {}
             (Some(Stance::Enabled { .. }), Err(why)) => broken.push(if f == Feature::Cilium {
                 format!("profile expects Cilium; cluster: {why}")
@@ -90,7 +93,7 @@ fn requirements(case: &LoadedCase, d: &Detected, expect: &Expectations) -> Dispo
             Some(Stance::Enabled { field }) => moot.push(format!(
                 "profile: {field} is on; this case is for clusters without {f}"
             )),
-            Some(Stance::Disabled { .. }) if present => {
+            Some(Stance::Disabled { .. } | Stance::Unavailable { .. }) if present => {
                 broken.push(format!("profile disables {f}; cluster: {}", presence_reason(f)))
             }
             None if present => missing.push(format!("requires no {f}: {}", presence_reason(f))),

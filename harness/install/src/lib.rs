@@ -69,6 +69,15 @@ pub struct Options {
     pub always_collect: bool,
     /// Show progress bars (a TTY and not `--quiet`).
     pub progress: bool,
+    /// Values a provider sets on top of the profile's, per chart name
+    /// (`cilium`): image overrides for images it built, the devices it owns,
+    /// host paths under its state directory. Merged key by key.
+    pub chart_values: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Charts the provider cannot run, per chart name, with the reason (no
+    /// image for it can exist on this host). Their phase is reported as
+    /// skipped with that reason, and so are the custom resources of their
+    /// API groups.
+    pub unavailable: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -81,6 +90,8 @@ impl Default for Options {
             diagnostics_dir: None,
             always_collect: false,
             progress: false,
+            chart_values: Default::default(),
+            unavailable: Default::default(),
         }
     }
 }

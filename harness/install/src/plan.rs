@@ -41,6 +41,8 @@ pub enum Step {
     Helm(Release),
     /// A bounded, named wait.
     Wait(Wait),
+    /// Not done here, and why (a chart the provider cannot run).
+    Skip { what: String, why: String },
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +135,23 @@ fn version_of(p: &Profile, chart: Chart) -> &str {
         Chart::CertManager => &p.versions.cert_manager,
         Chart::ExternalDns => &p.versions.external_dns,
         Chart::SealedSecrets => &p.versions.sealed_secrets,
+    }
+}
+
+/// Deep merge: objects key by key, anything else replaced.
+pub fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            for (k, v) in e {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, e) => *b = e.clone(),
     }
 }
 
@@ -275,7 +294,9 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
             c => format!("03-controllers/{}/values.yaml", c.name()),
         };
         let mut steps = Vec::new();
-        if let Some(values_yaml) = files.get(&values_path) {
+        if let Some(why) = opts.unavailable.get(chart.name()) {
+            steps.push(Step::Skip { what: format!("helm release {}", chart.name()), why: why.clone() });
+        } else if let Some(values_yaml) = files.get(&values_path) {
             let ns = namespace_of(chart);
             if ns != "kube-system" {
                 steps.push(Step::Namespace(ns.to_owned()));
@@ -290,14 +311,23 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
             }
             let local = opts.charts_dir.as_ref().map(|d| d.join(chart.name())).filter(|d| d.is_dir());
             let dir = charts::locate(chart, version_of(profile, chart), local.as_deref()).map_err(Error::Chart)?;
-            let values = parse_docs(&values_path, values_yaml)?.into_iter().next().unwrap_or(Value::Object(Default::default()));
+            let mut values = parse_docs(&values_path, values_yaml)?.into_iter().next().unwrap_or(Value::Object(Default::default()));
+            // The profile's values with the provider's on top; re-rendered
+            // so the file helm reads is exactly what is compared later.
+            let values_yaml = match opts.chart_values.get(chart.name()) {
+                Some(extra) => {
+                    merge(&mut values, extra);
+                    serde_json::to_string_pretty(&values).map_err(|e| Error::Parse { what: values_path.clone(), message: e.to_string() })?
+                }
+                None => values_yaml.clone(),
+            };
             steps.push(Step::Helm(Release {
                 release: chart.name().to_owned(),
                 namespace: ns.to_owned(),
                 version: dir.effective_version(),
                 chart: dir,
-                values_digest: digest(values_yaml),
-                values_yaml: values_yaml.clone(),
+                values_digest: digest(&values_yaml),
+                values_yaml,
                 values,
             }));
             steps.push(Step::Wait(Wait {
@@ -345,6 +375,11 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
             continue;
         }
         let cert_manager = group(o).as_deref() == Some("cert-manager.io");
+        if let Some(why) = cert_manager.then(|| opts.unavailable.get(Chart::CertManager.name())).flatten() {
+            let a = Apply { source: path.clone(), object: o.clone(), needs_datapath: None };
+            steps.push(Step::Skip { what: a.describe(), why: why.clone() });
+            continue;
+        }
         steps.push(Step::Apply(Apply {
             source: path.clone(),
             object: o.clone(),
@@ -410,6 +445,7 @@ impl Plan {
                         };
                         format!("wait {} (timeout {}){skip}", w.name, human(w.timeout))
                     }
+                    Step::Skip { what, why } => format!("{what} [skipped: {why}]"),
                 };
                 out.push_str(&format!("  {line}\n"));
             }

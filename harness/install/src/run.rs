@@ -215,6 +215,7 @@ fn describe(step: &Step) -> (&'static str, String) {
         Step::Secret(s) => ("secret", format!("{}/{}", s.namespace, s.name)),
         Step::Helm(r) => ("helm", format!("{} {}", r.release, r.version)),
         Step::Wait(w) => ("wait", w.name.clone()),
+        Step::Skip { what, .. } => ("skip", what.clone()),
     }
 }
 
@@ -228,6 +229,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step) -> std::result::Result<Done, S
         Step::Secret(s) => secret_step(ctx, s).await,
         Step::Helm(r) => helm_step(ctx, r).await,
         Step::Wait(w) => wait_step(ctx, w).await,
+        Step::Skip { why, .. } => Ok(Done::Skipped(why.clone())),
     }
 }
 

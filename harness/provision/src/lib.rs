@@ -2,19 +2,47 @@
 //! down a cluster and says how to reach it; the installer
 //! (`infraflux-install`) then installs the stack on whatever it hands over.
 //!
-//! Only [`Existing`] is built: it names a cluster somebody else runs
-//! (kubeconfig and context from the flags, else from the profile's
-//! `provider.existing`), checks that it answers, and never creates or
-//! deletes the cluster itself. kind, Proxmox+RKE2 and the local provider plug
-//! in here; until they exist [`for_profile`] refuses them with
-//! [`ProvisionError::NotBuilt`].
+//! Built: [`Existing`] names a cluster somebody else runs (kubeconfig and
+//! context from the flags, else from the profile's `provider.existing`),
+//! checks that it answers, and never creates or deletes the cluster itself;
+//! [`local::Local`] runs a real single-node cluster on this host. kind and
+//! Proxmox+RKE2 plug in here; until they exist [`for_profile`] refuses them
+//! with [`ProvisionError::NotBuilt`].
+//!
+//! A provider may run the profile differently from what it says: addresses
+//! moved into its own lab network, features its host cannot give switched
+//! off. [`Provider::adapt`] says so, feature by feature and with the reason,
+//! so the run reports those features as not verifiable here instead of
+//! failing them.
+
+pub mod local;
 
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 use infraflux_kube::Cluster;
 use infraflux_model::exit::Status;
+use std::collections::BTreeMap;
+
 use infraflux_model::profile::{Profile, Provider as ProfileProvider, ProviderKind};
+
+pub use local::Limit;
+
+/// How a provider runs the profile on its host.
+#[derive(Debug, Clone)]
+pub struct Adaptation {
+    /// The profile the installer renders (the given one, or one moved into
+    /// the provider's network with unavailable features off).
+    pub profile: Profile,
+    /// Features the profile may enable that this host cannot give.
+    pub limits: Vec<Limit>,
+    /// Chart values the provider sets on top of the profile's, per chart.
+    pub chart_values: BTreeMap<String, serde_json::Value>,
+    /// Charts that cannot run here, with the reason.
+    pub unavailable: BTreeMap<String, String>,
+    /// Run options the provider supplies (the probe agent image it built).
+    pub agent_image: Option<String>,
+}
 
 /// How to reach a cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +70,8 @@ pub enum ProvisionError {
     Cluster(#[source] infraflux_kube::Error),
     #[error("provider `{provider}` cannot load images: {why}")]
     LoadImages { provider: ProviderKind, why: String },
+    #[error("local provider")]
+    Local(#[from] local::LocalError),
 }
 
 impl ProvisionError {
@@ -50,7 +80,7 @@ impl ProvisionError {
     pub fn status(&self) -> Status {
         match self {
             ProvisionError::NotBuilt(_) => Status::BadInput,
-            ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } => Status::Cluster,
+            ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } | ProvisionError::Local(_) => Status::Cluster,
         }
     }
 }
@@ -76,6 +106,29 @@ pub trait Provider: Send + Sync {
 
     /// Makes image archives (`docker save` tarballs) available to the nodes.
     fn load_images<'a>(&'a self, archives: &'a [PathBuf]) -> BoxFuture<'a, Result<(), ProvisionError>>;
+
+    /// How this provider runs `profile` (default: as written).
+    fn adapt(&self, profile: &Profile) -> Adaptation {
+        Adaptation {
+            profile: profile.clone(),
+            limits: Vec::new(),
+            chart_values: BTreeMap::new(),
+            unavailable: BTreeMap::new(),
+            agent_image: None,
+        }
+    }
+
+    /// Gets what `up` and the installer need on this host (builds,
+    /// downloads) before anything is planned; progress on stderr.
+    fn prerequisites(&self) -> BoxFuture<'_, Result<(), ProvisionError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Called once the installer has put the stack on the cluster: waits
+    /// for what only runs with a datapath (the node Ready, cluster DNS).
+    fn after_install(&self) -> BoxFuture<'_, Result<(), ProvisionError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A cluster that already runs: only used, never created or deleted.
@@ -153,6 +206,13 @@ pub fn for_profile(profile: &Profile, kind: Option<ProviderKind>, flags: &Access
                 context: flags.context.clone().or_else(|| from_profile.and_then(|e| e.context.clone())),
             })))
         }
+        ProviderKind::Local => {
+            let dir = match &profile.provider {
+                ProfileProvider::Local(l) => Some(PathBuf::from(&l.work_dir)),
+                _ => None,
+            };
+            Ok(Box::new(local::Local::new(dir)))
+        }
         other => Err(ProvisionError::NotBuilt(other)),
     }
 }
@@ -188,7 +248,7 @@ mod tests {
     #[test]
     fn providers_that_would_provision_are_refused_as_bad_input() {
         let p = profile("provider:\n  existing: {}\n");
-        for kind in [ProviderKind::Kind, ProviderKind::ProxmoxRke2, ProviderKind::Local] {
+        for kind in [ProviderKind::Kind, ProviderKind::ProxmoxRke2] {
             let e = for_profile(&p, Some(kind), &Access::default()).err().unwrap_or_else(|| panic!("{kind} is not built"));
             assert_eq!(e.status(), Status::BadInput);
             assert!(e.to_string().contains(kind.as_str()), "{e}");

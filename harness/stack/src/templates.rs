@@ -215,9 +215,16 @@ pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackErro
         out.put(format!("{cfg}bgp.yaml"), "bgp.yaml.j2", &base)?;
     }
     out.put(format!("{cfg}lb-pools.yaml"), "lb-pools.yaml.j2", &base)?;
-    out.put(format!("{cfg}gateway.yaml"), "gateway.yaml.j2", &base)?;
+    // A Gateway and its routes need Cilium's Gateway API support: with it
+    // off they would never be Programmed, only wait.
+    let gateway_api = base.pointer("/features/gatewayAPI").and_then(Value::as_bool).unwrap_or(true);
+    if gateway_api {
+        out.put(format!("{cfg}gateway.yaml"), "gateway.yaml.j2", &base)?;
+    }
     out.put(format!("{cfg}issuer.yaml"), "issuer.yaml.j2", &base)?;
-    out.put(format!("{apps}routes.yaml"), "routes.yaml.j2", &base)?;
+    if gateway_api {
+        out.put(format!("{apps}routes.yaml"), "routes.yaml.j2", &base)?;
+    }
     out.put(format!("{apps}policies.yaml"), "policies.yaml.j2", &base)?;
     Ok(out.files)
 }

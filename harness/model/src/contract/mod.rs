@@ -27,6 +27,10 @@ pub use suite::{SUITE, profile_suite};
 pub enum Stance {
     Enabled { field: String },
     Disabled { field: String },
+    /// The profile enables it, but the provider cannot give it on this host
+    /// (no kernel module, no image): switched off, and reported as not
+    /// verifiable here with the reason rather than as a failure.
+    Unavailable { field: String, reason: String },
 }
 
 /// The profile's stance on each feature it speaks about. Features it is
@@ -67,6 +71,16 @@ impl Expectations {
         Expectations { stances }
     }
 
+    /// Records that the provider switched `f` off on this host, and why.
+    /// Only a feature the profile enables becomes unavailable; one it
+    /// disables stays disabled.
+    pub fn mark_unavailable(&mut self, f: Feature, reason: &str) {
+        if let Some(Stance::Enabled { field }) = self.stances.get(&f) {
+            let field = field.clone();
+            self.stances.insert(f, Stance::Unavailable { field, reason: reason.to_owned() });
+        }
+    }
+
     pub fn stance(&self, f: Feature) -> Option<&Stance> {
         self.stances.get(&f)
     }
@@ -74,7 +88,7 @@ impl Expectations {
     pub fn enabled(&self) -> impl Iterator<Item = (Feature, &str)> {
         self.stances.iter().filter_map(|(f, s)| match s {
             Stance::Enabled { field } => Some((*f, field.as_str())),
-            Stance::Disabled { .. } => None,
+            Stance::Disabled { .. } | Stance::Unavailable { .. } => None,
         })
     }
 }
