@@ -64,7 +64,7 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
             let target = install_cmd::target(loaded, kind, &prepared.provider.access());
             let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), Some(format!("cluster unusable: {message}")));
             // A cluster this run made is not left behind because it failed.
-            if prepared.provider.owns_cluster() && !args.keep {
+            if prepared.provider.owns_cluster() && !args.keep && !message.ends_with(install_cmd::NOTHING_CREATED) {
                 if let Err(e) = prepared.provider.down().await {
                     eprintln!("error: {}", infraflux_install::run::chain(&e));
                 }
@@ -123,4 +123,29 @@ pub async fn teardown(stage: &mut Stage) -> Status {
             e.status()
         }
     }
+}
+
+/// `conform --skip-install` against a provider that owns its cluster (a
+/// node `up` left running): nothing is installed or torn down, but the run
+/// judges the cluster as the provider runs the profile.
+pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv: &[String]) -> Result<Option<Stage>, Status> {
+    let kind = install_cmd::provider_kind(global, args.up.provider, loaded);
+    if kind == infraflux_model::profile::ProviderKind::Existing {
+        return Ok(None);
+    }
+    let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
+    let Ok(provider) = infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags) else { return Ok(None) };
+    if !provider.owns_cluster() {
+        return Ok(None);
+    }
+    let _ = argv;
+    let a = provider.adapt(&loaded.profile);
+    Ok(Some(Stage {
+        access: provider.access(),
+        phases: Vec::new(),
+        limits: a.limits,
+        adapted: a.profile,
+        agent_image: a.agent_image,
+        teardown: None,
+    }))
 }

@@ -127,6 +127,9 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
     Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation })
 }
 
+/// Appended to an install error when `up` refused before creating anything.
+pub const NOTHING_CREATED: &str = "(nothing was created)";
+
 /// What an install did, for `up` and `conform`.
 pub struct Installed {
     pub access: Access,
@@ -171,7 +174,12 @@ pub fn interrupt_token() -> CancellationToken {
 /// Provisions (for `existing`: checks the cluster answers) and installs.
 /// `Err` only when no cluster could be had.
 pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Installed, (Status, String)> {
-    let access = p.provider.up().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
+    // Refused before creating anything (a node already there, not root):
+    // the caller must not tear down what it did not make.
+    let access = p.provider.up().await.map_err(|e| {
+        let msg = install::run::chain(&e);
+        if e.created_nothing() { (e.status(), format!("{msg} {NOTHING_CREATED}")) } else { (e.status(), msg) }
+    })?;
     let cluster = access.connect().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
     let fresh = install::record::read(&cluster).await.map_err(|e| (e.status(), install::run::chain(&e)))?.is_none();
     let helm = helm_for(p, &access);

@@ -437,7 +437,23 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
         return Ok(input_error(&f));
     }
     let mut stage = None;
-    let cluster = if args.skip_install {
+    let existing = if args.skip_install {
+        match infraflux::conform::existing_stage(args, global, &loaded, &argv) {
+            Ok(s) => s,
+            Err(status) => return Ok(status),
+        }
+    } else {
+        None
+    };
+    let cluster = if let Some(s) = existing {
+        let choice = pipeline::ClusterChoice {
+            provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
+            kubeconfig: s.access.kubeconfig.clone(),
+            context: s.access.context.clone(),
+        };
+        stage = Some(s);
+        choice
+    } else if args.skip_install {
         match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
             Ok(c) => c,
             Err(f) => return Ok(input_error(&f)),

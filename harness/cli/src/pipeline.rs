@@ -274,7 +274,7 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
             }
             e
         }),
-        promises: profile.map(contract::promises).unwrap_or_default(),
+        promises: promises_of(input.original, profile),
         extra_suites: input
             .profile
             .map(|l| vec![contract::profile_suite(&l.profile, &l.file)])
@@ -293,6 +293,23 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         ..RunOptions::default()
     };
     Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new() })
+}
+
+/// The run's promises. When the provider ran an adapted profile, the
+/// feature promises are the user's (so a feature the host cannot give is
+/// listed, as not verifiable here) and the per-object ones are what was
+/// installed (pools with the addresses they really serve).
+fn promises_of(original: Option<&Profile>, ran: Option<&Profile>) -> Vec<contract::Promise> {
+    let is_feature = |p: &contract::Promise| matches!(p.evidence, contract::Evidence::Feature(_));
+    match (original, ran) {
+        (Some(o), Some(r)) => {
+            let mut v: Vec<contract::Promise> = contract::promises(o).into_iter().filter(is_feature).collect();
+            v.extend(contract::promises(r).into_iter().filter(|p| !is_feature(p)));
+            v
+        }
+        (None, Some(r)) => contract::promises(r),
+        _ => Vec::new(),
+    }
 }
 
 /// Creates the run directory and proves a file can be written in it.

@@ -34,6 +34,7 @@ pub(crate) fn presence_reason(f: Feature) -> String {
     match f {
         Feature::NativeRouting => "cilium-config has routing-mode=\"native\"".into(),
         Feature::MultiNode => "the cluster has at least 2 nodes".into(),
+        Feature::ExternalDns => format!("a Deployment labelled {EXTERNAL_DNS_SELECTOR} exists"),
         _ => "detected".into(),
     }
 }
@@ -58,6 +59,9 @@ const CRDS: [(Feature, &str); 3] = [
     (Feature::CertManager, "certificates.cert-manager.io"),
     (Feature::Flux, "kustomizations.kustomize.toolkit.fluxcd.io"),
 ];
+
+/// How the external-dns chart labels its Deployment.
+const EXTERNAL_DNS_SELECTOR: &str = "app.kubernetes.io/name=external-dns";
 
 const GATEWAY_CRD: &str = "gateways.gateway.networking.k8s.io";
 
@@ -160,6 +164,18 @@ pub async fn detect(cluster: &Cluster, cilium_namespace: &str, agent_image: Opti
             .and_then(|c| c.image)
             .and_then(|img| image_tag(&img));
     }
+
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(client.clone());
+    let external_dns = deployments
+        .list_metadata(&ListParams::default().labels(EXTERNAL_DNS_SELECTOR).limit(1))
+        .await
+        .map_err(|e| Error::from_kube("list external-dns Deployments", e))?
+        .items
+        .len();
+    d.features.insert(
+        Feature::ExternalDns,
+        if external_dns > 0 { Ok(()) } else { Err(format!("no Deployment labelled {EXTERNAL_DNS_SELECTOR} in any namespace")) },
+    );
 
     d.features.insert(
         Feature::ProbeAgent,

@@ -8,7 +8,7 @@
 //!   address it picks the matching CiliumLoadBalancerIPPool with the most
 //!   specific `serviceSelector` (most matchLabels), takes the first free
 //!   address of its first block, and writes `status.loadBalancer.ingress`
-//!   plus the `io.cilium/lb-ipam-request-satisfied` condition, the way
+//!   plus the `cilium.io/IPAMRequestSatisfied` condition, the way
 //!   Cilium's operator reports an allocation. In `WrongPool` mode it
 //!   deliberately allocates from the least specific pool, which the suite
 //!   must catch.
@@ -127,7 +127,7 @@ async fn reconcile(client: &kube::Client, run_id: &str, mode: Mode) -> Result<()
         let name = svc.metadata.name.clone().unwrap_or_default();
         let status = json!({"status": {
             "loadBalancer": {"ingress": [{"ip": ip.to_string()}]},
-            "conditions": [condition("io.cilium/lb-ipam-request-satisfied", "satisfied")],
+            "conditions": [condition("cilium.io/IPAMRequestSatisfied", "satisfied")],
         }});
         Api::<Service>::namespaced(client.clone(), &ns)
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))

@@ -43,7 +43,7 @@ fn case(s: &mut String, suite: usize, i: usize) {
     );
     s.push_str(
         "      - wait:\n          ref: {apiVersion: v1, kind: Service, name: test-lb}\n          \
-         condition: {type: io.cilium/lb-ipam-request-satisfied, status: \"True\"}\n          timeout: 60s\n",
+         condition: {type: cilium.io/IPAMRequestSatisfied, status: \"True\"}\n          timeout: 60s\n",
     );
     // inCidr is checked at load time, so it cannot be a template variable.
     let _ = write!(

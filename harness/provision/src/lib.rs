@@ -75,6 +75,16 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
+    /// The provider refused before it changed anything (so nothing needs
+    /// tearing down, and a node that was already there must be left alone).
+    pub fn created_nothing(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::NotBuilt(_)
+                | ProvisionError::Local(local::LocalError::Leftover(_) | local::LocalError::NotRoot | local::LocalError::Artifacts(_))
+        )
+    }
+
     /// Exit status: asking for a provider that does not exist is bad input;
     /// a cluster that does not answer is cluster trouble.
     pub fn status(&self) -> Status {

@@ -8,6 +8,13 @@ use crate::backend::{CaseCtx, StepError};
 use crate::suite::model::{Probe, ProbeExpect};
 
 /// Records a probe report (name, metric) and judges it against `expect`.
+/// Whether `report` is what the probe expects (success, or a failure for
+/// `expect: fail`).
+pub(crate) fn verdict_holds(p: &Probe, report: &Value) -> bool {
+    let ok = report.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    ok == (p.expect == ProbeExpect::Ok)
+}
+
 pub(crate) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
     if let Some(name) = &p.name {
         ctx.record_probe(name, report.clone());

@@ -76,6 +76,22 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
             Err(format!("{} in {cidr}: outside or not an IP: {}", p.path, outside.join(", ")))
         };
     }
+    if let Some(cidr) = &p.not_in_cidr {
+        let net: ipnet::IpNet = cidr.parse().map_err(|_| format!("`{cidr}` is not a CIDR"))?;
+        if present.is_empty() {
+            return Err(format!("{} not in {cidr}: no address there", p.path));
+        }
+        let inside: Vec<String> = present
+            .iter()
+            .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| !net.contains(&ip)))
+            .map(|v| compact(v))
+            .collect();
+        return if inside.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} not in {cidr}: inside or not an IP: {}", p.path, inside.join(", ")))
+        };
+    }
     if let Some(c) = &p.count {
         // A single selected array counts its items (`$.items`); otherwise
         // the selected nodes are counted (`$.items[*]`, filters).
@@ -210,6 +226,7 @@ mod tests {
             exists: None,
             absent: None,
             in_cidr: None,
+            not_in_cidr: None,
             count: None,
             range: None,
         }
@@ -281,6 +298,17 @@ mod tests {
         assert!(check(&Predicate { absent: Some(true), ..p("$.a") }, &d).is_ok());
         assert!(check(&Predicate { exists: Some(true), ..p("$.b") }, &d).is_ok());
         assert!(check(&Predicate { absent: Some(true), ..p("$.b") }, &d).unwrap_err().contains("found 1"));
+    }
+
+    #[test]
+    fn not_in_cidr_needs_an_address_and_none_inside() {
+        let d = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.89.100.3"}]}}});
+        let p0 = |c: &str| Predicate { not_in_cidr: Some(c.into()), ..p("$.status.loadBalancer.ingress[*].ip") };
+        assert!(check(&p0("198.51.100.0/28"), &d).is_ok());
+        let e = check(&p0("10.89.100.0/24"), &d).unwrap_err();
+        assert!(e.contains("inside"), "{e}");
+        let none = json!({"status": {}});
+        assert!(check(&p0("10.0.0.0/8"), &none).unwrap_err().contains("no address"));
     }
 
     #[test]
@@ -359,6 +387,7 @@ mod filter_tests {
             exists: None,
             absent: None,
             in_cidr: None,
+            not_in_cidr: None,
             count: Some(crate::suite::model::CountCheck { equals: Some(0u64.into()), min: None, max: None }),
             range: None,
         };

@@ -67,6 +67,7 @@ impl Expectations {
             (Feature::LbIpam, flag(!p.load_balancer.pools.is_empty(), "loadBalancer.pools")),
             (Feature::MultiNode, flag(p.nodes.len() >= 2, "nodes")),
             (Feature::CertManager, Stance::Enabled { field: "certManager".into() }),
+            (Feature::ExternalDns, Stance::Enabled { field: "dns.cloudflare".into() }),
         ]);
         Expectations { stances }
     }
@@ -177,6 +178,7 @@ pub fn promises(p: &Profile) -> Vec<Promise> {
             Feature::LbIpam => format!("LB-IPAM hands out addresses ({} pool(s))", p.load_balancer.pools.len()),
             Feature::MultiNode => format!("the cluster has {} nodes", p.nodes.len()),
             Feature::CertManager => format!("cert-manager {} issues certificates", p.versions.cert_manager),
+            Feature::ExternalDns => format!("external-dns {} publishes records to Cloudflare zone {}", p.versions.external_dns, p.dns.cloudflare.zone),
             other => format!("{other} is enabled"),
         };
         out.push(Promise {

@@ -330,6 +330,11 @@ pub struct Predicate {
     /// Every selected value is an IP address inside this CIDR.
     #[serde(default)]
     pub in_cidr: Option<String>,
+    /// Something is selected and every selected value is an IP address
+    /// outside this CIDR (a block a selector must keep a Service out of,
+    /// whichever other pools the cluster has).
+    #[serde(default)]
+    pub not_in_cidr: Option<String>,
     /// Bounds on how many values are selected (an array counts its items).
     #[serde(default)]
     pub count: Option<CountCheck>,
@@ -479,8 +484,36 @@ pub struct Probe {
     pub background: bool,
     #[serde(default)]
     pub expect: ProbeExpect,
+    /// Run the probe again (once a second) until its verdict is `expect`
+    /// or this much time has passed, within the step's timeout. Cilium
+    /// programs a new Service or policy a moment after the API server has
+    /// it; a probe sent in that moment tests the race, not the datapath.
+    /// Default [`Probe::DEFAULT_EVENTUALLY`] for connectivity probes (http,
+    /// dns, tcp, udp, and load probes expecting success); `0s` checks once.
+    /// Capture and downtime probes always run once.
+    #[serde(default)]
+    pub eventually: Option<HumanDuration>,
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+}
+
+impl Probe {
+    pub const DEFAULT_EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(20);
+
+    /// How long this probe may be repeated until its verdict holds.
+    pub fn eventually(&self) -> std::time::Duration {
+        let repeatable = match self.action {
+            ProbeAction::Http(_) | ProbeAction::Dns(_) | ProbeAction::Tcp(_) | ProbeAction::Udp(_) => true,
+            ProbeAction::Stream(_) | ProbeAction::RequestResponse(_) | ProbeAction::ConnectRate(_) => {
+                self.expect == ProbeExpect::Ok
+            }
+            ProbeAction::Capture(_) | ProbeAction::Downtime(_) => false,
+        };
+        if !repeatable || self.background {
+            return std::time::Duration::ZERO;
+        }
+        self.eventually.map_or(Self::DEFAULT_EVENTUALLY, |d| d.0)
+    }
 }
 
 /// Breaks something on purpose (failover cases): the cluster recovers on
@@ -991,6 +1024,9 @@ pub enum Feature {
     Hubble,
     L7Proxy,
     CertManager,
+    /// external-dns runs (a Deployment labelled
+    /// `app.kubernetes.io/name=external-dns`).
+    ExternalDns,
     Flux,
     MultiNode,
     ProbeAgent,
@@ -999,7 +1035,7 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 19] = [
+    pub const ALL: [Feature; 20] = [
         Feature::Cilium,
         Feature::KubeProxyReplacement,
         Feature::NativeRouting,
@@ -1014,6 +1050,7 @@ impl Feature {
         Feature::Hubble,
         Feature::L7Proxy,
         Feature::CertManager,
+        Feature::ExternalDns,
         Feature::Flux,
         Feature::MultiNode,
         Feature::ProbeAgent,
@@ -1038,6 +1075,7 @@ impl Feature {
             Feature::Hubble => "hubble",
             Feature::L7Proxy => "l7Proxy",
             Feature::CertManager => "certManager",
+            Feature::ExternalDns => "externalDns",
             Feature::Flux => "flux",
             Feature::MultiNode => "multiNode",
             Feature::ProbeAgent => "probeAgent",

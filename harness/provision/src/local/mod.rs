@@ -163,6 +163,8 @@ impl Artifacts {
             &self.kubelet,
             &self.kubectl,
             &self.cilium_dir.join("cilium-agent"),
+            &self.cilium_dir.join("hubble"),
+            &self.cilium_dir.join("hubble-relay"),
             &self.operator,
             &self.coredns,
             &self.pause,
@@ -221,7 +223,7 @@ impl Local {
 
     pub fn image(&self, name: &str) -> String {
         match name {
-            "cilium" | "cilium-operator-generic" => format!("{IMAGE_REPO}/{name}:{}", self.versions.cilium),
+            "cilium" | "cilium-operator-generic" | "hubble-relay" => format!("{IMAGE_REPO}/{name}:{}", self.versions.cilium),
             "coredns" => format!("{IMAGE_REPO}/coredns:{}", self.versions.coredns),
             "pause" => format!("{IMAGE_REPO}/pause:3.10"),
             other => format!("{IMAGE_REPO}/{other}:latest"),
@@ -246,10 +248,12 @@ impl Local {
             });
         }
         v.push(Limit { feature: Feature::MultiNode, reason: "the local provider runs one node".into() });
-        v.push(Limit {
-            feature: Feature::CertManager,
-            reason: "cert-manager, external-dns and sealed-secrets images are not built by the local provider (no registry)".into(),
-        });
+        for feature in [Feature::CertManager, Feature::ExternalDns] {
+            v.push(Limit {
+                feature,
+                reason: "cert-manager, external-dns and sealed-secrets images are not built by the local provider (no registry)".into(),
+            });
+        }
         v
     }
 
@@ -287,7 +291,8 @@ impl Local {
             "envoy": {"enabled": false},
             "gatewayAPI": {"enabled": false},
             "ingressController": {"enabled": false},
-            "hubble": {"relay": {"enabled": false}, "ui": {"enabled": false}, "tls": {"auto": {"method": "helm"}}},
+            // hubble-ui is a JavaScript app behind nginx: no image for it here.
+            "hubble": {"relay": {"image": image("hubble-relay")}, "ui": {"enabled": false}, "tls": {"auto": {"method": "helm"}}},
             "certgen": {"image": image("cilium")},
         });
         // Root here lacks some capabilities in its bounding set
@@ -397,7 +402,6 @@ impl Local {
             f.bandwidth_manager = false;
         }
         f.node_local_dns = false;
-        f.hubble.relay = false;
         f.hubble.ui = false;
         p
     }

@@ -57,9 +57,9 @@ fn netns_exists(name: &str) -> bool {
     std::path::Path::new("/run/netns").join(name).exists()
 }
 
-/// Creates the namespaces and links. Refuses to run over leftovers: a
-/// previous node must be taken down first (`infraflux down --provider local`).
-pub fn create() -> Result<(), LocalError> {
+/// Refuses when a namespace or the node link from an earlier node is
+/// still there; checked before `up` changes anything.
+pub fn ensure_absent() -> Result<(), LocalError> {
     for ns in [ROUTER_NS, CLIENT_NS] {
         if netns_exists(ns) {
             return Err(LocalError::Leftover(format!("network namespace {ns}")));
@@ -68,6 +68,13 @@ pub fn create() -> Result<(), LocalError> {
     if ip(&["link", "show", NODE_LINK]).is_ok() {
         return Err(LocalError::Leftover(format!("link {NODE_LINK}")));
     }
+    Ok(())
+}
+
+/// Creates the namespaces and links. Refuses to run over leftovers: a
+/// previous node must be taken down first (`infraflux down --provider local`).
+pub fn create() -> Result<(), LocalError> {
+    ensure_absent()?;
     ip(&["netns", "add", ROUTER_NS])?;
     ip(&["netns", "add", CLIENT_NS])?;
     // The router end is created inside its namespace; only ifx0 is the host's.

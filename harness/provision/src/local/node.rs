@@ -137,6 +137,7 @@ impl Local {
         if self.state.join(HOST_BEFORE).exists() {
             return Err(LocalError::Leftover(format!("state in {}", self.state.display())));
         }
+        net::ensure_absent()?;
         fs::create_dir_all(&self.state).map_err(|e| procs::io(&self.state, e))?;
         let before = HostState::capture();
         self.save_iptables()?;
@@ -263,6 +264,15 @@ state = "{state}"
                 workdir: None,
             },
             ImageSpec {
+                reference: self.image("hubble-relay"),
+                layers: vec![Layer::Files(vec![(c.join("hubble-relay"), s("/usr/bin/hubble-relay"))])],
+                entrypoint: vec![s("/usr/bin/hubble-relay")],
+                // gops writes its config here (the chart mounts /tmp; the
+                // root filesystem is read-only), as the upstream image sets.
+                env: vec![path_env.clone(), s("GOPS_CONFIG_DIR=/tmp")],
+                workdir: None,
+            },
+            ImageSpec {
                 reference: self.image("cilium"),
                 layers: vec![
                     Layer::Tar(a.rootfs.clone()),
@@ -272,6 +282,7 @@ state = "{state}"
                         f("cilium-health-responder", "/usr/bin/cilium-health-responder"),
                         f("cilium-mount", "/usr/bin/cilium-mount"),
                         f("cilium-sysctlfix", "/usr/bin/cilium-sysctlfix"),
+                        f("hubble", "/usr/bin/hubble"),
                         f("cilium-cni", "/opt/cni/bin/cilium-cni"),
                         f("bpf", "/var/lib/cilium/bpf"),
                         f("init-container.sh", "/init-container.sh"),
@@ -285,7 +296,18 @@ state = "{state}"
             },
         ];
         for spec in specs {
-            let file = dir.join(format!("{}.oci.tar", spec.reference.rsplit('/').next().unwrap_or("image").replace(':', "-")));
+            // The name carries a digest of the spec (env, entrypoint, which
+            // files go where): changing any of them builds a new archive.
+            let base = spec.reference.rsplit('/').next().unwrap_or("image").replace(':', "-");
+            let file = dir.join(format!("{base}-{}.oci.tar", spec.digest()));
+            if let Ok(rd) = fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if n.starts_with(&format!("{base}-")) && n.ends_with(".oci.tar") && e.path() != file {
+                        let _ = fs::remove_file(e.path());
+                    }
+                }
+            }
             let newest_input = spec
                 .layers
                 .iter()
@@ -453,7 +475,21 @@ state = "{state}"
         fs::create_dir_all(&cg).map_err(|e| procs::io(Path::new(&cg), e))?;
         run(&["--bind", CGROUP2_HOST, &cg])?;
         run(&["--make-shared", &cg])?;
-        say(&format!("mounts for Cilium: / shared, /sys/fs/bpf (bpffs, shared), {cg} (bind of {CGROUP2_HOST})"));
+        // Cilium's loader writes kernel.unprivileged_bpf_disabled=1 at start
+        // (errors ignored). From 2, the kernel's default here, that cannot
+        // be undone without a reboot, so `down` could never restore it: a
+        // read-only bind over the file makes the write fail for the node's
+        // lifetime. The agent sees the host file through an rbind hostPath.
+        let ubpf = "/proc/sys/kernel/unprivileged_bpf_disabled";
+        let guarded = fs::read_to_string(ubpf).is_ok_and(|v| v.trim() != "1");
+        if guarded {
+            run(&["--bind", ubpf, ubpf])?;
+            run(&["-o", "remount,bind,ro", ubpf])?;
+        }
+        say(&format!(
+            "mounts for Cilium: / shared, /sys/fs/bpf (bpffs, shared), {cg} (bind of {CGROUP2_HOST}){}",
+            if guarded { format!(", {ubpf} read-only") } else { String::new() }
+        ));
         Ok(())
     }
 
@@ -719,6 +755,9 @@ spec:
         }
         // Cilium's own cleanup: its links, routes, iptables chains, BPF state.
         let dbg = self.artifacts().cilium_dir.join("cilium-dbg");
+        // The agent was killed with its container; its pid file would make
+        // the cleanup refuse ("agent should not be running").
+        let _ = fs::remove_file(format!("{CILIUM_RUN}/cilium.pid"));
         if dbg.is_file() {
             let out = Command::new(&dbg).args(["post-uninstall-cleanup", "--all-state", "--force"]).output();
             if let Ok(o) = out

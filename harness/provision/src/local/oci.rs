@@ -35,6 +35,30 @@ pub struct ImageSpec {
     pub workdir: Option<String>,
 }
 
+impl ImageSpec {
+    /// 12 hex digits of a digest over everything but the files' contents
+    /// (whose changes the caller sees in their ctimes).
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.reference.as_bytes());
+        for l in &self.layers {
+            match l {
+                Layer::Tar(p) => h.update(format!("tar:{}\n", p.display())),
+                Layer::Files(v) => {
+                    for (src, dst) in v {
+                        h.update(format!("file:{}={dst}\n", src.display()));
+                    }
+                }
+            }
+        }
+        for x in self.entrypoint.iter().chain(&self.env) {
+            h.update(format!("{x}\n"));
+        }
+        h.update(self.workdir.as_deref().unwrap_or("/"));
+        hex::encode(h.finalize())[..12].to_owned()
+    }
+}
+
 fn err(what: String, e: impl std::fmt::Display) -> LocalError {
     LocalError::Step { step: what, message: e.to_string() }
 }

@@ -95,6 +95,7 @@ impl Validator<'_> {
             p.exists == Some(true),
             p.absent == Some(true),
             p.in_cidr.is_some(),
+            p.not_in_cidr.is_some(),
             p.count.is_some(),
             p.range.is_some(),
         ]
@@ -106,7 +107,7 @@ impl Validator<'_> {
                 &SUITE_009,
                 path,
                 format!("predicate needs exactly one comparison, found {n}"),
-                "use one of equals, contains, matches, exists: true, absent: true, inCidr, count, range",
+                "use one of equals, contains, matches, exists: true, absent: true, inCidr, notInCidr, count, range",
             );
         }
         if let Some(re) = &p.matches
@@ -121,12 +122,14 @@ impl Validator<'_> {
                 "fix the regular expression (Rust regex syntax)",
             );
         }
-        if let Some(c) = &p.in_cidr
-            && c.parse::<ipnet::IpNet>().is_err()
-        {
+        for (field, c) in [("inCidr", &p.in_cidr), ("notInCidr", &p.not_in_cidr)] {
+            let Some(c) = c else { continue };
+            if c.parse::<ipnet::IpNet>().is_ok() {
+                continue;
+            }
             self.error(
                 &SUITE_011,
-                &format!("{path}.inCidr"),
+                &format!("{path}.{field}"),
                 format!("`{c}` is not a CIDR"),
                 "write a prefix such as `10.244.0.0/16`",
             );
