@@ -27,6 +27,8 @@ pub const API_IP: &str = "10.89.0.10";
 pub const ROUTER_CLIENT_IP: &str = "10.89.1.1";
 pub const CLIENT_IP: &str = "10.89.1.2";
 pub const NODE_CIDR: &str = "10.89.0.0/24";
+/// Every lab address (node link, client link, VIPs).
+pub const LAB_CIDR: &str = "10.89.0.0/16";
 pub const POD_CIDR: &str = "10.244.0.0/16";
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
@@ -82,6 +84,11 @@ pub fn create() -> Result<(), LocalError> {
     ip(&["addr", "add", &format!("{NODE_IP}/24"), "dev", NODE_LINK])?;
     ip(&["addr", "add", &format!("{API_IP}/32"), "dev", NODE_LINK])?;
     ip(&["link", "set", NODE_LINK, "up"])?;
+    // The whole lab prefix goes to the router: a reply to the external
+    // client (10.89.1.2) must never follow the host's default route to its
+    // uplink. Found on the real datapath: without it, the client's request
+    // to a VIP reached the pod and the reply left by the uplink.
+    ip(&["route", "add", LAB_CIDR, "via", ROUTER_IP, "dev", NODE_LINK])?;
     let r = |args: &[&str]| {
         let mut v = vec!["-n", ROUTER_NS];
         v.extend_from_slice(args);

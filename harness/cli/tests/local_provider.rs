@@ -1,0 +1,190 @@
+//! The real-datapath tier: `infraflux up` brings a single-node Kubernetes
+//! with real Cilium up on this host (the local provider), the suites run
+//! against it, and `down` must leave the host exactly as it was.
+//!
+//! Root only, and slow (a cold build of the node's artifacts takes tens of
+//! minutes on 2 cores; a warm run about ten): the test is `#[ignore]`d and
+//! `.ci/test` runs it with `--ignored` when `INFRAFLUX_LOCAL_TIER=1`.
+//!
+//! What it checks, beyond what `conform` itself judges:
+//! - the host's state (links, addresses, routes, rules, iptables/nftables,
+//!   mounts and their propagation, namespaces, BPF pins, cgroups, watched
+//!   sysctls and paths) is identical before `up` and after `down`, read by
+//!   this test, not by `down`'s own comparison;
+//! - while the node runs, Cilium is attached to the provider's link only,
+//!   and the host's uplink, its default route and its addresses are
+//!   untouched, with no rule that names the uplink;
+//! - a LoadBalancer VIP that Cilium advertises over BGP is learned by the
+//!   router namespace's FRR, and the external client reaches it through the
+//!   node.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use infraflux_provision::local::Local;
+use infraflux_provision::local::host::HostState;
+use infraflux_testkit::paths::repo_root;
+
+fn infraflux(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_infraflux"))
+        .current_dir(repo_root())
+        .env_remove("KUBECONFIG")
+        .args(args)
+        .output()
+        .expect("spawn infraflux");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn sh(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+struct Node {
+    local: Local,
+    up: bool,
+}
+
+impl Node {
+    fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let kubeconfig = self.local.kubeconfig();
+        let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap_or_default()];
+        full.extend_from_slice(args);
+        sh(self.local.artifacts().kubectl.to_str().unwrap_or("kubectl"), &full)
+    }
+
+    fn poll(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Result<String, String>) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match f() {
+                Ok(v) => return v,
+                Err(e) if Instant::now() > deadline => panic!("timed out after {timeout:?} waiting for {what}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    // A failed assertion must not leave a node on the machine.
+    fn drop(&mut self) {
+        if self.up {
+            let (code, out) = infraflux(&["down"]);
+            eprintln!("down after a failure: exit {code}\n{out}");
+        }
+    }
+}
+
+fn uplink() -> String {
+    let (_, routes) = sh("ip", &["-4", "route", "show", "default"]);
+    routes.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or("eth0").to_owned()
+}
+
+fn results(out: &Path) -> serde_json::Value {
+    let run = std::fs::read_dir(out).expect("run dir").flatten().map(|e| e.path()).find(|p| p.join("results.json").is_file());
+    let path = run.expect("a run directory with results.json").join("results.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("results.json")).expect("json")
+}
+
+#[test]
+#[ignore = "real-datapath tier: root, tens of minutes cold; .ci/test runs it when INFRAFLUX_LOCAL_TIER=1"]
+fn a_local_node_runs_the_suites_on_real_cilium_and_down_leaves_the_host_as_found() {
+    assert!(nix::unistd::Uid::effective().is_root(), "the local provider needs root");
+    let before = HostState::capture();
+    let uplink = uplink();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reports");
+    let out_s = out.to_str().unwrap();
+
+    let mut node = Node { local: Local::new(None), up: true };
+    let t = Instant::now();
+    let (code, log) = infraflux(&["up", "--out", out_s]);
+    assert_eq!(code, 0, "up failed:\n{log}");
+    eprintln!("up took {:?}", t.elapsed());
+
+    // Cilium on the provider's link only; the uplink untouched.
+    let (ok, status) = node.kubectl(&["-n", "kube-system", "exec", "ds/cilium", "-c", "cilium-agent", "--", "cilium-dbg", "status"]);
+    assert!(ok, "{status}");
+    let kpr = status.lines().find(|l| l.starts_with("KubeProxyReplacement:")).unwrap_or_default();
+    assert!(kpr.contains("[ifx0 ") && !kpr.contains(&uplink), "KPR devices: {kpr}");
+    let masq = status.lines().find(|l| l.starts_with("Masquerading:")).unwrap_or_default();
+    assert!(!masq.contains(&uplink), "masquerading: {masq}");
+    let during = HostState::capture();
+    let same = |what: &str, a: &[String], b: &[String]| {
+        let pick = |v: &[String]| v.iter().filter(|l| l.contains(&uplink)).cloned().collect::<Vec<_>>();
+        assert_eq!(pick(a), pick(b), "{what} of {uplink} changed while the node ran");
+    };
+    same("addresses", &before.addresses, &during.addresses);
+    same("routes", &before.routes, &during.routes);
+    for (program, rules) in &during.iptables {
+        assert!(!rules.iter().any(|r| r.contains(&uplink)), "{program} names {uplink}: {rules:#?}");
+    }
+    assert!(!during.nftables.iter().any(|r| r.contains(&uplink)), "an nft rule names {uplink}");
+    let (_, link) = sh("ip", &["-d", "link", "show", "dev", &uplink]);
+    assert!(!link.contains("xdp"), "XDP on the uplink: {link}");
+
+    // A LoadBalancer VIP: advertised over BGP, learned by the router's FRR,
+    // reachable from the external client through the node.
+    let ns = "ifx-local-tier";
+    let _ = node.kubectl(&["create", "namespace", ns]);
+    let manifest = repo_root().join("fixtures/manifests/net/echo.yaml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("{{namespace}}", ns)
+        .replace("{{agentImage}}", infraflux_provision::local::AGENT_IMAGE);
+    let file = tmp.path().join("echo.yaml");
+    std::fs::write(&file, text).unwrap();
+    let (ok, msg) = node.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "{msg}");
+    let (ok, msg) = node.kubectl(&["-n", ns, "patch", "service", "echo", "-p", r#"{"spec":{"type":"LoadBalancer"}}"#]);
+    assert!(ok, "{msg}");
+    let vip = node.poll("the echo Service's VIP", Duration::from_secs(120), || {
+        let (_, ip) = node.kubectl(&["-n", ns, "get", "service", "echo", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]);
+        let ip = ip.trim().to_owned();
+        if ip.parse::<std::net::Ipv4Addr>().is_ok() { Ok(ip) } else { Err(format!("no VIP yet: {ip}")) }
+    });
+    assert!(vip.starts_with("10.89.100."), "VIP {vip} outside the lab's pools");
+    node.poll("FRR to learn the VIP", Duration::from_secs(60), || {
+        let r = node.local.vtysh("show ip route").map_err(|e| e.to_string())?;
+        if r.lines().any(|l| l.starts_with("B>*") && l.contains(&format!("{vip}/32"))) { Ok(r) } else { Err(r) }
+    });
+    let agent = infraflux_testkit::lab::agent_binary().expect("the probe agent binary (.ci/build-agent-image)");
+    let url = format!("http://{vip}/");
+    let body = node.poll("the client to reach the VIP", Duration::from_secs(60), || {
+        let (_, out) = sh(agent.to_str().unwrap(), &["--netns", "ifx-client", "client", "http", "--url", &url]);
+        if out.contains(r#""ok":true"#) { Ok(out) } else { Err(out) }
+    });
+    assert!(body.contains(r#"\"client_ip\":\"10.89.1.2\""#) || body.contains("hostname"), "{body}");
+    let _ = node.kubectl(&["delete", "namespace", ns, "--wait=false"]);
+
+    // The suites, judged against the profile as the provider runs it.
+    let t = Instant::now();
+    let (code, log) = infraflux(&["conform", "--skip-install", "--out", out_s]);
+    eprintln!("suites took {:?}", t.elapsed());
+    let r = results(&out);
+    let cases = r["cases"].as_array().expect("cases");
+    let status = |c: &serde_json::Value| c["outcome"]["status"].as_str().unwrap_or("?").to_owned();
+    let failed: Vec<String> = cases.iter().filter(|c| status(c) != "passed" && status(c) != "skipped").map(|c| format!("{}: {}", c["id"], c["outcome"])).collect();
+    assert!(failed.is_empty(), "cases failed on the real datapath:\n{}\n{log}", failed.join("\n"));
+    assert_eq!(code, 0, "{log}");
+    let passed = |suite: &str| cases.iter().filter(|c| c["id"].as_str().unwrap_or("").starts_with(suite) && status(c) == "passed").count();
+    for (suite, at_least) in [("kube-proxy::", 10), ("bgp::", 6), ("policy::", 6), ("hubble::", 2), ("failover::", 3), ("throughput::", 1)] {
+        assert!(passed(suite) >= at_least, "{suite}: {} passed, want at least {at_least}", passed(suite));
+    }
+    let skipped_with = |id: &str| {
+        cases.iter().find(|c| c["id"] == id).map(|c| c["outcome"]["reason"].as_str().unwrap_or("").to_owned()).unwrap_or_default()
+    };
+    assert!(skipped_with("wireguard::encryption-enabled").contains("not verifiable here"), "{}", skipped_with("wireguard::encryption-enabled"));
+    assert!(skipped_with("gateway::gatewayclass-accepted").contains("Envoy"));
+
+    node.up = false;
+    let (code, log) = infraflux(&["down"]);
+    assert_eq!(code, 0, "down:\n{log}");
+    let after = HostState::capture();
+    let diff = before.diff(&after);
+    assert!(diff.is_empty(), "the host differs after down:\n{}", diff.join("\n"));
+    assert!(!PathBuf::from(infraflux_provision::local::DEFAULT_STATE_DIR).exists(), "state directory left behind");
+}
