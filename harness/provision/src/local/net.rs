@@ -118,8 +118,11 @@ pub fn create() -> Result<(), LocalError> {
 /// Deletes what [`create`] made; whatever is already gone is fine.
 pub fn delete() -> Vec<String> {
     let mut errors = Vec::new();
+    // Gone already is fine: the veth pair also dies with its peer's
+    // namespace, and the kernel may be removing it as we look.
     if ip(&["link", "show", NODE_LINK]).is_ok()
         && let Err(e) = ip(&["link", "del", NODE_LINK])
+        && ip(&["link", "show", NODE_LINK]).is_ok()
     {
         errors.push(e.to_string());
     }
