@@ -374,5 +374,5 @@ fn throughput_pod_metrics_declare_their_host_baseline() {
             pairs += 1;
         }
     }
-    assert_eq!(pairs, 3);
+    assert_eq!(pairs, 4);
 }

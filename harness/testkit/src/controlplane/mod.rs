@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn pinned_versions_come_from_versions_env() {
         let v = super::Versions::pinned();
-        assert!(v.kubernetes.starts_with("v1.33."), "{v:?}");
+        assert!(v.kubernetes.starts_with("v1.35."), "{v:?}");
         assert!(v.etcd.starts_with("v3.5."), "{v:?}");
         assert!(v.kwok.starts_with('v'), "{v:?}");
     }
