@@ -436,41 +436,32 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     }) {
         return Ok(input_error(&f));
     }
-    let mut stage = None;
-    let existing = if args.skip_install {
+    // With --skip-install, a provider that owns its cluster (a node `up`
+    // left running) still says how it runs the profile; an existing cluster
+    // is used as found.
+    let staged = if args.skip_install {
         match infraflux::conform::existing_stage(args, global, &loaded, &argv) {
             Ok(s) => s,
             Err(status) => return Ok(status),
         }
     } else {
-        None
+        match infraflux::conform::install_stage(args, global, &loaded, &argv).await {
+            Ok(s) => Some(s),
+            Err(status) => return Ok(status),
+        }
     };
-    let cluster = if let Some(s) = existing {
-        let choice = pipeline::ClusterChoice {
+    let cluster = match &staged {
+        Some(s) => pipeline::ClusterChoice {
             provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
             kubeconfig: s.access.kubeconfig.clone(),
             context: s.access.context.clone(),
-        };
-        stage = Some(s);
-        choice
-    } else if args.skip_install {
-        match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
+        },
+        None => match pipeline::choose_cluster(&argv, global, args.up.provider, &loaded) {
             Ok(c) => c,
             Err(f) => return Ok(input_error(&f)),
-        }
-    } else {
-        let s = match infraflux::conform::install_stage(args, global, &loaded, &argv).await {
-            Ok(s) => s,
-            Err(status) => return Ok(status),
-        };
-        let choice = pipeline::ClusterChoice {
-            provider: infraflux::install_cmd::provider_kind(global, args.up.provider, &loaded),
-            kubeconfig: s.access.kubeconfig.clone(),
-            context: s.access.context.clone(),
-        };
-        stage = Some(s);
-        choice
+        },
     };
+    let mut stage = staged;
     let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref()).await?;
     let down = match &mut stage {
         Some(s) => infraflux::conform::teardown(s).await,

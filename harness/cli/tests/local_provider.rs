@@ -16,7 +16,8 @@
 //!   untouched, with no rule that names the uplink;
 //! - a LoadBalancer VIP that Cilium advertises over BGP is learned by the
 //!   router namespace's FRR, and the external client reaches it through the
-//!   node.
+//!   node; after a peer reset (`clear ip bgp *` at the router) it is learned
+//!   and reachable again; deleting the Service withdraws it.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
 
 use std::path::{Path, PathBuf};
@@ -158,13 +159,36 @@ fn a_local_node_runs_the_suites_on_real_cilium_and_down_leaves_the_host_as_found
         if out.contains(r#""ok":true"#) { Ok(out) } else { Err(out) }
     });
     assert!(body.contains(r#"\"client_ip\":\"10.89.1.2\""#) || body.contains("hostname"), "{body}");
+
+    // Peer reset: FRR drops every session; Cilium re-establishes it and the
+    // VIP is learned, and reachable, again.
+    node.local.vtysh("clear ip bgp *").expect("clear ip bgp");
+    let learned = |r: &str| r.lines().any(|l| l.starts_with("B>*") && l.contains(&format!("{vip}/32")));
+    node.poll("the VIP to be learned again after a peer reset", Duration::from_secs(90), || {
+        let r = node.local.vtysh("show ip route").map_err(|e| e.to_string())?;
+        if learned(&r) { Ok(r) } else { Err(r) }
+    });
+    node.poll("the client to reach the VIP after the reset", Duration::from_secs(60), || {
+        let (_, out) = sh(agent.to_str().unwrap(), &["--netns", "ifx-client", "client", "http", "--url", &url]);
+        if out.contains(r#""ok":true"#) { Ok(out) } else { Err(out) }
+    });
+    // Withdrawal: the Service goes, and so does its route at the router.
+    let (ok, msg) = node.kubectl(&["-n", ns, "delete", "service", "echo"]);
+    assert!(ok, "{msg}");
+    node.poll("the VIP to be withdrawn", Duration::from_secs(60), || {
+        let r = node.local.vtysh("show ip route").map_err(|e| e.to_string())?;
+        if learned(&r) { Err(r) } else { Ok(r) }
+    });
     let _ = node.kubectl(&["delete", "namespace", ns, "--wait=false"]);
 
     // The suites, judged against the profile as the provider runs it.
     let t = Instant::now();
-    let (code, log) = infraflux(&["conform", "--skip-install", "--out", out_s]);
+    // Its own report root: `up` wrote a run directory (install phases only)
+    // under `out` already.
+    let suites_out = tmp.path().join("suites");
+    let (code, log) = infraflux(&["conform", "--skip-install", "--out", suites_out.to_str().unwrap()]);
     eprintln!("suites took {:?}", t.elapsed());
-    let r = results(&out);
+    let r = results(&suites_out);
     let cases = r["cases"].as_array().expect("cases");
     let status = |c: &serde_json::Value| c["outcome"]["status"].as_str().unwrap_or("?").to_owned();
     let failed: Vec<String> = cases.iter().filter(|c| status(c) != "passed" && status(c) != "skipped").map(|c| format!("{}: {}", c["id"], c["outcome"])).collect();

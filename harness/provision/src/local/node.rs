@@ -242,36 +242,24 @@ state = "{state}"
         let f = |p: &str, to: &str| (c.join(p), to.to_owned());
         let path_env = s("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         let specs = vec![
-            ImageSpec {
-                reference: self.image("pause"),
-                layers: vec![Layer::Files(vec![(a.pause.clone(), s("/pause"))])],
-                entrypoint: vec![s("/pause")],
-                env: vec![],
-                workdir: None,
-            },
-            ImageSpec {
-                reference: self.image("coredns"),
-                layers: vec![Layer::Files(vec![(a.coredns.clone(), s("/coredns"))])],
-                entrypoint: vec![s("/coredns")],
-                env: vec![],
-                workdir: None,
-            },
-            ImageSpec {
-                reference: self.image("cilium-operator-generic"),
-                layers: vec![Layer::Files(vec![(a.operator.clone(), s("/usr/bin/cilium-operator-generic"))])],
-                entrypoint: vec![],
-                env: vec![path_env.clone()],
-                workdir: None,
-            },
-            ImageSpec {
-                reference: self.image("hubble-relay"),
-                layers: vec![Layer::Files(vec![(c.join("hubble-relay"), s("/usr/bin/hubble-relay"))])],
-                entrypoint: vec![s("/usr/bin/hubble-relay")],
-                // gops writes its config here (the chart mounts /tmp; the
-                // root filesystem is read-only), as the upstream image sets.
-                env: vec![path_env.clone(), s("GOPS_CONFIG_DIR=/tmp")],
-                workdir: None,
-            },
+            ImageSpec::single(self.image("pause"), a.pause.clone(), "/pause", true, vec![]),
+            ImageSpec::single(self.image("coredns"), a.coredns.clone(), "/coredns", true, vec![]),
+            ImageSpec::single(
+                self.image("cilium-operator-generic"),
+                a.operator.clone(),
+                "/usr/bin/cilium-operator-generic",
+                false,
+                vec![path_env.clone()],
+            ),
+            // gops writes its config here (the chart mounts /tmp; the root
+            // filesystem is read-only), as the upstream image sets.
+            ImageSpec::single(
+                self.image("hubble-relay"),
+                c.join("hubble-relay"),
+                "/usr/bin/hubble-relay",
+                true,
+                vec![path_env.clone(), s("GOPS_CONFIG_DIR=/tmp")],
+            ),
             ImageSpec {
                 reference: self.image("cilium"),
                 layers: vec![

@@ -36,6 +36,17 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
+    /// One static binary at `dst`, optionally its entrypoint.
+    pub fn single(reference: String, src: PathBuf, dst: &str, entrypoint: bool, env: Vec<String>) -> ImageSpec {
+        ImageSpec {
+            reference,
+            layers: vec![Layer::Files(vec![(src, dst.to_owned())])],
+            entrypoint: if entrypoint { vec![dst.to_owned()] } else { Vec::new() },
+            env,
+            workdir: None,
+        }
+    }
+
     /// 12 hex digits of a digest over everything but the files' contents
     /// (whose changes the caller sees in their ctimes).
     pub fn digest(&self) -> String {
