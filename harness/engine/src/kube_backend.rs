@@ -307,14 +307,18 @@ impl KubeBackend {
         }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let argv = crate::probes::argv::agent_argv(&action, remaining.min(Duration::from_secs(10)));
-        let cluster = self.cluster.clone();
-        let namespace = ctx.namespace.clone();
-        let run = async move {
-            match own_pod {
-                Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
-                None => cluster.exec_agent(&namespace, argv).await,
+        // One way to run the agent command, for the first attempt (which may
+        // go to the background) and every repeat.
+        let exec = |argv| {
+            let (cluster, namespace, own_pod) = (self.cluster.clone(), ctx.namespace.clone(), own_pod.clone());
+            async move {
+                match own_pod {
+                    Some(name) => cluster.exec_agent_in(&namespace, &name, argv).await,
+                    None => cluster.exec_agent(&namespace, argv).await,
+                }
             }
         };
+        let run = exec(argv);
         if p.background {
             let name = p.name.clone().ok_or_else(|| invalid("a background probe needs a name"))?;
             let handle = tokio::spawn(run);
@@ -331,11 +335,7 @@ impl KubeBackend {
         while !probes::outcome::verdict_holds(p, &report) && Instant::now() + Duration::from_secs(1) < until {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let argv = crate::probes::argv::agent_argv(&action, until.saturating_duration_since(Instant::now()).clamp(Duration::from_secs(1), Duration::from_secs(10)));
-            report = match &p.pod {
-                Some(name) => self.cluster.exec_agent_in(&ctx.namespace, &render(name, &ctx.vars).map_err(invalid)?, argv).await,
-                None => self.cluster.exec_agent(&ctx.namespace, argv).await,
-            }
-            .map_err(|e| StepError::kube(Some(pod.clone()), e))?;
+            report = exec(argv).await.map_err(|e| StepError::kube(Some(pod.clone()), e))?;
             attempts += 1;
         }
         if attempts > 1 && let Some(o) = report.as_object_mut() {

@@ -61,36 +61,10 @@ pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
         };
     }
     if let Some(cidr) = &p.in_cidr {
-        let net: ipnet::IpNet = cidr.parse().map_err(|_| format!("`{cidr}` is not a CIDR"))?;
-        if present.is_empty() {
-            return Err(format!("{} in {cidr}: no address there", p.path));
-        }
-        let outside: Vec<String> = present
-            .iter()
-            .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip)))
-            .map(|v| compact(v))
-            .collect();
-        return if outside.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{} in {cidr}: outside or not an IP: {}", p.path, outside.join(", ")))
-        };
+        return cidr_check(&p.path, cidr, true, &present);
     }
     if let Some(cidr) = &p.not_in_cidr {
-        let net: ipnet::IpNet = cidr.parse().map_err(|_| format!("`{cidr}` is not a CIDR"))?;
-        if present.is_empty() {
-            return Err(format!("{} not in {cidr}: no address there", p.path));
-        }
-        let inside: Vec<String> = present
-            .iter()
-            .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| !net.contains(&ip)))
-            .map(|v| compact(v))
-            .collect();
-        return if inside.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{} not in {cidr}: inside or not an IP: {}", p.path, inside.join(", ")))
-        };
+        return cidr_check(&p.path, cidr, false, &present);
     }
     if let Some(c) = &p.count {
         // A single selected array counts its items (`$.items`); otherwise
@@ -185,6 +159,26 @@ pub fn render_predicates(
 /// the condition looks like now (the kube layer's waits read it the same way).
 pub fn condition(c: &ConditionMatch, obj: &Value) -> Result<(), String> {
     infraflux_kube::wait::condition_state(obj, &c.type_, &c.status, c.reason.as_deref())
+}
+
+/// `inCidr` (`inside`) and `notInCidr`: something is selected, and every
+/// selected value is an IP on the wanted side of `cidr`.
+fn cidr_check(path: &str, cidr: &str, inside: bool, present: &[&Value]) -> Result<(), String> {
+    let net: ipnet::IpNet = cidr.parse().map_err(|_| format!("`{cidr}` is not a CIDR"))?;
+    let what = if inside { "in" } else { "not in" };
+    if present.is_empty() {
+        return Err(format!("{path} {what} {cidr}: no address there"));
+    }
+    let wrong: Vec<String> = present
+        .iter()
+        .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip) == inside))
+        .map(|v| compact(v))
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let side = if inside { "outside" } else { "inside" };
+    Err(format!("{path} {what} {cidr}: {side} or not an IP: {}", wrong.join(", ")))
 }
 
 fn compact(v: &Value) -> String {
