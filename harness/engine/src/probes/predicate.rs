@@ -171,7 +171,7 @@ fn cidr_check(path: &str, cidr: &str, inside: bool, present: &[&Value]) -> Resul
     }
     let wrong: Vec<String> = present
         .iter()
-        .filter(|v| !v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip) == inside))
+        .filter(|v| v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none_or(|ip| net.contains(&ip) != inside))
         .map(|v| compact(v))
         .collect();
     if wrong.is_empty() {
