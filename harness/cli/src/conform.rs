@@ -59,15 +59,17 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
     let cancel = install_cmd::interrupt_token();
     let kind = prepared.provider.kind();
     match install_cmd::install(&prepared, &cancel).await {
-        Err((status, message)) => {
+        Err(install_cmd::InstallFailure { status, message, created_nothing }) => {
             eprintln!("error: {}", infraflux_model::secret::redact(&message));
             let target = install_cmd::target(loaded, kind, &prepared.provider.access());
             let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), Some(format!("cluster unusable: {message}")));
             // A cluster this run made is not left behind because it failed.
-            if prepared.provider.owns_cluster() && !args.keep && !message.ends_with(install_cmd::NOTHING_CREATED) {
-                if let Err(e) = prepared.provider.down().await {
-                    eprintln!("error: {}", infraflux_install::run::chain(&e));
-                }
+            if prepared.provider.owns_cluster()
+                && !args.keep
+                && !created_nothing
+                && let Err(e) = prepared.provider.down().await
+            {
+                eprintln!("error: {}", infraflux_install::run::chain(&e));
             }
             Err(status)
         }
@@ -128,24 +130,23 @@ pub async fn teardown(stage: &mut Stage) -> Status {
 /// `conform --skip-install` against a provider that owns its cluster (a
 /// node `up` left running): nothing is installed or torn down, but the run
 /// judges the cluster as the provider runs the profile.
-pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv: &[String]) -> Result<Option<Stage>, Status> {
+pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded) -> Option<Stage> {
     let kind = install_cmd::provider_kind(global, args.up.provider, loaded);
     if kind == infraflux_model::profile::ProviderKind::Existing {
-        return Ok(None);
+        return None;
     }
     let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
-    let Ok(provider) = infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags) else { return Ok(None) };
+    let provider = infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags).ok()?;
     if !provider.owns_cluster() {
-        return Ok(None);
+        return None;
     }
-    let _ = argv;
     let a = provider.adapt(&loaded.profile);
-    Ok(Some(Stage {
+    Some(Stage {
         access: provider.access(),
         phases: Vec::new(),
         limits: a.limits,
         adapted: a.profile,
         agent_image: a.agent_image,
         teardown: None,
-    }))
+    })
 }

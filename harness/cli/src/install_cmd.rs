@@ -127,8 +127,8 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
     Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation })
 }
 
-/// Appended to an install error when `up` refused before creating anything.
-pub const NOTHING_CREATED: &str = "(nothing was created)";
+/// Said after an install error when `up` refused before creating anything.
+const NOTHING_CREATED: &str = "(nothing was created)";
 
 /// What an install did, for `up` and `conform`.
 pub struct Installed {
@@ -171,23 +171,40 @@ pub fn interrupt_token() -> CancellationToken {
     token
 }
 
+/// Why [`install`] could not hand over a cluster.
+pub struct InstallFailure {
+    pub status: Status,
+    pub message: String,
+    /// The provider refused before it changed anything (a node already
+    /// there, not root): the caller must not tear down what it did not make.
+    pub created_nothing: bool,
+}
+
+impl InstallFailure {
+    fn from(e: &(dyn std::error::Error + 'static), status: Status) -> InstallFailure {
+        InstallFailure { status, message: install::run::chain(e), created_nothing: false }
+    }
+}
+
 /// Provisions (for `existing`: checks the cluster answers) and installs.
 /// `Err` only when no cluster could be had.
-pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Installed, (Status, String)> {
-    // Refused before creating anything (a node already there, not root):
-    // the caller must not tear down what it did not make.
+pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Installed, InstallFailure> {
     let access = p.provider.up().await.map_err(|e| {
-        let msg = install::run::chain(&e);
-        if e.created_nothing() { (e.status(), format!("{msg} {NOTHING_CREATED}")) } else { (e.status(), msg) }
+        let mut f = InstallFailure::from(&e, e.status());
+        if e.created_nothing() {
+            f.created_nothing = true;
+            f.message = format!("{} {NOTHING_CREATED}", f.message);
+        }
+        f
     })?;
-    let cluster = access.connect().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
-    let fresh = install::record::read(&cluster).await.map_err(|e| (e.status(), install::run::chain(&e)))?.is_none();
+    let cluster = access.connect().await.map_err(|e| InstallFailure::from(&e, e.status()))?;
+    let fresh = install::record::read(&cluster).await.map_err(|e| InstallFailure::from(&e, e.status()))?.is_none();
     let helm = helm_for(p, &access);
     let outcome = install::up(&cluster, &helm, &p.plan, &p.opts, cancel)
         .await
-        .map_err(|e| (e.status(), install::run::chain(&e)))?;
+        .map_err(|e| InstallFailure::from(&e, e.status()))?;
     if !outcome.failed() {
-        p.provider.after_install().await.map_err(|e| (e.status(), install::run::chain(&e)))?;
+        p.provider.after_install().await.map_err(|e| InstallFailure::from(&e, e.status()))?;
     }
     Ok(Installed { access, outcome, fresh })
 }
@@ -279,7 +296,7 @@ pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String])
     let cancel = interrupt_token();
     let target_of = |access: &Access| target(loaded, p.provider.kind(), access);
     match install(&p, &cancel).await {
-        Err((status, message)) => {
+        Err(InstallFailure { status, message, .. }) => {
             eprintln!("error: {}", secret::redact(&message));
             let _ = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&p.provider.access()), Vec::new(), Some(format!("cluster unusable: {message}")));
             status

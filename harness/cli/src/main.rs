@@ -440,10 +440,7 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     // left running) still says how it runs the profile; an existing cluster
     // is used as found.
     let staged = if args.skip_install {
-        match infraflux::conform::existing_stage(args, global, &loaded, &argv) {
-            Ok(s) => s,
-            Err(status) => return Ok(status),
-        }
+        infraflux::conform::existing_stage(args, global, &loaded)
     } else {
         match infraflux::conform::install_stage(args, global, &loaded, &argv).await {
             Ok(s) => Some(s),

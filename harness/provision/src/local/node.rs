@@ -720,15 +720,15 @@ spec:
         if let Some(k) = find("kubelet") {
             procs.stop(&k, Duration::from_secs(10));
         }
-        if self.containerd_sock().exists() {
-            if let Ok(tasks) = self.ctr(&["tasks", "ls", "-q"]) {
-                for t in tasks.lines().filter(|l| !l.is_empty()) {
-                    let _ = self.ctr(&["tasks", "kill", "-a", "-s", "SIGKILL", t]);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-                for t in tasks.lines().filter(|l| !l.is_empty()) {
-                    let _ = self.ctr(&["tasks", "rm", "-f", t]);
-                }
+        if self.containerd_sock().exists()
+            && let Ok(tasks) = self.ctr(&["tasks", "ls", "-q"])
+        {
+            for t in tasks.lines().filter(|l| !l.is_empty()) {
+                let _ = self.ctr(&["tasks", "kill", "-a", "-s", "SIGKILL", t]);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            for t in tasks.lines().filter(|l| !l.is_empty()) {
+                let _ = self.ctr(&["tasks", "rm", "-f", t]);
             }
         }
         for name in ["frr-bgpd", "frr-zebra", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"] {
