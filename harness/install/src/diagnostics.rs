@@ -194,7 +194,7 @@ pub async fn collect(cluster: &Cluster, helm: &Helm, plan: &Plan, phases: &[Phas
     for r in plan.releases() {
         let text = match bounded(helm.status_text(&r.release, &r.namespace)).await {
             Some(Ok(t)) => t,
-            Some(Err(e)) => format!("{}", crate::run::chain(&e)),
+            Some(Err(e)) => crate::run::chain(&e).to_string(),
             None => "helm status gave no answer within the bound".into(),
         };
         b.write(&format!("helm/{}.txt", r.release), &text)?;

@@ -213,10 +213,10 @@ pub fn prepare_chart(dir: &ChartDir, into: &Path) -> Result<PathBuf, HelmError> 
                 if v.trim().trim_matches('"') != version {
                     return format!("version: {version}");
                 }
-            } else if let Some(v) = l.strip_prefix("appVersion:") {
-                if v.trim().trim_matches('"') == "v0.0.0" {
-                    return format!("appVersion: {version}");
-                }
+            } else if let Some(v) = l.strip_prefix("appVersion:")
+                && v.trim().trim_matches('"') == "v0.0.0"
+            {
+                return format!("appVersion: {version}");
             }
             l.to_owned()
         })

@@ -185,6 +185,21 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// Sorts findings by file, line, column, then rule, for stable output.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+}
+
+/// True when any finding is an error.
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}
+
 #[cfg(test)]
 mod escape_tests {
     use super::*;
@@ -199,19 +214,4 @@ mod escape_tests {
         assert!(text.contains("a\\u{1b}[2J\\u{7}b") && text.contains("x\\u{d}y") && text.contains("f\\u{1b}.yaml"), "{text}");
         assert!(text.contains("\nsecond line"));
     }
-}
-
-/// Sorts findings by file, line, column, then rule, for stable output.
-pub fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        a.location
-            .cmp(&b.location)
-            .then_with(|| a.rule.cmp(&b.rule))
-            .then_with(|| a.message.cmp(&b.message))
-    });
-}
-
-/// True when any finding is an error.
-pub fn has_errors(findings: &[Finding]) -> bool {
-    findings.iter().any(|f| f.severity == Severity::Error)
 }

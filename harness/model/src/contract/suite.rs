@@ -153,6 +153,15 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
     (format!("{SUITE} suite (generated from {profile_file})"), text)
 }
 
+fn case(id: &str, description: &str, requires: &[&str], steps: Vec<Value>) -> Value {
+    let name = id.strip_prefix(&format!("{SUITE}::")).unwrap_or(id);
+    let mut c = json!({"name": name, "description": description, "steps": steps});
+    if !requires.is_empty() {
+        c["requires"] = json!(requires);
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,13 +195,4 @@ mod tests {
         assert!(!text.contains("dns-record-auth"), "{text}");
         assert!(text.contains("gateway-listener-https"));
     }
-}
-
-fn case(id: &str, description: &str, requires: &[&str], steps: Vec<Value>) -> Value {
-    let name = id.strip_prefix(&format!("{SUITE}::")).unwrap_or(id);
-    let mut c = json!({"name": name, "description": description, "steps": steps});
-    if !requires.is_empty() {
-        c["requires"] = json!(requires);
-    }
-    c
 }

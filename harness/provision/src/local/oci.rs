@@ -232,11 +232,11 @@ mod tests {
             e.read_to_end(&mut data).unwrap_or_else(|e| panic!("{e}"));
             if path.ends_with("index.json") {
                 index = Some(serde_json::from_slice::<serde_json::Value>(&data).unwrap_or_else(|e| panic!("{e}")));
-            } else if let Some(d) = path.rsplit_once("sha256/").map(|(_, d)| d.to_owned()) {
-                if !d.is_empty() {
-                    assert_eq!(hex::encode(Sha256::digest(&data)), d, "blob {path} is stored under its digest");
-                    blobs.push(d);
-                }
+            } else if let Some(d) = path.rsplit_once("sha256/").map(|(_, d)| d.to_owned())
+                && !d.is_empty()
+            {
+                assert_eq!(hex::encode(Sha256::digest(&data)), d, "blob {path} is stored under its digest");
+                blobs.push(d);
             }
         }
         let index = index.unwrap_or_else(|| panic!("index.json present"));
