@@ -54,10 +54,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, HelmError> {
     }
     let mut searched = Vec::new();
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let cache = env("INFRAFLUX_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("infraflux")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache").join("infraflux")))
-        .map(|c| c.join("bin").join(format!("helm-{HELM_VERSION}")).join("helm"));
+    let cache = infraflux_model::pins::cache_dir().map(|c| c.join("bin").join(format!("helm-{HELM_VERSION}")).join("helm"));
     for (what, cand) in [(HELM_ENV, env(HELM_ENV)), ("the build cache", cache)] {
         if let Some(p) = cand {
             if p.is_file() {

@@ -10,6 +10,7 @@
 pub mod contract;
 pub mod diag;
 pub mod exit;
+pub mod pins;
 pub mod profile;
 pub mod results;
 pub mod rules;

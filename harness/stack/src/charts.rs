@@ -131,9 +131,7 @@ pub enum ChartError {
 pub fn module_caches() -> Vec<PathBuf> {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     let home = env("HOME");
-    let project = env("INFRAFLUX_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("infraflux")))
-        .or_else(|| home.as_ref().map(|h| h.join(".cache").join("infraflux")));
+    let project = infraflux_model::pins::cache_dir();
     let mut out: Vec<PathBuf> = [
         env("GOMODCACHE"),
         project.map(|p| p.join("go").join("mod")),

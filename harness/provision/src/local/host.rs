@@ -178,7 +178,7 @@ impl HostState {
     pub fn capture() -> HostState {
         let mut iptables = BTreeMap::new();
         for program in ["iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save", "ip6tables-legacy-save"] {
-            if which(program) {
+            if which(program).is_some() {
                 iptables.insert(program.to_owned(), iptables_rules(program));
             }
         }
@@ -208,7 +208,7 @@ impl HostState {
             routes,
             rules: lines("ip", &["rule", "show"]),
             iptables,
-            nftables: if which("nft") { lines("nft", &["list", "ruleset"]) } else { Vec::new() },
+            nftables: if which("nft").is_some() { lines("nft", &["list", "ruleset"]) } else { Vec::new() },
             mounts: mounts(),
             netns,
             bpf_pins,
@@ -290,10 +290,9 @@ impl HostState {
     }
 }
 
-pub fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+/// `program` on `PATH`, as a shell would find it.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
 }
 
 #[cfg(test)]

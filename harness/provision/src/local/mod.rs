@@ -31,7 +31,6 @@ use self::net::*;
 use self::pki::NODE_NAME;
 
 
-const VERSIONS_ENV: &str = include_str!("../../../../.ci/versions.env");
 const CHARTS_GO_MOD: &str = include_str!("../../../tools/charts/go.mod");
 
 /// Where the provider's own image references point; `pullPolicy: Never`
@@ -80,15 +79,7 @@ impl NodeVersions {
     }
 }
 
-/// A pinned version from `.ci/versions.env`.
-pub fn pinned(key: &str) -> String {
-    VERSIONS_ENV
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-        .unwrap_or_default()
-}
+pub use infraflux_model::pins::pinned;
 
 /// A feature the profile may enable that this host cannot give, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,17 +88,10 @@ pub struct Limit {
     pub reason: String,
 }
 
-/// `$INFRAFLUX_CACHE`, else `$XDG_CACHE_HOME/infraflux`, else `~/.cache/infraflux`
-/// (the directory the `.ci` build scripts fill).
+/// The directory the `.ci` build scripts fill ([`infraflux_model::pins::cache_dir`];
+/// root's when no variable names one).
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("INFRAFLUX_CACHE").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d).join("infraflux");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    home.join(".cache").join("infraflux")
+    infraflux_model::pins::cache_dir().unwrap_or_else(|| PathBuf::from("/root/.cache/infraflux"))
 }
 
 /// The repository's `.ci` directory, whose scripts build the artifacts.
@@ -454,6 +438,18 @@ fn kernel_has(what: &str) -> bool {
     ok
 }
 
+impl Local {
+    /// Runs one of the blocking lifecycle steps (commands, polls, file I/O)
+    /// off the async runtime.
+    async fn blocking(&self, step: &'static str, f: fn(&Local) -> Result<(), LocalError>) -> Result<(), crate::ProvisionError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| LocalError::Step { step: step.into(), message: e.to_string() })??;
+        Ok(())
+    }
+}
+
 impl crate::Provider for Local {
     fn kind(&self) -> infraflux_model::profile::ProviderKind {
         infraflux_model::profile::ProviderKind::Local
@@ -475,22 +471,13 @@ impl crate::Provider for Local {
 
     fn up(&self) -> futures::future::BoxFuture<'_, Result<crate::Access, crate::ProvisionError>> {
         Box::pin(async move {
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.up_blocking())
-                .await
-                .map_err(|e| LocalError::Step { step: "up".into(), message: e.to_string() })??;
+            self.blocking("up", Local::up_blocking).await?;
             Ok(self.access())
         })
     }
 
     fn down(&self) -> futures::future::BoxFuture<'_, Result<(), crate::ProvisionError>> {
-        Box::pin(async move {
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.down_blocking())
-                .await
-                .map_err(|e| LocalError::Step { step: "down".into(), message: e.to_string() })??;
-            Ok(())
-        })
+        Box::pin(self.blocking("down", Local::down_blocking))
     }
 
     fn access(&self) -> crate::Access {
@@ -540,22 +527,12 @@ impl crate::Provider for Local {
             if !nix::unistd::Uid::effective().is_root() {
                 return Err(LocalError::NotRoot.into());
             }
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.ensure_artifacts().map(|_| ()))
-                .await
-                .map_err(|e| LocalError::Step { step: "build".into(), message: e.to_string() })??;
-            Ok(())
+            self.blocking("build", |l| l.ensure_artifacts().map(|_| ())).await
         })
     }
 
     fn after_install(&self) -> futures::future::BoxFuture<'_, Result<(), crate::ProvisionError>> {
-        Box::pin(async move {
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.after_install_blocking())
-                .await
-                .map_err(|e| LocalError::Step { step: "after install".into(), message: e.to_string() })??;
-            Ok(())
-        })
+        Box::pin(self.blocking("after install", Local::after_install_blocking))
     }
 }
 

@@ -127,7 +127,7 @@ impl Local {
             return Err(LocalError::NotRoot);
         }
         for p in HOST_PROGRAMS {
-            if !super::host::which(p) {
+            if super::host::which(p).is_none() {
                 return Err(LocalError::Artifacts(format!(
                     "host program `{p}` not found; .ci/build-node installs Debian's containerd, runc and iproute2"
                 )));
@@ -170,7 +170,7 @@ impl Local {
 
     fn save_iptables(&self) -> Result<(), LocalError> {
         for prog in ["iptables-nft-save", "iptables-legacy-save", "ip6tables-nft-save", "ip6tables-legacy-save"] {
-            if super::host::which(prog)
+            if super::host::which(prog).is_some()
                 && let Ok(o) = Command::new(prog).output()
                 && o.status.success()
             {
@@ -228,7 +228,7 @@ state = "{state}"
                 fs::copy(&src, self.cni_bin().join(plugin)).map_err(|e| procs::io(&src, e))?;
             }
         }
-        let bin = which_path("containerd")?;
+        let bin = super::host::which("containerd").ok_or_else(|| LocalError::Artifacts("`containerd` not found on PATH".into()))?;
         self.procs().start("containerd", &bin, &[s("--config"), d.join("config.toml").display().to_string()], None)?;
         wait_for("containerd to answer", Duration::from_secs(30), || self.ctr(&["version"]).map(|_| ()))?;
         say("containerd up");
@@ -409,36 +409,30 @@ state = "{state}"
             "kube-controller-manager",
             &a.kube_controller_manager,
             &[
-                format!("--kubeconfig={}", p(self.state.join("controller-manager.kubeconfig"))),
-                format!("--authentication-kubeconfig={}", p(self.state.join("controller-manager.kubeconfig"))),
-                format!("--authorization-kubeconfig={}", p(self.state.join("controller-manager.kubeconfig"))),
-                s("--bind-address=127.0.0.1"),
-                s("--leader-elect=false"),
-                format!("--service-account-private-key-file={}", p(pki.sa_key())),
-                format!("--root-ca-file={}", p(pki.ca())),
-                format!("--cluster-signing-cert-file={}", p(pki.dir.join("ca.crt"))),
-                format!("--cluster-signing-key-file={}", p(pki.dir.join("ca.key"))),
-                s("--use-service-account-credentials=true"),
-                s("--allocate-node-cidrs=true"),
-                format!("--cluster-cidr={POD_CIDR}"),
-                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-                s("--node-cidr-mask-size=24"),
-                s("--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-route"),
-                s("--v=1"),
-            ],
+                self.component_kubeconfig("controller-manager").as_slice(),
+                &[
+                    s("--bind-address=127.0.0.1"),
+                    s("--leader-elect=false"),
+                    format!("--service-account-private-key-file={}", p(pki.sa_key())),
+                    format!("--root-ca-file={}", p(pki.ca())),
+                    format!("--cluster-signing-cert-file={}", p(pki.dir.join("ca.crt"))),
+                    format!("--cluster-signing-key-file={}", p(pki.dir.join("ca.key"))),
+                    s("--use-service-account-credentials=true"),
+                    s("--allocate-node-cidrs=true"),
+                    format!("--cluster-cidr={POD_CIDR}"),
+                    format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                    s("--node-cidr-mask-size=24"),
+                    s("--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-route"),
+                    s("--v=1"),
+                ],
+            ]
+            .concat(),
             None,
         )?;
         self.procs().start(
             "kube-scheduler",
             &a.kube_scheduler,
-            &[
-                format!("--kubeconfig={}", p(self.state.join("scheduler.kubeconfig"))),
-                format!("--authentication-kubeconfig={}", p(self.state.join("scheduler.kubeconfig"))),
-                format!("--authorization-kubeconfig={}", p(self.state.join("scheduler.kubeconfig"))),
-                s("--bind-address=127.0.0.1"),
-                s("--leader-elect=false"),
-                s("--v=1"),
-            ],
+            &[self.component_kubeconfig("scheduler").as_slice(), &[s("--bind-address=127.0.0.1"), s("--leader-elect=false"), s("--v=1")]].concat(),
             None,
         )?;
         Ok(())
@@ -479,6 +473,13 @@ state = "{state}"
             if guarded { format!(", {ubpf} read-only") } else { String::new() }
         ));
         Ok(())
+    }
+
+    /// A control-plane component's client identity: its kubeconfig, also
+    /// for delegated authentication and authorization.
+    fn component_kubeconfig(&self, name: &str) -> [String; 3] {
+        let k = self.state.join(format!("{name}.kubeconfig")).display().to_string();
+        [format!("--kubeconfig={k}"), format!("--authentication-kubeconfig={k}"), format!("--authorization-kubeconfig={k}")]
     }
 
     fn start_kubelet(&self, a: &Artifacts, pki: &pki::Pki) -> Result<(), LocalError> {
@@ -757,9 +758,11 @@ spec:
         let mut problems = Vec::new();
         // Mounts made since `up` (containerd's, the kubelet's, bpffs, pod netns), deepest first.
         if let Some(b) = &before {
-            unmount_new(&b.mounts, &mut problems);
+            let was: std::collections::BTreeSet<&str> = b.mounts.iter().filter_map(|m| m.split(' ').next()).collect();
+            unmount_where(|m| !was.contains(m), &mut problems);
         }
-        let _ = unmount_under(&self.state, &mut problems);
+        let state = self.state.display().to_string();
+        unmount_where(|m| m.starts_with(&state), &mut problems);
         if let Some(b) = &before {
             restore_propagation(&b.mounts, &mut problems);
         }
@@ -844,12 +847,6 @@ fn pipe_into(program: &str, input: &str) -> std::io::Result<std::process::ExitSt
     child.wait()
 }
 
-fn which_path(program: &str) -> Result<PathBuf, LocalError> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
-        .ok_or_else(|| LocalError::Artifacts(format!("`{program}` not found on PATH")))
-}
-
 fn mount_points() -> Vec<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     text.lines().filter_map(|l| l.split(' ').nth(4).map(str::to_owned)).collect()
@@ -888,26 +885,14 @@ fn restore_propagation(before: &[String], problems: &mut Vec<String>) {
     }
 }
 
-fn unmount_new(before: &[String], problems: &mut Vec<String>) {
-    let was: std::collections::BTreeSet<&str> = before.iter().filter_map(|m| m.split(' ').next()).collect();
-    let mut new: Vec<String> = mount_points().into_iter().filter(|m| !was.contains(m.as_str())).collect();
-    new.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    new.dedup();
-    for m in new {
+/// Unmounts every mount point `pick` selects, deepest first.
+fn unmount_where(pick: impl Fn(&str) -> bool, problems: &mut Vec<String>) {
+    let mut points: Vec<String> = mount_points().into_iter().filter(|m| pick(m)).collect();
+    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    points.dedup();
+    for m in points {
         umount(&m, problems);
     }
-}
-
-fn unmount_under(dir: &Path, problems: &mut Vec<String>) -> usize {
-    let prefix = dir.display().to_string();
-    let mut under: Vec<String> = mount_points().into_iter().filter(|m| m.starts_with(&prefix)).collect();
-    under.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    under.dedup();
-    let n = under.len();
-    for m in under {
-        umount(&m, problems);
-    }
-    n
 }
 
 /// The kubelet's `kubepods` trees in every cgroup v1 hierarchy (and v2),

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 use super::Error;
 
-const VERSIONS_ENV: &str = include_str!("../../../../.ci/versions.env");
-
 /// Pinned versions of the control-plane components.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
@@ -20,19 +18,8 @@ pub struct Versions {
 
 impl Versions {
     pub fn pinned() -> Versions {
-        let get = |key: &str| {
-            VERSIONS_ENV
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .map(|(_, v)| v.trim().to_owned())
-                .unwrap_or_default()
-        };
-        Versions {
-            kubernetes: get("K8S_VERSION"),
-            etcd: get("ETCD_VERSION"),
-            kwok: get("KWOK_VERSION"),
-        }
+        use infraflux_model::pins::pinned;
+        Versions { kubernetes: pinned("K8S_VERSION"), etcd: pinned("ETCD_VERSION"), kwok: pinned("KWOK_VERSION") }
     }
 }
 
@@ -47,16 +34,9 @@ pub struct Binaries {
     pub kwok: PathBuf,
 }
 
-/// `$INFRAFLUX_CACHE`, else `$XDG_CACHE_HOME/infraflux`, else `~/.cache/infraflux`.
+/// The scripts' cache directory (the same one the local provider uses).
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("INFRAFLUX_CACHE").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir).join("infraflux");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    home.join(".cache").join("infraflux")
+    infraflux_provision::local::cache_dir()
 }
 
 impl Binaries {

@@ -473,18 +473,8 @@ pub fn gobgp_bin_dir() -> PathBuf {
     if let Ok(d) = std::env::var("INFRAFLUX_GOBGP_DIR") {
         return PathBuf::from(d);
     }
-    let version = include_str!("../../../../.ci/versions.env")
-        .lines()
-        .find_map(|l| l.strip_prefix("GOBGP_VERSION="))
-        .unwrap_or("unknown")
-        .trim()
-        .to_string();
-    let cache = std::env::var("INFRAFLUX_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-        let base = std::env::var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache")
-        });
-        base.join("infraflux")
-    });
+    let version = infraflux_model::pins::pinned("GOBGP_VERSION");
+    let cache = infraflux_provision::local::cache_dir();
     cache.join("bin").join(format!("gobgp-{version}"))
 }
 
