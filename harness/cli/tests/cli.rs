@@ -7,26 +7,13 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use infraflux_testkit::paths::repo_root;
+use common::run;
 use infraflux::results::{PerfSeries, RunResults};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
-    c.current_dir(repo_root()).env_remove("KUBECONFIG").env_remove("INFRAFLUX_AGENT_IMAGE");
-    c
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out: Output = bin().args(args).output().expect("spawn infraflux");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn help_lists_every_subcommand_and_the_exit_codes() {

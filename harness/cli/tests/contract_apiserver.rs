@@ -10,12 +10,12 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use infraflux::results::{Outcome, RunResults};
 use infraflux_testkit::controlplane::TestEnv;
-use infraflux_testkit::paths::repo_root;
 
 struct Run {
     code: i32,
@@ -47,10 +47,7 @@ impl Run {
 /// exit code and the single run directory it wrote (if any).
 fn infraflux(out_root: &Path, tag: &str, args: &[&str]) -> Run {
     let out = out_root.join(tag);
-    let o = Command::new(env!("CARGO_BIN_EXE_infraflux"))
-        .current_dir(repo_root())
-        .env_remove("KUBECONFIG")
-        .env_remove("INFRAFLUX_AGENT_IMAGE")
+    let o = common::bin()
         .args(args)
         .args(["--out", out.to_str().expect("utf8"), "--deadline", "5m"])
         .output()

@@ -18,9 +18,11 @@
 //!   the test checks they are skipped and never writes a condition itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use infraflux_testkit::controlplane::{ControlPlane, crds, kwok_node};
@@ -31,20 +33,13 @@ use kube::api::{Api, Patch, PatchParams};
 const PROFILE: &str = "fixtures/install/profile.yaml";
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
-    c.current_dir(repo_root())
-        .env_remove("KUBECONFIG")
-        .env("CF_API_TOKEN", "test-token-not-a-real-one-0123456789");
+    let mut c = common::bin();
+    c.env("CF_API_TOKEN", "test-token-not-a-real-one-0123456789");
     c
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out: Output = bin().args(args).output().expect("spawn infraflux");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(bin().args(args))
 }
 
 #[test]

@@ -20,6 +20,8 @@
 //!   and reachable again; deleting the Service withdraws it.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -29,14 +31,8 @@ use infraflux_provision::local::host::HostState;
 use infraflux_testkit::paths::repo_root;
 
 fn infraflux(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_infraflux"))
-        .current_dir(repo_root())
-        .env_remove("KUBECONFIG")
-        .args(args)
-        .output()
-        .expect("spawn infraflux");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+    let (code, out, err) = common::run(args);
+    (code, format!("{out}{err}"))
 }
 
 fn sh(program: &str, args: &[&str]) -> (bool, String) {

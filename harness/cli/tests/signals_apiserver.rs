@@ -9,12 +9,14 @@
     reason = "test-crate helpers: a failed setup step is the test failure"
 )]
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infraflux::results::{Outcome, RunResults};
 use infraflux_testkit::controlplane::TestEnv;
-use infraflux_testkit::paths::repo_root;
+use common::bin;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 
@@ -32,12 +34,6 @@ cases:
           field: {path: $.data.ready, equals: \"yes\"}
           timeout: 120s
 ";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_infraflux"));
-    c.current_dir(repo_root()).env_remove("KUBECONFIG").env_remove("INFRAFLUX_AGENT_IMAGE");
-    c
-}
 
 async fn labelled(client: &kube::Client, selector: &str) -> usize {
     Api::<ConfigMap>::all(client.clone())
