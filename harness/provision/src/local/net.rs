@@ -41,6 +41,12 @@ pub fn ip(args: &[&str]) -> Result<String, LocalError> {
     run("ip", args)
 }
 
+/// `ip -n <ns> args…`.
+fn ip_in(ns: &str, args: &[&str]) -> Result<String, LocalError> {
+    let v: Vec<&str> = ["-n", ns].into_iter().chain(args.iter().copied()).collect();
+    ip(&v)
+}
+
 pub fn run(program: &str, args: &[&str]) -> Result<String, LocalError> {
     let out = Command::new(program)
         .args(args)
@@ -89,11 +95,7 @@ pub fn create() -> Result<(), LocalError> {
     // uplink. Found on the real datapath: without it, the client's request
     // to a VIP reached the pod and the reply left by the uplink.
     ip(&["route", "add", LAB_CIDR, "via", ROUTER_IP, "dev", NODE_LINK])?;
-    let r = |args: &[&str]| {
-        let mut v = vec!["-n", ROUTER_NS];
-        v.extend_from_slice(args);
-        ip(&v)
-    };
+    let r = |args: &[&str]| ip_in(ROUTER_NS, args);
     r(&["link", "set", "lo", "up"])?;
     r(&["addr", "add", &format!("{ROUTER_IP}/24"), "dev", "eth0"])?;
     r(&["link", "set", "eth0", "up"])?;
@@ -103,11 +105,7 @@ pub fn create() -> Result<(), LocalError> {
     // Pods are reached through the node until BGP says otherwise.
     r(&["route", "add", POD_CIDR, "via", NODE_IP])?;
     run("ip", &["netns", "exec", ROUTER_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-    let c = |args: &[&str]| {
-        let mut v = vec!["-n", CLIENT_NS];
-        v.extend_from_slice(args);
-        ip(&v)
-    };
+    let c = |args: &[&str]| ip_in(CLIENT_NS, args);
     c(&["link", "set", "lo", "up"])?;
     c(&["addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"])?;
     c(&["link", "set", "eth0", "up"])?;

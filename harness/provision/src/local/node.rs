@@ -42,32 +42,11 @@ impl Local {
     }
 
     fn kubectl(&self, a: &Artifacts, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&a.kubectl)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
+        stdout_or_stderr(Command::new(&a.kubectl).arg("--kubeconfig").arg(self.kubeconfig()).args(args))
     }
 
     fn ctr(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("ctr")
-            .arg("--address")
-            .arg(self.containerd_sock())
-            .args(["--namespace", "k8s.io"])
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
+        stdout_or_stderr(Command::new("ctr").arg("--address").arg(self.containerd_sock()).args(["--namespace", "k8s.io"]).args(args))
     }
 
     /// Builds what is missing with the repository's scripts, their progress
@@ -835,6 +814,16 @@ spec:
                 let _ = Command::new(&restore).stdin(f).status();
             }
         }
+    }
+}
+
+/// What `cmd` printed: stdout when it succeeded, else its stderr.
+fn stdout_or_stderr(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
 }
 
