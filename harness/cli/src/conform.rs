@@ -43,13 +43,7 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
     let run_dir = args.out.join(&run_id);
     let prepared = install_cmd::prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await?;
     if prepared.dry_run {
-        for line in prepared.provider.plan() {
-            println!("provider {}: {line}", prepared.provider.kind());
-        }
-        for l in &prepared.adaptation.limits {
-            println!("provider {}: not verifiable here: {}: {}", prepared.provider.kind(), l.feature, l.reason);
-        }
-        print!("{}", prepared.plan.render(prepared.opts.control_plane_only));
+        prepared.print_dry_run();
         return Err(Status::Pass);
     }
     let started = Instant::now();

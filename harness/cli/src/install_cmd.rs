@@ -37,6 +37,21 @@ pub struct Prepared {
     pub adaptation: infraflux_provision::Adaptation,
 }
 
+impl Prepared {
+    /// `--dry-run`: what the provider would do, what it cannot give here,
+    /// then the ordered install plan.
+    pub fn print_dry_run(&self) {
+        let kind = self.provider.kind();
+        for line in self.provider.plan() {
+            println!("provider {kind}: {line}");
+        }
+        for l in &self.adaptation.limits {
+            println!("provider {kind}: not verifiable here: {}: {}", l.feature, l.reason);
+        }
+        print!("{}", self.plan.render(self.opts.control_plane_only));
+    }
+}
+
 fn wait_timeout(argv: &[String], text: &str) -> Result<Duration, Status> {
     HumanDuration::parse(text).map(|d| d.0).map_err(|e| {
         report_finding(&flag_finding(
@@ -282,13 +297,7 @@ pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String])
         Err(status) => return status,
     };
     if p.dry_run {
-        for line in p.provider.plan() {
-            println!("provider {}: {line}", p.provider.kind());
-        }
-        for l in &p.adaptation.limits {
-            println!("provider {}: not verifiable here: {}: {}", p.provider.kind(), l.feature, l.reason);
-        }
-        print!("{}", p.plan.render(p.opts.control_plane_only));
+        p.print_dry_run();
         return Status::Pass;
     }
     let started = std::time::Instant::now();
