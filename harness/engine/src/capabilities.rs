@@ -25,35 +25,26 @@ pub struct Detected {
 
 /// Why a detected feature counts as present, for `requires no <f>` skips.
 pub(crate) fn presence_reason(f: Feature) -> String {
-    if let Some((_, key)) = CONFIG_FLAGS.iter().find(|(x, _)| *x == f) {
-        return format!("cilium-config has {key}=\"true\"");
+    if let Some((key, value)) = f.config_flag() {
+        return format!("cilium-config has {key}={value:?}");
     }
     if let Some((_, crd)) = CRDS.iter().find(|(x, _)| *x == f) {
         return format!("CRD {crd} is installed");
     }
     match f {
-        Feature::NativeRouting => "cilium-config has routing-mode=\"native\"".into(),
         Feature::MultiNode => "the cluster has at least 2 nodes".into(),
         Feature::ExternalDns => format!("a Deployment labelled {EXTERNAL_DNS_SELECTOR} exists"),
         _ => "detected".into(),
     }
 }
 
-/// cilium-config keys that switch a feature on (value must be `"true"`,
-/// except routing-mode).
-const CONFIG_FLAGS: [(Feature, &str); 9] = [
-    (Feature::KubeProxyReplacement, "kube-proxy-replacement"),
-    (Feature::BpfMasquerade, "enable-bpf-masquerade"),
-    (Feature::Wireguard, "enable-wireguard"),
-    (Feature::NodeEncryption, "encrypt-node"),
-    (Feature::BgpControlPlane, "enable-bgp-control-plane"),
-    (Feature::BandwidthManager, "enable-bandwidth-manager"),
-    (Feature::LocalRedirectPolicy, "enable-local-redirect-policy"),
-    (Feature::Hubble, "enable-hubble"),
-    (Feature::L7Proxy, "enable-l7-proxy"),
-];
+/// Features read from cilium-config, with the key and value that mean
+/// "on" ([`Feature::config_flag`], shared with the suite loader's lint
+/// against assertions that restate a requirement).
+fn config_flags() -> impl Iterator<Item = (Feature, &'static str, &'static str)> {
+    Feature::ALL.into_iter().filter_map(|f| f.config_flag().map(|(k, v)| (f, k, v)))
+}
 
-/// Features that are present when a CRD is served.
 const CRDS: [(Feature, &str); 3] = [
     (Feature::LbIpam, "ciliumloadbalancerippools.cilium.io"),
     (Feature::CertManager, "certificates.cert-manager.io"),
@@ -100,29 +91,20 @@ pub async fn detect(cluster: &Cluster, cilium_namespace: &str, agent_image: Opti
         None => {
             let why = format!("ConfigMap {cilium_namespace}/cilium-config not found (Cilium not installed)");
             d.features.insert(Feature::Cilium, Err(why.clone()));
-            for (f, _) in CONFIG_FLAGS {
+            for (f, _, _) in config_flags() {
                 d.features.insert(f, Err(why.clone()));
             }
-            d.features.insert(Feature::NativeRouting, Err(why));
         }
         Some(data) => {
             d.features.insert(Feature::Cilium, Ok(()));
-            for (f, key) in CONFIG_FLAGS {
+            for (f, key, on) in config_flags() {
                 let status = match data.get(key).map(String::as_str) {
-                    Some("true") => Ok(()),
+                    Some(v) if v == on => Ok(()),
                     Some(v) => Err(format!("cilium-config has {key}={v:?}")),
                     None => Err(format!("cilium-config has no {key}")),
                 };
                 d.features.insert(f, status);
             }
-            d.features.insert(
-                Feature::NativeRouting,
-                match data.get("routing-mode").map(String::as_str) {
-                    Some("native") => Ok(()),
-                    Some(v) => Err(format!("cilium-config has routing-mode={v:?}")),
-                    None => Err("cilium-config has no routing-mode".into()),
-                },
-            );
         }
     }
 

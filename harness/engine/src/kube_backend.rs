@@ -11,7 +11,7 @@ use super::backend::{Backend, CaseCtx, ObjectId, StepError};
 use super::probes::{self, predicate};
 use crate::cluster::wait::{self, Check};
 use crate::cluster::{self, Cluster, ObjectKey, ResolvedKind, exec};
-use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, Wait};
+use crate::suite::model::{Apply, Assert, Delete, Disrupt, DisruptAction, ObjectRef, Probe, ProbeAction, Wait};
 use crate::suite::template::{render, render_json};
 use crate::suite::Step;
 
@@ -64,6 +64,28 @@ impl KubeBackend {
             .ok()
             .and_then(|mut m| m.remove(ns))
             .unwrap_or_default()
+    }
+}
+
+/// Share of a probe step's time that waiting for its target may take; the
+/// rest is left for the probe and its `eventually` repeats.
+const TARGET_WAIT_SHARE: f32 = 0.5;
+
+/// The host a probe connects to (after rendering): an http `resolve`
+/// address or the URL's host, or the action's `host`. DNS probes name a
+/// record, not a target; captures have none.
+fn probe_host(action: &ProbeAction) -> Option<String> {
+    match action {
+        ProbeAction::Http(h) => match &h.resolve {
+            Some(ip) => Some(ip.clone()),
+            None => crate::suite::url::url_host_port(&h.url)
+                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']').to_owned()),
+        },
+        ProbeAction::Tcp(e) => Some(e.host.clone()),
+        ProbeAction::Udp(u) => Some(u.host.clone()),
+        ProbeAction::Stream(l) | ProbeAction::RequestResponse(l) | ProbeAction::ConnectRate(l) => Some(l.host.clone()),
+        ProbeAction::Downtime(d) => Some(d.host.clone()),
+        ProbeAction::Dns(_) | ProbeAction::Capture(_) => None,
     }
 }
 
@@ -305,6 +327,10 @@ impl KubeBackend {
                 c.route_to = Some(self.node_ip_of(ctx, &pod, left).await?);
             }
         }
+        if p.wait_for_target {
+            let left = timeout.saturating_sub(started.elapsed());
+            self.wait_for_target(ctx, &action, left.mul_f32(TARGET_WAIT_SHARE)).await?;
+        }
         let remaining = timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
         let argv = crate::probes::argv::agent_argv(&action, remaining.min(Duration::from_secs(10)));
         // One way to run the agent command, for the first attempt (which may
@@ -342,6 +368,22 @@ impl KubeBackend {
             o.insert("probeAttempts".into(), serde_json::json!(attempts));
         }
         probes::outcome::finish_probe(ctx, p, report)
+    }
+
+    /// Waits until the probe's target can answer (a Service with a ready
+    /// endpoint, a Ready pod), for every probe rather than case by case.
+    /// Hosts the cluster does not know (nodes, lab hosts, Gateway names)
+    /// are not waited for.
+    async fn wait_for_target(&self, ctx: &CaseCtx, action: &ProbeAction, timeout: Duration) -> Result<(), StepError> {
+        let Some(host) = probe_host(action) else { return Ok(()) };
+        let target = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.cluster.target_by_ip(&ctx.namespace, ip).await?,
+            Err(_) => crate::cluster::targets::service_name(&host, &ctx.namespace)
+                .map(|(namespace, name)| crate::cluster::targets::ProbeTarget::Service { namespace, name }),
+        };
+        let Some(target) = target else { return Ok(()) };
+        // The timeout names the target and what was last seen.
+        self.cluster.wait_target_ready(&target, timeout).await.map_err(|e| StepError::kube(None, e))
     }
 
     /// The IPv4 pod IPs of the named case pods, waiting (up to `timeout`)

@@ -593,6 +593,12 @@ async fn execute_inner<B: Backend>(
     let collected: Arc<Mutex<BTreeMap<String, CaseResult>>> = Arc::new(Mutex::new(BTreeMap::new()));
     let mut order: Vec<(Arc<LoadedCase>, Disposition)> = Vec::new();
     let mut trials = Vec::new();
+    // Exclusive cases (restarts, resets, throughput) take the write side,
+    // every other case the read side: an exclusive case waits for what is
+    // in flight and nothing starts beside it. They are queued last so the
+    // parallel part runs undisturbed first.
+    let gate = Arc::new(tokio::sync::RwLock::new(()));
+    let mut exclusive_trials = Vec::new();
     for s in suites {
         let fixtures = Arc::new(s.fixtures.clone());
         for c in &s.cases {
@@ -620,15 +626,23 @@ async fn execute_inner<B: Backend>(
                     trials.push(libtest_mimic::Trial::test(c.id.clone(), move || Err(message.into())));
                 }
                 Disposition::Run => {
-                    let (run, handle, collected, fixtures, case, events) = (
+                    let (run, handle, collected, fixtures, case, events, gate) = (
                         run.clone(),
                         handle.clone(),
                         collected.clone(),
                         fixtures.clone(),
                         case.clone(),
                         opts.events.clone(),
+                        gate.clone(),
                     );
-                    trials.push(libtest_mimic::Trial::test(c.id.clone(), move || {
+                    let exclusive = c.exclusive;
+                    let trial = libtest_mimic::Trial::test(c.id.clone(), move || {
+                        // Held for the whole case; waiting for it is not the case's time.
+                        let _turn = if case.exclusive {
+                            Turn::Alone(handle.block_on(gate.write_owned()))
+                        } else {
+                            Turn::Shared(handle.block_on(gate.read_owned()))
+                        };
                         let result = handle.block_on(case::run_case(&run, case, fixtures));
                         let verdict = match &result.outcome {
                             Outcome::Passed | Outcome::Skipped { .. } => Ok(()),
@@ -648,12 +662,18 @@ async fn execute_inner<B: Backend>(
                             m.insert(result.id.clone(), result);
                         }
                         verdict
-                    }));
+                    });
+                    if exclusive {
+                        exclusive_trials.push(trial.with_kind("exclusive"));
+                    } else {
+                        trials.push(trial);
+                    }
                 }
             }
             order.push((case, disposition));
         }
     }
+    trials.extend(exclusive_trials);
     let joined = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials)).await;
     if let Err(e) = joined {
         tracing::error!(error = %e, "case executor thread failed");
@@ -699,6 +719,12 @@ async fn execute_inner<B: Backend>(
         policy: opts.policy,
         coverage,
     })
+}
+
+/// A case's hold on the run: shared with other cases, or alone.
+enum Turn {
+    Shared(#[expect(dead_code, reason = "held for its drop")] tokio::sync::OwnedRwLockReadGuard<()>),
+    Alone(#[expect(dead_code, reason = "held for its drop")] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 fn unmet(c: &LoadedCase, reason: String) -> CaseResult {

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod lock;
 pub mod objects;
 pub mod sweep;
+pub mod targets;
 pub mod wait;
 
 use std::collections::BTreeMap;

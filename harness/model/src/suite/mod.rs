@@ -28,6 +28,10 @@
 //! | SUITE-019 | a feature both required and excluded (`x` and `"!x"`) |
 //! | SUITE-020 | `gatewayConformance`: unknown, repeated or empty `features`, an extended feature under `support: core`, or on a case that does not require `gatewayApi` |
 //! | SUITE-021 | probe `baseline`: without `metric`, naming itself, not a metric of the suite, or of another unit or direction |
+//! | SUITE-022 | an assertion that restates the case's own requirement (cannot fail) |
+//! | SUITE-023 | an `expect: fail` probe with no positive control against the same target |
+//! | SUITE-024 | "every node" asserted as a count of at least one |
+//! | SUITE-025 | `break`/`breaks`: unknown or unused recipe, empty recipe, missing or bad `failsWith`, `none` without a reason |
 
 pub mod loader;
 pub mod model;
@@ -35,6 +39,6 @@ pub mod rules;
 pub mod template;
 pub mod url;
 
-pub use loader::{LoadError, LoadedCase, LoadedSuite, load_dir, load_files, load_str};
+pub use loader::{LoadError, LoadedBreak, LoadedCase, LoadedSuite, load_dir, load_files, load_str};
 pub use model::{Feature, Step, Suite};
 pub use rules::RULES;

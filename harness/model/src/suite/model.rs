@@ -32,6 +32,14 @@ pub struct Suite {
     pub requires: Vec<String>,
     #[serde(default)]
     pub defaults: Defaults,
+    /// Every case of the suite runs alone (disruptive or perf suites):
+    /// nothing else is in flight while one of them runs.
+    #[serde(default)]
+    pub exclusive: bool,
+    /// Named ways to break a good cluster, referenced by cases' `break`
+    /// (`infraflux prove`).
+    #[serde(default)]
+    pub breaks: BTreeMap<String, BreakRecipe>,
     pub cases: Vec<Case>,
 }
 
@@ -101,12 +109,71 @@ pub struct Case {
     /// that require `gatewayApi` (SUITE-020).
     #[serde(default)]
     pub gateway_conformance: Option<crate::results::GatewayConformance>,
+    /// Run with nothing else in flight (overrides the suite's `exclusive`).
+    #[serde(default)]
+    pub exclusive: Option<bool>,
+    /// How `infraflux prove` breaks the cluster so that this case must
+    /// fail, or why it cannot.
+    #[serde(default, rename = "break")]
+    pub break_: Option<CaseBreak>,
     #[serde(default)]
     pub steps: Vec<Step>,
     #[serde(default)]
     pub catch: Vec<Step>,
     #[serde(default)]
     pub finally: Vec<Step>,
+}
+
+/// A case's negative control: `{recipe: <suite break>, failsWith: <regex>}`
+/// or `{none: <reason>}` (exactly one of `recipe` / `none`; SUITE-025).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaseBreak {
+    /// A key of the suite's `breaks`.
+    #[serde(default)]
+    pub recipe: Option<String>,
+    /// Regex the failure (`step `<name>`: <message>`) must match under the
+    /// break: the case must fail for the reason it claims to detect, not
+    /// for any reason.
+    #[serde(default)]
+    pub fails_with: Option<String>,
+    /// Why the case cannot be broken here (the loader lists these).
+    #[serde(default)]
+    pub none: Option<String>,
+}
+
+/// One way to break a good cluster, undone by `prove` after the case ran.
+/// Every change is recorded first and restored exactly (in reverse order).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BreakRecipe {
+    /// What the break does, for the prove table ("kube-proxy replacement off").
+    pub description: String,
+    /// cilium-config keys to set (`null` removes a key); the agents and the
+    /// operator are restarted and rolled out before the case runs, and again
+    /// after the originals are back.
+    #[serde(default)]
+    pub cilium_config: BTreeMap<String, Option<String>>,
+    /// Objects to delete (one by `name`, or all a `labelSelector` or kind
+    /// selects); re-created from their recorded form on restore.
+    #[serde(default)]
+    pub remove: Vec<ObjectRef>,
+    /// JSON merge patches on existing objects (e.g. a DaemonSet's
+    /// nodeSelector, a peer's ASN); the recorded spec is put back on restore.
+    /// A patched Deployment or DaemonSet is waited on to roll out.
+    #[serde(default)]
+    pub patch: Vec<BreakPatch>,
+    /// Extra time after the changes took effect (e.g. for BGP to withdraw).
+    #[serde(default)]
+    pub settle: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BreakPatch {
+    #[serde(rename = "ref")]
+    pub target: ObjectRef,
+    pub merge: serde_json::Value,
 }
 
 /// One operation. Exactly one key per list item: `- apply: {...}`.
@@ -493,8 +560,23 @@ pub struct Probe {
     /// Capture and downtime probes always run once.
     #[serde(default)]
     pub eventually: Option<HumanDuration>,
+    /// Before measuring, wait (bounded) until the target answers for
+    /// itself: a Service name or address has ready endpoints, a pod address
+    /// belongs to a Ready pod. Default true; `false` only where the target
+    /// is meant to be absent.
+    #[serde(default = "yes")]
+    pub wait_for_target: bool,
+    /// Why an `expect: fail` probe has no positive control against the same
+    /// target in its case (SUITE-023): e.g. the port of a component that
+    /// must not exist at all.
+    #[serde(default)]
+    pub no_control: Option<String>,
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Probe {
@@ -1082,6 +1164,24 @@ impl Feature {
             Feature::DnsApi => "dnsApi",
             Feature::BgpPeer => "bgpPeer",
         }
+    }
+
+    /// The cilium-config key and value that detect this feature, for the
+    /// features read from cilium-config.
+    pub fn config_flag(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Feature::KubeProxyReplacement => ("kube-proxy-replacement", "true"),
+            Feature::BpfMasquerade => ("enable-bpf-masquerade", "true"),
+            Feature::Wireguard => ("enable-wireguard", "true"),
+            Feature::NodeEncryption => ("encrypt-node", "true"),
+            Feature::BgpControlPlane => ("enable-bgp-control-plane", "true"),
+            Feature::BandwidthManager => ("enable-bandwidth-manager", "true"),
+            Feature::LocalRedirectPolicy => ("enable-local-redirect-policy", "true"),
+            Feature::Hubble => ("enable-hubble", "true"),
+            Feature::L7Proxy => ("enable-l7-proxy", "true"),
+            Feature::NativeRouting => ("routing-mode", "native"),
+            _ => return None,
+        })
     }
 
     pub fn from_name(name: &str) -> Option<Feature> {

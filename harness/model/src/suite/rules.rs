@@ -141,11 +141,36 @@ pub const SUITE_021: Rule = Rule::error(
     "name another metric this suite records, of the same unit and direction",
 );
 
+pub const SUITE_022: Rule = Rule::error(
+    "SUITE-022",
+    AREA,
+    "an assertion that restates the case's own requirement: it checks the cilium-config key that detects a feature the case requires, so it cannot fail",
+    "assert what the feature does (a probe, a status), or drop the requirement so the assertion can fail",
+);
+pub const SUITE_023: Rule = Rule::error(
+    "SUITE-023",
+    AREA,
+    "a negative probe (`expect: fail`) without a positive control: no probe of the same case reaches the same target first",
+    "probe the same target with `expect: ok` before the change that should block it, or say why none can exist with `noControl: <reason>`",
+);
+pub const SUITE_024: Rule = Rule::error(
+    "SUITE-024",
+    AREA,
+    "a count for every node asserted as at least one",
+    "compare with the node count: `count: {equals: \"{{nodeCount}}\"}` or `min: \"{{nodeCount}}\"`",
+);
+pub const SUITE_025: Rule = Rule::error(
+    "SUITE-025",
+    AREA,
+    "bad `break` or `breaks`: unknown or unused recipe, a recipe that changes nothing, no `failsWith` (or a bad regex), or `none` without a reason",
+    "write `break: {recipe: <a key of the suite's breaks>, failsWith: <regex of the expected failure>}` or `break: {none: <why it cannot be broken here>}`",
+);
+
 /// The catalog, in id order.
 pub const RULES: &[Rule] = &[
     SUITE_000, SUITE_001, SUITE_002, SUITE_003, SUITE_004, SUITE_005, SUITE_006, SUITE_007, SUITE_008,
     SUITE_009, SUITE_010, SUITE_011, SUITE_012, SUITE_013, SUITE_014, SUITE_015, SUITE_016, SUITE_017,
-    SUITE_018, SUITE_019, SUITE_020, SUITE_021,
+    SUITE_018, SUITE_019, SUITE_020, SUITE_021, SUITE_022, SUITE_023, SUITE_024, SUITE_025,
 ];
 
 #[cfg(test)]
@@ -176,6 +201,8 @@ mod tests {
             include_str!("loader/exec.rs"),
             include_str!("loader/probe.rs"),
             include_str!("loader/wait.rs"),
+            include_str!("loader/lints.rs"),
+            include_str!("loader/breaks.rs"),
         ]
         .concat();
         assert!(ids_in(&loader, "SUITE-").is_empty(), "the loader spells a SUITE id as a literal");

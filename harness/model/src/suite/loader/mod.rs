@@ -28,6 +28,8 @@ use super::template::{AGENT_IMAGE_VAR, BUILTIN_VARS, referenced, referenced_json
 mod apply;
 mod assert;
 mod bgp;
+mod breaks;
+mod lints;
 mod disrupt;
 mod dns;
 mod exec;
@@ -61,8 +63,27 @@ pub struct LoadedCase {
     pub finally: Vec<Step>,
     /// The Gateway API conformance the case proves, for its result.
     pub gateway_conformance: Option<GatewayConformance>,
+    /// Runs with nothing else in flight (case or suite `exclusive`).
+    pub exclusive: bool,
+    /// The case's negative control for `infraflux prove`; `None` when the
+    /// case declares none.
+    pub break_: Option<LoadedBreak>,
     /// Where the case is written.
     pub location: diag::Location,
+}
+
+/// A case's validated `break`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadedBreak {
+    /// Apply the suite's recipe `name`; the case must then fail with a
+    /// message matching `fails_with`.
+    Recipe {
+        name: String,
+        recipe: crate::suite::model::BreakRecipe,
+        fails_with: String,
+    },
+    /// The case cannot be broken here, for this reason.
+    None { reason: String },
 }
 
 /// A validated suite with its fixture files parsed.
@@ -309,8 +330,10 @@ impl Validator<'_> {
                 "add at least one case with at least one step",
             );
         }
+        self.recipes(&s.breaks);
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut cases = Vec::new();
+        let mut used: BTreeSet<String> = BTreeSet::new();
         for (i, case) in s.cases.into_iter().enumerate() {
             let base = format!("cases[{i}]");
             if let Some(first) = names.get(&case.name) {
@@ -324,8 +347,20 @@ impl Validator<'_> {
             } else {
                 names.insert(case.name.clone(), i);
             }
-            cases.push(self.case(&s.metadata.name, &base, case, &suite_req, &s.defaults));
+            // Referenced counts as used even when the reference is bad:
+            // one mistake, one finding.
+            if let Some(name) = case.break_.as_ref().and_then(|b| b.recipe.clone()) {
+                used.insert(name);
+            }
+            let brk = self.case_break(&base, case.break_.as_ref(), &s.breaks);
+            let exclusive = case.exclusive.unwrap_or(s.exclusive);
+            let mut loaded = self.case(&s.metadata.name, &base, case, &suite_req, &s.defaults);
+            loaded.exclusive = exclusive;
+            loaded.break_ = brk;
+            self.cannot_fail(&base, &loaded);
+            cases.push(loaded);
         }
+        self.unused_recipes(&s.breaks, &used);
         self.baselines(&cases);
         LoadedSuite {
             file: self.file.to_owned(),
@@ -506,6 +541,8 @@ impl Validator<'_> {
             catch: c.catch,
             finally: c.finally,
             gateway_conformance: c.gateway_conformance,
+            exclusive: false,
+            break_: None,
             location: diag::Location::new(self.file, pos),
         }
     }
