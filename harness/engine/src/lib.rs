@@ -17,6 +17,7 @@ pub mod kube_backend;
 pub mod capabilities;
 pub mod probes;
 mod select;
+pub mod prove;
 
 // The layers below, under the names the modules of this crate use.
 use infraflux_kube as cluster;
@@ -344,83 +345,16 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         started_at: started_at.clone(),
         target: target(&opts, None, None),
     });
-    // From here on a failure is the cluster's: reporters hear about it
-    // before the error returns.
-    // Which cluster, in every setup error: the kubeconfig a user meant may
-    // not be the one that was read.
-    let which = cluster_description(&opts, None);
-    let setup_failed = |e: cluster::Error| {
-        let e = EngineError::Cluster(e);
-        opts.events.emit(RunEvent::SetupFailed { message: format!("{}\n  cluster: {which}", error_chain(&e)) });
-        e
-    };
-    let cluster = Arc::new(
-        Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
-            .await
-            .map_err(setup_failed)?,
-    );
-    let mut detected = capabilities::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
-        .await
-        .map_err(setup_failed)?;
-    capabilities::set_dns_api(&mut detected, opts.dns.as_ref());
-    // Bound before any case so Cilium's sessions are up by the time a case looks.
-    let bgp = match &opts.bgp {
-        None => Err("the run has no BGP router of its own".to_owned()),
-        Some(s) => steps::bgp::BgpCollector::bind(s)
-            .await
-            .map(Arc::new)
-            .map_err(|e| format!("failed to start the harness's bgp router on {}: {e}", s.listen)),
-    };
-    capabilities::set_bgp_peer(&mut detected, bgp.as_ref().map(|_| ()).map_err(Clone::clone));
-    let lock = cluster
-        .acquire_lock(&opts.lock_namespace, &run_id, opts.lock_ttl)
-        .await
-        .map_err(setup_failed)?;
-
-    let ctrl_c = opts.handle_ctrl_c.then(|| {
-        let token = opts.cancel.clone();
-        tokio::spawn(async move {
-            let signal = interrupted().await;
-            tracing::warn!("interrupted by {signal}: cleaning up before exit");
-            token.cancel();
-        })
-    });
-
-    // Holding the lock means no other run of this lock is alive: case
-    // objects labelled with it and another run id were left by a run that
-    // was killed (SIGKILL, a lost node) and are swept before any case.
-    let stale = format!(
-        "{}={},{},{}={},{}!={run_id}",
-        cluster::MANAGED_BY,
-        cluster::MANAGER,
-        cluster::CASE,
-        cluster::LOCK,
-        opts.lock_namespace,
-        cluster::RUN_ID
-    );
-    match cluster.delete_labelled(&stale, opts.timeouts.cleanup).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(objects = n, "swept what earlier, killed runs left behind"),
-        Err(e) => tracing::warn!(error = %e, "failed to sweep objects of earlier killed runs"),
-    }
-
-    let backend = Arc::new(kube_backend::KubeBackend::new(cluster.clone(), opts.agent_image.clone())
+    let session = Session::open(&opts, &run_id).await?;
+    let backend = Arc::new(
+        kube_backend::KubeBackend::new(session.cluster.clone(), opts.agent_image.clone())
             .with_dns(opts.dns.clone())
-            .with_bgp(bgp.ok()));
-    let executed = execute_inner(&opts, backend, &suites, Some(&detected), &run_id, Some(&opts.lock_namespace)).await;
-
-    // Safety net behind per-case cleanup: anything still carrying this run's
-    // label goes, on a fresh deadline.
-    let selector = format!("{}={run_id},{}", cluster::RUN_ID, cluster::CASE);
-    if let Err(e) = cluster.delete_labelled(&selector, opts.timeouts.cleanup).await {
-        tracing::error!(error = %e, "final sweep failed; objects labelled {selector} may remain");
-    }
-    if let Err(e) = lock.release().await {
-        tracing::warn!(error = %e, "failed to release the run lock; it goes stale after its TTL");
-    }
-    if let Some(h) = ctrl_c {
-        h.abort();
-    }
+            .with_bgp(session.bgp.clone()),
+    );
+    let executed =
+        execute_inner(&opts, backend, &suites, Some(&session.detected), &run_id, Some(&opts.lock_namespace)).await;
+    let (cluster, detected) = (session.cluster.clone(), session.detected.clone());
+    session.close(&opts, &[run_id.as_str()]).await;
     let mut results = executed?;
 
     results.run_id = run_id;
@@ -430,6 +364,99 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
     results.target.api_server = cluster.server().map(str::to_owned);
     opts.events.emit(RunEvent::Finished(results.clone()));
     Ok(results)
+}
+
+/// What a run holds while its cases run: the cluster, what it has, the
+/// harness's BGP router, the run lock and the signal handler.
+struct Session {
+    cluster: Arc<Cluster>,
+    detected: Detected,
+    bgp: Option<Arc<steps::bgp::BgpCollector>>,
+    lock: cluster::lock::RunLock,
+    signals: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Session {
+    /// Connects, detects, binds the BGP router, takes the lock and sweeps
+    /// what killed runs of this lock left. A failure here is the
+    /// cluster's: reporters hear about it before the error returns.
+    async fn open(opts: &RunOptions, run_id: &str) -> Result<Session, EngineError> {
+        // Which cluster, in every setup error: the kubeconfig a user meant
+        // may not be the one that was read.
+        let which = cluster_description(opts, None);
+        let setup_failed = |e: cluster::Error| {
+            let e = EngineError::Cluster(e);
+            opts.events.emit(RunEvent::SetupFailed { message: format!("{}\n  cluster: {which}", error_chain(&e)) });
+            e
+        };
+        let cluster = Arc::new(
+            Cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+                .await
+                .map_err(setup_failed)?,
+        );
+        let mut detected = capabilities::detect(&cluster, &opts.cilium_namespace, opts.agent_image.as_deref())
+            .await
+            .map_err(setup_failed)?;
+        capabilities::set_dns_api(&mut detected, opts.dns.as_ref());
+        // Bound before any case so Cilium's sessions are up by the time a case looks.
+        let bgp = match &opts.bgp {
+            None => Err("the run has no BGP router of its own".to_owned()),
+            Some(s) => steps::bgp::BgpCollector::bind(s)
+                .await
+                .map(Arc::new)
+                .map_err(|e| format!("failed to start the harness's bgp router on {}: {e}", s.listen)),
+        };
+        capabilities::set_bgp_peer(&mut detected, bgp.as_ref().map(|_| ()).map_err(Clone::clone));
+        let lock = cluster
+            .acquire_lock(&opts.lock_namespace, run_id, opts.lock_ttl)
+            .await
+            .map_err(setup_failed)?;
+
+        let signals = opts.handle_ctrl_c.then(|| {
+            let token = opts.cancel.clone();
+            tokio::spawn(async move {
+                let signal = interrupted().await;
+                tracing::warn!("interrupted by {signal}: cleaning up before exit");
+                token.cancel();
+            })
+        });
+
+        // Holding the lock means no other run of this lock is alive: case
+        // objects labelled with it and another run id were left by a run
+        // that was killed (SIGKILL, a lost node) and are swept before any case.
+        let stale = format!(
+            "{}={},{},{}={},{}!={run_id}",
+            cluster::MANAGED_BY,
+            cluster::MANAGER,
+            cluster::CASE,
+            cluster::LOCK,
+            opts.lock_namespace,
+            cluster::RUN_ID
+        );
+        match cluster.delete_labelled(&stale, opts.timeouts.cleanup).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(objects = n, "swept what earlier, killed runs left behind"),
+            Err(e) => tracing::warn!(error = %e, "failed to sweep objects of earlier killed runs"),
+        }
+        Ok(Session { cluster, detected, bgp: bgp.ok(), lock, signals })
+    }
+
+    /// Safety net behind per-case cleanup: anything still carrying one of
+    /// `run_ids` goes, on a fresh deadline; then the lock is released.
+    async fn close(self, opts: &RunOptions, run_ids: &[&str]) {
+        for id in run_ids {
+            let selector = format!("{}={id},{}", cluster::RUN_ID, cluster::CASE);
+            if let Err(e) = self.cluster.delete_labelled(&selector, opts.timeouts.cleanup).await {
+                tracing::error!(error = %e, "final sweep failed; objects labelled {selector} may remain");
+            }
+        }
+        if let Err(e) = self.lock.release().await {
+            tracing::warn!(error = %e, "failed to release the run lock; it goes stale after its TTL");
+        }
+        if let Some(h) = self.signals {
+            h.abort();
+        }
+    }
 }
 
 /// `kubeconfig K, context C[, API server S]` for setup errors.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use serde_json::Value;
@@ -168,6 +168,40 @@ impl Cluster {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(Error::from_kube(format!("delete {key}"), e)),
         }
+    }
+
+    /// Applies a JSON merge patch (RFC 7386) and returns the object after it.
+    pub async fn merge_patch(&self, kind: &ResolvedKind, namespace: Option<&str>, name: &str, patch: &Value) -> Result<Value> {
+        let api = self.api(kind, namespace);
+        let obj = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| Error::from_kube(format!("patch {} {name}", kind.resource.kind), e))?;
+        serde_json::to_value(obj).map_err(|e| Error::InvalidObject(e.to_string()))
+    }
+
+    /// Replaces the object with `obj` (PUT); `obj` must carry the current
+    /// `metadata.resourceVersion`, so a concurrent change is refused (409),
+    /// not overwritten.
+    pub async fn replace(&self, kind: &ResolvedKind, namespace: Option<&str>, name: &str, obj: &Value) -> Result<()> {
+        let api = self.api(kind, namespace);
+        let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| Error::InvalidObject(e.to_string()))?;
+        api.replace(name, &PostParams::default(), &dynamic)
+            .await
+            .map_err(|e| Error::from_kube(format!("replace {} {name}", kind.resource.kind), e))?;
+        Ok(())
+    }
+
+    /// Creates `obj` as written (POST): for putting back an object recorded
+    /// before it was deleted.
+    pub async fn create(&self, kind: &ResolvedKind, namespace: Option<&str>, obj: &Value) -> Result<()> {
+        let api = self.api(kind, namespace);
+        let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| Error::InvalidObject(e.to_string()))?;
+        let name = dynamic.metadata.name.clone().unwrap_or_default();
+        api.create(&PostParams::default(), &dynamic)
+            .await
+            .map_err(|e| Error::from_kube(format!("create {} {name}", kind.resource.kind), e))?;
+        Ok(())
     }
 
     /// Creates (or adopts) a namespace carrying `labels`.

@@ -273,3 +273,118 @@ pub enum RunEvent {
     Finished(RunResults),
 }
 
+
+/// Schema tag of `prove.json`.
+pub const PROVE_SCHEMA: &str = "infraflux.io/prove/v1alpha1";
+
+/// What `infraflux run --prove` found: every case that runs on the target,
+/// proven against a cluster broken the way it claims to detect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProveReport {
+    pub schema: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub target: Target,
+    pub rows: Vec<ProveRow>,
+}
+
+impl ProveReport {
+    /// Whether the proof holds: no row with a verdict that is a finding.
+    pub fn holds(&self) -> bool {
+        self.rows.iter().all(|r| !r.verdict.is_finding())
+    }
+}
+
+/// One case's proof.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProveRow {
+    /// `<suite>::<case>`.
+    pub id: String,
+    pub suite: String,
+    pub case: String,
+    /// The recipe's name and what it does (`none`: the reason there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
+    pub break_description: String,
+    pub verdict: ProveVerdict,
+    /// The case's failure under the break (or why it did not fail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_break: Option<String>,
+    /// The case's outcome after the restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_restore: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProveVerdict {
+    /// Failed under its break for the stated reason, passed after restore.
+    Proven,
+    /// Passed under its break: the case cannot detect what it claims.
+    CannotFail,
+    /// Failed under its break, but not with the stated reason.
+    WrongReason,
+    /// Failed under its break for the stated reason, then did not pass
+    /// after restore (the restore, or the case, is broken).
+    NotRestored,
+    /// The break could not be applied (or undone): nothing is known.
+    BreakFailed,
+    /// The case says it cannot be broken here, with a reason.
+    NoBreak,
+    /// The case declares no `break` at all.
+    Undeclared,
+    /// Not run: interrupted, or an earlier restore failed.
+    NotRun,
+}
+
+impl ProveVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProveVerdict::Proven => "proven",
+            ProveVerdict::CannotFail => "cannot fail",
+            ProveVerdict::WrongReason => "failed for another reason",
+            ProveVerdict::NotRestored => "did not pass after restore",
+            ProveVerdict::BreakFailed => "break failed",
+            ProveVerdict::NoBreak => "no break",
+            ProveVerdict::Undeclared => "no break declared",
+            ProveVerdict::NotRun => "not run",
+        }
+    }
+
+    /// Verdicts that make the prove run fail (exit 1).
+    pub fn is_finding(self) -> bool {
+        !matches!(self, ProveVerdict::Proven | ProveVerdict::NoBreak)
+    }
+}
+
+impl CaseResult {
+    /// The failure as one line for matching (`step `<name>`: <message>`),
+    /// with the failing step's own message for timeouts; `None` when the
+    /// case did not fail.
+    pub fn failure_text(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Failed { step, message } => Some(match step {
+                Some(s) => format!("step `{s}`: {message}"),
+                None => message.clone(),
+            }),
+            Outcome::TimedOut { step, after_ms } => {
+                let detail = self
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.status != "passed" && s.status != "skipped")
+                    .and_then(|s| s.message.clone())
+                    .unwrap_or_default();
+                Some(format!(
+                    "timed out after {after_ms}ms{}: {detail}",
+                    step.as_ref().map(|s| format!(" in step `{s}`")).unwrap_or_default()
+                ))
+            }
+            Outcome::Passed | Outcome::Skipped { .. } => None,
+        }
+    }
+}
