@@ -11,3 +11,4 @@ pub mod controlplane;
 pub mod knot;
 pub mod lab;
 pub mod paths;
+pub mod pve;
