@@ -2,9 +2,10 @@
 //! (`infraflux_testkit::pve`), which follows the documented API for the
 //! endpoints the provider calls and refuses what Proxmox refuses.
 //!
-//! Without root, the VMs it starts never boot (no guest agent, no SSH):
-//! these tests cover the API client, the tag rule, a failing clone, TLS
-//! pinning and the canary token. As root, a started VM is a network
+//! Without a lab, the VMs it starts never boot (no guest agent, no SSH):
+//! those tests need no root and cover the API client, the tag rule, a
+//! failing clone, TLS pinning and the canary token. In the network lab
+//! (root, as every lab test; `INFRAFLUX_LAB=skip` opts out), a started VM is a network
 //! namespace with a real sshd on its `ipconfig0` address, and the
 //! bootstrap runs over real SSH until the RKE2 install: the install needs
 //! get.rke2.io (or the release tarballs), which the lab cannot reach by
@@ -243,11 +244,11 @@ fn the_plan_lists_every_call_and_file_in_order_with_secrets_elided() {
     assert!(server.seen().is_empty(), "a plan makes no call");
 }
 
-/// Root only (namespaces, sshd): the bootstrap over real SSH.
+/// Network lab (root: namespaces, sshd; `INFRAFLUX_LAB=skip` opts out):
+/// the bootstrap over real SSH.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_runs_over_real_ssh_up_to_the_rke2_install() {
-    if !nix_is_root() {
-        eprintln!("skipped: needs root for the network namespaces and sshd");
+    if !infraflux_testkit::lab::enabled() {
         return;
     }
     let host_rancher = Path::new("/etc/rancher").exists();
@@ -283,11 +284,4 @@ async fn the_bootstrap_runs_over_real_ssh_up_to_the_rke2_install() {
 
     px.down().await.unwrap();
     assert!(server.vms().iter().all(|v| v.0 == TEMPLATE.0), "{:?}", server.vms());
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0")))
-        .unwrap_or(false)
 }

@@ -42,17 +42,23 @@ pub enum ProxmoxError {
     #[error("quota check before the first clone: {0}")]
     Quota(String),
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
     #[error("VM {vmid} ({name}) was cloned but could not be tagged, so `down` will not remove it; delete it in Proxmox")]
-    Untagged { vmid: u32, name: String, #[source] source: ApiError },
+    Untagged { vmid: u32, name: String, #[source] source: Box<ApiError> },
     #[error("creating the VMs failed; the tagged VMs created by this run were destroyed{1}")]
     Reverted(#[source] Box<ProxmoxError>, String),
     #[error("node {node} failed; the VMs are kept for inspection (`infraflux down --provider proxmox-rke2` removes them)")]
-    Node { node: String, #[source] source: SshError },
+    Node { node: String, #[source] source: Box<SshError> },
     #[error("node {node}: {message}")]
     NodeOther { node: String, message: String },
     #[error("{0}")]
     Io(String),
+}
+
+impl From<ApiError> for ProxmoxError {
+    fn from(e: ApiError) -> Self {
+        ProxmoxError::Api(Box::new(e))
+    }
 }
 
 impl ProxmoxError {
@@ -294,7 +300,7 @@ impl ProxmoxRke2 {
         let missing = self.profile.nodes.iter().filter(|n| !mine.contains_key(&n.name)).count() as u64;
         if p.full_clone && missing > 0 {
             let st = c.storage_status(&p.target_node, &p.storage).await?;
-            let need = missing * u64::from(p.vm.disk_gib) << 30;
+            let need = (missing * u64::from(p.vm.disk_gib)) << 30;
             if st.avail < need {
                 return Err(ProxmoxError::Quota(format!("storage {} has {} GiB free, {missing} VM(s) need {} GiB", p.storage, st.avail >> 30, need >> 30)));
             }
@@ -314,7 +320,7 @@ impl ProxmoxRke2 {
         // Tagged before anything else: from here on `down` owns it.
         c.configure(tn, id, &self.tag_params())
             .await
-            .map_err(|source| ProxmoxError::Untagged { vmid: id, name: node.name.clone(), source })?;
+            .map_err(|source| ProxmoxError::Untagged { vmid: id, name: node.name.clone(), source: Box::new(source) })?;
         created.push(id);
         c.configure(tn, id, &self.config_params(node, sshkeys)).await?;
         c.resize(tn, id, &self.resize_params()).await?;
@@ -408,7 +414,7 @@ impl ProxmoxRke2 {
 
     async fn bootstrap(&self, node: &Node) -> Result<(), ProxmoxError> {
         let ssh = self.ssh()?;
-        let on = |source| ProxmoxError::Node { node: node.name.clone(), source };
+        let on = |source| ProxmoxError::Node { node: node.name.clone(), source: Box::new(source) };
         (self.log)(&format!("node {}: waiting for SSH on {}", node.name, node.ip));
         ssh.wait_up(&node.ip, self.timeouts.boot).await.map_err(on)?;
         for step in steps::node_steps(&self.profile, &self.px, node) {
@@ -452,7 +458,7 @@ impl ProxmoxRke2 {
         let text = ssh
             .run(&node.ip, "read the kubeconfig", ssh.shell(), wait.as_bytes(), self.timeouts.boot + Duration::from_secs(10))
             .await
-            .map_err(|source| ProxmoxError::Node { node: node.name.clone(), source })?;
+            .map_err(|source| ProxmoxError::Node { node: node.name.clone(), source: Box::new(source) })?;
         let api = &self.profile.network.api_server;
         let text = text.replace("https://127.0.0.1:6443", &format!("https://{}:{}", api.vip, api.port));
         write_private(&self.kubeconfig(), &text)

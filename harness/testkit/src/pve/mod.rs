@@ -132,9 +132,12 @@ fn bad_params(errors: BTreeMap<String, String>) -> Answer {
     Answer { status: StatusCode::BAD_REQUEST, body: json!({ "data": null, "message": "Parameter verification failed.\n", "errors": errors }) }
 }
 
+/// A documented parameter: its name and its format check.
+type Param = (&'static str, fn(&str) -> bool);
+
 /// Checks names against the documented set and values against their
 /// format; `required` must be present.
-fn verify(params: &BTreeMap<String, String>, allowed: &[(&str, fn(&str) -> bool)], required: &[&str]) -> Result<(), Answer> {
+fn verify(params: &BTreeMap<String, String>, allowed: &[Param], required: &[&str]) -> Result<(), Answer> {
     let mut errors = BTreeMap::new();
     for (k, v) in params {
         match allowed.iter().find(|(n, _)| n == k) {
@@ -478,7 +481,7 @@ fn qemu(st: &mut State, cfg: &Config, lab: Option<&Lab>, dir: &Path, m: &str, id
     let u = user(cfg);
     match (m, rest) {
         ("POST", ["clone"]) => {
-            let allowed: &[(&str, fn(&str) -> bool)] = &[
+            let allowed: &[Param] = &[
                 ("newid", vmid), ("name", name), ("target", pve_id), ("storage", pve_id), ("full", boolean), ("pool", pve_id),
                 ("description", any), ("format", |v| ["raw", "qcow2", "vmdk"].contains(&v)), ("snapname", pve_id), ("bwlimit", integer),
             ];
@@ -515,7 +518,7 @@ fn qemu(st: &mut State, cfg: &Config, lab: Option<&Lab>, dir: &Path, m: &str, id
             st.task(&node, "qmclone", &id.to_string(), &u, Ok(vec![format!("create full clone of drive scsi0 ({name})")]))
         }
         ("POST", ["config"]) => {
-            let allowed: &[(&str, fn(&str) -> bool)] = &[
+            let allowed: &[Param] = &[
                 ("ciuser", name), ("cipassword", any), ("sshkeys", urlencoded), ("ipconfig0", ipconfig), ("nameserver", |v| v.parse::<std::net::IpAddr>().is_ok()),
                 ("searchdomain", name), ("cores", integer), ("memory", memory), ("agent", agent), ("net0", net), ("tags", tags), ("description", any),
                 ("name", name), ("onboot", boolean), ("digest", any),
