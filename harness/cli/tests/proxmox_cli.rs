@@ -1,8 +1,8 @@
-//! `up --provider proxmox-rke2` through the binary, against the
-//! Proxmox-API test server: the dry-run plan, and a failing `up` whose
-//! reports (stdout, stderr, results.json, junit.xml) are searched for the
-//! canary tokens. Needs no root: the failure is a clone task ending in
-//! error, before any VM boots.
+//! `up`/`down --provider proxmox-rke2` through the binary, against the
+//! Proxmox-API test server: the dry-run plan, a failing `up` whose reports
+//! (stdout, stderr, results.json, junit.xml) are searched for the canary
+//! tokens, and a `down` that removes only the tagged VM. Needs no root: the
+//! failure is a clone task ending in error, before any VM boots.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test")]
 
 mod common;
@@ -42,21 +42,27 @@ fn no_canary(what: &str, text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_run_plan_and_a_failing_up_never_show_the_tokens() {
+async fn dry_run_plan_a_failing_up_and_down_through_the_binary_never_show_the_tokens() {
     let server = PveServer::start(
         Config {
             node: "pve1".into(),
             storage: "local-lvm".into(),
             token_id: "infraflux@pve!harness".into(),
             token: PVE_CANARY.into(),
-            seed: vec![(9000, "ubuntu-2404-cloudinit".into(), true, None)],
+            // A VM an earlier `up` made, and someone else's VM with a
+            // node's name.
+            seed: vec![
+                (9000, "ubuntu-2404-cloudinit".into(), true, None),
+                (500, "k8s-server-1".into(), false, Some("infraflux-infraflux".into())),
+                (501, "k8s-server-2".into(), false, None),
+            ],
             storage_avail_gib: 1000,
         },
         None,
     )
     .await
     .unwrap();
-    server.fail_clone_of("k8s-server-1");
+    server.fail_clone_of("k8s-server-2");
     let dir = tempfile::tempdir().unwrap();
     let fp = infraflux_provision::proxmox::tls::format_fingerprint(&server.fingerprint());
     let profile = write_profile(dir.path(), &server.endpoint(), &fp);
@@ -99,5 +105,15 @@ async fn dry_run_plan_and_a_failing_up_never_show_the_tokens() {
         no_canary(f, &text);
     }
     assert!(server.seen().iter().all(|s| s.authorized), "the token reached the server");
-    assert_eq!(server.vms().len(), 1, "the failed clone left nothing: {:?}", server.vms());
+    let ids = |s: &PveServer| s.vms().iter().map(|v| v.0).collect::<Vec<_>>();
+    assert_eq!(ids(&server), [500, 501, 9000], "the tagged VM was reused (started), the failed clone left nothing");
+    assert!(server.vms().iter().any(|v| v.0 == 500 && v.3), "reused and started");
+
+    let mut c = bin();
+    c.args(["down", "--provider", "proxmox-rke2", "--profile", &p, "--helm", "/bin/true"]);
+    envs(&mut c);
+    let (code, out, err) = tokio::task::spawn_blocking(move || outcome(&mut c)).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    no_canary("down output", &format!("{out}{err}"));
+    assert_eq!(ids(&server), [501, 9000], "down destroyed the tagged VM only; the untagged one with a node's name survives");
 }

@@ -285,3 +285,55 @@ async fn the_bootstrap_runs_over_real_ssh_up_to_the_rke2_install() {
     px.down().await.unwrap();
     assert!(server.vms().iter().all(|v| v.0 == TEMPLATE.0), "{:?}", server.vms());
 }
+
+#[test]
+fn every_nodes_rke2_config_passes_infraflux_check() {
+    use infraflux_model::profile::{Provider as P, Rke2Cni};
+    use infraflux_provision::proxmox::steps::rke2_config;
+    let mut p = infraflux_model::profile::load_str("p.yaml", infraflux_model::profile::DEFAULT_YAML).unwrap().profile;
+    for cni in [Rke2Cni::None, Rke2Cni::Cilium] {
+        let P::ProxmoxRke2(px) = &mut p.provider else { panic!("the default profile is proxmox-rke2") };
+        px.rke2.cni = cni;
+        let px = px.clone();
+        let texts: Vec<(String, String)> = p.nodes.iter().map(|n| (format!("{}/{}-config.yaml", n.name, n.name), rke2_config(&p, &px, n))).collect();
+        let report = infraflux_stack::check::check_texts(&texts).unwrap();
+        assert_eq!(report.objects_checked, p.nodes.len(), "{report:?}");
+        assert!(report.findings.is_empty(), "{cni:?}: {:?}\n{texts:#?}", report.findings);
+        let joining = &texts[1].1;
+        assert!(joining.contains("server: \"https://192.168.3.10:9345\"") && joining.contains("tls-san:\n  - \"192.168.3.10\""), "{joining}");
+        let agent = &texts.last().unwrap().1;
+        assert!(!agent.contains("cni:") && agent.contains("server:"), "{agent}");
+    }
+}
+
+/// Network lab: a pinned host key that is not the node's stops the
+/// bootstrap before anything is written (no trust on first use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pinned_host_key_stops_the_bootstrap() {
+    use infraflux_model::profile::Provider as P;
+    if !infraflux_testkit::lab::enabled() {
+        return;
+    }
+    let lab = Lab::create().unwrap();
+    let net = lab.cidr().trim_end_matches("0/24").to_owned();
+    let server = PveServer::start(config(vec![]), Some(lab)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = profile(&server, dir.path(), &net, &["k8s-server-1"]);
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (_, other_pub) = keygen(&other);
+    let known = dir.path().join("known_hosts");
+    let key = std::fs::read_to_string(other_pub).unwrap();
+    let mut parts = key.split_whitespace();
+    std::fs::write(&known, format!("{net}11 {} {}\n", parts.next().unwrap(), parts.next().unwrap())).unwrap();
+    let P::ProxmoxRke2(px) = &mut p.provider else { unreachable!() };
+    px.proxmox.ssh.as_mut().unwrap().known_hosts_file = Some(known.display().to_string());
+    let (px, log) = provider(&p, &dir.path().join("state"), Duration::from_secs(4));
+    let msg = chain(&px.up().await.unwrap_err());
+    assert!(msg.contains("no SSH login") && msg.contains("Host key verification failed"), "{msg}");
+    let all = log.lock().unwrap().join("\n");
+    assert!(!all.contains("write /etc/rancher"), "nothing was written:\n{all}");
+    let vmid = server.vms().into_iter().find(|v| v.1 == "k8s-server-1").unwrap().0;
+    assert!(!server.disk(vmid).join("etc/rancher").exists());
+    px.down().await.unwrap();
+}
