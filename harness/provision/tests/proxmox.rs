@@ -337,3 +337,34 @@ async fn a_wrong_pinned_host_key_stops_the_bootstrap() {
     assert!(!server.disk(vmid).join("etc/rancher").exists());
     px.down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn air_gapped_artifacts_are_checked_before_the_first_clone() {
+    use infraflux_model::profile::Provider as P;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = PveServer::start(config(vec![]), None).await.unwrap();
+    let mut p = profile(&server, dir.path(), "10.91.249.", &["k8s-server-1"]);
+    let art = dir.path().join("artifacts");
+    std::fs::create_dir(&art).unwrap();
+    for (f, body) in [("install.sh", "#!/bin/sh\n"), ("rke2.linux-amd64.tar.gz", "tarball"), ("rke2-images-core.linux-amd64.tar.zst", "images")] {
+        std::fs::write(art.join(f), body).unwrap();
+    }
+    let sum = |b: &str| hex::encode(sha2::Sha256::digest(b.as_bytes()));
+    // The images' checksum is wrong: as if the download was cut short.
+    std::fs::write(
+        art.join("sha256sum-amd64.txt"),
+        format!("{}  rke2.linux-amd64.tar.gz\n{}  rke2-images-core.linux-amd64.tar.zst\n", sum("tarball"), sum("other")),
+    )
+    .unwrap();
+    let P::ProxmoxRke2(x) = &mut p.provider else { unreachable!() };
+    x.rke2.artifacts_dir = Some(art.display().to_string());
+    let (px, _) = provider(&p, &dir.path().join("state"), Duration::from_secs(1));
+    let plan = px.plan().join("\n");
+    assert!(plan.contains("copy ") && plan.contains("install RKE2 (air-gapped)") && plan.contains("INSTALL_RKE2_ARTIFACT_PATH="), "{plan}");
+    let e = px.up().await.unwrap_err();
+    let msg = chain(&e);
+    assert!(msg.contains("rke2-images-core.linux-amd64.tar.zst has SHA-256"), "{msg}");
+    assert!(e.created_nothing());
+    assert!(server.seen().is_empty(), "refused before any API call");
+}

@@ -465,6 +465,13 @@ impl ProxmoxRke2 {
     }
 
     async fn up_inner(&self) -> Result<Access, ProxmoxError> {
+        if let Some(dir) = &self.px.rke2.artifacts_dir {
+            let dir = PathBuf::from(dir);
+            tokio::task::spawn_blocking(move || steps::verify_artifacts(&dir))
+                .await
+                .map_err(|e| ProxmoxError::Io(e.to_string()))?
+                .map_err(ProxmoxError::Config)?;
+        }
         std::fs::create_dir_all(&self.state).map_err(|e| ProxmoxError::Io(format!("failed to create {}: {e}", self.state.display())))?;
         let c = self.client()?;
         let ids = self.create_all(&c).await?;

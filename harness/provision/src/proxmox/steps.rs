@@ -23,6 +23,34 @@ pub const KUBECONFIG_PATH: &str = "/etc/rancher/rke2/rke2.yaml";
 /// `cni: none` needs only the core images).
 pub const ARTIFACTS: &[&str] = &["install.sh", "rke2.linux-amd64.tar.gz", "rke2-images-core.linux-amd64.tar.zst", "sha256sum-amd64.txt"];
 
+/// Checks an air-gapped artifacts directory before anything is created:
+/// every file is there and the tarballs match `sha256sum-amd64.txt` (the
+/// release's own checksums; the install script checks them again on the
+/// node, after the VMs exist).
+pub fn verify_artifacts(dir: &std::path::Path) -> Result<(), String> {
+    use sha2::Digest as _;
+    for a in ARTIFACTS {
+        if !dir.join(a).is_file() {
+            return Err(format!("rke2.artifactsDir {} has no {a} (needs {})", dir.display(), ARTIFACTS.join(", ")));
+        }
+    }
+    let sums = std::fs::read_to_string(dir.join("sha256sum-amd64.txt")).map_err(|e| format!("failed to read {}/sha256sum-amd64.txt: {e}", dir.display()))?;
+    for a in ARTIFACTS.iter().filter(|a| a.contains(".tar.")) {
+        let want = sums
+            .lines()
+            .find_map(|l| l.split_once(char::is_whitespace).filter(|(_, f)| f.trim().trim_start_matches('*') == *a).map(|(h, _)| h.to_ascii_lowercase()))
+            .ok_or_else(|| format!("{}/sha256sum-amd64.txt lists no {a}", dir.display()))?;
+        let mut f = std::fs::File::open(dir.join(a)).map_err(|e| format!("failed to read {}/{a}: {e}", dir.display()))?;
+        let mut h = sha2::Sha256::new();
+        std::io::copy(&mut f, &mut h).map_err(|e| format!("failed to read {}/{a}: {e}", dir.display()))?;
+        let got = hex::encode(h.finalize());
+        if got != want {
+            return Err(format!("{}/{a} has SHA-256 {got}, sha256sum-amd64.txt says {want}", dir.display()));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
     Text(String),
