@@ -231,6 +231,20 @@ impl Client {
         self.call_task(Method::DELETE, node, &format!("/nodes/{node}/qemu/{vmid}"), &params).await
     }
 
+    /// `GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces`: the
+    /// guest's IPv4 addresses as its agent reports them.
+    pub async fn agent_addresses(&self, node: &str, vmid: u32) -> Result<Vec<String>, ApiError> {
+        let path = format!("/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces");
+        let v = self.call(Method::GET, &path, &[]).await?;
+        let list = v.get("result").and_then(Value::as_array).ok_or_else(|| ApiError::Shape { call: format!("GET {path}"), why: "no result list".into() })?;
+        Ok(list
+            .iter()
+            .flat_map(|i| i.get("ip-addresses").and_then(Value::as_array).into_iter().flatten())
+            .filter(|a| a.get("ip-address-type").and_then(Value::as_str) == Some("ipv4"))
+            .filter_map(|a| a.get("ip-address").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+
     /// `GET /nodes/{node}/qemu/{vmid}/agent/file-read`: a file from inside
     /// the guest through the QEMU guest agent (how SSH host keys are read
     /// over a channel that is already authenticated).

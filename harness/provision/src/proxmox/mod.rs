@@ -250,7 +250,12 @@ impl ProxmoxRke2 {
             let id = format!("<vmid:{}>", n.name);
             let pin = match self.px.proxmox.ssh.as_ref().and_then(|s| s.known_hosts_file.as_ref()) {
                 Some(f) => format!("host key pinned from {f}"),
-                None => format!("host key read via {}", describe(&get, &format!("/nodes/{node_}/qemu/{id}/agent/file-read"), &[("file", HOST_KEY_FILE.into())])),
+                None => format!(
+                    "wait for {} in {}; host key read via {}",
+                    n.ip,
+                    describe(&get, &format!("/nodes/{node_}/qemu/{id}/agent/network-get-interfaces"), &[]),
+                    describe(&get, &format!("/nodes/{node_}/qemu/{id}/agent/file-read"), &[("file", HOST_KEY_FILE.into())])
+                ),
             };
             out.push(format!("node {} ({user}@{}): {pin}; wait for SSH", n.name, n.ip));
             for s in steps::node_steps(&self.profile, &self.px, n) {
@@ -393,6 +398,7 @@ impl ProxmoxRke2 {
             found.iter().map(|l| format!("{} {}", node.ip, l.split_once(' ').map_or("", |x| x.1))).collect::<Vec<_>>().join("\n")
         } else {
             let deadline = Instant::now() + self.timeouts.boot;
+            self.wait_for_address(c, node, vmid, deadline).await?;
             let key = loop {
                 match c.agent_file_read(&self.px.proxmox.target_node, vmid, HOST_KEY_FILE).await {
                     Ok(k) if k.trim().starts_with("ssh-") => break k,
@@ -410,6 +416,30 @@ impl ProxmoxRke2 {
         text.push_str(&line);
         text.push('\n');
         std::fs::write(&path, text).map_err(|e| ProxmoxError::Io(format!("failed to write {}: {e}", path.display())))
+    }
+
+    /// Waits until the guest agent reports the address `ipconfig0` asked
+    /// for: the guest booted and cloud-init configured it. Another address
+    /// (DHCP, a template with a static one) is an error, not a wait.
+    async fn wait_for_address(&self, c: &Client, node: &Node, vmid: u32, deadline: Instant) -> Result<(), ProxmoxError> {
+        let tn = &self.px.proxmox.target_node;
+        loop {
+            let last = match c.agent_addresses(tn, vmid).await {
+                Ok(a) if a.contains(&node.ip) => return Ok(()),
+                Ok(a) if a.iter().any(|x| !x.starts_with("127.")) => {
+                    return Err(ProxmoxError::NodeOther {
+                        node: node.name.clone(),
+                        message: format!("the guest came up with {} instead of {} (is the template's cloud-init drive attached?)", a.join(", "), node.ip),
+                    });
+                }
+                Ok(a) => format!("only {}", a.join(", ")),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(ProxmoxError::NodeOther { node: node.name.clone(), message: format!("guest agent never answered with {}: {last}", node.ip) });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn bootstrap(&self, node: &Node) -> Result<(), ProxmoxError> {

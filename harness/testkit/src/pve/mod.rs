@@ -14,8 +14,9 @@
 //! Proxmox removes a failed clone's config), 403 or 500 on chosen paths.
 //!
 //! With a [`vm::Lab`], "starting" a VM boots a network namespace with a real
-//! sshd on the `ipconfig0` address ([`vm`]), and the guest agent's
-//! `file-read` serves that sshd's host key.
+//! sshd on the `ipconfig0` address ([`vm`]); the guest agent answers once
+//! sshd listens: `network-get-interfaces` with that address, `file-read`
+//! with that sshd's host key.
 
 pub mod vm;
 
@@ -599,6 +600,22 @@ fn qemu(st: &mut State, cfg: &Config, lab: Option<&Lab>, dir: &Path, m: &str, id
             }
             st.vms.remove(&id);
             st.task(&node, "qmdestroy", &id.to_string(), &u, Ok(vec![format!("destroy VM {id}"), "purge from backup jobs and HA".into()]))
+        }
+        ("GET", ["agent", "network-get-interfaces"]) => {
+            if let Err(a) = verify(p, &[], &[]) {
+                return a;
+            }
+            let Some(vm) = st.vms.get(&id) else { return fail(StatusCode::INTERNAL_SERVER_ERROR, "gone") };
+            match &vm.lab_vm {
+                Some(l) if Lab::listening(l) => {
+                    let prefix = vm.config.get("ipconfig0").and_then(|c| c.split('/').nth(1)).and_then(|r| r.split(',').next()).and_then(|p| p.parse::<u8>().ok()).unwrap_or(24);
+                    ok(json!({ "result": [
+                        { "name": "lo", "hardware-address": "00:00:00:00:00:00", "ip-addresses": [{ "ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8 }] },
+                        { "name": "eth0", "hardware-address": "bc:24:11:00:00:01", "ip-addresses": [{ "ip-address": l.ip.to_string(), "ip-address-type": "ipv4", "prefix": prefix }] },
+                    ] }))
+                }
+                _ => fail(StatusCode::INTERNAL_SERVER_ERROR, "QEMU guest agent is not running"),
+            }
         }
         ("GET", ["agent", "file-read"]) => {
             if let Err(a) = verify(p, &[("file", any)], &["file"]) {
