@@ -360,8 +360,8 @@ pub mod flag_rules {
     pub const FLAG_004: Rule = Rule::error(
         "FLAG-004",
         AREA,
-        "the provider cannot provision and no existing cluster was named",
-        "point at an existing cluster with --kubeconfig, or choose a provider that provisions",
+        "the provider cannot provision (not built, or its profile section is unusable: proxmox-rke2 without a verified certificate or SSH identity) and no existing cluster was named",
+        "point at an existing cluster with --kubeconfig, choose a provider that provisions, or complete provider.proxmoxRke2",
     );
     pub const FLAG_005: Rule = Rule::error(
         "FLAG-005",

@@ -91,12 +91,18 @@ fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> R
     let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
     let kind = provider_kind(global, up.provider, loaded);
     infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags).map_err(|e| {
+        let hint = match &e {
+            infraflux_provision::ProvisionError::Proxmox(_) => {
+                format!("fix provider.proxmoxRke2 in {} (README, section Proxmox)", loaded.file)
+            }
+            _ => format!("provider `{kind}` cannot provision yet: use --provider existing (with --kubeconfig/--context or provider.existing in the profile)"),
+        };
         report_finding(&flag_finding(
             argv,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             "--provider",
-            format!("{e}; nothing was done"),
-            format!("provider `{kind}` cannot provision yet: use --provider existing (with --kubeconfig/--context or provider.existing in the profile)"),
+            format!("{}; nothing was done", install::run::chain(&e)),
+            hint,
         ))
     })
 }

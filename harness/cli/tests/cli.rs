@@ -35,9 +35,14 @@ fn usage_errors_exit_2() {
     assert_eq!(run(&["bogus"]).0, 2);
     assert_eq!(run(&["run", "--test-threads", "x"]).0, 2);
     assert_eq!(run(&["run", "--list", "--deadline", "5 parsecs"]).0, 2);
-    // Proxmox+RKE2 cannot provision yet. (Plain `up` with the embedded
-    // default is the local provider: it would build and start a real node.)
+    // The embedded default's Proxmox site names no way to verify its
+    // certificate, so proxmox-rke2 refuses it before any call. (Plain `up`
+    // with the embedded default is the local provider: it would build and
+    // start a real node.)
     let (code, _, err) = run(&["up", "--provider", "proxmox-rke2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("error[FLAG-004]") && err.contains("caFile") && err.contains("nothing was done"), "{err}");
+    let (code, _, err) = run(&["up", "--provider", "kind"]);
     assert_eq!(code, 2);
     assert!(err.contains("error[FLAG-004]") && err.contains("not built yet"), "{err}");
     let (code, _, err) = run(&["up", "--provider", "existing", "--wait-timeout", "soon"]);

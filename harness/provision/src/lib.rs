@@ -5,9 +5,10 @@
 //! Built: [`Existing`] names a cluster somebody else runs (kubeconfig and
 //! context from the flags, else from the profile's `provider.existing`),
 //! checks that it answers, and never creates or deletes the cluster itself;
-//! [`local::Local`] runs a real single-node cluster on this host. kind and
-//! Proxmox+RKE2 plug in here; until they exist [`for_profile`] refuses them
-//! with [`ProvisionError::NotBuilt`].
+//! [`local::Local`] runs a real single-node cluster on this host;
+//! [`proxmox::ProxmoxRke2`] clones VMs through the Proxmox VE API and
+//! bootstraps RKE2 on them over SSH. kind plugs in here; until it exists
+//! [`for_profile`] refuses it with [`ProvisionError::NotBuilt`].
 //!
 //! A provider may run the profile differently from what it says: addresses
 //! moved into its own lab network, features its host cannot give switched
@@ -16,6 +17,7 @@
 //! failing them.
 
 pub mod local;
+pub mod proxmox;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +74,8 @@ pub enum ProvisionError {
     LoadImages { provider: ProviderKind, why: String },
     #[error("local provider")]
     Local(#[from] local::LocalError),
+    #[error("proxmox-rke2 provider")]
+    Proxmox(#[from] proxmox::ProxmoxError),
 }
 
 impl ProvisionError {
@@ -82,15 +86,16 @@ impl ProvisionError {
             self,
             ProvisionError::NotBuilt(_)
                 | ProvisionError::Local(local::LocalError::Leftover(_) | local::LocalError::NotRoot | local::LocalError::Artifacts(_))
-        )
+        ) || matches!(self, ProvisionError::Proxmox(e) if e.created_nothing())
     }
 
     /// Exit status: asking for a provider that does not exist is bad input;
     /// a cluster that does not answer is cluster trouble.
     pub fn status(&self) -> Status {
         match self {
-            ProvisionError::NotBuilt(_) => Status::BadInput,
-            ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } | ProvisionError::Local(_) => Status::Cluster,
+            ProvisionError::NotBuilt(_)
+            | ProvisionError::Proxmox(proxmox::ProxmoxError::Config(_) | proxmox::ProxmoxError::Secret { .. }) => Status::BadInput,
+            ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } | ProvisionError::Local(_) | ProvisionError::Proxmox(_) => Status::Cluster,
         }
     }
 }
@@ -223,6 +228,15 @@ pub fn for_profile(profile: &Profile, kind: Option<ProviderKind>, flags: &Access
             };
             Ok(Box::new(local::Local::new(dir)))
         }
+        ProviderKind::ProxmoxRke2 => {
+            // known_hosts and the kubeconfig live beside the scripts' cache,
+            // one directory per cluster name.
+            let state = infraflux_model::pins::cache_dir()
+                .unwrap_or_else(|| PathBuf::from(".infraflux"))
+                .join("proxmox-rke2")
+                .join(&profile.name);
+            Ok(Box::new(proxmox::ProxmoxRke2::new(profile, state)?))
+        }
         other => Err(ProvisionError::NotBuilt(other)),
     }
 }
@@ -256,13 +270,25 @@ mod tests {
     }
 
     #[test]
-    fn providers_that_would_provision_are_refused_as_bad_input() {
+    fn a_provider_not_built_is_refused_as_bad_input() {
         let p = profile("provider:\n  existing: {}\n");
-        for kind in [ProviderKind::Kind, ProviderKind::ProxmoxRke2] {
-            let e = for_profile(&p, Some(kind), &Access::default()).err().unwrap_or_else(|| panic!("{kind} is not built"));
-            assert_eq!(e.status(), Status::BadInput);
-            assert!(e.to_string().contains(kind.as_str()), "{e}");
-        }
+        let kind = ProviderKind::Kind;
+        let e = for_profile(&p, Some(kind), &Access::default()).err().unwrap_or_else(|| panic!("{kind} is not built"));
+        assert_eq!(e.status(), Status::BadInput);
+        assert!(e.to_string().contains(kind.as_str()), "{e}");
+    }
+
+    #[test]
+    fn proxmox_without_its_section_or_a_verified_certificate_is_bad_input() {
+        let p = profile("provider:\n  existing: {}\n");
+        let e = for_profile(&p, Some(ProviderKind::ProxmoxRke2), &Access::default()).err().unwrap_or_else(|| panic!("no proxmox section"));
+        assert_eq!(e.status(), Status::BadInput);
+        assert!(e.created_nothing());
+        let text = infraflux_model::profile::DEFAULT_YAML.replace("      bridge: vmbr0\n", "      bridge: vmbr0\n      insecureSkipTlsVerify: true\n");
+        let p = infraflux_model::profile::load_str("p.yaml", &text).unwrap_or_else(|e| panic!("{e}")).profile;
+        let e = for_profile(&p, None, &Access::default()).err().unwrap_or_else(|| panic!("skip refused"));
+        assert_eq!(e.status(), Status::BadInput);
+        assert!(format!("{:?}", e).contains("insecureSkipTlsVerify"), "{e:?}");
     }
 
     #[tokio::test]

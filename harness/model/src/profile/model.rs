@@ -143,8 +143,74 @@ pub struct Proxmox {
     pub template: String,
     /// Bridge the VMs' NIC attaches to.
     pub bridge: String,
+    /// Accepted for old profiles only: the provider refuses `true`. The API
+    /// certificate is checked against `caFile` or `fingerprint` instead.
     #[serde(default)]
     pub insecure_skip_tls_verify: bool,
+    /// PEM file with the CA that signed the API certificate
+    /// (`/etc/pve/pve-root-ca.pem` on a default install).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// SHA-256 fingerprint of the API certificate (as the web UI shows it
+    /// under Node → Certificates: hex pairs, colons optional).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// Storage the clones' disks go to.
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    /// Resource pool the VMs join (the token may be limited to it).
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// Full clone (independent disks); `false` makes linked clones, which
+    /// need a template on storage that supports them.
+    #[serde(default = "default_true")]
+    pub full_clone: bool,
+    /// CPU, memory and disk of every VM.
+    #[serde(default)]
+    pub vm: VmShape,
+    /// DNS server cloud-init writes into the VMs (`nameserver`).
+    #[serde(default)]
+    pub nameserver: Option<String>,
+    /// How the harness logs into the VMs; required to provision.
+    #[serde(default)]
+    pub ssh: Option<NodeSsh>,
+}
+
+fn default_storage() -> String {
+    "local-lvm".into()
+}
+
+/// Hardware of every VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VmShape {
+    pub cores: u32,
+    #[serde(rename = "memoryMiB")]
+    pub memory_mib: u32,
+    /// The template's boot disk, grown to `diskGiB`.
+    pub disk: String,
+    #[serde(rename = "diskGiB")]
+    pub disk_gib: u32,
+}
+
+impl Default for VmShape {
+    fn default() -> Self {
+        VmShape { cores: 4, memory_mib: 8192, disk: "scsi0".into(), disk_gib: 40 }
+    }
+}
+
+/// SSH access to the VMs: cloud-init installs the public key for `user`;
+/// host keys are pinned from `knownHostsFile`, else read through the QEMU
+/// guest agent (never trusted on first use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSsh {
+    /// cloud-init `ciuser`; commands run through `sudo -n` unless `root`.
+    pub user: String,
+    pub public_key_file: String,
+    pub private_key_file: String,
+    #[serde(default)]
+    pub known_hosts_file: Option<String>,
 }
 
 /// RKE2 settings that are not derivable from the rest of the profile.
@@ -163,6 +229,11 @@ pub struct Rke2 {
     /// Port joining servers/agents register on (RKE2 supervisor).
     #[serde(default = "default_supervisor_port")]
     pub supervisor_port: u16,
+    /// Air-gapped install: a directory with the release's `install.sh`,
+    /// `rke2.linux-amd64.tar.gz`, `rke2-images-core.linux-amd64.tar.zst`
+    /// and `sha256sum-amd64.txt`. `None`: online install from get.rke2.io.
+    #[serde(default)]
+    pub artifacts_dir: Option<String>,
 }
 
 fn default_supervisor_port() -> u16 {
