@@ -218,9 +218,13 @@ pub struct RunArgs {
     /// Run only cases marked ignored.
     #[arg(long)]
     pub ignored: bool,
-    /// Cases run in parallel (each in its own namespace).
+    /// Cases run in parallel, each in its own namespace (default: the
+    /// number of CPUs). Exclusive cases (`exclusive: true`: restarts,
+    /// resets, throughput) always run alone, after the others.
     #[arg(long, value_name = "N")]
     pub test_threads: Option<usize>,
+    #[command(flatten)]
+    pub prove: ProveFlags,
     /// Suites directory.
     #[arg(long, value_name = "DIR", default_value = "suites")]
     pub suites: PathBuf,
@@ -248,6 +252,20 @@ pub struct RunArgs {
     /// into kube-system by default; some sites use `cilium`).
     #[arg(long, value_name = "NS", default_value = "kube-system")]
     pub cilium_namespace: String,
+}
+
+/// Negative controls (docs/prove.md).
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct ProveFlags {
+    /// Instead of a run, prove every selected case that runs here: apply the
+    /// case's `break` recipe, expect the case to fail for its stated reason,
+    /// restore, expect it to pass again. Writes prove.json and junit.xml
+    /// (testsuite `prove`); exit 1 when a case cannot fail, fails for
+    /// another reason, does not pass after restore, or declares no break.
+    /// Changes the cluster's Cilium configuration while it runs: use a
+    /// cluster you own.
+    #[arg(long)]
+    pub prove: bool,
 }
 
 /// How a run is judged beyond its cases (docs/contract.md).
@@ -303,6 +321,11 @@ pub struct ConformArgs {
     /// Run the suites against the stack as found: no install, no teardown.
     #[arg(long)]
     pub skip_install: bool,
+    /// Run only cases whose `<suite>::<case>` id contains this (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub prove: ProveFlags,
     /// Keep what this run installed (and a provisioned cluster) afterwards.
     #[arg(long)]
     pub keep: bool,

@@ -340,6 +340,7 @@ async fn cmd_run(args: &infraflux::cli::RunArgs, global: &infraflux::cli::Global
     plan.opts.exact = args.exact;
     plan.opts.ignored = args.ignored;
     plan.opts.test_threads = args.test_threads;
+    plan.prove = args.prove.prove;
     if args.list {
         plan.opts.list = true;
         return Ok(match engine::list(&plan.opts) {
@@ -501,7 +502,12 @@ async fn conform_run(
         Err(f) => return Ok(input_error(&f)),
     };
     plan.install = install;
+    plan.opts.filters = args.filter.clone();
+    plan.prove = args.prove.prove;
     let pipeline::Executed { status, out } = pipeline::execute(plan).await;
+    if args.prove.prove {
+        return Ok(status);
+    }
     let (Some(out), Some(baseline)) = (out, &args.baseline) else { return Ok(status) };
     // The profile's threshold, not the report command's default.
     let opts = report::CompareOptions {

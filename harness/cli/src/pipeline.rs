@@ -70,6 +70,8 @@ pub struct Plan {
     pub install: Vec<infraflux_model::results::PhaseResult>,
     /// The command line, for locating flag findings raised while executing.
     pub argv: Vec<String>,
+    /// Prove the selected cases instead of running them (`--prove`).
+    pub prove: bool,
 }
 
 /// The cluster `conform` runs against.
@@ -292,7 +294,7 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
-    Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new() })
+    Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new(), prove: false })
 }
 
 /// The run's promises. When the provider ran an adapted profile, the
@@ -348,6 +350,9 @@ pub async fn execute(mut plan: Plan) -> Executed {
         eprintln!("{}", secret::redact(&f.to_string()));
         return Executed { status: Status::BadInput, out: None };
     }
+    if plan.prove {
+        return execute_prove(plan).await;
+    }
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let sink = recorder.clone();
     plan.opts.events = EventSink::new(move |event| {
@@ -380,6 +385,38 @@ pub async fn execute(mut plan: Plan) -> Executed {
         }
         Err(e) => {
             eprintln!("error: failed to write the reports: {}", secret::redact(&e.to_string()));
+            Executed { status: e.exit_status(), out: None }
+        }
+    }
+}
+
+/// `--prove`: the negative controls instead of a run; the table on
+/// stdout, prove.json and junit.xml under the run directory.
+async fn execute_prove(plan: Plan) -> Executed {
+    let which = engine::cluster_description(&plan.opts, None);
+    match engine::prove::prove(plan.opts).await {
+        Ok(report) => {
+            print!("{}", infraflux_report::render_prove_table(&report));
+            let status = if report.holds() { Status::Pass } else { Status::Failed };
+            match infraflux_report::write_prove(&plan.out, &report) {
+                Ok(dir) => {
+                    eprintln!("reports: {}", dir.display());
+                    Executed { status, out: Some(dir) }
+                }
+                Err(e) => {
+                    eprintln!("error: failed to write the prove reports: {}", secret::redact(&e.to_string()));
+                    Executed { status: e.exit_status(), out: None }
+                }
+            }
+        }
+        Err(e) => {
+            for f in e.findings() {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
+            if matches!(e, engine::EngineError::Cluster(_)) {
+                eprintln!("  cluster: {}", secret::redact(&which));
+            }
             Executed { status: e.exit_status(), out: None }
         }
     }

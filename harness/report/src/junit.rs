@@ -297,7 +297,7 @@ fn write_properties(w: &mut Writer<Vec<u8>>, props: &[(&str, String)]) -> Result
 
 /// XML 1.0 forbids most control characters even when escaped; command
 /// output (ANSI colour codes) is full of them, so they become U+FFFD.
-fn xml_text(s: &str) -> String {
+pub(super) fn xml_text(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\t' | '\n' | '\r' => c,
@@ -308,6 +308,6 @@ fn xml_text(s: &str) -> String {
 }
 
 /// Text for a CDATA section, which cannot contain its own terminator.
-fn cdata_text(s: &str) -> String {
+pub(super) fn cdata_text(s: &str) -> String {
     xml_text(s).replace("]]>", "]] >")
 }

@@ -71,6 +71,7 @@ mod html;
 mod input;
 mod junit;
 mod markdown;
+mod prove;
 pub mod perf;
 mod recorder;
 mod view;
@@ -93,6 +94,7 @@ pub use compare::{
     compare_results, compare_with,
 };
 pub use input::{load_results, validate};
+pub use prove::{PROVE_JSON, PROVE_SUITE, render_prove_table, write_prove};
 pub use recorder::Recorder;
 pub use rules::RULES;
 

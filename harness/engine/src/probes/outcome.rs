@@ -15,7 +15,13 @@ pub(crate) fn verdict_holds(p: &Probe, report: &Value) -> bool {
     ok == (p.expect == ProbeExpect::Ok)
 }
 
-pub(crate) fn finish_probe(ctx: &CaseCtx, p: &Probe, report: Value) -> Result<Option<String>, StepError> {
+pub(crate) fn finish_probe(ctx: &CaseCtx, p: &Probe, mut report: Value) -> Result<Option<String>, StepError> {
+    // An echo server answers with JSON (hostname, client_ip…): parsed once
+    // here so predicates can address its fields (`$.bodyJson.hostname`).
+    let parsed = report.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str::<Value>(b).ok());
+    if let (Some(j), Some(o)) = (parsed, report.as_object_mut()) {
+        o.insert("bodyJson".into(), j);
+    }
     if let Some(name) = &p.name {
         ctx.record_probe(name, report.clone());
     }

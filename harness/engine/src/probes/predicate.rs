@@ -11,8 +11,35 @@ use serde_json::Value;
 
 use crate::suite::model::{ConditionMatch, Predicate};
 
+/// `sameAs`: what `p.path` selects in `doc` is exactly what it selects in
+/// `other` (the named earlier report), and not nothing.
+pub fn same_as(p: &Predicate, doc: &Value, other: &Value) -> Result<(), String> {
+    let pick = |d: &Value| -> Result<Vec<Value>, String> {
+        let sel: Vec<&Value> = d.query(&p.path).map_err(|e| format!("invalid JSONPath `{}`: {e}", p.path))?;
+        Ok(sel.into_iter().filter(|v| !v.is_null()).cloned().collect())
+    };
+    let (here, there) = (pick(doc)?, pick(other)?);
+    let name = p.same_as.as_deref().unwrap_or("?");
+    if here.is_empty() || there.is_empty() {
+        return Err(format!("{} same as in `{name}`: nothing selected (here {}, there {})", p.path, describe(&here.iter().collect::<Vec<_>>()), describe(&there.iter().collect::<Vec<_>>())));
+    }
+    if here == there {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} same as in `{name}`: found {}, `{name}` had {}",
+            p.path,
+            describe(&here.iter().collect::<Vec<_>>()),
+            describe(&there.iter().collect::<Vec<_>>())
+        ))
+    }
+}
+
 /// `Ok(())` when `p` holds on `doc`, else what was seen.
 pub fn check(p: &Predicate, doc: &Value) -> Result<(), String> {
+    if p.same_as.is_some() {
+        return Err(format!("{}: `sameAs` compares two reports and applies to `assert: {{probe: ...}}` only", p.path));
+    }
     let selected: Vec<&Value> = doc
         .query(&p.path)
         .map_err(|e| format!("invalid JSONPath `{}`: {e}", p.path))?;
@@ -223,6 +250,7 @@ mod tests {
             not_in_cidr: None,
             count: None,
             range: None,
+            same_as: None,
         }
     }
 

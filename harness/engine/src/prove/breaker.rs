@@ -52,6 +52,7 @@ pub struct Applied {
     config: BTreeMap<String, Option<String>>,
     removed: Vec<Recorded>,
     patched: Vec<Recorded>,
+    created: Vec<crate::cluster::ObjectKey>,
 }
 
 /// Bounds on the waits of a break.
@@ -66,9 +67,9 @@ const CILIUM_WORKLOADS: [(&str, &str, &str); 2] = [("apps/v1", "DaemonSet", "cil
 
 /// Applies `recipe`. On an error, whatever was already changed is undone
 /// before the error returns.
-pub async fn apply(cluster: &Cluster, cilium_ns: &str, recipe: &BreakRecipe, b: Bounds) -> Result<Applied, BreakError> {
-    let mut applied = Applied { config: BTreeMap::new(), removed: Vec::new(), patched: Vec::new() };
-    match apply_into(cluster, cilium_ns, recipe, b, &mut applied).await {
+pub async fn apply(cluster: &Cluster, cilium_ns: &str, run_id: &str, recipe: &BreakRecipe, b: Bounds) -> Result<Applied, BreakError> {
+    let mut applied = Applied { config: BTreeMap::new(), removed: Vec::new(), patched: Vec::new(), created: Vec::new() };
+    match apply_into(cluster, cilium_ns, run_id, recipe, b, &mut applied).await {
         Ok(()) => {
             if let Some(d) = &recipe.settle {
                 tokio::time::sleep(d.0).await;
@@ -87,6 +88,7 @@ pub async fn apply(cluster: &Cluster, cilium_ns: &str, recipe: &BreakRecipe, b: 
 async fn apply_into(
     cluster: &Cluster,
     cilium_ns: &str,
+    run_id: &str,
     recipe: &BreakRecipe,
     b: Bounds,
     applied: &mut Applied,
@@ -113,6 +115,11 @@ async fn apply_into(
             .map_err(kube("patch cilium-config"))?;
         restart_cilium(cluster, cilium_ns, Some(&chrono_stamp()), b).await?;
     }
+    for obj in &recipe.create {
+        let labels = crate::cluster::harness_labels(run_id, None);
+        let key = cluster.apply(obj, "default", &labels).await.map_err(kube("create a break object"))?;
+        applied.created.push(key);
+    }
     for r in &recipe.remove {
         let kind = resolve(cluster, r).await?;
         for obj in select(cluster, &kind, r).await? {
@@ -138,7 +145,9 @@ async fn apply_into(
             .await
             .map_err(kube(format!("patch {} {name}", kind.resource.kind)))?;
         applied.patched.push(Recorded { kind: kind.clone(), namespace: ns.clone(), name: name.clone(), object: before });
-        wait_workload(cluster, &kind, ns.as_deref(), &name, b.rollout).await?;
+        if p.rollout {
+            wait_workload(cluster, &kind, ns.as_deref(), &name, b.rollout).await?;
+        }
     }
     Ok(())
 }
@@ -159,6 +168,13 @@ impl Applied {
         }
         for r in self.removed.iter().rev() {
             keep(recreate(cluster, r, b).await);
+        }
+        for key in self.created.iter().rev() {
+            let r = match cluster.delete(key).await {
+                Ok(_) => wait_gone(cluster, key, b.rollout).await,
+                Err(e) => Err(BreakError::Kube { what: format!("delete {key}"), source: e }),
+            };
+            keep(r);
         }
         if !self.config.is_empty() {
             keep(restore_config(cluster, cilium_ns, &self.config, b).await);

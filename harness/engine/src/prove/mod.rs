@@ -85,7 +85,7 @@ pub async fn prove(opts: RunOptions) -> Result<ProveReport, EngineError> {
             continue;
         }
         eprintln!("prove: break `{}` ({}) for {} case(s)", g.name, g.recipe.description, g.cases.len());
-        let applied = match breaker::apply(&session.cluster, &opts.cilium_namespace, &g.recipe, bounds).await {
+        let applied = match breaker::apply(&session.cluster, &opts.cilium_namespace, &run_id, &g.recipe, bounds).await {
             Ok(a) => a,
             Err(e) => {
                 let msg = format!("the break could not be applied (undone): {e}");

@@ -198,7 +198,16 @@ pub fn check_report(ctx: &CaseCtx, a: &Assert) -> Result<Option<String>, StepErr
         .probe_report(name)
         .ok_or_else(|| invalid(format!("`{name}` has no report (did its probe or exec step run?)")))?;
     let that = predicate::render_predicates(&a.that, &ctx.vars).map_err(invalid)?;
-    let failures: Vec<String> = that.iter().filter_map(|p| predicate::check(p, &report).err()).collect();
+    let failures: Vec<String> = that
+        .iter()
+        .filter_map(|p| match &p.same_as {
+            None => predicate::check(p, &report).err(),
+            Some(other) => match ctx.probe_report(other) {
+                Some(o) => predicate::same_as(p, &report, &o).err(),
+                None => Some(format!("`{other}` has no report (did its probe run?)")),
+            },
+        })
+        .collect();
     if failures.is_empty() {
         Ok(None)
     } else {

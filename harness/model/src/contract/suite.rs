@@ -18,6 +18,9 @@ pub const SUITE: &str = "profile";
 /// the label, so a loader finding points at where the values came from.
 pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
     let mut cases = Vec::new();
+    // Negative controls for `run --prove`: each case names the break that
+    // must make it fail (only recipes some case uses are written).
+    let mut breaks = serde_json::Map::new();
     for pool in &p.load_balancer.pools {
         // Listed and filtered by name, so a disabled pool can be counted.
         let this = format!("$.items[?@.metadata.name=='{}']", pool.name);
@@ -40,7 +43,15 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
             "path": format!("{this}.status.conditions[?@.type=='cilium.io/PoolConflict' && @.status=='True']"),
             "count": {"equals": 0}
         }));
-        cases.push(case(
+        let recipe = format!("pool-{}-gone", pool.name);
+        breaks.insert(
+            recipe.clone(),
+            json!({
+                "description": format!("LB-IPAM pool {} removed", pool.name),
+                "remove": [{"apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool", "name": pool.name}],
+            }),
+        );
+        let mut c = case(
             &profile_case("lb-pool", &pool.name),
             &format!("LB-IPAM pool {} exists, enabled, with the profile's blocks and no conflict.", pool.name),
             &["lbIpam"],
@@ -48,7 +59,9 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
                 "ref": {"apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool"},
                 "that": that,
             }})],
-        ));
+        );
+        c["break"] = json!({"recipe": recipe, "failsWith": format!("name=='{}'", pool.name)});
+        cases.push(c);
     }
     if p.features.bgp {
         // Every node when the selector selects every Linux node; otherwise
@@ -58,7 +71,15 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
         for peer in &p.bgp.peers {
             let sessions = format!("$.items[*].status.bgpInstances[*].peers[?@.peerAddress=='{}']", peer.address);
             let min: Value = if all_nodes { json!("{{nodeCount}}") } else { json!(1) };
-            cases.push(case(
+            breaks.insert(
+                "bgp-cluster-config-gone".into(),
+                json!({
+                    "description": "every CiliumBGPClusterConfig removed",
+                    "remove": [{"apiVersion": "cilium.io/v2", "kind": "CiliumBGPClusterConfig"}],
+                    "settle": "10s",
+                }),
+            );
+            let mut c = case(
                 &profile_case("bgp-peer", &peer.name),
                 &format!(
                     "The cluster config peers with {} (AS{}) from AS{} and every selected node's session is established.",
@@ -88,14 +109,16 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
                         ],
                     }}),
                 ],
-            ));
+            );
+            c["break"] = json!({"recipe": "bgp-cluster-config-gone", "failsWith": "peerAddress"});
+            cases.push(c);
         }
     }
     if p.features.gateway_api {
         let gw = &p.gateway;
         for l in &gw.listeners {
             let listener = |field: &str| format!("$.{field}.listeners[?@.name=='{}']", l.name);
-            cases.push(case(
+            let mut c = case(
                 &profile_case("gateway-listener", &l.name),
                 &format!("Gateway {}/{} has listener {} on port {} and it is Programmed.", gw.namespace, gw.name, l.name, l.port),
                 &["gatewayApi"],
@@ -114,7 +137,9 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
                         },
                     ],
                 }})],
-            ));
+            );
+            c["break"] = json!({"none": "the Gateway serves the site's traffic; its listeners are proven by the gateway suite's own Gateway"});
+            cases.push(c);
         }
     }
     for r in &p.dns.records {
@@ -127,7 +152,7 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
         };
         let Some(content) = content else { continue };
         let proxied = r.proxied.unwrap_or(p.dns.cloudflare.proxied_default);
-        cases.push(case(
+        let mut c = case(
             &profile_case("dns-record", &r.name),
             &format!("{} is published by external-dns and points at {content}.", r.hostname),
             &[],
@@ -138,7 +163,9 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
                 "state": "present",
                 "timeout": "1m",
             }})],
-        ));
+        );
+        c["break"] = json!({"none": "the record lives in the site's DNS zone, which a break must not change"});
+        cases.push(c);
     }
     let suite = json!({
         "apiVersion": "infraflux.io/v1alpha1",
@@ -147,6 +174,7 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
         "description": format!("The profile's concrete promises, generated from {profile_file}."),
         "requires": ["cilium"],
         "defaults": {"timeout": "2m", "timeouts": {"assert": "60s"}},
+        "breaks": breaks,
         "cases": cases,
     });
     let text = serde_json::to_string_pretty(&suite).unwrap_or_default();

@@ -158,6 +158,12 @@ pub struct BreakRecipe {
     /// selects); re-created from their recorded form on restore.
     #[serde(default)]
     pub remove: Vec<ObjectRef>,
+    /// Objects to create (server-side apply, harness labels added), e.g. a
+    /// kube-proxy DaemonSet the cluster must not have; deleted on restore.
+    /// Pods should not be schedulable (a nodeSelector no node has), so
+    /// nothing is pulled or run.
+    #[serde(default)]
+    pub create: Vec<serde_json::Value>,
     /// JSON merge patches on existing objects (e.g. a DaemonSet's
     /// nodeSelector, a peer's ASN); the recorded spec is put back on restore.
     /// A patched Deployment or DaemonSet is waited on to roll out.
@@ -174,6 +180,11 @@ pub struct BreakPatch {
     #[serde(rename = "ref")]
     pub target: ObjectRef,
     pub merge: serde_json::Value,
+    /// Wait for a patched workload to roll out (default). `false` for a
+    /// break whose point is a rollout that cannot finish (a Deployment
+    /// whose new pods cannot be scheduled).
+    #[serde(default = "yes")]
+    pub rollout: bool,
 }
 
 /// One operation. Exactly one key per list item: `- apply: {...}`.
@@ -409,6 +420,11 @@ pub struct Predicate {
     /// within these bounds (throughputs, packet counts, downtimes).
     #[serde(default)]
     pub range: Option<RangeCheck>,
+    /// On a report only: the path selects something, and exactly what it
+    /// selects in the report of this earlier probe (e.g. the same
+    /// `$.bodyJson.hostname`: a sticky session answered by one backend).
+    #[serde(default)]
+    pub same_as: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -33,6 +33,22 @@ impl Validator<'_> {
         }
         for (i, p) in a.that.iter().enumerate() {
             self.predicate(&format!("{path}.that[{i}]"), p, known);
+            let Some(other) = &p.same_as else { continue };
+            if a.target.is_some() {
+                self.error(
+                    &SUITE_009,
+                    &format!("{path}.that[{i}].sameAs"),
+                    "`sameAs` compares two reports; this assert reads an object".into(),
+                    "use `sameAs` in `assert: {probe: <name>}` against another earlier probe",
+                );
+            } else if !probes.contains(other) || a.probe.as_ref() == Some(other) {
+                self.error(
+                    &SUITE_013,
+                    &format!("{path}.that[{i}].sameAs"),
+                    format!("`sameAs: {other}` names no other earlier probe or exec step of this case"),
+                    "name another probe step (`name: ...`) that runs before this assert",
+                );
+            }
         }
     }
 
@@ -98,6 +114,7 @@ impl Validator<'_> {
             p.not_in_cidr.is_some(),
             p.count.is_some(),
             p.range.is_some(),
+            p.same_as.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -107,7 +124,7 @@ impl Validator<'_> {
                 &SUITE_009,
                 path,
                 format!("predicate needs exactly one comparison, found {n}"),
-                "use one of equals, contains, matches, exists: true, absent: true, inCidr, notInCidr, count, range",
+                "use one of equals, contains, matches, exists: true, absent: true, inCidr, notInCidr, count, range, sameAs",
             );
         }
         if let Some(re) = &p.matches

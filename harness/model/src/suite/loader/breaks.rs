@@ -24,12 +24,23 @@ impl Validator<'_> {
                     "say what the break does, e.g. `kube-proxy replacement off`",
                 );
             }
-            if r.cilium_config.is_empty() && r.remove.is_empty() && r.patch.is_empty() {
+            for (i, obj) in r.create.iter().enumerate() {
+                let has = |ptr: &str| obj.pointer(ptr).and_then(serde_json::Value::as_str).is_some_and(|s| !s.is_empty());
+                if !(has("/apiVersion") && has("/kind") && has("/metadata/name")) {
+                    self.error(
+                        &SUITE_025,
+                        &format!("{path}.create[{i}]"),
+                        "an object to create needs apiVersion, kind and metadata.name".into(),
+                        "write a whole manifest, e.g. a DaemonSet with its namespace",
+                    );
+                }
+            }
+            if r.cilium_config.is_empty() && r.remove.is_empty() && r.patch.is_empty() && r.create.is_empty() {
                 self.error(
                     &SUITE_025,
                     &path,
                     format!("break recipe `{name}` changes nothing"),
-                    "give at least one of `ciliumConfig`, `remove` or `patch`",
+                    "give at least one of `ciliumConfig`, `create`, `remove` or `patch`",
                 );
             }
             // Recipes act on the cluster, outside any case: no case

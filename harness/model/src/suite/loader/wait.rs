@@ -27,6 +27,14 @@ impl Validator<'_> {
         }
         if let Some(f) = &w.field {
             self.predicate(&format!("{path}.field"), f, known);
+            if f.same_as.is_some() {
+                self.error(
+                    &SUITE_009,
+                    &format!("{path}.field.sameAs"),
+                    "`sameAs` compares two reports; a wait reads an object".into(),
+                    "use `sameAs` in `assert: {probe: <name>}`",
+                );
+            }
         }
     }
 }
