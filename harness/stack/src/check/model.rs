@@ -351,6 +351,7 @@ impl<'a> Ctx<'a> {
             .filter_map(|r| r.version.clone())
             .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
             .chain(self.opts.cilium_version.clone())
+            .chain(self.opts.profile.as_ref().map(|p| p.cilium.clone()))
             .chain(default_profile_cilium())
     }
 

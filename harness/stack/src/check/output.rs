@@ -33,7 +33,15 @@ YAML-002 (the file is still checked, with both entries kept). An alias used as a
 matched by name (note INPUT-005). `--repo DIR` also reads every other manifest under DIR to resolve references and namespaces; \
 findings are reported only for the given paths. Flux post-build variables (`${VAR}`, `${VAR:=default}`) are accepted in typed fields.\n\
 - Versions: Cilium from the Cilium HelmRelease (chart version or its OCIRepository tag), a `helm install --version` line, \
-`--cilium-version`, else the default profile; external-dns from its HelmRelease (chart 1.N is external-dns 0.N).\n\
+`--cilium-version`, the cluster profile given, else the default profile; external-dns from its HelmRelease (chart 1.N is \
+external-dns 0.N). Gateway API (GW-013/014/015) from what the inputs install (a CRD's `gateway.networking.k8s.io/bundle-version` \
+and `channel` annotations, a bundle URL, a GitRepository/OCIRepository tag whose Flux Kustomization path names the channel; the \
+newest when several, experimental when any is), else `--gateway-api-version`/`--gateway-api-channel`, the cluster profile, else \
+the bundle the judged Cilium line requires with the channel unknown (kinds judged against experimental, GW-015 silent); that \
+release's CRDs are read from the Go module cache (`sigs.k8s.io/gateway-api@<version>/config/crd/`; the newest cached patch of the \
+line when the exact one is missing, note INPUT-006 when none is). Flux (FLUX-005/006/010) from a FluxInstance \
+`spec.distribution.version` (`2.x` is the newest known line, 2.9), a `# Flux Version:` header, Flux's `app.kubernetes.io/version` \
+labels, else `--flux-version`, the cluster profile, the default profile. Version-aware messages name the version and its source.\n\
 - Chart values (CHART-001) are compared with the chart of the pinned version from the Go module cache \
 (`harness/tools/charts/go.mod`, `.ci/fetch-charts`); when only another release of the same minor line is cached, that one is \
 used and named; when none is, note INPUT-004.\n\

@@ -309,7 +309,7 @@ fn repo_context_resolves_references_without_reporting_on_it() {
     let paths = [root.join("apps"), root.join("clusters/a")];
     let alone = check(&paths).expect("checks");
     assert!(alone.findings.iter().any(|f| f.rule == "FLUX-009"), "{}", render_human(&alone));
-    let opts = Options { repo: Some(root.to_path_buf()), cilium_version: None };
+    let opts = Options { repo: Some(root.to_path_buf()), ..Options::default() };
     let rep = check_with(&paths, &opts).expect("checks");
     let rules: Vec<&str> = rep.findings.iter().filter(|f| f.severity != Severity::Info).map(|f| f.rule.as_str()).collect();
     // infra's own broken dependsOn is in the context, not reported; the
