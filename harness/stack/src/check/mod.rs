@@ -16,6 +16,7 @@
 //! from.
 
 mod embed;
+mod generators;
 mod input;
 mod model;
 mod namespaces;

@@ -14,7 +14,11 @@ pub(crate) const INPUTS_DOC: &str = "## Inputs\n\n\
 same width, `{% … %}` blanks, so positions stay true); `.sh`/`.bash` are shell scripts; `.tf` is Terraform scanned as text.\n\
 - A document with `apiVersion` and `kind` is a Kubernetes object. A Flux HelmRelease contributes its inline `spec.values` and the \
 ConfigMaps its `valuesFrom` names (if they are in the inputs) as Helm values of its chart; positions inside the embedded values point \
-into the ConfigMap's file.\n\
+into the ConfigMap's file. A `valuesFrom` name that no ConfigMap in the inputs has is matched against kustomize `configMapGenerator` \
+names (the generated name carries a hash suffix unless `disableNameSuffixHash`), the entry whose key is the `valuesKey` (`key=path`, \
+else the file's base name; the generator nearest the HelmRelease wins), and that file is read as the release's values. A `valuesFrom` \
+entry with `targetPath` (ConfigMap or Secret) places one value at that dotted path (`a\\.b` escapes a dot, `a[0]` stops the path at a \
+list): CHART-001 looks the path up in the chart, and rules that need a key to be set count it as set.\n\
 - A document without `apiVersion`/`kind` is Helm values when its file name contains `values` (chart from the name: cilium, \
 external-dns, cert-manager, sealed-secrets; else by content), or when its top-level keys score as a chart's values \
 (`kubeProxyReplacement` or three Cilium keys; `txtOwnerId` or provider+sources; `installCRDs` or two cert-manager keys). \
