@@ -44,7 +44,7 @@ newest when several, experimental when any is), else `--gateway-api-version`/`--
 the bundle the judged Cilium line requires with the channel unknown (kinds judged against experimental, GW-015 silent); that \
 release's CRDs are read from the Go module cache (`sigs.k8s.io/gateway-api@<version>/config/crd/`; the newest cached patch of the \
 line when the exact one is missing, note INPUT-006 when none is). Flux (FLUX-005/006/010) from a FluxInstance \
-`spec.distribution.version` (`2.x` is the newest known line, 2.9), a `# Flux Version:` header, Flux's `app.kubernetes.io/version` \
+`spec.distribution.version` or a `flux-instance` HelmRelease's `instance.distribution.version` (`2.x` is the newest known line, 2.9), a `# Flux Version:` header, Flux's `app.kubernetes.io/version` \
 labels, else `--flux-version`, the cluster profile, the default profile. Version-aware messages name the version and its source.\n\
 - Chart values (CHART-001) are compared with the chart of the pinned version from the Go module cache \
 (`harness/tools/charts/go.mod`, `.ci/fetch-charts`); when only another release of the same minor line is cached, that one is \

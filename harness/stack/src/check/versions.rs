@@ -3,7 +3,8 @@
 //!
 //! Order, most authoritative first: what the inputs install (the CRD
 //! bundle's own `bundle-version` annotation, a bundle URL or Git tag; a
-//! `# Flux Version:` header, a FluxInstance, Flux's version labels), then
+//! FluxInstance or the flux-instance chart's values, a `# Flux Version:`
+//! header, Flux's version labels), then
 //! the flags (`--gateway-api-version`, `--flux-version`), then the cluster
 //! profile given next to the manifests, then a fallback: for Gateway API
 //! the bundle the judged Cilium line requires (it cannot run without it),
@@ -212,15 +213,35 @@ fn flux_header() -> Option<&'static regex::Regex> {
     super::rules::regex(&RE, r"^#\s*Flux Version:\s*(v?\d+\.\d+\.\d+)")
 }
 
+/// The checked paths first, then the rest of `--repo`: a repository may
+/// hold other clusters (a dev environment) next to the one checked.
 fn flux_in_inputs(ctx: &Ctx<'_>) -> Option<Judged> {
-    for o in ctx.objects.iter().filter(|o| o.kind == "FluxInstance") {
+    flux_stated(ctx, false).or_else(|| flux_stated(ctx, true))
+}
+
+fn flux_stated(ctx: &Ctx<'_>, context: bool) -> Option<Judged> {
+    for o in ctx.objects.iter().filter(|o| o.kind == "FluxInstance" && o.src.context == context) {
         if let Some(v) = o.str("spec.distribution.version")
             && let Some(p) = parts(&v, NEWEST_FLUX_MINOR)
         {
             return Some(Judged { version: v, parts: p, from: at(o, "spec.distribution.version") });
         }
     }
-    for src in ctx.sources {
+    // The flux-operator's `flux-instance` chart renders the FluxInstance
+    // from its values.
+    for r in ctx.releases.iter().filter(|r| r.chart_name == "flux-instance") {
+        let o = ctx.release_obj(r);
+        if o.src.context != context {
+            continue;
+        }
+        let path = "spec.values.instance.distribution.version";
+        if let Some(v) = o.str(path)
+            && let Some(p) = parts(&v, NEWEST_FLUX_MINOR)
+        {
+            return Some(Judged { version: v, parts: p, from: at(o, path) });
+        }
+    }
+    for src in ctx.sources.iter().filter(|s| s.context == context) {
         for (i, line) in src.text.lines().enumerate().take(5) {
             if let Some(c) = flux_header().and_then(|re| re.captures(line))
                 && let Some(v) = c.get(1).map(|m| m.as_str().to_owned())
@@ -230,7 +251,7 @@ fn flux_in_inputs(ctx: &Ctx<'_>) -> Option<Judged> {
             }
         }
     }
-    for o in &ctx.objects {
+    for o in ctx.objects.iter().filter(|o| o.src.context == context) {
         let labels = o.get("metadata.labels");
         let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Node::scalar_text);
         if label("app.kubernetes.io/part-of").as_deref() == Some("flux")
