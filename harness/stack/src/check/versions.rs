@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use crate::yaml::Node;
+use crate::yaml::{Node, Pos};
 
 use super::model::{Ctx, Obj};
 
@@ -91,9 +91,15 @@ pub(crate) fn bundle_url() -> Option<&'static regex::Regex> {
     )
 }
 
-/// `(line, col, parts, channel)` of every bundle URL in `text` (comment
-/// lines skipped).
-pub(crate) fn bundle_urls(text: &str) -> Vec<(u32, u32, (u64, u64, u64), Option<Channel>)> {
+/// A Gateway API bundle URL found in a file.
+pub(crate) struct BundleUrl {
+    pub pos: Pos,
+    pub parts: (u64, u64, u64),
+    pub channel: Option<Channel>,
+}
+
+/// Every bundle URL in `text` (comment lines skipped).
+pub(crate) fn bundle_urls(text: &str) -> Vec<BundleUrl> {
     let mut out = Vec::new();
     let Some(re) = bundle_url() else { return out };
     for (i, line) in text.lines().enumerate() {
@@ -112,7 +118,7 @@ pub(crate) fn bundle_urls(text: &str) -> Vec<(u32, u32, (u64, u64, u64), Option<
                 c.get(0).is_some_and(|m| m.as_str().contains("config/crd?ref=")).then_some(Channel::Standard)
             });
             let col = c.get(0).map_or(0, |m| line[..m.start()].chars().count()) as u32 + 1;
-            out.push((i as u32 + 1, col, have, channel));
+            out.push(BundleUrl { pos: Pos { line: i as u32 + 1, col }, parts: have, channel });
         }
     }
     out
@@ -131,12 +137,13 @@ fn installed_bundles(ctx: &Ctx<'_>) -> Vec<Installed> {
         out.push(Installed { version: v, parts: p, channel, from: at(o, "metadata.annotations") });
     }
     for src in ctx.sources {
-        for (line, _, p, channel) in bundle_urls(&src.text) {
+        for u in bundle_urls(&src.text) {
+            let p = u.parts;
             out.push(Installed {
                 version: format!("v{}.{}.{}", p.0, p.1, p.2),
                 parts: p,
-                channel,
-                from: format!("from {}:{line}", src.path),
+                channel: u.channel,
+                from: format!("from {}:{}", src.path, u.pos.line),
             });
         }
     }
@@ -309,7 +316,7 @@ mod tests {
         let text = "resources:\n  - https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.1/experimental-install.yaml\n  - https://github.com/kubernetes-sigs/gateway-api/config/crd?ref=v1.3.0\n# - https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.0.0/standard-install.yaml\n";
         let got = bundle_urls(text);
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].0, got[0].2, got[0].3), (2, (1, 4, 1), Some(Channel::Experimental)));
-        assert_eq!((got[1].2, got[1].3), ((1, 3, 0), Some(Channel::Standard)));
+        assert_eq!((got[0].pos.line, got[0].parts, got[0].channel), (2, (1, 4, 1), Some(Channel::Experimental)));
+        assert_eq!((got[1].parts, got[1].channel), ((1, 3, 0), Some(Channel::Standard)));
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::diag::Finding;
 use crate::diag::Severity::{Error, Warning};
-use crate::yaml::{Node, Pos};
+use crate::yaml::Node;
 
 use super::Impact::{Breaks, Deprecated, Silent};
 use super::{Rule, rule};
@@ -93,11 +93,12 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let minor = ctx.cilium_minor();
     let need = required_bundle(minor);
     for src in ctx.sources {
-        for (line, col, have, _) in crate::check::versions::bundle_urls(&src.text) {
+        for u in crate::check::versions::bundle_urls(&src.text) {
+            let have = u.parts;
             if have < need {
                 out.push(GW_001.at(
                     &src.path,
-                    Pos { line, col },
+                    u.pos,
                     format!(
                         "bundle v{}.{}.{} is older than v{}.{}.{} required by Cilium 1.{minor}",
                         have.0, have.1, have.2, need.0, need.1, need.2

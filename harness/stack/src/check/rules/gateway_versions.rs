@@ -156,7 +156,7 @@ fn loaded(parts: (u64, u64, u64)) -> Option<Arc<Bundle>> {
     type Cache = Mutex<HashMap<(u64, u64, u64), Option<Arc<Bundle>>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Cache::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&parts).map(Option::clone)) {
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&parts).cloned()) {
         return hit;
     }
     let value = load(parts).map(Arc::new);
