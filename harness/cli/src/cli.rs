@@ -118,6 +118,20 @@ pub struct CheckArgs {
     /// Cilium version to judge against when the inputs pin none (e.g. 1.19.4).
     #[arg(long, value_name = "VERSION")]
     pub cilium_version: Option<String>,
+    /// Gateway API CRD bundle to judge against when the inputs install none
+    /// (e.g. v1.4.1; default: the cluster profile's, else the bundle the
+    /// Cilium release requires).
+    #[arg(long, value_name = "VERSION")]
+    pub gateway_api_version: Option<String>,
+    /// Channel of that bundle when the inputs do not say (standard or
+    /// experimental; unknown judges kinds against experimental and skips
+    /// the experimental-field rule).
+    #[arg(long, value_name = "CHANNEL", value_parser = ["standard", "experimental"])]
+    pub gateway_api_channel: Option<String>,
+    /// Flux release to judge toolkit API versions against when the inputs
+    /// name none (e.g. v2.9.5; default: the cluster profile's).
+    #[arg(long, value_name = "VERSION")]
+    pub flux_version: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -192,7 +192,14 @@ fn cmd_check(args: &infraflux::cli::CheckArgs, format: Format) -> anyhow::Result
         print_findings(&checked.findings, format)?;
         return Ok(checked.status());
     }
-    let opts = check::Options { repo: args.repo.clone(), cilium_version: args.cilium_version.clone() };
+    let opts = check::Options {
+        repo: args.repo.clone(),
+        cilium_version: args.cilium_version.clone(),
+        gateway_api_version: args.gateway_api_version.clone(),
+        gateway_api_channel: args.gateway_api_channel.clone(),
+        flux_version: args.flux_version.clone(),
+        profile: None,
+    };
     match check::run_with(&manifests, profiles.first().map(|p| p.as_path()), &opts) {
         Ok(report) => {
             let text = match format {

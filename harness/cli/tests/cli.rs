@@ -96,6 +96,35 @@ fn check_exit_codes_follow_the_contract() {
 }
 
 #[test]
+fn check_judges_gateway_api_and_flux_against_the_release_the_flags_name() {
+    // The FLUX-006 fixture states no Flux release: the default profile's
+    // 2.8 no longer serves source v1beta2, 2.7 still does (deprecated).
+    let fixture = "fixtures/check/FLUX-006/fail.yaml";
+    let (code, out, _) = run(&["check", fixture]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error[FLUX-006]") && out.contains("from the default profile"), "{out}");
+    let (code, out, _) = run(&["check", "--flux-version", "v2.7.3", fixture]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning[FLUX-010]") && out.contains("from --flux-version"), "{out}");
+    // A TLSRoute at v1alpha2 with no bundle in the inputs: served (deprecated)
+    // by v1.6's experimental channel, not by its standard one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let route = dir.path().join("route.yaml");
+    std::fs::write(
+        &route,
+        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: r, namespace: edge}\nspec:\n  parentRefs: [{name: main}]\n  rules: [{backendRefs: [{name: b, port: 443}]}]\n",
+    )
+    .expect("write");
+    let route = route.to_str().expect("utf8");
+    let (_, out, _) = run(&["check", "--gateway-api-version", "v1.6.3", "--gateway-api-channel", "experimental", route]);
+    assert!(out.contains("warning[GW-014]") && out.contains("from --gateway-api-version"), "{out}");
+    let (code, out, _) = run(&["check", "--gateway-api-version", "v1.6.3", "--gateway-api-channel", "standard", route]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error[GW-013]"), "{out}");
+    assert_eq!(run(&["check", "--gateway-api-channel", "beta", route]).0, 2);
+}
+
+#[test]
 fn check_rules_lists_every_catalog() {
     let (code, out, _) = run(&["check", "--rules", "--format", "json"]);
     assert_eq!(code, 0);

@@ -16,6 +16,7 @@
 //! from.
 
 mod embed;
+mod generators;
 mod input;
 mod model;
 mod namespaces;
@@ -23,6 +24,7 @@ mod output;
 pub mod rules;
 mod schema;
 mod selector;
+mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +86,17 @@ pub struct Options {
     /// The Cilium version the rules judge against when the inputs do not
     /// pin one (`--cilium-version`, or the cluster profile's).
     pub cilium_version: Option<String>,
+    /// The Gateway API CRD bundle to judge against when the inputs name
+    /// none (`--gateway-api-version`, e.g. v1.4.1).
+    pub gateway_api_version: Option<String>,
+    /// Its channel, `standard` or `experimental` (`--gateway-api-channel`).
+    pub gateway_api_channel: Option<String>,
+    /// The Flux distribution to judge against when the inputs name none
+    /// (`--flux-version`, e.g. v2.9.5).
+    pub flux_version: Option<String>,
+    /// Versions of the cluster profile given next to the manifests; they
+    /// come after the inputs and the flags, before the default profile.
+    pub profile: Option<crate::profile::Versions>,
 }
 
 /// Inputs that could not be checked at all (exit 2).
@@ -211,7 +224,13 @@ pub fn run(paths: &[PathBuf], profile: Option<&Path>) -> Result<CheckReport, Che
 
 /// [`run`] with options (`--repo`, `--cilium-version`).
 pub fn run_with(paths: &[PathBuf], profile: Option<&Path>, opts: &Options) -> Result<CheckReport, CheckError> {
-    let mut report = check_with(paths, opts)?;
+    let mut opts = opts.clone();
+    if let Some(p) = profile
+        && let Ok(loaded) = crate::profile::load_file(p)
+    {
+        opts.profile = Some(loaded.profile.versions);
+    }
+    let mut report = check_with(paths, &opts)?;
     if let Some(profile) = profile {
         report.findings.extend(profile_findings(profile)?);
         diag::sort(&mut report.findings);

@@ -245,6 +245,13 @@ pub(crate) struct Ctx<'a> {
     pub component_namespaces: Vec<String>,
     pub releases: Vec<Release>,
     pub values: Vec<Values>,
+    /// What `valuesFrom` entries with a `targetPath` place into a release's
+    /// values: only the path is known (the value may be a Secret), so only
+    /// the chart-key check reads these.
+    pub target_paths: Vec<Values>,
+    /// Values files a configMapGenerator turns into a ConfigMap that a
+    /// release reads: source path → (release index, chart).
+    generated: std::collections::HashMap<String, (usize, Chart)>,
     pub rke2: Vec<Rke2<'a>>,
     pub tasks: Vec<Tasks<'a>>,
     pub commands: Vec<Command>,
@@ -277,6 +284,8 @@ impl<'a> Ctx<'a> {
             component_namespaces: Vec::new(),
             releases: Vec::new(),
             values: Vec::new(),
+            target_paths: Vec::new(),
+            generated: std::collections::HashMap::new(),
             rke2: Vec::new(),
             tasks: Vec::new(),
             commands: Vec::new(),
@@ -351,6 +360,7 @@ impl<'a> Ctx<'a> {
             .filter_map(|r| r.version.clone())
             .chain(self.commands.iter().filter_map(|c| helm_cilium_version(&c.text)))
             .chain(self.opts.cilium_version.clone())
+            .chain(self.opts.profile.as_ref().map(|p| p.cilium.clone()))
             .chain(default_profile_cilium())
     }
 
@@ -383,12 +393,23 @@ impl<'a> Ctx<'a> {
         &self.objects[r.obj]
     }
 
+    /// Whether `v`, or another values document of the same release (inline
+    /// values, a valuesFrom ConfigMap, a `targetPath` entry), sets `path`:
+    /// Flux merges them all before Helm sees them.
+    pub fn release_sets(&self, v: &Values, path: &str) -> bool {
+        v.get(path).is_some()
+            || v.release.is_some_and(|r| {
+                self.values.iter().chain(&self.target_paths).any(|o| o.release == Some(r) && o.get(path).is_some())
+            })
+    }
+
     pub fn release_of(&self, v: &Values) -> Option<&Release> {
         v.release.map(|i| &self.releases[i])
     }
 
     fn collect_releases(&mut self, findings: &mut Vec<Finding>) {
         let mut referenced: BTreeSet<String> = BTreeSet::new();
+        let generators = super::generators::collect(self.sources);
         for (i, obj) in self.objects.iter().enumerate() {
             if !obj.is("helm.toolkit.fluxcd.io", "HelmRelease") {
                 continue;
@@ -430,7 +451,17 @@ impl<'a> Ctx<'a> {
             }
             let Some(froms) = obj.get("spec.valuesFrom").and_then(Node::as_seq) else { continue };
             for from in froms {
-                if from.get("kind").and_then(Node::as_str) != Some("ConfigMap") {
+                let kind = from.get("kind").and_then(Node::as_str);
+                if let Some(tp) = from.get("targetPath")
+                    && let Some(path) = tp.scalar_text()
+                    && matches!(kind, Some("ConfigMap" | "Secret"))
+                {
+                    if let Some(root) = at_target_path(&path, tp.pos) {
+                        self.target_paths.push(Values { file: obj.file.to_owned(), chart, root, release: Some(rel) });
+                    }
+                    continue;
+                }
+                if kind != Some("ConfigMap") {
                     continue;
                 }
                 let Some(name) = from.get("name").and_then(Node::scalar_text) else { continue };
@@ -445,6 +476,9 @@ impl<'a> Ctx<'a> {
                         && o.name == name
                         && (o.ns().is_none() || obj.ns().is_none() || o.ns() == obj.ns())
                 }) else {
+                    if let Some(g) = super::generators::find(&generators, &name, &key, obj.file) {
+                        self.generated.insert(g.file.clone(), (rel, chart));
+                    }
                     continue;
                 };
                 let Some(text_node) = cm.get("data").and_then(|d| d.get(&key)) else { continue };
@@ -510,6 +544,12 @@ impl<'a> Ctx<'a> {
         if root.get("sops").is_some() {
             return;
         }
+        if let Some(&(rel, chart)) = self.generated.get(&src.path)
+            && root.as_map().is_some()
+        {
+            self.values.push(Values { file: src.path.clone(), chart, root: root.clone(), release: Some(rel) });
+            return;
+        }
         let base = src.path.rsplit('/').next().unwrap_or(&src.path).to_ascii_lowercase();
         if root.as_seq().is_some() || root.get("tasks").is_some() {
             let tasks = flatten_tasks(root);
@@ -538,6 +578,45 @@ impl<'a> Ctx<'a> {
             self.values.push(Values { file: src.path.clone(), chart, root: root.clone(), release: None });
         }
     }
+}
+
+/// The values a `valuesFrom` entry with `targetPath` contributes: one
+/// value at a dotted path in Helm's `--set` syntax (`a.b`, `a\\.b` for a dot
+/// in a key, `a[0]` for a list item, below which keys are not judged). Every
+/// node sits at the `targetPath` in the HelmRelease, where a wrong key is
+/// fixed.
+fn at_target_path(path: &str, pos: Pos) -> Option<Node> {
+    let mut segs = vec![String::new()];
+    let mut escaped = false;
+    for c in path.chars() {
+        match c {
+            _ if escaped => {
+                escaped = false;
+                segs.last_mut()?.push(c);
+            }
+            '\\' => escaped = true,
+            '.' => segs.push(String::new()),
+            _ => segs.last_mut()?.push(c),
+        }
+    }
+    if let Some(i) = segs.iter().position(|s| s.contains('[')) {
+        segs.truncate(i + 1);
+    }
+    let mut node = Node { pos, value: Value::Null };
+    for seg in segs.iter().rev() {
+        let (name, list) = match seg.split_once('[') {
+            Some((n, _)) => (n, true),
+            None => (seg.as_str(), false),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        if list {
+            node = Node { pos, value: Value::Seq(vec![node]) };
+        }
+        node = Node { pos, value: Value::Map(vec![(Node { pos, value: Value::Str(name.to_owned()) }, node)]) };
+    }
+    Some(node)
 }
 
 /// `--version X` of a `helm install|upgrade … cilium` command line.

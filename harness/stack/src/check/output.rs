@@ -14,7 +14,11 @@ pub(crate) const INPUTS_DOC: &str = "## Inputs\n\n\
 same width, `{% … %}` blanks, so positions stay true); `.sh`/`.bash` are shell scripts; `.tf` is Terraform scanned as text.\n\
 - A document with `apiVersion` and `kind` is a Kubernetes object. A Flux HelmRelease contributes its inline `spec.values` and the \
 ConfigMaps its `valuesFrom` names (if they are in the inputs) as Helm values of its chart; positions inside the embedded values point \
-into the ConfigMap's file.\n\
+into the ConfigMap's file. A `valuesFrom` name that no ConfigMap in the inputs has is matched against kustomize `configMapGenerator` \
+names (the generated name carries a hash suffix unless `disableNameSuffixHash`), the entry whose key is the `valuesKey` (`key=path`, \
+else the file's base name; the generator nearest the HelmRelease wins), and that file is read as the release's values. A `valuesFrom` \
+entry with `targetPath` (ConfigMap or Secret) places one value at that dotted path (`a\\.b` escapes a dot, `a[0]` stops the path at a \
+list): CHART-001 looks the path up in the chart, and rules that need a key to be set count it as set.\n\
 - A document without `apiVersion`/`kind` is Helm values when its file name contains `values` (chart from the name: cilium, \
 external-dns, cert-manager, sealed-secrets; else by content), or when its top-level keys score as a chart's values \
 (`kubeProxyReplacement` or three Cilium keys; `txtOwnerId` or provider+sources; `installCRDs` or two cert-manager keys). \
@@ -33,7 +37,15 @@ YAML-002 (the file is still checked, with both entries kept). An alias used as a
 matched by name (note INPUT-005). `--repo DIR` also reads every other manifest under DIR to resolve references and namespaces; \
 findings are reported only for the given paths. Flux post-build variables (`${VAR}`, `${VAR:=default}`) are accepted in typed fields.\n\
 - Versions: Cilium from the Cilium HelmRelease (chart version or its OCIRepository tag), a `helm install --version` line, \
-`--cilium-version`, else the default profile; external-dns from its HelmRelease (chart 1.N is external-dns 0.N).\n\
+`--cilium-version`, the cluster profile given, else the default profile; external-dns from its HelmRelease (chart 1.N is \
+external-dns 0.N). Gateway API (GW-013/014/015) from what the inputs install (a CRD's `gateway.networking.k8s.io/bundle-version` \
+and `channel` annotations, a bundle URL, a GitRepository/OCIRepository tag whose Flux Kustomization path names the channel; the \
+newest when several, experimental when any is), else `--gateway-api-version`/`--gateway-api-channel`, the cluster profile, else \
+the bundle the judged Cilium line requires with the channel unknown (kinds judged against experimental, GW-015 silent); that \
+release's CRDs are read from the Go module cache (`sigs.k8s.io/gateway-api@<version>/config/crd/`; the newest cached patch of the \
+line when the exact one is missing, note INPUT-006 when none is). Flux (FLUX-005/006/010) from a FluxInstance \
+`spec.distribution.version` or a `flux-instance` HelmRelease's `instance.distribution.version` (`2.x` is the newest known line, 2.9), a `# Flux Version:` header, Flux's `app.kubernetes.io/version` \
+labels, else `--flux-version`, the cluster profile, the default profile. Version-aware messages name the version and its source.\n\
 - Chart values (CHART-001) are compared with the chart of the pinned version from the Go module cache \
 (`harness/tools/charts/go.mod`, `.ci/fetch-charts`); when only another release of the same minor line is cached, that one is \
 used and named; when none is, note INPUT-004.\n\

@@ -309,7 +309,7 @@ fn repo_context_resolves_references_without_reporting_on_it() {
     let paths = [root.join("apps"), root.join("clusters/a")];
     let alone = check(&paths).expect("checks");
     assert!(alone.findings.iter().any(|f| f.rule == "FLUX-009"), "{}", render_human(&alone));
-    let opts = Options { repo: Some(root.to_path_buf()), cilium_version: None };
+    let opts = Options { repo: Some(root.to_path_buf()), ..Options::default() };
     let rep = check_with(&paths, &opts).expect("checks");
     let rules: Vec<&str> = rep.findings.iter().filter(|f| f.severity != Severity::Info).map(|f| f.rule.as_str()).collect();
     // infra's own broken dependsOn is in the context, not reported; the
@@ -317,4 +317,17 @@ fn repo_context_resolves_references_without_reporting_on_it() {
     assert!(rules.is_empty(), "{}", render_human(&rep));
     assert_eq!(rep.files.len(), 2);
     assert_eq!(rep.objects_checked, 2);
+}
+
+#[test]
+fn a_key_placed_by_target_path_counts_as_set() {
+    let text = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cilium\n  namespace: kube-system\nspec:\n  interval: 1h\n  chart:\n    spec: {chart: cilium, version: 1.20.2, sourceRef: {kind: HelmRepository, name: cilium}}\n  values:\n    kubeProxyReplacement: true\n  valuesFrom:\n    - {kind: Secret, name: cluster, valuesKey: vip, targetPath: k8sServiceHost}\n";
+    let rep = check_texts(&[("hr.yaml".into(), text.into())]).expect("loads");
+    assert!(!rep.findings.iter().any(|f| f.rule == "CIL-002"), "{}", render_human(&rep));
+    let wrong = text.replace("targetPath: k8sServiceHost", "targetPath: k8s\\.serviceHost");
+    let rep = check_texts(&[("hr.yaml".into(), wrong)]).expect("loads");
+    assert!(rep.findings.iter().any(|f| f.rule == "CIL-002"), "{}", render_human(&rep));
+    let chart = rep.findings.iter().find(|f| f.rule == "CHART-001").expect("CHART-001");
+    assert_eq!(chart.path.as_deref(), Some("k8s.serviceHost"));
+    assert_eq!(chart.location.as_ref().map(|l| l.line), Some(13));
 }

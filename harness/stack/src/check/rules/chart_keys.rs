@@ -253,14 +253,12 @@ fn loaded(chart: ChartId, pinned: &str) -> Option<Arc<Loaded>> {
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let mut cache: HashMap<(ChartId, String), Option<Arc<Loaded>>> = HashMap::new();
     let mut noted: Vec<(ChartId, String)> = Vec::new();
-    for v in &ctx.values {
+    for v in ctx.values.iter().chain(&ctx.target_paths) {
         let Some(chart) = chart_id(v.chart) else { continue };
         if ctx.sources.iter().any(|s| s.context && s.path == v.file) {
             continue;
         }
         let release = ctx.release_of(v);
-        // Values from a ConfigMap that a release maps under a targetPath
-        // are not at the chart's root.
         let pinned = release
             .and_then(|r| r.version.clone())
             .or_else(|| (v.chart == Chart::Cilium).then(|| ctx.cilium_version()).flatten());

@@ -172,7 +172,7 @@ fn check_values(
         out.push(CIL_001.at(file, v.pos("kubeProxyReplacement"), format!("`kubeProxyReplacement: {k}` is invalid")));
     }
     let kpr_on = matches!(kpr.as_deref(), Some("true" | "strict"));
-    if kpr_on && v.get("k8sServiceHost").is_none() {
+    if kpr_on && !ctx.release_sets(v, "k8sServiceHost") {
         out.push(CIL_002.at(file, v.key_pos("kubeProxyReplacement"), "`k8sServiceHost` is not set"));
     }
     if v.get("tunnel").is_some() {
@@ -181,7 +181,7 @@ fn check_values(
     let native = v.str("routingMode").as_deref() == Some("native")
         || v.str("tunnel").as_deref() == Some("disabled");
     let masq = v.str("enableIPv4Masquerade").as_deref() != Some("false");
-    if native && masq && v.get("ipv4NativeRoutingCIDR").is_none() {
+    if native && masq && !ctx.release_sets(v, "ipv4NativeRoutingCIDR") {
         let at = if v.get("routingMode").is_some() { v.key_pos("routingMode") } else { v.key_pos("tunnel") };
         out.push(CIL_004.at(file, at, "native routing needs `ipv4NativeRoutingCIDR`"));
     }
@@ -196,7 +196,9 @@ fn check_values(
             }
         }
     }
-    check_ipam(v, service_cidrs, out);
+    if !(v.get("ipam").is_none() && ctx.release_sets(v, "ipam")) {
+        check_ipam(v, service_cidrs, out);
+    }
     if let Some(map) = v.root.as_map() {
         for (k, _) in map {
             let key = k.scalar_text().unwrap_or_default();

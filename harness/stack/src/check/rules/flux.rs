@@ -4,9 +4,10 @@ use crate::diag::Finding;
 use crate::diag::Severity::{Error, Warning};
 use crate::yaml::Node;
 
-use super::Impact::{Breaks, Silent};
+use super::Impact::{Breaks, Deprecated, Silent};
 use super::{Rule, rule};
 use crate::check::model::{Chart, Ctx, Obj};
+use crate::check::versions;
 
 pub(crate) const FLUX_001: Rule = rule(
     "FLUX-001", "flux", Error, Breaks,
@@ -30,13 +31,13 @@ pub(crate) const FLUX_004: Rule = rule(
 );
 pub(crate) const FLUX_005: Rule = rule(
     "FLUX-005", "flux", Error, Breaks,
-    "helm.toolkit.fluxcd.io/v2beta1 and v2beta2 are removed (Flux 2.7 / 2.8)",
+    "HelmRelease API version the judged Flux release no longer serves (v2beta1 gone by 2.7, v2beta2 in 2.8)",
     "apiVersion: helm.toolkit.fluxcd.io/v2", &[49],
 );
 pub(crate) const FLUX_006: Rule = rule(
     "FLUX-006", "flux", Error, Breaks,
-    "source/kustomize toolkit beta API removed in current Flux",
-    "apiVersion: source.toolkit.fluxcd.io/v1 / kustomize.toolkit.fluxcd.io/v1", &[50],
+    "source/kustomize/notification/image toolkit API version the judged Flux release no longer serves (source and kustomize v1beta2 gone in 2.8; notification v1beta1/v1beta2 and image v1beta1/v1beta2 in 2.9)",
+    "apiVersion: source.toolkit.fluxcd.io/v1, kustomize.toolkit.fluxcd.io/v1, image.toolkit.fluxcd.io/v1, notification.toolkit.fluxcd.io/v1 (Receiver) or v1beta3 (Alert, Provider)", &[50],
 );
 pub(crate) const FLUX_007: Rule = rule(
     "FLUX-007", "flux", Error, Breaks,
@@ -54,8 +55,45 @@ pub(crate) const FLUX_009: Rule = rule(
     "fix the dependsOn name/namespace", &[51],
 );
 
+pub(crate) const FLUX_010: Rule = rule(
+    "FLUX-010", "flux", Warning, Deprecated,
+    "toolkit API version the judged Flux release still serves but deprecates; the next minor removes it (v1beta2/v2beta2 on Flux 2.7, notification and image betas on 2.7/2.8)",
+    "move to the stable version the message names before upgrading Flux", &[49, 50],
+);
+
 pub(crate) const RULES: &[Rule] = &[
-    FLUX_001, FLUX_002, FLUX_003, FLUX_004, FLUX_005, FLUX_006, FLUX_007, FLUX_008, FLUX_009,
+    FLUX_001, FLUX_002, FLUX_003, FLUX_004, FLUX_005, FLUX_006, FLUX_007, FLUX_008, FLUX_009, FLUX_010,
+];
+
+/// A toolkit API version and the Flux minors (2.N) that deprecate and stop
+/// serving it. From the controllers' CRD bases in the Go module cache:
+/// Flux 2.7 (helm-controller 1.4.3, source- and kustomize-controller 1.7.3)
+/// serves helm v2 + v2beta2 and source/kustomize v1 + v1beta2, every beta
+/// marked deprecated; source-controller 1.8.5 (Flux 2.8) and the 2.9
+/// controllers (helm 1.6.4, source and kustomize 1.9.5) serve only the
+/// stable versions. The notification and image betas are deprecated in
+/// Flux 2.6's API modules and skipped from the CRDs in 2.9's
+/// (notification-controller/api 1.9.4, image-*-controller/api 1.2.5); 2.7
+/// and 2.8 are judged as still serving them, deprecated.
+struct ApiVersion {
+    group: &'static str,
+    version: &'static str,
+    deprecated_from: u64,
+    removed_from: u64,
+    instead: &'static str,
+}
+
+const TOOLKIT_APIS: &[ApiVersion] = &[
+    ApiVersion { group: "helm.toolkit.fluxcd.io", version: "v2beta1", deprecated_from: 3, removed_from: 7, instead: "v2" },
+    ApiVersion { group: "helm.toolkit.fluxcd.io", version: "v2beta2", deprecated_from: 3, removed_from: 8, instead: "v2" },
+    ApiVersion { group: "source.toolkit.fluxcd.io", version: "v1beta1", deprecated_from: 0, removed_from: 7, instead: "v1" },
+    ApiVersion { group: "source.toolkit.fluxcd.io", version: "v1beta2", deprecated_from: 7, removed_from: 8, instead: "v1" },
+    ApiVersion { group: "kustomize.toolkit.fluxcd.io", version: "v1beta1", deprecated_from: 0, removed_from: 7, instead: "v1" },
+    ApiVersion { group: "kustomize.toolkit.fluxcd.io", version: "v1beta2", deprecated_from: 7, removed_from: 8, instead: "v1" },
+    ApiVersion { group: "notification.toolkit.fluxcd.io", version: "v1beta1", deprecated_from: 6, removed_from: 9, instead: "v1 (Receiver) / v1beta3 (Alert, Provider)" },
+    ApiVersion { group: "notification.toolkit.fluxcd.io", version: "v1beta2", deprecated_from: 6, removed_from: 9, instead: "v1 (Receiver) / v1beta3 (Alert, Provider)" },
+    ApiVersion { group: "image.toolkit.fluxcd.io", version: "v1beta1", deprecated_from: 6, removed_from: 9, instead: "v1" },
+    ApiVersion { group: "image.toolkit.fluxcd.io", version: "v1beta2", deprecated_from: 7, removed_from: 9, instead: "v1" },
 ];
 
 /// Objects each chart renders that a values ConfigMap must not shadow.
@@ -123,17 +161,7 @@ pub(crate) fn version_bounds(c: &str) -> (bool, bool) {
 const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "default", "kube-public", "kube-node-lease"];
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for o in ctx.objects.iter().filter(|o| o.group.ends_with(".toolkit.fluxcd.io")) {
-        let removed = match o.group.as_str() {
-            "helm.toolkit.fluxcd.io" => o.version.starts_with("v2beta"),
-            "source.toolkit.fluxcd.io" | "kustomize.toolkit.fluxcd.io" => o.version.starts_with("v1beta"),
-            _ => false,
-        };
-        if removed {
-            let rule = if o.group.starts_with("helm.") { FLUX_005 } else { FLUX_006 };
-            out.push(rule.at(o.file, o.pos("apiVersion"), format!("{} uses {}", o.kind, o.api_version)));
-        }
-    }
+    check_api_versions(ctx, out);
     for o in &ctx.objects {
         // Pruning disabled on the object answers the concern.
         let kept = o
@@ -193,6 +221,31 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
     check_depends_on(ctx, out);
     check_ordering(ctx, out);
+}
+
+fn check_api_versions(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let mut toolkit = ctx.objects.iter().filter(|o| o.group.ends_with(".toolkit.fluxcd.io")).peekable();
+    if toolkit.peek().is_none() {
+        return;
+    }
+    let flux = versions::flux(ctx);
+    let minor = if flux.parts.0 == 2 { flux.parts.1 } else { versions::NEWEST_FLUX_MINOR };
+    let judged = format!("judged against Flux {} {}", flux.version, flux.from);
+    for o in toolkit {
+        let Some(api) = TOOLKIT_APIS.iter().find(|a| a.group == o.group && a.version == o.version) else { continue };
+        let instead = format!("{}/{}", api.group, api.instead);
+        if minor >= api.removed_from {
+            let rule = if o.group.starts_with("helm.") { FLUX_005 } else { FLUX_006 };
+            let msg = format!("{} uses {}, not served since Flux 2.{}; use {instead} ({judged})", o.kind, o.api_version, api.removed_from);
+            out.push(rule.at(o.file, o.pos("apiVersion"), msg));
+        } else if minor >= api.deprecated_from {
+            let msg = format!(
+                "{} uses {}, deprecated and removed in Flux 2.{}; use {instead} ({judged})",
+                o.kind, o.api_version, api.removed_from
+            );
+            out.push(FLUX_010.at(o.file, o.pos("apiVersion"), msg));
+        }
+    }
 }
 
 fn check_depends_on(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {

@@ -1,10 +1,8 @@
 //! Gateway API objects and the CRD bundle they need.
 
-use std::sync::OnceLock;
-
 use crate::diag::Finding;
 use crate::diag::Severity::{Error, Warning};
-use crate::yaml::{Node, Pos};
+use crate::yaml::Node;
 
 use super::Impact::{Breaks, Deprecated, Silent};
 use super::{Rule, rule};
@@ -81,13 +79,8 @@ const GA_KINDS: &[&str] = &["GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute"]
 const TLS_PORTS: &[i64] = &[443, 8443, 9443];
 const UI_BACKENDS: &[&str] = &["hubble-ui", "longhorn-frontend"];
 
-fn bundle_url() -> Option<&'static regex::Regex> {
-    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    super::regex(&RE, r"gateway-api/(?:releases/download/|config/crd[^\s]*\?ref=)v(\d+)\.(\d+)\.(\d+)")
-}
-
 /// The Gateway API bundle each Cilium minor requires.
-fn required_bundle(cilium_minor: u64) -> (u64, u64, u64) {
+pub(crate) fn required_bundle(cilium_minor: u64) -> (u64, u64, u64) {
     match cilium_minor {
         0..=17 => (1, 2, 1),
         18 => (1, 3, 0),
@@ -100,25 +93,17 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let minor = ctx.cilium_minor();
     let need = required_bundle(minor);
     for src in ctx.sources {
-        for (i, line) in src.text.lines().enumerate() {
-            if line.trim_start().starts_with('#') {
-                continue;
-            }
-            for c in bundle_url().into_iter().flat_map(|re| re.captures_iter(line)) {
-                let num = |k| c.get(k).and_then(|m| m.as_str().parse::<u64>().ok()).unwrap_or(0);
-                let have = (num(1), num(2), num(3));
-                let col = c.get(0).map_or(0, |m| line[..m.start()].chars().count()) as u32 + 1;
-                let pos = Pos { line: i as u32 + 1, col };
-                if have < need {
-                    out.push(GW_001.at(
-                        &src.path,
-                        pos,
-                        format!(
-                            "bundle v{}.{}.{} is older than v{}.{}.{} required by Cilium 1.{minor}",
-                            have.0, have.1, have.2, need.0, need.1, need.2
-                        ),
-                    ));
-                }
+        for u in crate::check::versions::bundle_urls(&src.text) {
+            let have = u.parts;
+            if have < need {
+                out.push(GW_001.at(
+                    &src.path,
+                    u.pos,
+                    format!(
+                        "bundle v{}.{}.{} is older than v{}.{}.{} required by Cilium 1.{minor}",
+                        have.0, have.1, have.2, need.0, need.1, need.2
+                    ),
+                ));
             }
         }
     }

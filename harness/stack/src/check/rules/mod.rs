@@ -12,6 +12,7 @@ pub(crate) mod cilium_values;
 pub(crate) mod dns;
 pub(crate) mod flux;
 pub(crate) mod gateway;
+pub(crate) mod gateway_versions;
 pub(crate) mod lbipam;
 pub(crate) mod nodeprep;
 pub(crate) mod ops;
@@ -94,7 +95,13 @@ pub(crate) const INPUT_005: Rule = rule(
     "pass the directory holding the kustomization.yaml / Flux Kustomization (or --repo) so namespaces resolve", &[],
 );
 
-const GENERAL: &[Rule] = &[SCHEMA_001, SCHEMA_002, INPUT_001, INPUT_002, INPUT_003, INPUT_004, INPUT_005];
+pub(crate) const INPUT_006: Rule = rule(
+    "INPUT-006", "inputs", Info, Silent,
+    "Gateway API objects could not be judged against their CRD bundle: that release is not in the Go module cache",
+    "pin it in harness/tools/crds/go.mod and run .ci/fetch-crds (or `go mod download sigs.k8s.io/gateway-api@<version>`)", &[],
+);
+
+const GENERAL: &[Rule] = &[SCHEMA_001, SCHEMA_002, INPUT_001, INPUT_002, INPUT_003, INPUT_004, INPUT_005, INPUT_006];
 
 /// The seed plan's seven independent install blockers. The audit does not
 /// enumerate them; these are the BREAKS findings that each, alone, stop the
@@ -135,6 +142,7 @@ fn all() -> &'static [Rule] {
             bgp::RULES,
             lbipam::RULES,
             gateway::RULES,
+            gateway_versions::RULES,
             dns::RULES,
             certmanager::RULES,
             flux::RULES,
@@ -179,6 +187,7 @@ pub(crate) fn run_all(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     bgp::check(ctx, out);
     lbipam::check(ctx, out);
     gateway::check(ctx, out);
+    gateway_versions::check(ctx, out);
     dns::check(ctx, out);
     certmanager::check(ctx, out);
     flux::check(ctx, out);

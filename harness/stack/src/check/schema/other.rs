@@ -235,7 +235,7 @@ pub(crate) struct HelmReleaseSpec {
     release_name: Option<String>,
     target_namespace: Option<String>,
     storage_namespace: Option<String>,
-    depends_on: Option<Vec<NameRef>>,
+    depends_on: Option<Vec<DependsOn>>,
     timeout: Option<String>,
     max_history: Option<i64>,
     service_account_name: Option<String>,
@@ -250,6 +250,19 @@ pub(crate) struct HelmReleaseSpec {
     values: Option<IgnoredAny>,
     post_renderers: Option<IgnoredAny>,
     common_metadata: Option<IgnoredAny>,
+    // helm-controller 1.6 (Flux 2.9).
+    health_check_exprs: Option<IgnoredAny>,
+    post_render_strategy: Option<IgnoredAny>,
+    wait_strategy: Option<IgnoredAny>,
+}
+
+/// A Flux `dependsOn` entry; `readyExpr` is a CEL readiness check (Flux 2.8+).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DependsOn {
+    name: String,
+    namespace: Option<String>,
+    ready_expr: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +293,7 @@ struct ValuesReference {
     values_key: Option<String>,
     target_path: Option<String>,
     optional: Option<bool>,
+    literal: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -309,7 +323,7 @@ pub(crate) struct KustomizationSpec {
     prune: bool,
     wait: Option<bool>,
     timeout: Option<String>,
-    depends_on: Option<Vec<NameRef>>,
+    depends_on: Option<Vec<DependsOn>>,
     health_checks: Option<IgnoredAny>,
     health_check_exprs: Option<IgnoredAny>,
     target_namespace: Option<String>,
@@ -326,6 +340,10 @@ pub(crate) struct KustomizationSpec {
     name_prefix: Option<String>,
     name_suffix: Option<String>,
     deletion_policy: Option<String>,
+    // kustomize-controller 1.9 (Flux 2.9).
+    build_metadata: Option<IgnoredAny>,
+    ignore: Option<IgnoredAny>,
+    ignore_missing_components: Option<bool>,
 }
 
 #[derive(Deserialize)]
