@@ -161,7 +161,8 @@ pub struct InstallFlags {
     pub dry_run: bool,
     /// Local chart directories for air-gapped sites: DIR/<chart>/ (cilium,
     /// cert-manager, external-dns, sealed-secrets) and DIR/gateway-api/
-    /// (CRD files). Charts not found there come from the Go module cache.
+    /// (CRD files). Takes precedence over the profile's install.charts;
+    /// charts found in neither come from the Go module cache.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
     /// The helm binary (default: $INFRAFLUX_HELM, the .ci/build-helm cache, PATH).

@@ -101,6 +101,17 @@ fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> R
     })
 }
 
+/// The profile's `install.charts`, by chart name, resolved against the
+/// profile file (`check` has validated them: PROF-037).
+fn local_chart_dirs(loaded: &Loaded) -> std::collections::BTreeMap<String, PathBuf> {
+    let charts = &loaded.profile.install.charts;
+    charts
+        .entries()
+        .into_iter()
+        .filter_map(|(_, name, _)| charts.resolved(name, &loaded.file).map(|d| (name.to_owned(), d)))
+        .collect()
+}
+
 /// Checks the flags, builds the plan and picks the provider. Touches no
 /// cluster; a dry run needs no helm either.
 pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
@@ -117,6 +128,8 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
     let adaptation = provider.adapt(&loaded.profile);
     let opts = Options {
         charts_dir: flags.charts.clone(),
+        chart_dirs: local_chart_dirs(loaded),
+        image_registry: loaded.profile.install.image_registry.clone(),
         helm,
         wait_timeout: timeout,
         control_plane_only: flags.control_plane_only,

@@ -69,6 +69,65 @@ fn dry_run_prints_the_whole_ordered_plan_without_a_cluster() {
     assert!(!out.contains("test-token"), "the token is never resolved or shown in a plan");
 }
 
+/// The install fixture profile with an `install:` section, written next to
+/// `dir` (relative chart paths start there).
+fn profile_with_install(dir: &Path, install: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join(PROFILE)).expect("profile");
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, format!("{text}\ninstall:\n{install}")).expect("write profile");
+    path.to_str().expect("utf8").to_owned()
+}
+
+#[test]
+fn dry_run_shows_the_profile_chart_directory_and_the_image_mirror() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plain = run(&["up", "--provider", "existing", "--dry-run", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]).1;
+    // A local copy of the pinned Cilium chart, named by a relative path.
+    let module = infraflux_stack::charts::locate(infraflux_stack::charts::Chart::Cilium, "1.20.2", None).expect("cilium module: run .ci/fetch-charts");
+    let local = tmp.path().join("charts/cilium");
+    copy_dir(&module.path, &local);
+    let profile = profile_with_install(tmp.path(), "  charts:\n    cilium: charts/cilium\n  imageRegistry: mirror.lab.internal:5000/cache\n");
+    let (code, out, err) = run(&["up", "--provider", "existing", "--dry-run", "--profile", &profile, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("images from registry mirror mirror.lab.internal:5000/cache"), "{out}");
+    let cilium = |text: &str| text.lines().find(|l| l.contains("helm release cilium ")).unwrap_or_else(|| panic!("{text}")).to_owned();
+    assert!(cilium(&out).contains(&format!("chart from profile install.charts.cilium: {})", local.display())), "the local directory is the chart source: {out}");
+    let digest = |line: String| line.split("values ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_owned).expect("digest");
+    assert_ne!(digest(cilium(&out)), digest(cilium(&plain)), "the mirror changes Cilium's values");
+    for image in [
+        "image image.repository: quay.io/cilium/cilium -> mirror.lab.internal:5000/cache/cilium/cilium",
+        "image operator.image.repository: quay.io/cilium/operator -> mirror.lab.internal:5000/cache/cilium/operator",
+        "image imageRegistry: quay.io -> mirror.lab.internal:5000/cache",
+        "image image.repository: registry.k8s.io/external-dns/external-dns -> mirror.lab.internal:5000/cache/external-dns/external-dns",
+        "image image.registry: docker.io/bitnami/sealed-secrets-controller -> mirror.lab.internal:5000/cache/bitnami/sealed-secrets-controller",
+    ] {
+        assert!(out.contains(image), "`{image}` missing:\n{out}");
+    }
+    assert!(plain.contains("chart from Go module cache"), "{plain}");
+
+    // Both fields are checked before anything runs: rule, file:line, hint.
+    let bad = tempfile::tempdir().expect("tmp");
+    let profile = profile_with_install(bad.path(), "  charts:\n    certManager: .\n  imageRegistry: https://mirror.lab.internal\n");
+    let (code, _, err) = run(&["up", "--provider", "existing", "--dry-run", "--profile", &profile, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PROF-037") && err.contains("has no Chart.yaml") && err.contains("helm pull"), "{err}");
+    assert!(err.contains("PROF-038") && err.contains("URL scheme"), "{err}");
+    let lines = std::fs::read_to_string(&profile).expect("profile").lines().count();
+    assert!(err.contains(&format!("profile.yaml:{}:", lines - 1)) && err.contains(&format!("profile.yaml:{lines}:")), "findings name file:line: {err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read").flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::write(&target, std::fs::read(e.path()).expect("read")).expect("write");
+        }
+    }
+}
+
 fn kc(cp: &ControlPlane) -> String {
     cp.kubeconfig_path().to_str().expect("utf8").to_owned()
 }
