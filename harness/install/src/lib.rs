@@ -28,6 +28,7 @@
 //! reported as skipped with that reason instead of timing out.
 
 pub mod diagnostics;
+pub mod drift;
 pub mod helm;
 pub mod plan;
 pub mod progress;
