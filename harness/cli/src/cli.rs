@@ -88,7 +88,9 @@ pub enum Command {
     /// `up`), run every suite, write reports (install phases are the
     /// `install` testsuite), compare with a baseline if given, then remove
     /// what this run installed (as `down`) unless --keep. With
-    /// --skip-install the suites run against the stack as found.
+    /// --skip-install the suites run against the stack as found. Before the
+    /// suites, the cluster is compared with the profile (chart versions,
+    /// values, custom resources): the drift is printed and reported.
     Conform(ConformArgs),
     /// Remove every object a run created (namespaces, workloads, pools…
     /// labelled app.kubernetes.io/managed-by=infraflux with a case label),
@@ -302,6 +304,8 @@ pub struct ConformArgs {
     #[command(flatten)]
     pub install: InstallFlags,
     /// Run the suites against the stack as found: no install, no teardown.
+    /// With the existing provider the stack is first compared with the
+    /// profile (drift: chart versions, values, custom resources).
     #[arg(long)]
     pub skip_install: bool,
     /// Keep what this run installed (and a provisioned cluster) afterwards.

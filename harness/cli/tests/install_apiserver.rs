@@ -287,6 +287,65 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     assert_eq!(installed(&client).await, objects, "no resourceVersion moved");
     assert_eq!(releases(cp), rels, "no helm revision moved");
 
+    // Acceptance of the cluster as found: unchanged, it matches the
+    // profile; after a release value and a pool field are changed behind
+    // the installer's back, the drift report names exactly those two.
+    let suites = tmp.path().join("suites");
+    std::fs::create_dir_all(&suites).expect("suites dir");
+    std::fs::copy(repo_root().join("fixtures/suites/valid/minimal.yaml"), suites.join("minimal.yaml")).expect("suite");
+    let suites_s = suites.to_str().expect("utf8").to_owned();
+    let accept = |name: &str| {
+        let dir = tmp.path().join(name);
+        let (code, _, err) = run(&[
+            "conform", "--skip-install", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
+            "--suites", &suites_s, "--out", dir.to_str().expect("utf8"), "--deadline", "30s",
+        ]);
+        assert!(code == 0 || code == 1, "{code}: {err}");
+        let run = run_dir(&dir);
+        let results: infraflux::results::RunResults = serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).expect("results")).expect("json");
+        let summary = std::fs::read_to_string(run.join("summary.md")).expect("summary");
+        (results.drift.expect("a drift report"), summary, err)
+    };
+    let (drift, summary, err) = accept("accept-unchanged");
+    assert_eq!(drift.error, None, "{err}");
+    assert_eq!(drift.items, Vec::new(), "an unchanged cluster has no drift: {err}");
+    assert_eq!(drift.releases, 4);
+    assert!(drift.objects > 5, "{drift:?}");
+    assert!(err.contains("drift: none") && summary.contains("No drift: 4 release(s)"), "{err}\n{summary}");
+
+    let cilium_chart = infraflux_stack::charts::locate(infraflux_stack::charts::Chart::Cilium, "1.20.2", None).expect("cilium module").path;
+    let out_helm = Command::new(helm_bin())
+        .args(["upgrade", "cilium", cilium_chart.to_str().expect("utf8"), "-n", "kube-system", "--reuse-values", "--set", "bandwidthManager.enabled=false", "--kubeconfig", &kc])
+        .output()
+        .expect("helm upgrade");
+    assert!(out_helm.status.success(), "{}", String::from_utf8_lossy(&out_helm.stderr));
+    let pools: Api<kube::api::DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("cilium.io", "v2", "CiliumLoadBalancerIPPool"), "ciliumloadbalancerippools"),
+    );
+    pools
+        .patch("main", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"spec": {"allowFirstLastIPs": "No"}})))
+        .await
+        .expect("patch pool");
+    let (drift, summary, err) = accept("accept-drifted");
+    let found: Vec<(String, String, String, String)> = drift.items.iter().map(|i| (i.object.clone(), i.path.clone(), i.profile.clone(), i.cluster.clone())).collect();
+    assert_eq!(
+        found,
+        [
+            ("release kube-system/cilium".to_owned(), "bandwidthManager.enabled".to_owned(), "true".to_owned(), "false".to_owned()),
+            ("CiliumLoadBalancerIPPool main".to_owned(), "spec.allowFirstLastIPs".to_owned(), "Yes".to_owned(), "No".to_owned()),
+        ],
+        "{err}"
+    );
+    assert!(drift.items.iter().all(|i| i.kind == infraflux::results::DriftKind::Value));
+    assert!(err.contains("release kube-system/cilium: value bandwidthManager.enabled: profile true, cluster false"), "shown before the suites: {err}");
+    assert!(summary.contains("| CiliumLoadBalancerIPPool main | value | spec.allowFirstLastIPs | Yes | No |"), "{summary}");
+    // `up` puts both back (the release and the pool are its own).
+    let (code, _, err) = run(&up_args);
+    assert_eq!(code, 0, "{err}");
+    let (drift, _, err) = accept("accept-restored");
+    assert_eq!(drift.items, Vec::new(), "{err}");
+
     // down leaves nothing; a second down is a no-op.
     for _ in 0..2 {
         let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
@@ -298,9 +357,6 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     // conform: install, the suites (one case: the nodes exist), reports
     // with the install phases, then down of what this run installed; the
     // run's verdict is the exit code.
-    let suites = tmp.path().join("suites");
-    std::fs::create_dir_all(&suites).expect("suites dir");
-    std::fs::copy(repo_root().join("fixtures/suites/valid/minimal.yaml"), suites.join("minimal.yaml")).expect("suite");
     let conform_out = tmp.path().join("conform");
     let (code, _, err) = run(&[
         "conform", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
@@ -314,6 +370,10 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     let results: infraflux::results::RunResults =
         serde_json::from_str(&std::fs::read_to_string(run_dir(&conform_out).join("results.json")).expect("results")).expect("json");
     assert_eq!(results.install.len(), 6, "{:?}", results.install);
+    let drift = results.drift.as_ref().expect("conform compares the installed stack with the profile");
+    assert!(drift.items.is_empty() && drift.error.is_none(), "a fresh install has no drift: {drift:?}");
+    let summary = std::fs::read_to_string(run_dir(&conform_out).join("summary.md")).expect("summary");
+    assert!(summary.contains("## Install") && summary.contains("| cilium | passed |"), "the summary lists the install phases: {summary}");
     assert!(results.cases.iter().any(|c| c.id == "minimal::nodes-exist" && c.outcome == infraflux::results::Outcome::Passed), "{:?}", results.cases);
     assert!(std::fs::read_to_string(run_dir(&conform_out).join("junit.xml")).expect("junit").contains(r#"name="install::cilium""#));
     assert_eq!(installed(&client).await, BTreeMap::new(), "conform removed what it installed");
@@ -334,6 +394,9 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     for f in ["README.md", "phases.json", "nodes.json", "events/kube-system.txt", "helm/cilium.txt", "resources.json"] {
         assert!(dir.join("diagnostics").join(f).is_file(), "diagnostics/{f} missing");
     }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("| cilium | failed |") && summary.contains("Diagnostics bundle: [diagnostics](diagnostics/README.md)"), "{summary}");
+    assert!(std::fs::read_to_string(dir.join("report.html")).expect("html").contains(r#"<a href="diagnostics/README.md">"#));
     let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(installed(&client).await, BTreeMap::new());
