@@ -378,7 +378,7 @@ pub async fn execute(mut plan: Plan) -> Executed {
     };
     results.install = plan.install;
     results.diagnostics = plan.diagnostics;
-    results.drift = plan.drift;
+    results.drift = plan.drift.map(Box::new);
     match infraflux_report::write_all(&plan.out, &results) {
         Ok(w) => {
             eprintln!("reports: {}", w.dir.display());

@@ -37,9 +37,10 @@ pub struct RunResults {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<String>,
     /// How the cluster differs from what the profile renders, checked
-    /// before the suites ran; absent when no check was made.
+    /// before the suites ran; absent when no check was made. Boxed: the
+    /// results travel inside `RunEvent::Finished`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift: Option<DriftReport>,
+    pub drift: Option<Box<DriftReport>>,
     /// How the run is judged beyond its cases (`--require-all`,
     /// `--allow-empty`).
     #[serde(default)]

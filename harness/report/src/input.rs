@@ -188,7 +188,7 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
         setup_error: opt(&r.setup_error),
         install: r.install.iter().map(redacted_phase).collect(),
         diagnostics: r.diagnostics.as_deref().map(redact),
-        drift: r.drift.as_ref().map(redacted_drift),
+        drift: r.drift.as_deref().map(|d| Box::new(redacted_drift(d))),
         policy: r.policy,
         coverage: r
             .coverage

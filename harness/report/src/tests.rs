@@ -460,7 +460,7 @@ fn summary_and_html_list_install_phases_the_bundle_and_the_drift() {
         phase("custom-resources", Outcome::Skipped { reason: "phase `cilium` failed".into() }, 0),
     ];
     r.diagnostics = Some("diagnostics".into());
-    r.drift = Some(DriftReport {
+    r.drift = Some(Box::new(DriftReport {
         releases: 4,
         objects: 9,
         items: vec![DriftItem {
@@ -471,7 +471,7 @@ fn summary_and_html_list_install_phases_the_bundle_and_the_drift() {
             cluster: "false".into(),
         }],
         error: None,
-    });
+    }));
     let w = write_all(dir.path(), &r).expect("written");
     let md = std::fs::read_to_string(&w.summary_md).expect("read");
     for want in [
@@ -492,7 +492,7 @@ fn summary_and_html_list_install_phases_the_bundle_and_the_drift() {
     assert!(html.contains("<table id=\"drift\">") && html.contains("<code>hubble.relay.enabled</code>"), "{html}");
 
     // No drift is said as such; no install, no section.
-    r.drift = Some(DriftReport { releases: 4, objects: 9, ..DriftReport::default() });
+    r.drift = Some(Box::new(DriftReport { releases: 4, objects: 9, ..DriftReport::default() }));
     let w = write_all(dir.path(), &r).expect("written");
     let md = std::fs::read_to_string(&w.summary_md).expect("read");
     assert!(md.contains("No drift: 4 release(s) and 9 custom resource(s) match the profile."), "{md}");
