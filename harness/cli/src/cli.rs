@@ -88,7 +88,9 @@ pub enum Command {
     /// `up`), run every suite, write reports (install phases are the
     /// `install` testsuite), compare with a baseline if given, then remove
     /// what this run installed (as `down`) unless --keep. With
-    /// --skip-install the suites run against the stack as found.
+    /// --skip-install the suites run against the stack as found. Before the
+    /// suites, the cluster is compared with the profile (chart versions,
+    /// values, custom resources): the drift is printed and reported.
     Conform(ConformArgs),
     /// Remove every object a run created (namespaces, workloads, pools…
     /// labelled app.kubernetes.io/managed-by=infraflux with a case label),
@@ -175,7 +177,8 @@ pub struct InstallFlags {
     pub dry_run: bool,
     /// Local chart directories for air-gapped sites: DIR/<chart>/ (cilium,
     /// cert-manager, external-dns, sealed-secrets) and DIR/gateway-api/
-    /// (CRD files). Charts not found there come from the Go module cache.
+    /// (CRD files). Takes precedence over the profile's install.charts;
+    /// charts found in neither come from the Go module cache.
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
     /// The helm binary (default: $INFRAFLUX_HELM, the .ci/build-helm cache, PATH).
@@ -333,6 +336,8 @@ pub struct ConformArgs {
     #[command(flatten)]
     pub install: InstallFlags,
     /// Run the suites against the stack as found: no install, no teardown.
+    /// With the existing provider the stack is first compared with the
+    /// profile (drift: chart versions, values, custom resources).
     #[arg(long)]
     pub skip_install: bool,
     /// Run only cases whose `<suite>::<case>` id contains this (repeatable).

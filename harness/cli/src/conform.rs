@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use infraflux_model::exit::Status;
 use infraflux_model::profile::Loaded;
-use infraflux_model::results::PhaseResult;
+use infraflux_model::results::{DriftReport, PhaseResult};
 use infraflux_provision::Access;
 
 use crate::cli::{ConformArgs, Global};
@@ -20,7 +20,15 @@ use crate::install_cmd::{self, Prepared};
 /// What the install stage left for the run and the teardown.
 pub struct Stage {
     pub access: Access,
+    /// The run id the install used: the suites' reports go to the same run
+    /// directory, next to the diagnostics bundle.
+    pub run_id: Option<String>,
     pub phases: Vec<PhaseResult>,
+    /// The install's diagnostics bundle, relative to the run directory.
+    pub diagnostics: Option<String>,
+    /// The cluster compared with the profile after the install (what the
+    /// install left as it found it: releases and objects it did not create).
+    pub drift: Option<DriftReport>,
     /// What the provider could not give here (reported as not verifiable).
     pub limits: Vec<infraflux_provision::Limit>,
     /// The profile as the provider ran it.
@@ -56,7 +64,7 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
         Err(install_cmd::InstallFailure { status, message, created_nothing }) => {
             eprintln!("error: {}", infraflux_model::secret::redact(&message));
             let target = install_cmd::target(loaded, kind, &prepared.provider.access());
-            let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), Some(format!("cluster unusable: {message}")));
+            let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, Vec::new(), None, Some(format!("cluster unusable: {message}")));
             // A cluster this run made is not left behind because it failed.
             if prepared.provider.owns_cluster()
                 && !args.keep
@@ -76,8 +84,22 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
             if !done.fresh {
                 eprintln!("conform: the stack was installed before this run; it is left in place afterwards");
             }
+            let diagnostics = install_cmd::relative_bundle(&run_dir, done.outcome.diagnostics.as_deref());
+            if let Some(d) = &done.outcome.diagnostics {
+                eprintln!("diagnostics: {}", d.display());
+            }
+            let drift = if done.outcome.failed() {
+                None
+            } else {
+                let d = install_cmd::drift(&prepared.plan, &prepared.opts, &access).await;
+                eprint!("{}", infraflux_model::secret::redact(&infraflux_install::drift::render(&d)));
+                Some(d)
+            };
             let mut stage = Stage {
                 access: access.clone(),
+                run_id: Some(run_id.clone()),
+                diagnostics,
+                drift,
                 phases: done.outcome.phases.clone(),
                 limits: prepared.adaptation.limits.clone(),
                 adapted: prepared.adaptation.profile.clone(),
@@ -86,7 +108,7 @@ pub async fn install_stage(args: &ConformArgs, global: &Global, loaded: &Loaded,
             };
             if done.outcome.failed() {
                 let target = install_cmd::target(loaded, kind, &stage.access);
-                let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, stage.phases.clone(), None);
+                let _ = install_cmd::write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target, stage.phases.clone(), done.outcome.diagnostics.as_deref(), None);
                 teardown(&mut stage).await;
                 return Err(Status::Cluster);
             }
@@ -137,7 +159,10 @@ pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded) -> O
     let a = provider.adapt(&loaded.profile);
     Some(Stage {
         access: provider.access(),
+        run_id: None,
         phases: Vec::new(),
+        diagnostics: None,
+        drift: None,
         limits: a.limits,
         adapted: a.profile,
         agent_image: a.agent_image,

@@ -18,7 +18,7 @@ use infraflux_install::{self as install, Options, Plan};
 use infraflux_model::diag::Finding;
 use infraflux_model::exit::Status;
 use infraflux_model::profile::{Loaded, ProviderKind};
-use infraflux_model::results::{PhaseResult, RunResults, SCHEMA, Target};
+use infraflux_model::results::{DriftReport, PhaseResult, RunResults, SCHEMA, Target};
 use infraflux_model::secret;
 use infraflux_model::suite::model::HumanDuration;
 use infraflux_provision::{Access, Provider};
@@ -107,6 +107,70 @@ fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> R
     })
 }
 
+/// The profile's `install.charts`, by chart name, resolved against the
+/// profile file (`check` has validated them: PROF-037).
+fn local_chart_dirs(loaded: &Loaded) -> std::collections::BTreeMap<String, PathBuf> {
+    let charts = &loaded.profile.install.charts;
+    charts
+        .entries()
+        .into_iter()
+        .filter_map(|(_, name, _)| charts.resolved(name, &loaded.file).map(|d| (name.to_owned(), d)))
+        .collect()
+}
+
+/// The options every install or comparison of `loaded` shares.
+fn base_options(flags: &InstallFlags, loaded: &Loaded) -> Options {
+    Options {
+        charts_dir: flags.charts.clone(),
+        chart_dirs: local_chart_dirs(loaded),
+        image_registry: loaded.profile.install.image_registry.clone(),
+        control_plane_only: flags.control_plane_only,
+        always_collect: flags.collect_diagnostics,
+        ..Options::default()
+    }
+}
+
+/// Compares the cluster behind `access` with `plan` (see
+/// [`install::drift`]); what stops the comparison is the report's error.
+pub async fn drift(plan: &Plan, opts: &Options, access: &Access) -> DriftReport {
+    let cluster = match access.connect().await {
+        Ok(c) => c,
+        Err(e) => return DriftReport { error: Some(secret::redact(&install::run::chain(&e))), ..DriftReport::default() },
+    };
+    let helm = install::helm::Helm {
+        bin: opts.helm.clone(),
+        kubeconfig: access.kubeconfig.clone(),
+        context: access.context.clone(),
+        timeout: opts.wait_timeout,
+    };
+    install::drift::check(&cluster, &helm, plan, opts).await
+}
+
+/// Acceptance of an `existing` cluster used as found (`conform
+/// --skip-install`): the profile's plan compared with it. Nothing is
+/// installed, no secret is resolved; a plan or helm that cannot be had is
+/// the report's error, not the run's end (the suites still judge the
+/// cluster).
+pub async fn drift_as_found(global: &Global, flags: &InstallFlags, loaded: &Loaded) -> DriftReport {
+    let not_checked = |why: String| DriftReport { error: Some(secret::redact(&why)), ..DriftReport::default() };
+    let helm = match install::helm::locate(flags.helm.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return not_checked(install::run::chain(&e)),
+    };
+    let wait_timeout = HumanDuration::parse(&flags.wait_timeout).map_or(Duration::from_secs(600), |d| d.0);
+    let opts = Options { helm, wait_timeout, ..base_options(flags, loaded) };
+    let plan = match install::plan::build(&loaded.profile, &opts) {
+        Ok(p) => p,
+        Err(e) => return not_checked(install::run::chain(&e)),
+    };
+    let flag_access = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
+    let access = match infraflux_provision::for_profile(&loaded.profile, Some(ProviderKind::Existing), &flag_access) {
+        Ok(p) => p.access(),
+        Err(e) => return not_checked(install::run::chain(&e)),
+    };
+    drift(&plan, &opts, &access).await
+}
+
 /// Checks the flags, builds the plan and picks the provider. Touches no
 /// cluster; a dry run needs no helm either.
 pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
@@ -122,15 +186,13 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
     };
     let adaptation = provider.adapt(&loaded.profile);
     let opts = Options {
-        charts_dir: flags.charts.clone(),
         helm,
         wait_timeout: timeout,
-        control_plane_only: flags.control_plane_only,
         diagnostics_dir: run_dir.map(Path::to_path_buf),
-        always_collect: flags.collect_diagnostics,
         progress: !global.quiet && std::io::stderr().is_terminal(),
         chart_values: adaptation.chart_values.clone(),
         unavailable: adaptation.unavailable.clone(),
+        ..base_options(flags, loaded)
     };
     let plan = install::plan::build(&adaptation.profile, &opts).map_err(|e| fail(e.status(), &e))?;
     if !flags.dry_run {
@@ -241,8 +303,23 @@ pub fn target(loaded: &Loaded, provider: ProviderKind, access: &Access) -> Targe
     }
 }
 
+/// The bundle's path relative to the run directory `dir`, for the reports.
+pub fn relative_bundle(dir: &Path, bundle: Option<&Path>) -> Option<String> {
+    bundle.map(|b| b.strip_prefix(dir).unwrap_or(b).display().to_string())
+}
+
 /// Writes `results.json`/`junit.xml` for a run that only installed.
-pub fn write_install_report(dir: &Path, run_id: &str, started_at: String, duration: Duration, target: Target, phases: Vec<PhaseResult>, setup_error: Option<String>) -> Status {
+#[expect(clippy::too_many_arguments, reason = "one call per command; a struct would only rename them")]
+pub fn write_install_report(
+    dir: &Path,
+    run_id: &str,
+    started_at: String,
+    duration: Duration,
+    target: Target,
+    phases: Vec<PhaseResult>,
+    diagnostics: Option<&Path>,
+    setup_error: Option<String>,
+) -> Status {
     let results = RunResults {
         schema: SCHEMA.into(),
         run_id: run_id.to_owned(),
@@ -253,6 +330,8 @@ pub fn write_install_report(dir: &Path, run_id: &str, started_at: String, durati
         perf: Vec::new(),
         setup_error,
         install: phases,
+        diagnostics: relative_bundle(dir, diagnostics),
+        drift: None,
         // A report of install phases only: no case was meant to run, so
         // "nothing verified" is not a verdict on it.
         policy: infraflux_model::contract::Policy { allow_empty: true, ..Default::default() },
@@ -313,12 +392,12 @@ pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String])
     match install(&p, &cancel).await {
         Err(InstallFailure { status, message, .. }) => {
             eprintln!("error: {}", secret::redact(&message));
-            let _ = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&p.provider.access()), Vec::new(), Some(format!("cluster unusable: {message}")));
+            let _ = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&p.provider.access()), Vec::new(), None, Some(format!("cluster unusable: {message}")));
             status
         }
         Ok(done) => {
             print_phases(&done.outcome.phases);
-            let report = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&done.access), done.outcome.phases.clone(), None);
+            let report = write_install_report(&run_dir, &run_id, started_at, started.elapsed(), target_of(&done.access), done.outcome.phases.clone(), done.outcome.diagnostics.as_deref(), None);
             if let Some(d) = &done.outcome.diagnostics {
                 eprintln!("diagnostics: {}", d.display());
             }

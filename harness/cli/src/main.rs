@@ -466,8 +466,17 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
             Err(f) => return Ok(input_error(&f)),
         },
     };
+    // Acceptance of a cluster used as found: the stack compared with the
+    // profile before the suites run.
+    let as_found = if args.skip_install && staged.is_none() && cluster.provider == profile::ProviderKind::Existing {
+        let d = infraflux::install_cmd::drift_as_found(global, &args.install, &loaded).await;
+        eprint!("{}", secret::redact(&infraflux::install::drift::render(&d)));
+        Some(d)
+    } else {
+        None
+    };
     let mut stage = staged;
-    let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref()).await?;
+    let status = conform_run(args, &argv, cluster, &loaded, stage.as_ref(), as_found).await?;
     let down = match &mut stage {
         Some(s) => infraflux::conform::teardown(s).await,
         None => Status::Pass,
@@ -482,6 +491,7 @@ async fn conform_run(
     cluster: pipeline::ClusterChoice,
     loaded: &profile::Loaded,
     stage: Option<&infraflux::conform::Stage>,
+    as_found: Option<infraflux::results::DriftReport>,
 ) -> anyhow::Result<Status> {
     let install = stage.map(|s| s.phases.clone()).unwrap_or_default();
     // The provider may have run the profile adapted to its host: the run
@@ -511,6 +521,14 @@ async fn conform_run(
     plan.install = install;
     plan.opts.filters = args.filter.clone();
     plan.prove = args.prove.prove;
+    plan.drift = as_found.or_else(|| stage.and_then(|s| s.drift.clone()));
+    plan.diagnostics = stage.and_then(|s| s.diagnostics.clone());
+    // One run directory for the install and the suites: the diagnostics
+    // bundle the install wrote sits next to the reports that link it.
+    if let Some(id) = stage.and_then(|s| s.run_id.clone()) {
+        plan.out = args.out.join(&id);
+        plan.opts.run_id = Some(id);
+    }
     let pipeline::Executed { status, out } = pipeline::execute(plan).await;
     if args.prove.prove {
         return Ok(status);

@@ -68,6 +68,10 @@ pub struct Plan {
     /// Install phases `conform` ran before the suites; they lead the
     /// reports (the `install` testsuite).
     pub install: Vec<infraflux_model::results::PhaseResult>,
+    /// The install's diagnostics bundle, relative to the run directory.
+    pub diagnostics: Option<String>,
+    /// The cluster compared with the profile before the suites ran.
+    pub drift: Option<infraflux_model::results::DriftReport>,
     /// The command line, for locating flag findings raised while executing.
     pub argv: Vec<String>,
     /// Prove the selected cases instead of running them (`--prove`).
@@ -294,7 +298,7 @@ pub fn plan_run(input: RunInput<'_>) -> Result<Plan, Box<Finding>> {
         cilium_namespace: input.cilium_namespace.to_owned(),
         ..RunOptions::default()
     };
-    Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new(), prove: false })
+    Ok(Plan { opts, out, argv: argv.to_vec(), install: Vec::new(), diagnostics: None, drift: None, prove: false })
 }
 
 /// The run's promises. When the provider ran an adapted profile, the
@@ -378,6 +382,8 @@ pub async fn execute(mut plan: Plan) -> Executed {
         return Executed { status, out: None };
     };
     results.install = plan.install;
+    results.diagnostics = plan.diagnostics;
+    results.drift = plan.drift.map(Box::new);
     match infraflux_report::write_all(&plan.out, &results) {
         Ok(w) => {
             eprintln!("reports: {}", w.dir.display());

@@ -202,6 +202,8 @@ fn write_run(dir: &Path, id: &str, samples: Vec<f64>) {
         }],
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: Default::default(),
         coverage: Vec::new(),
     };

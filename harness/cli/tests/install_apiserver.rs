@@ -69,6 +69,65 @@ fn dry_run_prints_the_whole_ordered_plan_without_a_cluster() {
     assert!(!out.contains("test-token"), "the token is never resolved or shown in a plan");
 }
 
+/// The install fixture profile with an `install:` section, written next to
+/// `dir` (relative chart paths start there).
+fn profile_with_install(dir: &Path, install: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join(PROFILE)).expect("profile");
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, format!("{text}\ninstall:\n{install}")).expect("write profile");
+    path.to_str().expect("utf8").to_owned()
+}
+
+#[test]
+fn dry_run_shows_the_profile_chart_directory_and_the_image_mirror() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plain = run(&["up", "--provider", "existing", "--dry-run", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]).1;
+    // A local copy of the pinned Cilium chart, named by a relative path.
+    let module = infraflux_stack::charts::locate(infraflux_stack::charts::Chart::Cilium, "1.20.2", None).expect("cilium module: run .ci/fetch-charts");
+    let local = tmp.path().join("charts/cilium");
+    copy_dir(&module.path, &local);
+    let profile = profile_with_install(tmp.path(), "  charts:\n    cilium: charts/cilium\n  imageRegistry: mirror.lab.internal:5000/cache\n");
+    let (code, out, err) = run(&["up", "--provider", "existing", "--dry-run", "--profile", &profile, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("images from registry mirror mirror.lab.internal:5000/cache"), "{out}");
+    let cilium = |text: &str| text.lines().find(|l| l.contains("helm release cilium ")).unwrap_or_else(|| panic!("{text}")).to_owned();
+    assert!(cilium(&out).contains(&format!("chart from profile install.charts.cilium: {})", local.display())), "the local directory is the chart source: {out}");
+    let digest = |line: String| line.split("values ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_owned).expect("digest");
+    assert_ne!(digest(cilium(&out)), digest(cilium(&plain)), "the mirror changes Cilium's values");
+    for image in [
+        "image image.repository: quay.io/cilium/cilium -> mirror.lab.internal:5000/cache/cilium/cilium",
+        "image operator.image.repository: quay.io/cilium/operator -> mirror.lab.internal:5000/cache/cilium/operator",
+        "image imageRegistry: quay.io -> mirror.lab.internal:5000/cache",
+        "image image.repository: registry.k8s.io/external-dns/external-dns -> mirror.lab.internal:5000/cache/external-dns/external-dns",
+        "image image.registry: docker.io/bitnami/sealed-secrets-controller -> mirror.lab.internal:5000/cache/bitnami/sealed-secrets-controller",
+    ] {
+        assert!(out.contains(image), "`{image}` missing:\n{out}");
+    }
+    assert!(plain.contains("chart from Go module cache"), "{plain}");
+
+    // Both fields are checked before anything runs: rule, file:line, hint.
+    let bad = tempfile::tempdir().expect("tmp");
+    let profile = profile_with_install(bad.path(), "  charts:\n    certManager: .\n  imageRegistry: https://mirror.lab.internal\n");
+    let (code, _, err) = run(&["up", "--provider", "existing", "--dry-run", "--profile", &profile, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PROF-037") && err.contains("has no Chart.yaml") && err.contains("helm pull"), "{err}");
+    assert!(err.contains("PROF-038") && err.contains("URL scheme"), "{err}");
+    let lines = std::fs::read_to_string(&profile).expect("profile").lines().count();
+    assert!(err.contains(&format!("profile.yaml:{}:", lines - 1)) && err.contains(&format!("profile.yaml:{lines}:")), "findings name file:line: {err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read").flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::write(&target, std::fs::read(e.path()).expect("read")).expect("write");
+        }
+    }
+}
+
 fn kc(cp: &ControlPlane) -> String {
     cp.kubeconfig_path().to_str().expect("utf8").to_owned()
 }
@@ -228,6 +287,65 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     assert_eq!(installed(&client).await, objects, "no resourceVersion moved");
     assert_eq!(releases(cp), rels, "no helm revision moved");
 
+    // Acceptance of the cluster as found: unchanged, it matches the
+    // profile; after a release value and a pool field are changed behind
+    // the installer's back, the drift report names exactly those two.
+    let suites = tmp.path().join("suites");
+    std::fs::create_dir_all(&suites).expect("suites dir");
+    std::fs::copy(repo_root().join("fixtures/suites/valid/minimal.yaml"), suites.join("minimal.yaml")).expect("suite");
+    let suites_s = suites.to_str().expect("utf8").to_owned();
+    let accept = |name: &str| {
+        let dir = tmp.path().join(name);
+        let (code, _, err) = run(&[
+            "conform", "--skip-install", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
+            "--suites", &suites_s, "--out", dir.to_str().expect("utf8"), "--deadline", "30s",
+        ]);
+        assert!(code == 0 || code == 1, "{code}: {err}");
+        let run = run_dir(&dir);
+        let results: infraflux::results::RunResults = serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).expect("results")).expect("json");
+        let summary = std::fs::read_to_string(run.join("summary.md")).expect("summary");
+        (results.drift.expect("a drift report"), summary, err)
+    };
+    let (drift, summary, err) = accept("accept-unchanged");
+    assert_eq!(drift.error, None, "{err}");
+    assert_eq!(drift.items, Vec::new(), "an unchanged cluster has no drift: {err}");
+    assert_eq!(drift.releases, 4);
+    assert!(drift.objects > 5, "{drift:?}");
+    assert!(err.contains("drift: none") && summary.contains("No drift: 4 release(s)"), "{err}\n{summary}");
+
+    let cilium_chart = infraflux_stack::charts::locate(infraflux_stack::charts::Chart::Cilium, "1.20.2", None).expect("cilium module").path;
+    let out_helm = Command::new(helm_bin())
+        .args(["upgrade", "cilium", cilium_chart.to_str().expect("utf8"), "-n", "kube-system", "--reuse-values", "--set", "bandwidthManager.enabled=false", "--kubeconfig", &kc])
+        .output()
+        .expect("helm upgrade");
+    assert!(out_helm.status.success(), "{}", String::from_utf8_lossy(&out_helm.stderr));
+    let pools: Api<kube::api::DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("cilium.io", "v2", "CiliumLoadBalancerIPPool"), "ciliumloadbalancerippools"),
+    );
+    pools
+        .patch("main", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"spec": {"allowFirstLastIPs": "No"}})))
+        .await
+        .expect("patch pool");
+    let (drift, summary, err) = accept("accept-drifted");
+    let found: Vec<(String, String, String, String)> = drift.items.iter().map(|i| (i.object.clone(), i.path.clone(), i.profile.clone(), i.cluster.clone())).collect();
+    assert_eq!(
+        found,
+        [
+            ("release kube-system/cilium".to_owned(), "bandwidthManager.enabled".to_owned(), "true".to_owned(), "false".to_owned()),
+            ("CiliumLoadBalancerIPPool main".to_owned(), "spec.allowFirstLastIPs".to_owned(), "Yes".to_owned(), "No".to_owned()),
+        ],
+        "{err}"
+    );
+    assert!(drift.items.iter().all(|i| i.kind == infraflux::results::DriftKind::Value));
+    assert!(err.contains("release kube-system/cilium: value bandwidthManager.enabled: profile true, cluster false"), "shown before the suites: {err}");
+    assert!(summary.contains("| CiliumLoadBalancerIPPool main | value | spec.allowFirstLastIPs | Yes | No |"), "{summary}");
+    // `up` puts both back (the release and the pool are its own).
+    let (code, _, err) = run(&up_args);
+    assert_eq!(code, 0, "{err}");
+    let (drift, _, err) = accept("accept-restored");
+    assert_eq!(drift.items, Vec::new(), "{err}");
+
     // down leaves nothing; a second down is a no-op.
     for _ in 0..2 {
         let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
@@ -239,9 +357,6 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     // conform: install, the suites (one case: the nodes exist), reports
     // with the install phases, then down of what this run installed; the
     // run's verdict is the exit code.
-    let suites = tmp.path().join("suites");
-    std::fs::create_dir_all(&suites).expect("suites dir");
-    std::fs::copy(repo_root().join("fixtures/suites/valid/minimal.yaml"), suites.join("minimal.yaml")).expect("suite");
     let conform_out = tmp.path().join("conform");
     let (code, _, err) = run(&[
         "conform", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc, "--control-plane-only",
@@ -255,6 +370,10 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     let results: infraflux::results::RunResults =
         serde_json::from_str(&std::fs::read_to_string(run_dir(&conform_out).join("results.json")).expect("results")).expect("json");
     assert_eq!(results.install.len(), 6, "{:?}", results.install);
+    let drift = results.drift.as_ref().expect("conform compares the installed stack with the profile");
+    assert!(drift.items.is_empty() && drift.error.is_none(), "a fresh install has no drift: {drift:?}");
+    let summary = std::fs::read_to_string(run_dir(&conform_out).join("summary.md")).expect("summary");
+    assert!(summary.contains("## Install") && summary.contains("| cilium | passed |"), "the summary lists the install phases: {summary}");
     assert!(results.cases.iter().any(|c| c.id == "minimal::nodes-exist" && c.outcome == infraflux::results::Outcome::Passed), "{:?}", results.cases);
     assert!(std::fs::read_to_string(run_dir(&conform_out).join("junit.xml")).expect("junit").contains(r#"name="install::cilium""#));
     assert_eq!(installed(&client).await, BTreeMap::new(), "conform removed what it installed");
@@ -275,6 +394,9 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     for f in ["README.md", "phases.json", "nodes.json", "events/kube-system.txt", "helm/cilium.txt", "resources.json"] {
         assert!(dir.join("diagnostics").join(f).is_file(), "diagnostics/{f} missing");
     }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("| cilium | failed |") && summary.contains("Diagnostics bundle: [diagnostics](diagnostics/README.md)"), "{summary}");
+    assert!(std::fs::read_to_string(dir.join("report.html")).expect("html").contains(r#"<a href="diagnostics/README.md">"#));
     let (code, _, err) = run(&["down", "--provider", "existing", "--profile", PROFILE, "--kubeconfig", &kc]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(installed(&client).await, BTreeMap::new());

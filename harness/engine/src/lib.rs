@@ -570,6 +570,8 @@ fn empty_results(run_id: String, started_at: String, opts: &RunOptions, d: Optio
         perf: Vec::new(),
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: opts.policy,
         coverage: Vec::new(),
     }
@@ -743,6 +745,8 @@ async fn execute_inner<B: Backend>(
         perf,
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: opts.policy,
         coverage,
     })

@@ -28,6 +28,7 @@
 //! reported as skipped with that reason instead of timing out.
 
 pub mod diagnostics;
+pub mod drift;
 pub mod helm;
 pub mod plan;
 pub mod progress;
@@ -55,6 +56,13 @@ pub struct Options {
     /// air-gapped sites and tests; charts not found there come from the Go
     /// module cache.
     pub charts_dir: Option<PathBuf>,
+    /// The profile's local chart directories (`install.charts`), by chart
+    /// name (`gateway-api` for the CRD files), resolved against the profile
+    /// file; `charts_dir` takes precedence for the charts it holds.
+    pub chart_dirs: std::collections::BTreeMap<String, PathBuf>,
+    /// The profile's registry mirror (`install.imageRegistry`): every
+    /// chart's image keys point at it ([`infraflux_stack::images`]).
+    pub image_registry: Option<String>,
     /// The helm binary.
     pub helm: PathBuf,
     /// Bound on every wait (CRDs, rollouts, conditions) and every helm call.
@@ -84,6 +92,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             charts_dir: None,
+            chart_dirs: Default::default(),
+            image_registry: None,
             helm: PathBuf::from("helm"),
             wait_timeout: Duration::from_secs(600),
             control_plane_only: false,

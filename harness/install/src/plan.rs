@@ -1,7 +1,7 @@
 //! The ordered install plan, built from the rendered stack without touching
 //! a cluster: what `--dry-run` prints and what [`crate::run::up`] executes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use infraflux_model::profile::{GatewayApiChannel, Profile};
@@ -16,6 +16,8 @@ use crate::{Error, Options, Result, human};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub profile: String,
+    /// The registry mirror every chart's images come from, if any.
+    pub image_registry: Option<String>,
     pub phases: Vec<Phase>,
 }
 
@@ -86,6 +88,11 @@ pub struct Release {
     pub values: Value,
     /// `sha256:<12 hex>` of `values_yaml`.
     pub values_digest: String,
+    /// Where the chart directory came from: `--charts`, the profile's
+    /// `install.charts.<key>` or the Go module cache.
+    pub source: String,
+    /// Image keys the registry mirror set (empty without a mirror).
+    pub images: Vec<infraflux_stack::images::Override>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +145,28 @@ fn version_of(p: &Profile, chart: Chart) -> &str {
     }
 }
 
+/// The profile key of a chart under `install.charts`.
+fn profile_key(chart: Chart) -> &'static str {
+    match chart {
+        Chart::Cilium => "cilium",
+        Chart::CertManager => "certManager",
+        Chart::ExternalDns => "externalDNS",
+        Chart::SealedSecrets => "sealedSecrets",
+    }
+}
+
+/// Local directories to try for `name` (a chart, or `gateway-api`), in order.
+fn local_dirs(opts: &Options, name: &str) -> Vec<PathBuf> {
+    opts.charts_dir.iter().map(|d| d.join(name)).chain(opts.chart_dirs.get(name).cloned()).collect()
+}
+
+/// The chart's own `values.yaml`, where the mirror finds its image keys.
+fn chart_defaults(dir: &ChartDir) -> Result<Value> {
+    let path = dir.values_yaml();
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+    Ok(parse_docs(&path.display().to_string(), &text)?.into_iter().next().unwrap_or(Value::Object(Default::default())))
+}
+
 /// Deep merge: objects key by key, anything else replaced.
 pub fn merge(base: &mut Value, extra: &Value) {
     match (base, extra) {
@@ -165,18 +194,16 @@ fn digest(text: &str) -> String {
     format!("sha256:{}", &hex::encode(h)[..12])
 }
 
-/// The Gateway API CRD files of `version`/`channel`: `<charts_dir>/gateway-api/`
-/// when present, else `sigs.k8s.io/gateway-api@<version>/config/crd/<channel>`
+/// The Gateway API CRD files of `version`/`channel`: the first of `local`
+/// (`<charts_dir>/gateway-api/`, the profile's `install.charts.gatewayAPI`)
+/// that holds any, else `sigs.k8s.io/gateway-api@<version>/config/crd/<channel>`
 /// in the Go module caches.
-pub fn gateway_api_crd_files(version: &str, channel: GatewayApiChannel, charts_dir: Option<&Path>) -> Result<(String, Vec<PathBuf>)> {
+pub fn gateway_api_crd_files(version: &str, channel: GatewayApiChannel, local: &[PathBuf]) -> Result<(String, Vec<PathBuf>)> {
     let channel = match channel {
         GatewayApiChannel::Standard => "standard",
         GatewayApiChannel::Experimental => "experimental",
     };
-    let mut candidates = Vec::new();
-    if let Some(d) = charts_dir {
-        candidates.push(d.join("gateway-api"));
-    }
+    let mut candidates = local.to_vec();
     for cache in charts::module_caches() {
         candidates.push(cache.join("sigs.k8s.io").join(format!("gateway-api@{version}")).join("config/crd").join(channel));
     }
@@ -243,7 +270,7 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
     let mut phases = Vec::new();
 
     // 1. Gateway API CRDs.
-    let (dir, crd_files) = gateway_api_crd_files(&profile.versions.gateway_api, profile.versions.gateway_api_channel, opts.charts_dir.as_deref())?;
+    let (dir, crd_files) = gateway_api_crd_files(&profile.versions.gateway_api, profile.versions.gateway_api_channel, &local_dirs(opts, "gateway-api"))?;
     let mut steps = Vec::new();
     let mut crds = Vec::new();
     for f in &crd_files {
@@ -309,17 +336,34 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
                     from: profile.dns.cloudflare.api_token.clone(),
                 }));
             }
-            let local = opts.charts_dir.as_ref().map(|d| d.join(chart.name())).filter(|d| d.is_dir());
+            let (local, source) = match opts.charts_dir.as_ref().map(|d| d.join(chart.name())).filter(|d| d.is_dir()) {
+                Some(d) => (Some(d), "--charts".to_owned()),
+                None => match opts.chart_dirs.get(chart.name()) {
+                    Some(d) => (Some(d.clone()), format!("profile install.charts.{}", profile_key(chart))),
+                    None => (None, "Go module cache".to_owned()),
+                },
+            };
             let dir = charts::locate(chart, version_of(profile, chart), local.as_deref()).map_err(Error::Chart)?;
             let mut values = parse_docs(&values_path, values_yaml)?.into_iter().next().unwrap_or(Value::Object(Default::default()));
-            // The profile's values with the provider's on top; re-rendered
-            // so the file helm reads is exactly what is compared later.
-            let values_yaml = match opts.chart_values.get(chart.name()) {
-                Some(extra) => {
-                    merge(&mut values, extra);
-                    serde_json::to_string_pretty(&values).map_err(|e| Error::Parse { what: values_path.clone(), message: e.to_string() })?
-                }
-                None => values_yaml.clone(),
+            // The profile's values, the mirror's image keys, then the
+            // provider's (images it built itself win); re-rendered so the
+            // file helm reads is exactly what is compared later.
+            let mut images = Vec::new();
+            if let Some(mirror) = &opts.image_registry {
+                let mut effective = chart_defaults(&dir)?;
+                merge(&mut effective, &values);
+                let (overlay, found) = infraflux_stack::images::mirror_values(&effective, mirror);
+                merge(&mut values, &overlay);
+                images = found;
+            }
+            let extra = opts.chart_values.get(chart.name());
+            if let Some(extra) = extra {
+                merge(&mut values, extra);
+            }
+            let values_yaml = if extra.is_some() || !images.is_empty() {
+                serde_json::to_string_pretty(&values).map_err(|e| Error::Parse { what: values_path.clone(), message: e.to_string() })?
+            } else {
+                values_yaml.clone()
             };
             steps.push(Step::Helm(Release {
                 release: chart.name().to_owned(),
@@ -329,6 +373,8 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
                 values_digest: digest(&values_yaml),
                 values_yaml,
                 values,
+                source,
+                images,
             }));
             steps.push(Step::Wait(Wait {
                 name: format!("{} workloads rolled out", chart.name()),
@@ -395,7 +441,7 @@ pub fn build(profile: &Profile, opts: &Options) -> Result<Plan> {
     steps.extend(waits.into_iter().map(Step::Wait));
     phases.push(Phase { name: "custom-resources".into(), steps });
 
-    Ok(Plan { profile: profile.name.clone(), phases })
+    Ok(Plan { profile: profile.name.clone(), image_registry: opts.image_registry.clone(), phases })
 }
 
 impl Plan {
@@ -415,6 +461,9 @@ impl Plan {
     /// object and wait (with its bound), in order.
     pub fn render(&self, control_plane_only: bool) -> String {
         let mut out = format!("install plan for profile {} ({} phases)\n", self.profile, self.phases.len());
+        if let Some(m) = &self.image_registry {
+            out.push_str(&format!("images from registry mirror {m} (install.imageRegistry)\n"));
+        }
         for (i, p) in self.phases.iter().enumerate() {
             out.push_str(&format!("\nphase {}: {}\n", i + 1, p.name));
             for s in &p.steps {
@@ -428,15 +477,22 @@ impl Plan {
                         format!("apply {} (from {}){skip}", a.describe(), a.source)
                     }
                     Step::Secret(s) => format!("secret {}/{} key {} from {}", s.namespace, s.name, s.key, s.from.describe()),
-                    Step::Helm(r) => format!(
-                        "helm release {} in {}: chart {} {}, values {} (from {})",
-                        r.release,
-                        r.namespace,
-                        r.chart.chart.name(),
-                        r.version,
-                        r.values_digest,
-                        r.chart.path.display()
-                    ),
+                    Step::Helm(r) => {
+                        let mut line = format!(
+                            "helm release {} in {}: chart {} {}, values {} (chart from {}: {})",
+                            r.release,
+                            r.namespace,
+                            r.chart.chart.name(),
+                            r.version,
+                            r.values_digest,
+                            r.source,
+                            r.chart.path.display()
+                        );
+                        for o in &r.images {
+                            line.push_str(&format!("\n    image {}: {} -> {}", o.key, o.from, o.to));
+                        }
+                        line
+                    }
                     Step::Wait(w) => {
                         let skip = match (control_plane_only, w.needs_datapath) {
                             (true, Some(why)) => format!(" [skipped: {why}]"),
@@ -467,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_missing_gateway_api_bundle_names_the_fetch_command() {
-        let e = gateway_api_crd_files("v0.0.1-nonexistent", GatewayApiChannel::Standard, None).err().unwrap_or_else(|| panic!("found"));
+        let e = gateway_api_crd_files("v0.0.1-nonexistent", GatewayApiChannel::Standard, &[]).err().unwrap_or_else(|| panic!("found"));
         let text = e.to_string();
         assert!(text.contains(".ci/fetch-charts") && text.contains("gateway-api@v0.0.1-nonexistent"), "{text}");
     }

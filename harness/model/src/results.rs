@@ -32,6 +32,15 @@ pub struct RunResults {
     /// existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub install: Vec<PhaseResult>,
+    /// The install's diagnostics bundle, relative to the run directory,
+    /// when one was written (a failed phase, `--collect-diagnostics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
+    /// How the cluster differs from what the profile renders, checked
+    /// before the suites ran; absent when no check was made. Boxed: the
+    /// results travel inside `RunEvent::Finished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Box<DriftReport>>,
     /// How the run is judged beyond its cases (`--require-all`,
     /// `--allow-empty`).
     #[serde(default)]
@@ -59,6 +68,62 @@ pub struct PhaseResult {
     /// to the run directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<String>,
+}
+
+/// The stack on the cluster compared with the profile: chart versions and
+/// values of every release, and the fields the profile sets on every custom
+/// resource. Values that look secret are never carried.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DriftReport {
+    /// Releases compared.
+    pub releases: usize,
+    /// Custom resources compared.
+    pub objects: usize,
+    /// Every difference, releases first, in plan order.
+    #[serde(default)]
+    pub items: Vec<DriftItem>,
+    /// Why the comparison could not be made (or was cut short), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One difference between the cluster and the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DriftItem {
+    /// `release kube-system/cilium`, `CiliumLoadBalancerIPPool main`.
+    pub object: String,
+    pub kind: DriftKind,
+    /// The values key (`hubble.relay.enabled`) or object field
+    /// (`spec.blocks`); empty for a version or an absent object.
+    #[serde(default)]
+    pub path: String,
+    /// What the profile renders (`(unset)` when it sets nothing there).
+    pub profile: String,
+    /// What the cluster has (`(unset)`, `(absent)`).
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DriftKind {
+    /// The release is deployed from another chart version.
+    ChartVersion,
+    /// A chart value or an object field differs.
+    Value,
+    /// The release or object is not on the cluster.
+    Absent,
+}
+
+impl DriftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::ChartVersion => "chart version",
+            DriftKind::Value => "value",
+            DriftKind::Absent => "absent",
+        }
+    }
 }
 
 /// Suite name of the install phases in JUnit and the reports.

@@ -87,6 +87,8 @@ fn results(run_id: &str, cases: usize, metrics: usize, samples: usize, seed: u64
         perf,
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: Default::default(),
         coverage: Vec::new(),
     }

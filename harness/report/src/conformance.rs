@@ -314,6 +314,8 @@ mod tests {
             perf: Vec::new(),
             setup_error: None,
             install: Vec::new(),
+            diagnostics: None,
+            drift: None,
             policy: Default::default(),
             coverage: Vec::new(),
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::perf::{Metric, Ratio};
 use super::markdown::case_list;
-use super::view::{RunView, verdict_class};
+use super::view::{RunView, outcome_text, verdict_class};
 use super::{LEVEL, ReportError, charts, num};
 use crate::results::{Outcome, RunResults};
 use crate::stats;
@@ -44,6 +44,66 @@ fn class(o: &Outcome) -> &'static str {
         Outcome::Failed { .. } => "failed",
         Outcome::TimedOut { .. } => "timed-out",
         Outcome::Skipped { .. } => "skipped",
+    }
+}
+
+/// The install phases as they ran, and a link to the diagnostics bundle.
+fn install_section(h: &mut String, v: &RunView<'_>) {
+    let run = v.run;
+    if run.install.is_empty() && v.diagnostics().is_none() {
+        return;
+    }
+    h.push_str("<h2>Install</h2>\n");
+    if !run.install.is_empty() {
+        h.push_str("<table id=\"install\"><tr><th>Phase</th><th>Outcome</th><th>Duration</th><th>Detail</th></tr>\n");
+        for p in &run.install {
+            let (word, detail) = outcome_text(&p.outcome);
+            let _ = writeln!(
+                h,
+                "<tr data-phase=\"{}\"><td>{}</td><td class=\"{}\">{word}</td><td class=\"n\">{:.1} s</td><td>{}</td></tr>",
+                esc(&p.phase),
+                esc(&p.phase),
+                class(&p.outcome),
+                p.duration_ms as f64 / 1000.0,
+                esc(&detail)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if let Some(d) = v.diagnostics() {
+        let _ = writeln!(h, "<p id=\"diagnostics\">Diagnostics bundle: <a href=\"{}/README.md\">{}</a></p>", esc(d), esc(d));
+    }
+}
+
+/// The cluster compared with the profile before the suites ran.
+fn drift_section(h: &mut String, v: &RunView<'_>) {
+    let Some(d) = &v.run.drift else { return };
+    h.push_str("<h2>Drift from the profile</h2>\n");
+    if d.items.is_empty() {
+        let _ = writeln!(h, "<p id=\"drift\">No drift: {} release(s) and {} custom resource(s) match the profile.</p>", d.releases, d.objects);
+    } else {
+        let _ = writeln!(
+            h,
+            "<p>{} difference(s); {} release(s) and {} custom resource(s) compared.</p>\n<table id=\"drift\"><tr><th>Object</th><th>Difference</th><th>Key</th><th>Profile</th><th>Cluster</th></tr>",
+            d.items.len(),
+            d.releases,
+            d.objects
+        );
+        for i in &d.items {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&i.object),
+                i.kind.as_str(),
+                esc(&i.path),
+                esc(&i.profile),
+                esc(&i.cluster)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if let Some(e) = &d.error {
+        let _ = writeln!(h, "<p class=\"failed\">The comparison is incomplete: {}</p>", esc(e));
     }
 }
 
@@ -100,6 +160,8 @@ pub(super) fn render(v: &RunView<'_>, history: &[RunResults]) -> Result<String, 
         esc(&run.started_at),
         run.duration_ms as f64 / 1000.0,
     );
+    install_section(&mut h, v);
+    drift_section(&mut h, v);
     if !v.suites.is_empty() {
         h.push_str(
             "<h2>Suites</h2>\n<table id=\"matrix\"><tr><th>Suite</th><th>Passed</th><th>Failed</th><th>Timed out</th><th>Skipped</th><th>Total</th></tr>\n",

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{ReportError, invalid};
 use crate::rules;
 use crate::diag::{Finding, Location};
-use crate::results::{CaseResult, GatewayConformance, Outcome, PerfSeries, PhaseResult, RunResults, SCHEMA, StepResult, Target};
+use crate::results::{CaseResult, DriftItem, DriftReport, GatewayConformance, Outcome, PerfSeries, PhaseResult, RunResults, SCHEMA, StepResult, Target};
 use infraflux_model::contract::{Promise, PromiseResult};
 use crate::secret::redact;
 
@@ -187,6 +187,8 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
             .collect(),
         setup_error: opt(&r.setup_error),
         install: r.install.iter().map(redacted_phase).collect(),
+        diagnostics: r.diagnostics.as_deref().map(redact),
+        drift: r.drift.as_deref().map(|d| Box::new(redacted_drift(d))),
         policy: r.policy,
         coverage: r
             .coverage
@@ -203,6 +205,25 @@ pub(crate) fn redacted(r: &RunResults) -> RunResults {
                 detail: redact(&p.detail),
             })
             .collect(),
+    }
+}
+
+fn redacted_drift(d: &DriftReport) -> DriftReport {
+    DriftReport {
+        releases: d.releases,
+        objects: d.objects,
+        items: d
+            .items
+            .iter()
+            .map(|i| DriftItem {
+                object: redact(&i.object),
+                kind: i.kind,
+                path: redact(&i.path),
+                profile: redact(&i.profile),
+                cluster: redact(&i.cluster),
+            })
+            .collect(),
+        error: d.error.as_deref().map(redact),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::num;
-use super::view::RunView;
+use super::view::{RunView, outcome_text};
 
 /// At most five case ids, then how many more.
 pub(crate) fn case_list(ids: &[String]) -> String {
@@ -19,6 +19,50 @@ pub(crate) fn case_list(ids: &[String]) -> String {
 /// Table-cell safe: no pipes, no line breaks.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// The install phases as they ran, and the diagnostics bundle's link.
+fn install_section(md: &mut String, v: &RunView<'_>) {
+    let run = v.run;
+    if run.install.is_empty() && v.diagnostics().is_none() {
+        return;
+    }
+    let _ = writeln!(md, "## Install\n");
+    if !run.install.is_empty() {
+        let _ = writeln!(md, "| Phase | Outcome | Duration | Detail |\n|---|---|---:|---|");
+        for p in &run.install {
+            let (word, detail) = outcome_text(&p.outcome);
+            let _ = writeln!(md, "| {} | {word} | {:.1} s | {} |", cell(&p.phase), p.duration_ms as f64 / 1000.0, cell(&detail));
+        }
+        md.push('\n');
+    }
+    if let Some(d) = v.diagnostics() {
+        let _ = writeln!(md, "Diagnostics bundle: [{}]({}/README.md)\n", cell(d), d);
+    }
+}
+
+/// The cluster compared with the profile before the suites ran.
+fn drift_section(md: &mut String, v: &RunView<'_>) {
+    let Some(d) = &v.run.drift else { return };
+    let _ = writeln!(md, "## Drift from the profile\n");
+    if d.items.is_empty() {
+        let _ = writeln!(md, "No drift: {} release(s) and {} custom resource(s) match the profile.\n", d.releases, d.objects);
+    } else {
+        let _ = writeln!(
+            md,
+            "{} difference(s); {} release(s) and {} custom resource(s) compared.\n\n| Object | Difference | Key | Profile | Cluster |\n|---|---|---|---|---|",
+            d.items.len(),
+            d.releases,
+            d.objects
+        );
+        for i in &d.items {
+            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", cell(&i.object), i.kind.as_str(), cell(&i.path), cell(&i.profile), cell(&i.cluster));
+        }
+        md.push('\n');
+    }
+    if let Some(e) = &d.error {
+        let _ = writeln!(md, "**The comparison is incomplete:** {}\n", cell(e));
+    }
 }
 
 pub(super) fn render(v: &RunView<'_>) -> String {
@@ -59,6 +103,9 @@ pub(super) fn render(v: &RunView<'_>) -> String {
     let _ = writeln!(md, "| Nodes | {nodes} |");
     let _ = writeln!(md, "| Profile | {} |", field(&t.profile));
     let _ = writeln!(md, "| Profile sha256 | {} |\n", field(&t.profile_hash));
+
+    install_section(&mut md, v);
+    drift_section(&mut md, v);
 
     if !v.suites.is_empty() {
         let _ = writeln!(md, "## Suites\n\n| Suite | Passed | Failed | Timed out | Skipped | Total |\n|---|---:|---:|---:|---:|---:|");

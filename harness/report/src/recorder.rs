@@ -56,6 +56,8 @@ impl Recorder {
             perf: Vec::new(),
             setup_error: self.setup_error.clone(),
             install: Vec::new(),
+            diagnostics: None,
+            drift: None,
             policy: Default::default(),
             coverage: Vec::new(),
         })

@@ -130,6 +130,8 @@ fn run(run_id: &str, started_at: &str, perf: Vec<PerfSeries>) -> RunResults {
         perf,
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: Default::default(),
         coverage: Vec::new(),
     }
@@ -437,6 +439,67 @@ fn html_is_self_contained_with_a_chart_per_metric() {
     assert_eq!(html.matches("<svg").count(), r.perf.len() + 1);
     assert!(html.contains("history: mean and 95% CI per run"));
     assert!(!html.contains("http://"));
+}
+
+#[test]
+fn summary_and_html_list_install_phases_the_bundle_and_the_drift() {
+    use crate::results::{DriftItem, DriftKind, DriftReport, PhaseResult};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut r = sample_run();
+    let phase = |name: &str, outcome: Outcome, ms: u64| PhaseResult {
+        id: format!("install::{name}"),
+        phase: name.into(),
+        outcome,
+        duration_ms: ms,
+        steps: Vec::new(),
+        diagnostics: None,
+    };
+    r.install = vec![
+        phase("gateway-api-crds", Outcome::Passed, 1_200),
+        phase("cilium", Outcome::Failed { step: Some("helm cilium 1.20.2".into()), message: "chart is broken".into() }, 3_400),
+        phase("custom-resources", Outcome::Skipped { reason: "phase `cilium` failed".into() }, 0),
+    ];
+    r.diagnostics = Some("diagnostics".into());
+    r.drift = Some(Box::new(DriftReport {
+        releases: 4,
+        objects: 9,
+        items: vec![DriftItem {
+            object: "release kube-system/cilium".into(),
+            kind: DriftKind::Value,
+            path: "hubble.relay.enabled".into(),
+            profile: "true".into(),
+            cluster: "false".into(),
+        }],
+        error: None,
+    }));
+    let w = write_all(dir.path(), &r).expect("written");
+    let md = std::fs::read_to_string(&w.summary_md).expect("read");
+    for want in [
+        "## Install",
+        "| gateway-api-crds | passed | 1.2 s |  |",
+        "| cilium | failed | 3.4 s | step `helm cilium 1.20.2`: chart is broken |",
+        "| custom-resources | skipped | 0.0 s | phase `cilium` failed |",
+        "Diagnostics bundle: [diagnostics](diagnostics/README.md)",
+        "## Drift from the profile",
+        "1 difference(s); 4 release(s) and 9 custom resource(s) compared.",
+        "| release kube-system/cilium | value | hubble.relay.enabled | true | false |",
+    ] {
+        assert!(md.contains(want), "`{want}` missing:\n{md}");
+    }
+    let html = std::fs::read_to_string(&w.report_html).expect("read");
+    assert!(html.contains("<tr data-phase=\"cilium\"><td>cilium</td><td class=\"failed\">failed</td><td class=\"n\">3.4 s</td>"), "{html}");
+    assert!(html.contains("<a href=\"diagnostics/README.md\">diagnostics</a>"), "{html}");
+    assert!(html.contains("<table id=\"drift\">") && html.contains("<code>hubble.relay.enabled</code>"), "{html}");
+
+    // No drift is said as such; no install, no section.
+    r.drift = Some(Box::new(DriftReport { releases: 4, objects: 9, ..DriftReport::default() }));
+    let w = write_all(dir.path(), &r).expect("written");
+    let md = std::fs::read_to_string(&w.summary_md).expect("read");
+    assert!(md.contains("No drift: 4 release(s) and 9 custom resource(s) match the profile."), "{md}");
+    let other = tempfile::tempdir().expect("tmp");
+    let plain = write_all(other.path(), &sample_run()).expect("written");
+    let md = std::fs::read_to_string(&plain.summary_md).expect("read");
+    assert!(!md.contains("## Install") && !md.contains("## Drift"), "{md}");
 }
 
 #[test]

@@ -147,6 +147,12 @@ pub(crate) fn verdict_class(v: Verdict) -> &'static str {
 }
 
 impl RunView<'_> {
+    /// The install's diagnostics bundle (relative to the run directory):
+    /// the run's, else the first failed phase's.
+    pub(crate) fn diagnostics(&self) -> Option<&str> {
+        self.run.diagnostics.as_deref().or_else(|| self.run.install.iter().find_map(|p| p.diagnostics.as_deref()))
+    }
+
     /// Promise counts by verdict: verified, failed, not verified, uncovered.
     pub(crate) fn coverage_counts(&self) -> [usize; 4] {
         let n = |v| self.coverage.iter().filter(|p| p.verdict == v).count();

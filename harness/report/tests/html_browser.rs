@@ -81,6 +81,8 @@ fn run() -> RunResults {
         }],
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy: Policy { mode: Mode::Acceptance, allow_empty: false },
         coverage: vec![
             promise("feature:kubeProxyReplacement", "features.kubeProxyReplacement", Verdict::Verified, "1 case(s) passed"),

@@ -19,6 +19,7 @@
 //!   configs and the Cilium install, since Flux cannot schedule without a CNI).
 
 pub mod charts;
+pub mod images;
 pub mod check;
 mod templates;
 mod vars;

@@ -146,6 +146,8 @@ fn results(cases: Vec<Outcome>, policy: Policy, coverage: Vec<Verdict>) -> RunRe
         perf: vec![],
         setup_error: None,
         install: Vec::new(),
+        diagnostics: None,
+        drift: None,
         policy,
         coverage: coverage
             .into_iter()

@@ -53,6 +53,81 @@ pub struct Profile {
     pub features: Features,
     pub failover: Failover,
     pub perf: Perf,
+    /// Where the installer takes charts and images from; optional (the Go
+    /// module cache and the charts' own registries otherwise).
+    #[serde(default, skip_serializing_if = "Install::is_empty")]
+    pub install: Install,
+}
+
+// ---------------------------------------------------------------- install
+
+/// Install sources for sites that cannot reach the public chart
+/// repositories and registries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Install {
+    /// Local chart directories, per chart; a chart not named here comes
+    /// from the Go module cache.
+    #[serde(default)]
+    pub charts: ChartDirs,
+    /// A registry mirror, `host[:port][/path]`: every image of every chart
+    /// is pulled from it (the image's registry host replaced, its
+    /// repository path kept).
+    #[serde(default)]
+    pub image_registry: Option<String>,
+}
+
+impl Install {
+    pub fn is_empty(&self) -> bool {
+        self == &Install::default()
+    }
+}
+
+/// A local directory per chart (holding `Chart.yaml`, `values.yaml`,
+/// `templates/`), and one holding the Gateway API CRD files. Relative paths
+/// are relative to the profile file's directory ([`ChartDirs::resolved`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartDirs {
+    #[serde(default)]
+    pub cilium: Option<String>,
+    #[serde(default)]
+    pub cert_manager: Option<String>,
+    #[serde(default, rename = "externalDNS")]
+    pub external_dns: Option<String>,
+    #[serde(default)]
+    pub sealed_secrets: Option<String>,
+    #[serde(default, rename = "gatewayAPI")]
+    pub gateway_api: Option<String>,
+}
+
+impl ChartDirs {
+    /// `(profile key, chart name, directory)` of every directory set; the
+    /// chart name is the chart's `name:` (`gateway-api` for the CRDs).
+    pub fn entries(&self) -> Vec<(&'static str, &'static str, &str)> {
+        [
+            ("cilium", "cilium", &self.cilium),
+            ("certManager", "cert-manager", &self.cert_manager),
+            ("externalDNS", "external-dns", &self.external_dns),
+            ("sealedSecrets", "sealed-secrets", &self.sealed_secrets),
+            ("gatewayAPI", "gateway-api", &self.gateway_api),
+        ]
+        .into_iter()
+        .filter_map(|(k, n, v)| v.as_deref().map(|d| (k, n, d)))
+        .collect()
+    }
+
+    /// The directory for a chart name, relative paths joined to
+    /// `profile_file`'s directory.
+    pub fn resolved(&self, chart: &str, profile_file: &str) -> Option<std::path::PathBuf> {
+        let (_, _, dir) = self.entries().into_iter().find(|(_, n, _)| *n == chart)?;
+        let p = std::path::Path::new(dir);
+        Some(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::path::Path::new(profile_file).parent().unwrap_or(std::path::Path::new("")).join(p)
+        })
+    }
 }
 
 // ---------------------------------------------------------------- provider

@@ -231,6 +231,18 @@ pub const RULES: &[Rule] = &[
         "DNS records target the Gateway but Gateway API is off",
         "enable features.gatewayAPI, or point the records at a tunnel or a fixed address",
     ),
+    Rule::error(
+        "PROF-037",
+        AREA,
+        "local chart directory is missing, lacks Chart.yaml or holds another chart",
+        "point install.charts.<chart> at an unpacked chart (`helm pull <chart> --version <v> --untar`) whose Chart.yaml names that chart; relative paths start at the profile's directory; gatewayAPI names a directory of CRD .yaml files",
+    ),
+    Rule::error(
+        "PROF-038",
+        AREA,
+        "image registry mirror is not a registry host[:port][/path]",
+        "write the mirror as a registry host with an optional port and path, e.g. `mirror.lab.internal:5000/quay`: no scheme, no tag, a dot, port or `localhost` in the host",
+    ),
 ];
 
 /// The rule catalog, in id order.

@@ -13,6 +13,7 @@ mod catalog;
 mod cluster;
 mod dns;
 mod gateway;
+mod install;
 mod pools;
 mod secrets;
 mod selector;
@@ -21,6 +22,7 @@ mod versions;
 
 pub use catalog::{RULES, rules};
 pub(crate) use secrets::inline_secrets;
+pub use install::registry_problem;
 
 use super::load::Loaded;
 use crate::diag::{Finding, Severity};
@@ -48,6 +50,7 @@ pub fn validate(loaded: &Loaded) -> Vec<Finding> {
     unique::duplicates(&mut cx, p);
     secrets::secret_refs(&mut cx, p);
     budgets::budgets(&mut cx, p);
+    install::install(&mut cx, p);
     let mut out = cx.out;
     crate::diag::sort(&mut out);
     out

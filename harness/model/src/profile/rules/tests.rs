@@ -43,6 +43,7 @@ fn catalog_ids_are_unique_sorted_and_cover_every_emitted_rule() {
         include_str!("cluster.rs"),
         include_str!("dns.rs"),
         include_str!("gateway.rs"),
+        include_str!("install.rs"),
         include_str!("pools.rs"),
         include_str!("secrets.rs"),
         include_str!("unique.rs"),
