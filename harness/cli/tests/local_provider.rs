@@ -4,7 +4,8 @@
 //!
 //! Root only, and slow (a cold build of the node's artifacts takes tens of
 //! minutes on 2 cores; a warm run about ten): the test is `#[ignore]`d and
-//! `.ci/test` runs it with `--ignored` when `INFRAFLUX_LOCAL_TIER=1`.
+//! `.ci/test` runs it with `--ignored` when `INFRAFLUX_LOCAL_TIER=1`;
+//! with `INFRAFLUX_PROVE=1` it also proves every case that ran (`--prove`).
 //!
 //! What it checks, beyond what `conform` itself judges:
 //! - the host's state (links, addresses, routes, rules, iptables/nftables,
@@ -199,6 +200,28 @@ fn a_local_node_runs_the_suites_on_real_cilium_and_down_leaves_the_host_as_found
     };
     assert!(skipped_with("wireguard::encryption-enabled").contains("not verifiable here"), "{}", skipped_with("wireguard::encryption-enabled"));
     assert!(skipped_with("gateway::gatewayclass-accepted").contains("Envoy"));
+
+    // The negative controls (docs/prove.md): every case that ran must fail
+    // under its break for its stated reason and pass after the restore.
+    // About half an hour more, so opt-in.
+    if std::env::var("INFRAFLUX_PROVE").as_deref() == Ok("1") {
+        let t = Instant::now();
+        let prove_out = tmp.path().join("prove");
+        let (code, log) = infraflux(&["conform", "--skip-install", "--prove", "--out", prove_out.to_str().unwrap()]);
+        eprintln!("prove took {:?}\n{log}", t.elapsed());
+        let dir = std::fs::read_dir(&prove_out).expect("prove run dir").flatten().next().expect("one run").path();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("prove.json")).expect("prove.json")).expect("json");
+        let rows = report["rows"].as_array().expect("rows");
+        let findings: Vec<String> = rows
+            .iter()
+            .filter(|r| !matches!(r["verdict"].as_str(), Some("proven" | "noBreak")))
+            .map(|r| format!("{} {}: {}", r["verdict"], r["id"], r["underBreak"]))
+            .collect();
+        assert!(findings.is_empty(), "prove findings:\n{}", findings.join("\n"));
+        assert!(rows.iter().filter(|r| r["verdict"] == "proven").count() >= 30, "too few cases proven: {log}");
+        assert_eq!(code, 0, "{log}");
+    }
 
     node.up = false;
     let (code, log) = infraflux(&["down"]);

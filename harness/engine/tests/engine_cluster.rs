@@ -228,7 +228,7 @@ async fn missing_features_skip_with_reasons_read_from_the_cluster() {
     steps:
       - assert:
           ref: {{apiVersion: v1, kind: ConfigMap, namespace: {ns}, name: cilium-config}}
-          that: [{{path: \"$.data['kube-proxy-replacement']\", equals: \"true\"}}]
+          that: [{{path: \"$.data['enable-wireguard']\", equals: \"false\"}}]
   - name: wg
     requires: [wireguard, multiNode]
     steps:

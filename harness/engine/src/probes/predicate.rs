@@ -238,7 +238,7 @@ mod tests {
     use crate::suite::model::CountCheck;
     use serde_json::json;
 
-    fn p(path: &str) -> Predicate {
+    pub(super) fn p(path: &str) -> Predicate {
         Predicate {
             path: path.into(),
             equals: None,
@@ -390,10 +390,24 @@ mod tests {
 #[cfg(test)]
 mod filter_tests {
     use super::*;
+    use super::tests::p;
     use serde_json::json;
 
     /// Suites rely on RFC 9535 negated existence tests ("items without a
     /// True Ready condition"); pin that the JSONPath engine supports them.
+    #[test]
+    fn same_as_compares_what_one_path_selects_in_two_reports() {
+        let first = json!({"bodyJson": {"hostname": "echo-a"}});
+        let p = Predicate { same_as: Some("first".into()), ..p("$.bodyJson.hostname") };
+        assert!(same_as(&p, &json!({"bodyJson": {"hostname": "echo-a"}}), &first).is_ok());
+        let e = same_as(&p, &json!({"bodyJson": {"hostname": "echo-b"}}), &first).unwrap_err();
+        assert!(e.contains("echo-b") && e.contains("echo-a"), "{e}");
+        // Nothing on either side is not sameness.
+        assert!(same_as(&p, &json!({}), &json!({})).is_err());
+        // Outside a report comparison it is refused, never silently true.
+        assert!(check(&p, &first).is_err());
+    }
+
     #[test]
     fn negated_nested_filter_finds_items_lacking_a_true_condition() {
         let list = json!({"items": [
@@ -411,7 +425,7 @@ mod filter_tests {
             in_cidr: None,
             not_in_cidr: None,
             count: Some(crate::suite::model::CountCheck { equals: Some(0u64.into()), min: None, max: None }),
-            range: None,
+            ..p("")
         };
         let e = check(&p, &list).unwrap_err();
         assert!(e.contains("counted 2"), "{e}");
