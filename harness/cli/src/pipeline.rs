@@ -367,16 +367,7 @@ pub async fn execute(mut plan: Plan) -> Executed {
     let which = engine::cluster_description(&plan.opts, None);
     let status = match engine::run(plan.opts).await {
         Ok(results) => engine::exit_status(&results),
-        Err(e) => {
-            for f in e.findings() {
-                eprintln!("{}", secret::redact(&f.to_string()));
-            }
-            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
-            if matches!(e, engine::EngineError::Cluster(_)) {
-                eprintln!("  cluster: {}", secret::redact(&which));
-            }
-            e.exit_status()
-        }
+        Err(e) => report_engine_error(&e, &which),
     };
     let Some(mut results) = recorder.lock().ok().and_then(|r| r.results()) else {
         return Executed { status, out: None };
@@ -415,17 +406,22 @@ async fn execute_prove(plan: Plan) -> Executed {
                 }
             }
         }
-        Err(e) => {
-            for f in e.findings() {
-                eprintln!("{}", secret::redact(&f.to_string()));
-            }
-            eprintln!("error: {}", secret::redact(&engine::error_chain(&e)));
-            if matches!(e, engine::EngineError::Cluster(_)) {
-                eprintln!("  cluster: {}", secret::redact(&which));
-            }
-            Executed { status: e.exit_status(), out: None }
-        }
+        Err(e) => Executed { status: report_engine_error(&e, &which), out: None },
     }
+}
+
+/// Prints why a run or a prove could not produce results (loader findings,
+/// the error chain, and for cluster trouble which cluster) and returns the
+/// exit status.
+fn report_engine_error(e: &engine::EngineError, which: &str) -> Status {
+    for f in e.findings() {
+        eprintln!("{}", secret::redact(&f.to_string()));
+    }
+    eprintln!("error: {}", secret::redact(&engine::error_chain(e)));
+    if matches!(e, engine::EngineError::Cluster(_)) {
+        eprintln!("  cluster: {}", secret::redact(which));
+    }
+    e.exit_status()
 }
 
 #[cfg(test)]
