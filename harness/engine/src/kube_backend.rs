@@ -71,24 +71,6 @@ impl KubeBackend {
 /// rest is left for the probe and its `eventually` repeats.
 const TARGET_WAIT_SHARE: f32 = 0.5;
 
-/// The host a probe connects to (after rendering): an http `resolve`
-/// address or the URL's host, or the action's `host`. DNS probes name a
-/// record, not a target; captures have none.
-fn probe_host(action: &ProbeAction) -> Option<String> {
-    match action {
-        ProbeAction::Http(h) => match &h.resolve {
-            Some(ip) => Some(ip.clone()),
-            None => crate::suite::url::url_host_port(&h.url)
-                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']').to_owned()),
-        },
-        ProbeAction::Tcp(e) => Some(e.host.clone()),
-        ProbeAction::Udp(u) => Some(u.host.clone()),
-        ProbeAction::Stream(l) | ProbeAction::RequestResponse(l) | ProbeAction::ConnectRate(l) => Some(l.host.clone()),
-        ProbeAction::Downtime(d) => Some(d.host.clone()),
-        ProbeAction::Dns(_) | ProbeAction::Capture(_) => None,
-    }
-}
-
 fn invalid(e: impl std::fmt::Display) -> StepError {
     StepError::invalid(e)
 }
@@ -375,10 +357,11 @@ impl KubeBackend {
     /// Hosts the cluster does not know (nodes, lab hosts, Gateway names)
     /// are not waited for.
     async fn wait_for_target(&self, ctx: &CaseCtx, action: &ProbeAction, timeout: Duration) -> Result<(), StepError> {
-        let Some(host) = probe_host(action) else { return Ok(()) };
+        let Some((host, _)) = action.target() else { return Ok(()) };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let target = match host.parse::<std::net::IpAddr>() {
             Ok(ip) => self.cluster.target_by_ip(&ctx.namespace, ip).await?,
-            Err(_) => crate::cluster::targets::service_name(&host, &ctx.namespace)
+            Err(_) => crate::cluster::targets::service_name(host, &ctx.namespace)
                 .map(|(namespace, name)| crate::cluster::targets::ProbeTarget::Service { namespace, name }),
         };
         let Some(target) = target else { return Ok(()) };

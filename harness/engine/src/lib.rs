@@ -346,22 +346,23 @@ pub async fn run(opts: RunOptions) -> Result<RunResults, EngineError> {
         target: target(&opts, None, None),
     });
     let session = Session::open(&opts, &run_id).await?;
-    let backend = Arc::new(
-        kube_backend::KubeBackend::new(session.cluster.clone(), opts.agent_image.clone())
-            .with_dns(opts.dns.clone())
-            .with_bgp(session.bgp.clone()),
-    );
-    let executed =
-        execute_inner(&opts, backend, &suites, Some(&session.detected), &run_id, Some(&opts.lock_namespace)).await;
-    let (cluster, detected) = (session.cluster.clone(), session.detected.clone());
+    let executed = execute_inner(
+        &opts,
+        session.backend(&opts),
+        &suites,
+        Some(&session.detected),
+        &run_id,
+        Some(&opts.lock_namespace),
+    )
+    .await;
+    let run_target = session.target(&opts);
     session.close(&opts, &[run_id.as_str()]).await;
     let mut results = executed?;
 
     results.run_id = run_id;
     results.started_at = started_at;
     results.duration_ms = started.elapsed().as_millis() as u64;
-    results.target = target(&opts, Some(&detected), cluster.context());
-    results.target.api_server = cluster.server().map(str::to_owned);
+    results.target = run_target;
     opts.events.emit(RunEvent::Finished(results.clone()));
     Ok(results)
 }
@@ -439,6 +440,22 @@ impl Session {
             Err(e) => tracing::warn!(error = %e, "failed to sweep objects of earlier killed runs"),
         }
         Ok(Session { cluster, detected, bgp: bgp.ok(), lock, signals })
+    }
+
+    /// The backend cases run through: this session's cluster and BGP router.
+    fn backend(&self, opts: &RunOptions) -> Arc<kube_backend::KubeBackend> {
+        Arc::new(
+            kube_backend::KubeBackend::new(self.cluster.clone(), opts.agent_image.clone())
+                .with_dns(opts.dns.clone())
+                .with_bgp(self.bgp.clone()),
+        )
+    }
+
+    /// What the run was pointed at, as read from the cluster.
+    fn target(&self, opts: &RunOptions) -> Target {
+        let mut t = target(opts, Some(&self.detected), self.cluster.context());
+        t.api_server = self.cluster.server().map(str::to_owned);
+        t
     }
 
     /// Safety net behind per-case cleanup: anything still carrying one of

@@ -113,7 +113,7 @@ async fn apply_into(
             .merge_patch(&cm, Some(cilium_ns), "cilium-config", &json!({"data": data}))
             .await
             .map_err(kube("patch cilium-config"))?;
-        restart_cilium(cluster, cilium_ns, Some(&chrono_stamp()), b).await?;
+        restart_cilium(cluster, cilium_ns, Some(&crate::rfc3339_now()), b).await?;
     }
     for obj in &recipe.create {
         let labels = crate::cluster::harness_labels(run_id, None);
@@ -219,12 +219,6 @@ async fn restart_cilium(cluster: &Cluster, ns: &str, stamp: Option<&str>, b: Bou
             .map_err(kube(format!("{kind} {ns}/{name} rollout")))?;
     }
     Ok(())
-}
-
-fn chrono_stamp() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "now".into())
 }
 
 async fn resolve(cluster: &Cluster, r: &ObjectRef) -> Result<ResolvedKind, BreakError> {

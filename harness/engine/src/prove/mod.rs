@@ -20,7 +20,7 @@ pub use breaker::{BreakError, Bounds};
 
 use crate::results::{CaseResult, Outcome, ProveReport, ProveRow, ProveVerdict, PROVE_SCHEMA};
 use crate::suite::{LoadedBreak, LoadedCase};
-use crate::{Disposition, EngineError, EventSink, RunOptions, Session, execute_inner, kube_backend, load, rfc3339_now, target};
+use crate::{Disposition, EngineError, EventSink, RunOptions, Session, execute_inner, kube_backend, load, rfc3339_now};
 
 /// How long a rollout of Cilium (or a deletion, a re-creation) may take
 /// while a break is applied or undone.
@@ -70,11 +70,7 @@ pub async fn prove(opts: RunOptions) -> Result<ProveReport, EngineError> {
         }
     }
 
-    let backend = Arc::new(
-        kube_backend::KubeBackend::new(session.cluster.clone(), opts.agent_image.clone())
-            .with_dns(opts.dns.clone())
-            .with_bgp(session.bgp.clone()),
-    );
+    let backend = session.backend(&opts);
     let bounds = Bounds { rollout: BREAK_ROLLOUT };
     let mut phase_ids: Vec<String> = Vec::new();
     let mut stop: Option<String> = None;
@@ -124,11 +120,8 @@ pub async fn prove(opts: RunOptions) -> Result<ProveReport, EngineError> {
         }
     }
     let ids: Vec<&str> = std::iter::once(run_id.as_str()).chain(phase_ids.iter().map(String::as_str)).collect();
-    let (cluster, node_count) = (session.cluster.clone(), detected.node_count);
+    let t = session.target(&opts);
     session.close(&opts, &ids).await;
-    let mut t = target(&opts, Some(&detected), cluster.context());
-    t.api_server = cluster.server().map(str::to_owned);
-    t.node_count = node_count;
     let order: BTreeMap<&str, usize> =
         suites.iter().flat_map(|s| s.cases.iter()).enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
     rows.sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));

@@ -66,11 +66,7 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
     if p.features.bgp {
         // Every node when the selector selects every Linux node; otherwise
         // the profile does not say how many nodes peer.
-        let all_nodes = p.bgp.node_selector.is_empty()
-            || p.bgp.node_selector.iter().all(|(k, v)| k == "kubernetes.io/os" && v == "linux");
-        for peer in &p.bgp.peers {
-            let sessions = format!("$.items[*].status.bgpInstances[*].peers[?@.peerAddress=='{}']", peer.address);
-            let min: Value = if all_nodes { json!("{{nodeCount}}") } else { json!(1) };
+        if !p.bgp.peers.is_empty() {
             breaks.insert(
                 "bgp-cluster-config-gone".into(),
                 json!({
@@ -79,6 +75,12 @@ pub fn profile_suite(p: &Profile, profile_file: &str) -> (String, String) {
                     "settle": "10s",
                 }),
             );
+        }
+        let all_nodes = p.bgp.node_selector.is_empty()
+            || p.bgp.node_selector.iter().all(|(k, v)| k == "kubernetes.io/os" && v == "linux");
+        for peer in &p.bgp.peers {
+            let sessions = format!("$.items[*].status.bgpInstances[*].peers[?@.peerAddress=='{}']", peer.address);
+            let min: Value = if all_nodes { json!("{{nodeCount}}") } else { json!(1) };
             let mut c = case(
                 &profile_case("bgp-peer", &peer.name),
                 &format!(

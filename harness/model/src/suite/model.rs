@@ -851,6 +851,27 @@ impl ProbeAction {
         }
     }
 
+    /// The host (as written, after rendering: an IPv6 literal keeps its
+    /// brackets) and port the action connects to: an http `resolve`
+    /// address or the URL's host, or the action's `host`. `None` for DNS
+    /// probes (they name a record) and captures, and for a URL without a
+    /// host.
+    pub fn target(&self) -> Option<(String, u16)> {
+        match self {
+            ProbeAction::Http(h) => {
+                let (host, port) = crate::suite::url::url_host_port(&h.url)?;
+                Some((h.resolve.clone().unwrap_or(host), port))
+            }
+            ProbeAction::Tcp(e) => Some((e.host.clone(), e.port)),
+            ProbeAction::Udp(u) => Some((u.host.clone(), u.port)),
+            ProbeAction::Stream(l) | ProbeAction::RequestResponse(l) | ProbeAction::ConnectRate(l) => {
+                Some((l.host.clone(), l.port))
+            }
+            ProbeAction::Downtime(d) => Some((d.host.clone(), d.port)),
+            ProbeAction::Dns(_) | ProbeAction::Capture(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeAction::Http(_) => "http",

@@ -137,19 +137,16 @@ fn probe_target(p: &Probe) -> Option<String> {
         let h = h.trim_end_matches('.');
         h.strip_suffix(".cluster.local").unwrap_or(h).to_owned()
     };
-    Some(match &p.action {
-        ProbeAction::Http(h) => {
-            let (host, port) = crate::suite::url::url_host_port(&h.url)?;
-            format!("{}:{port}", norm(h.resolve.as_deref().unwrap_or(&host)))
+    match &p.action {
+        ProbeAction::Dns(d) => Some(format!("dns {} @{}", norm(&d.name), d.server.as_deref().unwrap_or("cluster DNS"))),
+        // A downtime probe is never a control nor a deny.
+        ProbeAction::Downtime(_) => None,
+        a => {
+            let (host, port) = a.target()?;
+            let udp = if matches!(a, ProbeAction::Udp(_)) { "udp " } else { "" };
+            Some(format!("{udp}{}:{port}", norm(&host)))
         }
-        ProbeAction::Tcp(e) => format!("{}:{}", norm(&e.host), e.port),
-        ProbeAction::Udp(u) => format!("udp {}:{}", norm(&u.host), u.port),
-        ProbeAction::Stream(l) | ProbeAction::RequestResponse(l) | ProbeAction::ConnectRate(l) => {
-            format!("{}:{}", norm(&l.host), l.port)
-        }
-        ProbeAction::Dns(d) => format!("dns {} @{}", norm(&d.name), d.server.as_deref().unwrap_or("cluster DNS")),
-        ProbeAction::Capture(_) | ProbeAction::Downtime(_) => return None,
-    })
+    }
 }
 
 fn says_every_node(text: &str) -> bool {
