@@ -690,18 +690,9 @@ async fn execute_inner<B: Backend>(
                             Turn::Shared(handle.block_on(gate.read_owned()))
                         };
                         let result = handle.block_on(case::run_case(&run, case, fixtures));
-                        let verdict = match &result.outcome {
-                            Outcome::Passed | Outcome::Skipped { .. } => Ok(()),
-                            Outcome::Failed { step, message } => Err(match step {
-                                Some(s) => format!("step `{s}`: {message}"),
-                                None => message.clone(),
-                            }
-                            .into()),
-                            Outcome::TimedOut { step, after_ms } => Err(format!(
-                                "timed out after {after_ms}ms{}",
-                                step.as_ref().map(|s| format!(" in step `{s}`")).unwrap_or_default()
-                            )
-                            .into()),
+                        let verdict = match result.outcome.failure_headline() {
+                            Some(headline) => Err(headline.into()),
+                            None => Ok(()),
                         };
                         events.emit(RunEvent::CaseFinished(result.clone()));
                         if let Ok(mut m) = collected.lock() {

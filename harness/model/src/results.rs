@@ -278,6 +278,19 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed { .. } | Outcome::TimedOut { .. })
     }
+
+    /// The failure in one line, as every report shows it (`step `<name>`:
+    /// <message>`, `timed out after N ms in step `<name>``); `None` when the
+    /// case did not fail.
+    pub fn failure_headline(&self) -> Option<String> {
+        let in_step = |step: &Option<String>| step.as_ref().map(|s| format!(" in step `{s}`")).unwrap_or_default();
+        match self {
+            Outcome::Failed { step: Some(s), message } => Some(format!("step `{s}`: {message}")),
+            Outcome::Failed { step: None, message } => Some(message.clone()),
+            Outcome::TimedOut { step, after_ms } => Some(format!("timed out after {after_ms} ms{}", in_step(step))),
+            Outcome::Passed | Outcome::Skipped { .. } => None,
+        }
+    }
 }
 
 /// One executed step.
@@ -431,25 +444,17 @@ impl CaseResult {
     /// with the failing step's own message for timeouts; `None` when the
     /// case did not fail.
     pub fn failure_text(&self) -> Option<String> {
-        match &self.outcome {
-            Outcome::Failed { step, message } => Some(match step {
-                Some(s) => format!("step `{s}`: {message}"),
-                None => message.clone(),
-            }),
-            Outcome::TimedOut { step, after_ms } => {
-                let detail = self
-                    .steps
-                    .iter()
-                    .rev()
-                    .find(|s| s.status != "passed" && s.status != "skipped")
-                    .and_then(|s| s.message.clone())
-                    .unwrap_or_default();
-                Some(format!(
-                    "timed out after {after_ms}ms{}: {detail}",
-                    step.as_ref().map(|s| format!(" in step `{s}`")).unwrap_or_default()
-                ))
-            }
-            Outcome::Passed | Outcome::Skipped { .. } => None,
+        let headline = self.outcome.failure_headline()?;
+        if !matches!(self.outcome, Outcome::TimedOut { .. }) {
+            return Some(headline);
         }
+        let detail = self
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.status != "passed" && s.status != "skipped")
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default();
+        Some(format!("{headline}: {detail}"))
     }
 }

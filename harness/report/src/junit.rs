@@ -14,7 +14,7 @@ use quick_xml::{Reader, Writer};
 use super::ReportError;
 use super::input::started_at;
 use super::view::RunView;
-use crate::results::{CaseResult, INSTALL_SUITE, Outcome, PhaseResult, RunResults};
+use crate::results::{CaseResult, INSTALL_SUITE, Outcome, PhaseResult, Target};
 use infraflux_model::contract::{Mode, PromiseResult, Verdict};
 
 /// Failure `type` of a failed case and of a timed-out case.
@@ -105,16 +105,23 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
     let mut raw = Vec::new();
     report.write_xml(&mut raw).map_err(err)?;
     let raw = String::from_utf8(raw).map_err(err)?;
-    annotate(&raw, run, totals, &skipped)
+    let props = properties(&run.run_id, &run.started_at, &run.target);
+    annotate(&raw, &props, run.duration_ms, totals, &skipped)
 }
 
 /// Counts over every testsuite written, for the `<testsuites>` root.
 #[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    tests: usize,
-    failures: usize,
-    errors: usize,
-    skipped: usize,
+pub(super) struct Totals {
+    pub(super) tests: usize,
+    pub(super) failures: usize,
+    pub(super) errors: usize,
+    pub(super) skipped: usize,
+}
+
+impl Totals {
+    pub(super) fn of(ts: &TestSuite) -> Self {
+        Totals { tests: ts.tests(), failures: ts.failures(), errors: ts.errors(), skipped: ts.skipped() }
+    }
 }
 
 /// A promise as a testcase: verified passes, failed fails; not verified
@@ -159,19 +166,10 @@ fn testcase(c: &CaseResult) -> junit_report::TestCase {
         Outcome::Skipped { reason } => {
             TestCaseBuilder::skipped_with_cause(&name, TYPE_SKIPPED, &xml_text(reason))
         }
-        Outcome::Failed { step, message } => {
-            let msg = match step {
-                Some(s) => format!("step `{s}`: {message}"),
-                None => message.clone(),
-            };
-            TestCaseBuilder::failure(&name, time, TYPE_FAILED, &xml_text(&msg))
-        }
-        Outcome::TimedOut { step, after_ms } => {
-            let msg = match step {
-                Some(s) => format!("timed out after {after_ms} ms in step `{s}`"),
-                None => format!("timed out after {after_ms} ms"),
-            };
-            TestCaseBuilder::failure(&name, time, TYPE_TIMEOUT, &xml_text(&msg))
+        Outcome::Failed { .. } | Outcome::TimedOut { .. } => {
+            let kind = if matches!(c.outcome, Outcome::TimedOut { .. }) { TYPE_TIMEOUT } else { TYPE_FAILED };
+            let msg = c.outcome.failure_headline().unwrap_or_default();
+            TestCaseBuilder::failure(&name, time, kind, &xml_text(&msg))
         }
     };
     b.set_classname(&xml_text(&c.suite));
@@ -199,11 +197,10 @@ fn step_trace(c: &CaseResult) -> String {
 }
 
 /// Run metadata as `<property>` pairs; absent values are left out.
-fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
-    let t = &run.target;
+pub(super) fn properties(run_id: &str, started_at: &str, t: &Target) -> BTreeMap<&'static str, String> {
     let mut p = BTreeMap::new();
-    p.insert("infraflux.runId", run.run_id.clone());
-    p.insert("infraflux.startedAt", run.started_at.clone());
+    p.insert("infraflux.runId", run_id.to_string());
+    p.insert("infraflux.startedAt", started_at.to_string());
     for (k, v) in [
         ("infraflux.profile", &t.profile),
         ("infraflux.profileHash", &t.profile_hash),
@@ -225,9 +222,16 @@ fn properties(run: &RunResults) -> BTreeMap<&'static str, String> {
 
 /// Streams the junit-report output through, adding `skipped` counts and a
 /// `<properties>` block as the first child of every `<testsuite>`.
-fn annotate(raw: &str, run: &RunResults, totals: Totals, skipped: &[usize]) -> Result<String, ReportError> {
-    let props: Vec<(&str, String)> = properties(run)
-        .into_iter()
+pub(super) fn annotate(
+    raw: &str,
+    props: &BTreeMap<&'static str, String>,
+    duration_ms: u64,
+    totals: Totals,
+    skipped: &[usize],
+) -> Result<String, ReportError> {
+    let props: Vec<(&str, String)> = props
+        .iter()
+        .map(|(k, v)| (*k, v.clone()))
         .map(|(k, v)| (k, xml_text(&v)))
         .collect();
     let mut reader = Reader::from_str(raw);
@@ -248,7 +252,7 @@ fn annotate(raw: &str, run: &RunResults, totals: Totals, skipped: &[usize]) -> R
                 e.push_attribute(("skipped", totals.skipped.to_string().as_str()));
                 e.push_attribute((
                     "time",
-                    format!("{:.3}", run.duration_ms as f64 / 1000.0).as_str(),
+                    format!("{:.3}", duration_ms as f64 / 1000.0).as_str(),
                 ));
                 if was_empty {
                     w.write_event(Event::Empty(e)).map_err(err)?;

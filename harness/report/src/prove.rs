@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use junit_report::{Duration, Report, TestCaseBuilder, TestSuite};
 
 use super::ReportError;
-use super::junit::{cdata_text, xml_text};
+use super::junit::{annotate, cdata_text, properties, xml_text, Totals};
 use crate::results::{ProveReport, ProveVerdict};
 
 /// The JUnit testsuite of a prove run.
@@ -58,13 +58,15 @@ fn prove_junit(r: &ProveReport) -> Result<String, ReportError> {
         }
         ts.add_testcase(b.build());
     }
+    let totals = Totals::of(&ts);
     let mut report = Report::new();
     report.add_testsuite(ts);
     let mut out = Vec::new();
     report
         .write_xml(&mut out)
         .map_err(|e| ReportError::Render { what: "junit.xml".into(), message: e.to_string() })?;
-    String::from_utf8(out).map_err(|e| ReportError::Render { what: "junit.xml".into(), message: e.to_string() })
+    let raw = String::from_utf8(out).map_err(|e| ReportError::Render { what: "junit.xml".into(), message: e.to_string() })?;
+    annotate(&raw, &properties(&r.run_id, &r.started_at, &r.target), r.duration_ms, totals, &[totals.skipped])
 }
 
 /// The console table: one line per case, the verdict first, then the

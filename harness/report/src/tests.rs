@@ -1096,3 +1096,60 @@ fn results_without_the_new_fields_still_read() {
     let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
     assert!(!json.contains("gatewayConformance") && !json.contains("baseline"), "{json}");
 }
+
+fn prove_row(case: &str, verdict: crate::results::ProveVerdict, under: Option<&str>) -> crate::results::ProveRow {
+    crate::results::ProveRow {
+        id: format!("kpr::{case}"),
+        suite: "kpr".into(),
+        case: case.into(),
+        recipe: (verdict != crate::results::ProveVerdict::NoBreak).then(|| "kpr-off".into()),
+        break_description: "kube-proxy replacement off".into(),
+        verdict,
+        under_break: under.map(str::to_owned),
+        after_restore: under.map(|_| "passed".into()),
+        duration_ms: 2500,
+    }
+}
+
+#[test]
+fn prove_junit_counts_skips_and_carries_properties_and_the_table_counts_findings() {
+    use crate::results::{PROVE_SCHEMA, ProveReport, ProveVerdict};
+    let canary = "prove-canary-0c1f9e3a";
+    crate::secret::register(canary);
+    let report = ProveReport {
+        schema: PROVE_SCHEMA.into(),
+        run_id: "20261207-0400-prove".into(),
+        started_at: "2026-12-07T04:00:00Z".into(),
+        duration_ms: 61_000,
+        target: sample_run().target,
+        rows: vec![
+            prove_row("nodeport", ProveVerdict::Proven, Some("step `curl`: connection refused")),
+            prove_row("lb", ProveVerdict::CannotFail, Some(&format!("passed with token {canary}"))),
+            prove_row("etp-local", ProveVerdict::NoBreak, None),
+        ],
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    write_prove(dir.path(), &report).expect("written");
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit");
+    assert!(!xml.contains(canary), "{xml}");
+    let j = parse_junit(&xml);
+    for counts in [&j.root, &j.suites[0]] {
+        assert_eq!(counts["tests"], "3", "{xml}");
+        assert_eq!(counts["failures"], "1", "{xml}");
+        assert_eq!(counts["skipped"], "1", "{xml}");
+    }
+    assert_eq!(j.suites[0]["name"], PROVE_SUITE);
+    assert_eq!(j.properties[0]["infraflux.runId"], "20261207-0400-prove");
+    assert_eq!(j.properties[0]["infraflux.ciliumVersion"], "1.18.2");
+    let kinds: Vec<&str> = j.cases.iter().map(|c| c.2.as_str()).collect();
+    assert_eq!(kinds, ["passed", "failure", "skipped"]);
+    assert_eq!(j.cases[1].4, "cannot fail");
+
+    let table = render_prove_table(&report);
+    assert!(!table.contains(canary), "{table}");
+    assert!(table.contains("1 proven, 1 without a break (reason given), 1 finding(s) (1 cannot fail); NOT PROVEN"), "{table}");
+    let json: ProveReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(PROVE_JSON)).expect("json")).expect("parses");
+    assert_eq!(json.rows.len(), 3);
+    assert!(!json.holds());
+}

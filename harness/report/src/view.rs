@@ -37,29 +37,13 @@ impl Counts {
 
 /// Outcome word and one-line detail.
 pub(crate) fn outcome_text(o: &Outcome) -> (&'static str, String) {
-    match o {
-        Outcome::Passed => ("passed", String::new()),
-        Outcome::Failed {
-            step: Some(s),
-            message,
-        } => ("failed", format!("step `{s}`: {message}")),
-        Outcome::Failed {
-            step: None,
-            message,
-        } => ("failed", message.clone()),
-        Outcome::TimedOut {
-            step: Some(s),
-            after_ms,
-        } => (
-            "timed out",
-            format!("timed out after {after_ms} ms in step `{s}`"),
-        ),
-        Outcome::TimedOut {
-            step: None,
-            after_ms,
-        } => ("timed out", format!("timed out after {after_ms} ms")),
-        Outcome::Skipped { reason } => ("skipped", reason.clone()),
-    }
+    let word = match o {
+        Outcome::Passed => "passed",
+        Outcome::Failed { .. } => "failed",
+        Outcome::TimedOut { .. } => "timed out",
+        Outcome::Skipped { reason } => return ("skipped", reason.clone()),
+    };
+    (word, o.failure_headline().unwrap_or_default())
 }
 
 /// A case with its outcome in words.
