@@ -135,7 +135,7 @@ async fn dry_run_plan_a_failing_up_and_down_through_the_binary_never_show_the_to
 #[test]
 fn a_profile_that_cannot_provision_is_refused_at_its_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = write_profile(dir.path(), "https://127.0.0.1:1/api2/json", &"AB:".repeat(32).trim_end_matches(':').to_owned());
+    let profile = write_profile(dir.path(), "https://127.0.0.1:1/api2/json", "AB:".repeat(32).trim_end_matches(':'));
     let text = std::fs::read_to_string(&profile).unwrap();
     // No SSH identity (PROF-041, only when provisioning) and TLS switched
     // off (PROF-039, always).

@@ -58,7 +58,6 @@ pub fn rewrite_server(text: &str, server: &str) -> Result<String, KubeconfigErro
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "test")]
 mod tests {
     use super::*;
 
