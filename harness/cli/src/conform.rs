@@ -144,21 +144,35 @@ pub async fn teardown(stage: &mut Stage) -> Status {
 }
 
 /// `conform --skip-install` against a provider that owns its cluster (a
-/// node `up` left running): nothing is installed or torn down, but the run
-/// judges the cluster as the provider runs the profile.
-pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded) -> Option<Stage> {
+/// node or VMs `up` left running): nothing is installed or torn down, but
+/// the run judges the cluster as the provider runs the profile. `Ok(None)`:
+/// the cluster is named by the flags or the profile (`existing`). A
+/// provider that cannot be used is reported as for `up` (exit 2); one that
+/// has no cluster here (no kubeconfig: `up` never ran or `down` did) exits
+/// 3 saying so.
+pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv: &[String]) -> Result<Option<Stage>, Status> {
     let kind = install_cmd::provider_kind(global, args.up.provider, loaded);
     if kind == infraflux_model::profile::ProviderKind::Existing {
-        return None;
+        return Ok(None);
     }
-    let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
-    let provider = infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags).ok()?;
+    let provider = install_cmd::provider(argv, global, &args.up, loaded)?;
     if !provider.owns_cluster() {
-        return None;
+        return Ok(None);
+    }
+    let access = provider.access();
+    if let Some(kc) = &access.kubeconfig
+        && !kc.is_file()
+    {
+        eprintln!(
+            "error: conform --skip-install: provider `{kind}` has no cluster up for profile `{}` (no kubeconfig at {}); run `infraflux up --provider {kind}` first, or name a cluster with --kubeconfig",
+            loaded.profile.name,
+            kc.display()
+        );
+        return Err(Status::Cluster);
     }
     let a = provider.adapt(&loaded.profile);
-    Some(Stage {
-        access: provider.access(),
+    Ok(Some(Stage {
+        access,
         run_id: None,
         phases: Vec::new(),
         diagnostics: None,
@@ -167,5 +181,5 @@ pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded) -> O
         adapted: a.profile,
         agent_image: a.agent_image,
         teardown: None,
-    })
+    }))
 }

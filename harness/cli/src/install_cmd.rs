@@ -87,9 +87,23 @@ pub fn provider_kind(global: &Global, flag: Option<crate::cli::Provider>, loaded
     }
 }
 
-fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> Result<Box<dyn Provider>, Status> {
+/// The provider for `up`, `down` and `conform`. A profile section the
+/// provider cannot run with is reported at its line in the profile (the
+/// PROF rules only provisioning applies, PROF-041), before anything is
+/// called; what the provider still refuses is FLAG-004 at `--provider`.
+pub fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> Result<Box<dyn Provider>, Status> {
     let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
     let kind = provider_kind(global, up.provider, loaded);
+    if kind == loaded.profile.provider.kind() {
+        let findings = infraflux_model::profile::provisioning(loaded);
+        if !findings.is_empty() {
+            for f in &findings {
+                eprintln!("{}", secret::redact(&f.to_string()));
+            }
+            eprintln!("error: provider `{kind}` cannot provision with this profile ({} finding(s)); nothing was done", findings.len());
+            return Err(Status::BadInput);
+        }
+    }
     infraflux_provision::for_profile(&loaded.profile, Some(kind), &flags).map_err(|e| {
         let hint = match &e {
             infraflux_provision::ProvisionError::Proxmox(_) => {

@@ -448,7 +448,10 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     // left running) still says how it runs the profile; an existing cluster
     // is used as found.
     let staged = if args.skip_install {
-        infraflux::conform::existing_stage(args, global, &loaded)
+        match infraflux::conform::existing_stage(args, global, &loaded, &argv) {
+            Ok(s) => s,
+            Err(status) => return Ok(status),
+        }
     } else {
         match infraflux::conform::install_stage(args, global, &loaded, &argv).await {
             Ok(s) => Some(s),

@@ -89,9 +89,10 @@ pub struct ClusterChoice {
 /// Picks the cluster for `conform`: the `--provider` flag, else the
 /// profile's provider. An `existing` provider takes its kubeconfig and
 /// context from the flags first, then from `provider.existing` in the
-/// profile. Providers that would have to provision are refused (FLAG-004)
-/// unless a cluster was named on the command line, because the installer is
-/// not built yet.
+/// profile. `conform` gets here only for `existing` and for providers that
+/// are not built (`kind`): those are refused (FLAG-004) unless a cluster
+/// was named on the command line; providers that provision (`local`,
+/// `proxmox-rke2`) hand over their cluster before this is asked.
 pub fn choose_cluster(
     argv: &[String],
     global: &Global,
@@ -119,8 +120,8 @@ pub fn choose_cluster(
             argv,
             flag_rules::PROVIDER_CANNOT_PROVISION,
             "--provider",
-            format!("provider `{provider}` cannot provision yet (the installer is not built); nothing was done"),
-            "point conform at an existing cluster with --kubeconfig/--context",
+            format!("provider `{provider}` is not built, so it has no cluster to give; nothing was done"),
+            "point conform at an existing cluster with --kubeconfig/--context, or use a provider that provisions (local, proxmox-rke2)",
         )));
     }
     // Nothing is provisioned: the cluster named on the command line is used

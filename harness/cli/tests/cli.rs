@@ -36,12 +36,17 @@ fn usage_errors_exit_2() {
     assert_eq!(run(&["run", "--test-threads", "x"]).0, 2);
     assert_eq!(run(&["run", "--list", "--deadline", "5 parsecs"]).0, 2);
     // The embedded default's Proxmox site names no way to verify its
-    // certificate, so proxmox-rke2 refuses it before any call. (Plain `up`
-    // with the embedded default is the local provider: it would build and
-    // start a real node.)
+    // certificate and no SSH identity, so proxmox-rke2 refuses it before
+    // any call, at the profile's line. (Plain `up` with the embedded
+    // default is the local provider: it would build and start a real node.)
     let (code, _, err) = run(&["up", "--provider", "proxmox-rke2"]);
     assert_eq!(code, 2);
-    assert!(err.contains("error[FLAG-004]") && err.contains("caFile") && err.contains("nothing was done"), "{err}");
+    let at = "<embedded>/default.yaml:10:7: error[PROF-041]";
+    assert!(err.matches(at).count() == 2 && err.contains("neither `caFile` nor `fingerprint`") && err.contains("no `ssh` section"), "{err}");
+    assert!(err.contains("hint: add caFile or fingerprint") && err.contains("nothing was done"), "{err}");
+    let (code, _, err) = run(&["conform", "--skip-install", "--provider", "proxmox-rke2"]);
+    assert_eq!(code, 2, "the same refusal without an install: {err}");
+    assert!(err.contains("error[PROF-041]") && !err.contains("not built"), "{err}");
     let (code, _, err) = run(&["up", "--provider", "kind"]);
     assert_eq!(code, 2);
     assert!(err.contains("error[FLAG-004]") && err.contains("not built yet"), "{err}");

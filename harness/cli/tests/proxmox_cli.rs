@@ -21,7 +21,7 @@ fn write_profile(dir: &Path, endpoint: &str, fingerprint: &str) -> std::path::Pa
     let start = text.find("\nprovider:").unwrap() + 1;
     let end = start + text[start..].find("\nversions:").unwrap() + 1;
     let provider = format!(
-        "provider:\n  proxmoxRke2:\n    proxmox:\n      endpoint: {endpoint}\n      tokenId: \"infraflux@pve!harness\"\n      token: {{env: PROXMOX_TOKEN}}\n      targetNode: pve1\n      template: ubuntu-2404-cloudinit\n      bridge: vmbr0\n      fingerprint: \"{fingerprint}\"\n      ssh: {{user: root, publicKeyFile: {d}/id.pub, privateKeyFile: {d}/id}}\n    rke2:\n      version: v1.35.4+rke2r1\n      token: {{env: RKE2_TOKEN}}\n      cni: none\n",
+        "provider:\n  proxmoxRke2:\n    proxmox:\n      endpoint: {endpoint}\n      tokenId: \"infraflux@pve!harness\"\n      token: {{env: PROXMOX_TOKEN}}\n      targetNode: pve1\n      template: ubuntu-2404-cloudinit\n      bridge: vmbr0\n      fingerprint: \"{fingerprint}\"\n      ssh: {{user: root, publicKeyFile: {d}/id.pub, privateKeyFile: {d}/id}}\n    rke2:\n      version: v1.35.4+rke2r1\n      token: {{env: RKE2_TOKEN}}\n      cni: none\n      apiVip: {{kubeVip: {{interface: eth0}}}}\n",
         d = dir.display()
     );
     let path = dir.join("proxmox.yaml");
@@ -87,6 +87,8 @@ async fn dry_run_plan_a_failing_up_and_down_through_the_binary_never_show_the_to
     no_canary("dry-run stderr", &err);
     assert!(out.contains("provider proxmox-rke2: GET /cluster/nextid"), "{out}");
     assert!(out.contains("provider proxmox-rke2: node k8s-server-1: write /etc/rancher/rke2/token (mode 0600): <secret from env:RKE2_TOKEN>"), "{out}");
+    assert!(out.contains("provider proxmox-rke2: node k8s-server-2: write /var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml (mode 0600):"), "{out}");
+    assert!(out.contains("provider proxmox-rke2: node k8s-server-2: run: wait for the registration address:"), "{out}");
     assert!(server.seen().is_empty(), "a dry run calls nothing");
 
     let mut c = bin();
@@ -116,4 +118,42 @@ async fn dry_run_plan_a_failing_up_and_down_through_the_binary_never_show_the_to
     assert_eq!(code, 0, "{err}");
     no_canary("down output", &format!("{out}{err}"));
     assert_eq!(ids(&server), [501, 9000], "down destroyed the tagged VM only; the untagged one with a node's name survives");
+
+    // Suites against VMs `up` left running: after `down` there are none,
+    // and conform says so instead of naming an unbuilt installer.
+    let seen = server.seen().len();
+    let mut c = bin();
+    c.args(["conform", "--skip-install", "--provider", "proxmox-rke2", "--profile", &p, "--out"]).arg(&runs);
+    envs(&mut c);
+    let (code, out, err) = tokio::task::spawn_blocking(move || outcome(&mut c)).await.unwrap();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("provider `proxmox-rke2` has no cluster up") && err.contains("run `infraflux up --provider proxmox-rke2` first"), "{err}");
+    no_canary("conform --skip-install output", &format!("{out}{err}"));
+    assert_eq!(server.seen().len(), seen, "nothing was called");
+}
+
+#[test]
+fn a_profile_that_cannot_provision_is_refused_at_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(dir.path(), "https://127.0.0.1:1/api2/json", "AB:".repeat(32).trim_end_matches(':'));
+    let text = std::fs::read_to_string(&profile).unwrap();
+    // No SSH identity (PROF-041, only when provisioning) and TLS switched
+    // off (PROF-039, always).
+    let no_ssh: String = text.lines().filter(|l| !l.trim_start().starts_with("ssh:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&profile, &no_ssh).unwrap();
+    let p = profile.display().to_string();
+    let (code, _, err) = outcome(bin().args(["up", "--provider", "proxmox-rke2", "--dry-run", "--profile", &p]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{p}:")) && err.contains("error[PROF-041]: no `ssh` section"), "{err}");
+    assert!(!err.contains("FLAG-004"), "{err}");
+    let (code, _, _) = outcome(bin().args(["check", &p]));
+    assert_eq!(code, 0, "check does not ask a profile how to reach VMs");
+
+    std::fs::write(&profile, text.replace("      bridge: vmbr0\n", "      bridge: vmbr0\n      insecureSkipTlsVerify: true\n")).unwrap();
+    let (code, out, err) = outcome(bin().args(["check", &p]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("error[PROF-039]") && out.contains("insecureSkipTlsVerify"), "{out}");
+    let (code, _, err) = outcome(bin().args(["up", "--provider", "proxmox-rke2", "--dry-run", "--profile", &p]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[PROF-039]"), "{err}");
 }

@@ -3,6 +3,8 @@
 //! - `rules/PROF-NNN/fail.yaml` starts with `# expect: PROF-NNN at L:C` and
 //!   must produce that rule (and no other) with a finding at L:C;
 //! - `rules/PROF-NNN/pass.yaml` must produce no finding at all;
+//! - both with the provisioning rules ([`profile::provisioning`]) added
+//!   for the rules only `up`/`conform` apply (PROF-041);
 //! - `malformed/*.yaml` must fail to load with the expected rule and place;
 //! - every catalog rule has a fixture folder and every folder is a rule;
 //! - `default.yaml` (and its embedded copy) is clean.
@@ -92,6 +94,20 @@ fn check_expected(
     })
 }
 
+/// Rules `check` does not apply; `up`/`conform` add them when provisioning.
+const PROVISIONING: &[&str] = &["PROF-041"];
+
+/// `check`'s findings, plus the provisioning rules' for those rules' fixtures.
+fn findings_of(path: &Path, id: &str) -> Vec<Finding> {
+    let mut out = profile::check_file(path).findings;
+    if PROVISIONING.contains(&id)
+        && let Ok(loaded) = profile::load_file(path)
+    {
+        out.extend(profile::provisioning(&loaded));
+    }
+    out
+}
+
 fn dirs(path: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -151,13 +167,13 @@ fn rule_fixtures() {
         );
         problems.extend(check_expected(
             &fail,
-            &profile::check_file(&fail).findings,
+            &findings_of(&fail, &id),
             &rule,
             at,
         ));
 
         let pass = dir.join("pass.yaml");
-        let findings = profile::check_file(&pass).findings;
+        let findings = findings_of(&pass, &id);
         if !findings.is_empty() {
             problems.push(format!(
                 "{}: expected no findings, got:\n{}",

@@ -7,10 +7,12 @@
 //! failing clone, TLS pinning and the canary token. In the network lab
 //! (root, as every lab test; `INFRAFLUX_LAB=skip` opts out), a started VM is a network
 //! namespace with a real sshd on its `ipconfig0` address, and the
-//! bootstrap runs over real SSH until the RKE2 install: the install needs
-//! get.rke2.io (or the release tarballs), which the lab cannot reach by
-//! design, so `up` stops there with the curl error, and the files written
-//! before it are read back and checked with `infraflux check`'s rules.
+//! bootstrap runs over real SSH until the RKE2 install: every node (first
+//! server, joining server, agent) is prepared before RKE2 is installed on
+//! any, and the install needs get.rke2.io (or the release tarballs), which
+//! the lab cannot reach by design, so `up` stops at the first server's
+//! install with the curl error, and every node's files are read back and
+//! checked with `infraflux check`'s rules.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test")]
 
 use std::path::Path;
@@ -46,6 +48,11 @@ fn keygen(dir: &Path) -> (String, String) {
 /// The embedded profile with its addresses moved into `net` (`10.91.N.`),
 /// the nodes cut to `nodes`, and the provider pointed at `server`.
 fn profile(server: &PveServer, dir: &Path, net: &str, nodes: &[&str]) -> Profile {
+    profile_with(server, dir, net, nodes, "")
+}
+
+/// As [`profile`], with `rke2_extra` (indented lines) added to `rke2:`.
+fn profile_with(server: &PveServer, dir: &Path, net: &str, nodes: &[&str], rke2_extra: &str) -> Profile {
     std::fs::write(dir.join("pve-token"), PVE_CANARY).unwrap();
     std::fs::write(dir.join("rke2-token"), RKE2_CANARY).unwrap();
     let (key, pubkey) = keygen(dir);
@@ -53,7 +60,7 @@ fn profile(server: &PveServer, dir: &Path, net: &str, nodes: &[&str]) -> Profile
     let start = text.find("\nprovider:").unwrap() + 1;
     let end = start + text[start..].find("\nversions:").unwrap() + 1;
     let provider = format!(
-        "provider:\n  proxmoxRke2:\n    proxmox:\n      endpoint: {}\n      tokenId: \"{TOKEN_ID}\"\n      token: {{file: {d}/pve-token}}\n      targetNode: pve1\n      template: {}\n      bridge: vmbr0\n      fingerprint: \"{}\"\n      vm: {{cores: 2, memoryMiB: 4096, disk: scsi0, diskGiB: 20}}\n      ssh: {{user: root, publicKeyFile: {pubkey}, privateKeyFile: {key}}}\n    rke2:\n      version: v1.33.5+rke2r1\n      token: {{file: {d}/rke2-token}}\n      cni: none\n",
+        "provider:\n  proxmoxRke2:\n    proxmox:\n      endpoint: {}\n      tokenId: \"{TOKEN_ID}\"\n      token: {{file: {d}/pve-token}}\n      targetNode: pve1\n      template: {}\n      bridge: vmbr0\n      fingerprint: \"{}\"\n      vm: {{cores: 2, memoryMiB: 4096, disk: scsi0, diskGiB: 20}}\n      ssh: {{user: root, publicKeyFile: {pubkey}, privateKeyFile: {key}}}\n    rke2:\n      version: v1.33.5+rke2r1\n      token: {{file: {d}/rke2-token}}\n      cni: none\n{rke2_extra}",
         server.endpoint(),
         TEMPLATE.1,
         format_fingerprint(&server.fingerprint()),
@@ -227,7 +234,14 @@ fn the_plan_lists_every_call_and_file_in_order_with_secrets_elided() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = rt.block_on(PveServer::start(config(vec![]), None)).unwrap();
-    let p = profile(&server, dir.path(), "10.91.253.", &["k8s-server-1", "k8s-server-2", "k8s-agent-1"]);
+    let mut p = profile_with(
+        &server,
+        dir.path(),
+        "10.91.253.",
+        &["k8s-server-1", "k8s-server-2", "k8s-agent-1"],
+        "      apiVip:\n        kubeVip: {interface: ens18, version: v1.0.3, digest: \"sha256:4e2791cc0238ae01b3986d827f4d568a25d846c94bab51238fe6241281a27113\"}\n",
+    );
+    p.install.image_registry = Some("mirror.lab.internal:5000/cache".into());
     let (px, _) = provider(&p, &dir.path().join("state"), Duration::from_secs(1));
     let plan = px.plan();
     let text = plan.join("\n");
@@ -237,26 +251,52 @@ fn the_plan_lists_every_call_and_file_in_order_with_secrets_elided() {
     assert!(pos("GET /cluster/resources") < pos("GET /cluster/nextid"));
     assert!(pos("/clone newid=<vmid:k8s-server-1>") < pos("tags=infraflux-"));
     assert!(pos("sshkeys=ssh-ed25519%20") > 0);
-    assert!(pos("node k8s-server-1: write /etc/rancher/rke2/config.yaml") < pos("node k8s-server-2: write /etc/rancher/rke2/config.yaml"));
-    assert!(pos("node k8s-server-2: run: install RKE2") < pos("node k8s-agent-1: write /etc/rancher/rke2/config.yaml"));
+    // Every node prepared (config, token, kube-vip) before RKE2 is
+    // installed anywhere; then the first server, its kubeconfig, and the
+    // joining nodes once the registration address answers.
+    let order = [
+        "node k8s-server-1: write /etc/rancher/rke2/config.yaml",
+        "node k8s-server-1: write /var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml",
+        "node k8s-server-2: write /etc/rancher/rke2/config.yaml",
+        "node k8s-server-2: write /var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml",
+        "node k8s-agent-1: write /etc/rancher/rke2/token",
+        "node k8s-server-1: run: install RKE2 (online)",
+        "node k8s-server-1: run: start RKE2",
+        "node k8s-server-1: read /etc/rancher/rke2/rke2.yaml and write it to",
+        "node k8s-server-2: run: wait for the registration address",
+        "node k8s-server-2: run: install RKE2 (online)",
+        "node k8s-agent-1: run: wait for the registration address",
+        "node k8s-agent-1: run: install RKE2 (online)",
+    ];
+    for w in order.windows(2) {
+        assert!(pos(w[0]) < pos(w[1]), "`{}` before `{}` in\n{text}", w[0], w[1]);
+    }
+    assert!(!text.contains("node k8s-agent-1: write /var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml"), "no kube-vip on agents");
     assert!(pos("node k8s-server-1:     | cni: none") > 0);
-    assert!(pos("node k8s-server-2:     | server: \"https://10.91.253.") > 0);
+    assert!(pos("node k8s-server-2:     | server: \"https://10.91.253.10:9345\"") > 0);
+    assert!(pos("node k8s-server-2:     $ until curl -sk -o /dev/null --max-time 5 https://10.91.253.10:9345/; do") > 0);
+    // The image from the mirror, pinned by version and digest.
+    assert!(pos("|       image: \"mirror.lab.internal:5000/cache/kube-vip/kube-vip:v1.0.3@sha256:4e2791cc") > 0);
+    assert!(pos("|           value: \"10.91.253.10\"") > 0);
     assert!(server.seen().is_empty(), "a plan makes no call");
 }
 
 /// Network lab (root: namespaces, sshd; `INFRAFLUX_LAB=skip` opts out):
-/// the bootstrap over real SSH.
+/// the bootstrap over real SSH, on a first server, a joining server and an
+/// agent, with kube-vip holding the API VIP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bootstrap_runs_over_real_ssh_up_to_the_rke2_install() {
+async fn the_bootstrap_prepares_every_node_over_real_ssh_up_to_the_rke2_install() {
     if !infraflux_testkit::lab::enabled() {
         return;
     }
     let host_rancher = Path::new("/etc/rancher").exists();
+    let host_pod_manifests = Path::new("/var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml").exists();
     let lab = Lab::create().unwrap();
     let net = lab.cidr().trim_end_matches("0/24").to_owned();
     let server = PveServer::start(config(vec![]), Some(lab)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let p = profile(&server, dir.path(), &net, &["k8s-server-1", "k8s-agent-1"]);
+    let nodes = ["k8s-server-1", "k8s-server-2", "k8s-agent-1"];
+    let p = profile_with(&server, dir.path(), &net, &nodes, "      apiVip:\n        kubeVip: {interface: eth0}\n");
     let (px, log) = provider(&p, &dir.path().join("state"), Duration::from_secs(20));
     let e = px.up().await.unwrap_err();
     let msg = chain(&e);
@@ -268,19 +308,42 @@ async fn the_bootstrap_runs_over_real_ssh_up_to_the_rke2_install() {
     assert!(all.contains("Cilium's datapath options present") || all.contains("config not readable"), "{all}");
     assert_no_canary("the provider's log", &all);
     assert_no_canary("the error", &msg);
+    // Prepared before anything was installed: the agent's token is written
+    // before the first server's install starts.
+    let at = |needle: &str| all.find(needle).unwrap_or_else(|| panic!("no `{needle}` in\n{all}"));
+    assert!(at("node k8s-agent-1: write /etc/rancher/rke2/token") < at("node k8s-server-1: install RKE2 (online)"));
 
-    let vmid = server.vms().into_iter().find(|v| v.1 == "k8s-server-1").unwrap().0;
-    let etc = server.disk(vmid).join("etc");
-    let config = std::fs::read_to_string(etc.join("rancher/rke2/config.yaml")).unwrap();
-    assert_eq!(std::fs::read_to_string(etc.join("rancher/rke2/token")).unwrap(), RKE2_CANARY, "the join token reached the node");
-    assert!(std::fs::read_to_string(etc.join("sysctl.d/90-infraflux-cilium.conf")).unwrap().contains("ip_forward = 1"));
+    let vip = format!("{net}10");
+    let mut texts = Vec::new();
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(std::fs::metadata(etc.join("rancher/rke2/token")).unwrap().permissions().mode() & 0o777, 0o600);
+    for name in nodes {
+        let vmid = server.vms().into_iter().find(|v| v.1 == name).unwrap().0;
+        let disk = server.disk(vmid);
+        let etc = disk.join("etc");
+        let config = std::fs::read_to_string(etc.join("rancher/rke2/config.yaml")).unwrap();
+        assert_eq!(std::fs::read_to_string(etc.join("rancher/rke2/token")).unwrap(), RKE2_CANARY, "{name}: the join token reached the node");
+        assert_eq!(std::fs::metadata(etc.join("rancher/rke2/token")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(etc.join("sysctl.d/90-infraflux-cilium.conf")).unwrap().contains("ip_forward = 1"));
+        let joins = format!("server: \"https://{vip}:9345\"");
+        assert_eq!(config.contains(&joins), name != "k8s-server-1", "{name} joins through the registration address:\n{config}");
+        texts.push((format!("{name}/rke2-config.yaml"), config.clone()));
+        let manifest = disk.join("varlib/rancher/rke2/agent/pod-manifests/kube-vip.yaml");
+        if name.starts_with("k8s-server") {
+            let m = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("{name}: {}: {e}", manifest.display()));
+            assert!(m.contains(&format!("value: \"{vip}\"")) && m.contains("name: vip_interface\n          value: \"eth0\""), "{m}");
+            assert!(m.contains("ghcr.io/kube-vip/kube-vip:v1.0.2@sha256:"), "{m}");
+            assert_no_canary("the kube-vip manifest", &m);
+            texts.push((format!("{name}/kube-vip.yaml"), m));
+        } else {
+            assert!(!manifest.exists(), "{name}: kube-vip runs on servers only");
+        }
+    }
     assert_eq!(Path::new("/etc/rancher").exists(), host_rancher, "the node's files stayed off the host");
-    let report = infraflux_stack::check::check_texts(&[("k8s-server-1/rke2-server-config.yaml".into(), config.clone())]).unwrap();
-    assert_eq!(report.objects_checked, 1, "read as an RKE2 config: {report:?}");
-    assert!(report.findings.is_empty(), "{:?}\n{config}", report.findings);
-    assert!(config.contains("cni: none") && config.contains("disable-kube-proxy: true"), "{config}");
+    assert_eq!(Path::new("/var/lib/rancher/rke2/agent/pod-manifests/kube-vip.yaml").exists(), host_pod_manifests);
+    let report = infraflux_stack::check::check_texts(&texts).unwrap();
+    assert_eq!(report.objects_checked, texts.len(), "each read as an RKE2 config or a manifest: {report:?}");
+    assert!(report.findings.is_empty(), "{:?}\n{texts:#?}", report.findings);
+    assert!(texts[0].1.contains("cni: none") && texts[0].1.contains("disable-kube-proxy: true"), "{}", texts[0].1);
 
     px.down().await.unwrap();
     assert!(server.vms().iter().all(|v| v.0 == TEMPLATE.0), "{:?}", server.vms());
@@ -295,13 +358,16 @@ fn every_nodes_rke2_config_passes_infraflux_check() {
         let P::ProxmoxRke2(px) = &mut p.provider else { panic!("the default profile is proxmox-rke2") };
         px.rke2.cni = cni;
         let px = px.clone();
-        let texts: Vec<(String, String)> = p.nodes.iter().map(|n| (format!("{}/{}-config.yaml", n.name, n.name), rke2_config(&p, &px, n))).collect();
+        let mut kv = px.clone();
+        kv.rke2.api_vip = infraflux_model::profile::ApiVip::KubeVip(infraflux_model::profile::KubeVip { interface: "ens18".into(), version: None, digest: None });
+        let mut texts: Vec<(String, String)> = p.nodes.iter().map(|n| (format!("{}/{}-config.yaml", n.name, n.name), rke2_config(&p, &px, n))).collect();
+        texts.push(("k8s-server-1/kube-vip.yaml".into(), infraflux_provision::proxmox::steps::kube_vip_manifest(&p, &kv).unwrap()));
         let report = infraflux_stack::check::check_texts(&texts).unwrap();
-        assert_eq!(report.objects_checked, p.nodes.len(), "{report:?}");
+        assert_eq!(report.objects_checked, p.nodes.len() + 1, "{report:?}");
         assert!(report.findings.is_empty(), "{cni:?}: {:?}\n{texts:#?}", report.findings);
         let joining = &texts[1].1;
         assert!(joining.contains("server: \"https://192.168.3.10:9345\"") && joining.contains("tls-san:\n  - \"192.168.3.10\""), "{joining}");
-        let agent = &texts.last().unwrap().1;
+        let agent = &texts[p.nodes.len() - 1].1;
         assert!(!agent.contains("cni:") && agent.contains("server:"), "{agent}");
     }
 }

@@ -17,7 +17,7 @@ pub mod rules;
 
 pub use load::{DEFAULT_FILE, DEFAULT_YAML, LoadError, Loaded, load_default, load_file, load_str};
 pub use model::*;
-pub use rules::{RULES, rules, validate};
+pub use rules::{RULES, provisioning, rules, validate};
 
 use crate::diag::{self, Finding};
 use crate::exit::Status;

@@ -309,10 +309,65 @@ pub struct Rke2 {
     /// and `sha256sum-amd64.txt`. `None`: online install from get.rke2.io.
     #[serde(default)]
     pub artifacts_dir: Option<String>,
+    /// Who holds `network.apiServer.vip`: the user (`provided`, the
+    /// default) or a kube-vip static pod on every server.
+    #[serde(default)]
+    pub api_vip: ApiVip,
 }
 
 fn default_supervisor_port() -> u16 {
     9345
+}
+
+/// Who answers on `network.apiServer.vip` (the address joining nodes
+/// register through and the kubeconfig points at).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApiVip {
+    /// Something the user runs (a keepalived pair, a load balancer) already
+    /// answers on the VIP and forwards 6443 and the supervisor port to the
+    /// servers.
+    #[default]
+    Provided,
+    /// InfraFlux writes a kube-vip static pod (ARP mode, leader election)
+    /// on every server before RKE2 starts.
+    KubeVip(KubeVip),
+}
+
+/// The kube-vip static pod. The image is
+/// `ghcr.io/kube-vip/kube-vip:<version>@<digest>` (its registry host
+/// replaced by `install.imageRegistry` when set); without both,
+/// [`KUBE_VIP_DEFAULT_VERSION`] and [`KUBE_VIP_DEFAULT_DIGEST`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeVip {
+    /// The servers' interface on the node LAN (the VIP is added to it and
+    /// announced by ARP), e.g. `eth0`, `ens18`.
+    pub interface: String,
+    /// kube-vip release, e.g. `v1.0.2`; set together with `digest`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The image's `sha256:` digest for that release.
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+/// The kube-vip image repository (registry host first).
+pub const KUBE_VIP_IMAGE: &str = "ghcr.io/kube-vip/kube-vip";
+/// The release used when the profile pins none.
+pub const KUBE_VIP_DEFAULT_VERSION: &str = "v1.0.2";
+/// The multi-architecture index digest of [`KUBE_VIP_DEFAULT_VERSION`]
+/// (`skopeo inspect docker://ghcr.io/kube-vip/kube-vip:v1.0.2` shows it).
+pub const KUBE_VIP_DEFAULT_DIGEST: &str = "sha256:ee3702abc2daeb93399c22b14aa61aa233013f2a610e64ff3864033ebb3fedbc";
+
+impl KubeVip {
+    /// `(version, digest)` as pinned, or the defaults when neither is set.
+    pub fn pin(&self) -> (&str, &str) {
+        match (&self.version, &self.digest) {
+            (Some(v), Some(d)) => (v, d),
+            _ => (KUBE_VIP_DEFAULT_VERSION, KUBE_VIP_DEFAULT_DIGEST),
+        }
+    }
 }
 
 /// `cni:` in the RKE2 config.

@@ -1,6 +1,8 @@
 //! `proxmox-rke2`: VMs cloned from a cloud-init template through the
 //! Proxmox VE API ([`api`]), then RKE2 on them over SSH ([`ssh`],
-//! [`steps`]).
+//! [`steps`]): every node prepared first, then RKE2 installed on the first
+//! server, its kubeconfig fetched ([`kubeconfig`]), then the joining
+//! servers and the agents.
 //!
 //! Ownership is a tag: every VM `up` creates carries `infraflux-<cluster>`
 //! from its first configuration call on, and `down` stops and destroys
@@ -11,6 +13,7 @@
 //! for inspection until `down`.
 
 pub mod api;
+pub mod kubeconfig;
 pub mod ssh;
 pub mod steps;
 pub mod tls;
@@ -246,7 +249,8 @@ impl ProxmoxRke2 {
             out.push(follow(describe(&post, &format!("/nodes/{node_}/qemu/{id}/status/start"), &[])));
         }
         let user = self.px.proxmox.ssh.as_ref().map_or("<ssh.user>", |s| s.user.as_str());
-        for n in self.ordered_nodes() {
+        let nodes = self.ordered_nodes();
+        for n in &nodes {
             let id = format!("<vmid:{}>", n.name);
             let pin = match self.px.proxmox.ssh.as_ref().and_then(|s| s.known_hosts_file.as_ref()) {
                 Some(f) => format!("host key pinned from {f}"),
@@ -258,23 +262,52 @@ impl ProxmoxRke2 {
                 ),
             };
             out.push(format!("node {} ({user}@{}): {pin}; wait for SSH", n.name, n.ip));
-            for s in steps::node_steps(&self.profile, &self.px, n) {
+            for s in steps::prepare_steps(&self.profile, &self.px, n) {
                 for l in steps::describe(&s) {
                     out.push(format!("node {}: {l}", n.name));
                 }
             }
-            if steps::first_server(&self.profile).is_some_and(|f| f.name == n.name) {
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            if i > 0 {
+                for l in steps::describe(&self.wait_registration()) {
+                    out.push(format!("node {}: {l}", n.name));
+                }
+            }
+            for s in steps::install_steps(&self.px, n) {
+                for l in steps::describe(&s) {
+                    out.push(format!("node {}: {l}", n.name));
+                }
+            }
+            if i == 0 {
                 out.push(format!(
-                    "node {}: read {} and write it to {} with the server set to https://{}:{}",
+                    "node {}: read {} and write it to {} with the server set to {}",
                     n.name,
                     steps::KUBECONFIG_PATH,
                     self.kubeconfig().display(),
-                    self.profile.network.api_server.vip,
-                    self.profile.network.api_server.port
+                    kubeconfig::api_url(&self.profile.network.api_server.vip, self.profile.network.api_server.port)
                 ));
             }
         }
         out
+    }
+
+    /// Before a joining node starts RKE2: the registration address answers
+    /// (kube-vip on the first server, or the user's VIP). Bounded, and an
+    /// error that names the VIP instead of an RKE2 unit that never starts.
+    fn wait_registration(&self) -> Step {
+        let url = kubeconfig::api_url(&self.profile.network.api_server.vip, self.px.rke2.supervisor_port);
+        let tries = (self.timeouts.boot.as_secs() / 5).max(1);
+        let holder = match &self.px.rke2.api_vip {
+            infraflux_model::profile::ApiVip::KubeVip(_) => "kube-vip on the first server",
+            infraflux_model::profile::ApiVip::Provided => "the VIP you provide (rke2.apiVip: provided)",
+        };
+        Step::Run {
+            what: "wait for the registration address",
+            script: format!(
+                "i=0\nuntil curl -sk -o /dev/null --max-time 5 {url}/; do\n  i=$((i+1)); if [ $i -ge {tries} ]; then echo \"{url} does not answer: {holder} does not hold the VIP\" >&2; exit 1; fi\n  sleep 5\ndone\n"
+            ),
+        }
     }
 
     /// First server, then the other servers, then agents.
@@ -442,26 +475,24 @@ impl ProxmoxRke2 {
         }
     }
 
-    async fn bootstrap(&self, node: &Node) -> Result<(), ProxmoxError> {
-        let ssh = self.ssh()?;
+    /// Runs `steps` on `node` in order; the first failure stops them.
+    async fn run_steps(&self, ssh: &Ssh, node: &Node, steps: &[Step]) -> Result<(), ProxmoxError> {
         let on = |source| ProxmoxError::Node { node: node.name.clone(), source: Box::new(source) };
-        (self.log)(&format!("node {}: waiting for SSH on {}", node.name, node.ip));
-        ssh.wait_up(&node.ip, self.timeouts.boot).await.map_err(on)?;
-        for step in steps::node_steps(&self.profile, &self.px, node) {
-            match &step {
+        for step in steps {
+            match step {
                 Step::Write { path, mode, content } => {
                     (self.log)(&format!("node {}: write {path}", node.name));
                     let body: Vec<u8> = match content {
                         Content::Text(t) => t.clone().into_bytes(),
                         Content::Secret(r) => resolve("RKE2 join token", r)?.expose().as_bytes().to_vec(),
                     };
-                    let remote = self.as_root(&ssh, &write_file_script(path, mode));
+                    let remote = self.as_root(ssh, &write_file_script(path, mode));
                     ssh.run(&node.ip, &format!("write {path}"), &remote, &body, self.timeouts.command).await.map_err(on)?;
                 }
                 Step::Upload { local, remote } => {
                     (self.log)(&format!("node {}: copy {local}", node.name));
                     let body = std::fs::read(local).map_err(|e| ProxmoxError::Config(format!("failed to read the RKE2 artifact {local}: {e}")))?;
-                    let cmd = self.as_root(&ssh, &write_file_script(remote, "0644"));
+                    let cmd = self.as_root(ssh, &write_file_script(remote, "0644"));
                     ssh.run(&node.ip, &format!("copy {local}"), &cmd, &body, self.timeouts.command).await.map_err(on)?;
                 }
                 Step::Run { what, script } => {
@@ -473,10 +504,16 @@ impl ProxmoxRke2 {
                 }
             }
         }
-        if steps::first_server(&self.profile).is_some_and(|f| f.name == node.name) {
-            self.fetch_kubeconfig(&ssh, node).await?;
-        }
         Ok(())
+    }
+
+    /// Waits for SSH (the host key is pinned by now) and prepares `node`.
+    async fn prepare(&self, ssh: &Ssh, node: &Node) -> Result<(), ProxmoxError> {
+        (self.log)(&format!("node {}: waiting for SSH on {}", node.name, node.ip));
+        ssh.wait_up(&node.ip, self.timeouts.boot)
+            .await
+            .map_err(|source| ProxmoxError::Node { node: node.name.clone(), source: Box::new(source) })?;
+        self.run_steps(ssh, node, &steps::prepare_steps(&self.profile, &self.px, node)).await
     }
 
     fn as_root(&self, ssh: &Ssh, script: &str) -> String {
@@ -490,7 +527,8 @@ impl ProxmoxRke2 {
             .await
             .map_err(|source| ProxmoxError::Node { node: node.name.clone(), source: Box::new(source) })?;
         let api = &self.profile.network.api_server;
-        let text = text.replace("https://127.0.0.1:6443", &format!("https://{}:{}", api.vip, api.port));
+        let text = kubeconfig::rewrite_server(&text, &kubeconfig::api_url(&api.vip, api.port))
+            .map_err(|e| ProxmoxError::NodeOther { node: node.name.clone(), message: format!("{}: {e}", steps::KUBECONFIG_PATH) })?;
         write_private(&self.kubeconfig(), &text)
     }
 
@@ -505,10 +543,22 @@ impl ProxmoxRke2 {
         std::fs::create_dir_all(&self.state).map_err(|e| ProxmoxError::Io(format!("failed to create {}: {e}", self.state.display())))?;
         let c = self.client()?;
         let ids = self.create_all(&c).await?;
-        for n in self.ordered_nodes() {
+        let ssh = self.ssh()?;
+        let nodes = self.ordered_nodes();
+        // Every node prepared before RKE2 runs anywhere: a node that cannot
+        // be (no SSH, an old kernel) stops `up` before a cluster exists.
+        for n in &nodes {
             let vmid = ids.get(&n.name).copied().unwrap_or_default();
             self.pin_host_key(&c, n, vmid).await?;
-            self.bootstrap(n).await?;
+            self.prepare(&ssh, n).await?;
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            let mut steps = if i == 0 { Vec::new() } else { vec![self.wait_registration()] };
+            steps.extend(steps::install_steps(&self.px, n));
+            self.run_steps(&ssh, n, &steps).await?;
+            if i == 0 {
+                self.fetch_kubeconfig(&ssh, n).await?;
+            }
         }
         Ok(Access { kubeconfig: Some(self.kubeconfig()), context: None })
     }

@@ -243,6 +243,24 @@ pub const RULES: &[Rule] = &[
         "image registry mirror is not a registry host[:port][/path]",
         "write the mirror as a registry host with an optional port and path, e.g. `mirror.lab.internal:5000/quay`: no scheme, no tag, a dot, port or `localhost` in the host",
     ),
+    Rule::error(
+        "PROF-039",
+        AREA,
+        "Proxmox API certificate would not be verified (insecureSkipTlsVerify: true, both caFile and fingerprint, or a malformed fingerprint)",
+        "drop insecureSkipTlsVerify and set exactly one of caFile (the PVE root CA, /etc/pve/pve-root-ca.pem) or fingerprint (the API certificate's SHA-256, Node → System → Certificates)",
+    ),
+    Rule::error(
+        "PROF-040",
+        AREA,
+        "kube-vip settings unusable (interface name, or an image pin without both version and sha256 digest)",
+        "give apiVip.kubeVip the servers' interface on the node LAN (e.g. eth0, ens18) and either both version (v1.0.2) and digest (sha256:<64 hex>) or neither (the documented default pin)",
+    ),
+    Rule::error(
+        "PROF-041",
+        AREA,
+        "proxmoxRke2 cannot provision: no caFile/fingerprint to verify the API, or no ssh section to log into the VMs (checked by up/conform, not check)",
+        "add caFile or fingerprint, and ssh: {user, publicKeyFile, privateKeyFile} to provider.proxmoxRke2.proxmox (README, section Proxmox)",
+    ),
 ];
 
 /// The rule catalog, in id order.

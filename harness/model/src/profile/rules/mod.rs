@@ -15,6 +15,7 @@ mod dns;
 mod gateway;
 mod install;
 mod pools;
+mod proxmox;
 mod secrets;
 mod selector;
 mod unique;
@@ -23,6 +24,7 @@ mod versions;
 pub use catalog::{RULES, rules};
 pub(crate) use secrets::inline_secrets;
 pub use install::registry_problem;
+pub use proxmox::fingerprint_problem;
 
 use super::load::Loaded;
 use crate::diag::{Finding, Severity};
@@ -51,6 +53,23 @@ pub fn validate(loaded: &Loaded) -> Vec<Finding> {
     secrets::secret_refs(&mut cx, p);
     budgets::budgets(&mut cx, p);
     install::install(&mut cx, p);
+    proxmox::proxmox(&mut cx, p);
+    let mut out = cx.out;
+    crate::diag::sort(&mut out);
+    out
+}
+
+/// What provisioning with the profile's provider needs beyond [`validate`]
+/// (PROF-041: `proxmoxRke2` without `caFile`/`fingerprint` or `ssh`). Not
+/// part of `check`: a profile that is only rendered, or run against an
+/// existing cluster, need not say how to reach VMs.
+pub fn provisioning(loaded: &Loaded) -> Vec<Finding> {
+    let mut cx = Cx {
+        file: &loaded.file,
+        root: &loaded.root,
+        out: Vec::new(),
+    };
+    proxmox::provisioning(&mut cx, &loaded.profile);
     let mut out = cx.out;
     crate::diag::sort(&mut out);
     out
