@@ -208,7 +208,9 @@ impl HostState {
             routes,
             rules: lines("ip", &["rule", "show"]),
             iptables,
-            nftables: if which("nft").is_some() { lines("nft", &["list", "ruleset"]) } else { Vec::new() },
+            // Stateless: rule counters (`counter packets N bytes M`) and quota
+            // usage change with traffic, they are not state.
+            nftables: if which("nft").is_some() { lines("nft", &["--stateless", "list", "ruleset"]) } else { Vec::new() },
             mounts: mounts(),
             netns,
             bpf_pins,
