@@ -155,7 +155,7 @@ pub fn existing_stage(args: &ConformArgs, global: &Global, loaded: &Loaded, argv
     if kind == infraflux_model::profile::ProviderKind::Existing {
         return Ok(None);
     }
-    let provider = install_cmd::provider(argv, global, &args.up, loaded)?;
+    let provider = install_cmd::provider(argv, global, &args.up, loaded, true)?;
     if !provider.owns_cluster() {
         return Ok(None);
     }

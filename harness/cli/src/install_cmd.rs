@@ -91,11 +91,12 @@ pub fn provider_kind(global: &Global, flag: Option<crate::cli::Provider>, loaded
 /// provider cannot run with is reported at its line in the profile (the
 /// PROF rules only provisioning applies, PROF-041), before anything is
 /// called; what the provider still refuses is FLAG-004 at `--provider`.
-pub fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded) -> Result<Box<dyn Provider>, Status> {
+/// `creating` is false for `down` (which needs no SSH identity).
+pub fn provider(argv: &[String], global: &Global, up: &UpArgs, loaded: &Loaded, creating: bool) -> Result<Box<dyn Provider>, Status> {
     let flags = Access { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
     let kind = provider_kind(global, up.provider, loaded);
     if kind == loaded.profile.provider.kind() {
-        let findings = infraflux_model::profile::provisioning(loaded);
+        let findings = infraflux_model::profile::provisioning(loaded, creating);
         if !findings.is_empty() {
             for f in &findings {
                 eprintln!("{}", secret::redact(&f.to_string()));
@@ -189,7 +190,7 @@ pub async fn drift_as_found(global: &Global, flags: &InstallFlags, loaded: &Load
 /// cluster; a dry run needs no helm either.
 pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &InstallFlags, loaded: &Loaded, run_dir: Option<&Path>) -> Result<Prepared, Status> {
     let timeout = wait_timeout(argv, &flags.wait_timeout)?;
-    let provider = provider(argv, global, up, loaded)?;
+    let provider = provider(argv, global, up, loaded, true)?;
     if !flags.dry_run {
         provider.prerequisites().await.map_err(|e| fail(e.status(), &e))?;
     }
@@ -454,7 +455,7 @@ pub async fn down(args: &DownCmd, global: &Global, loaded: &Loaded, argv: &[Stri
         Ok(t) => t,
         Err(s) => return s,
     };
-    let provider = match provider(argv, global, &args.up, loaded) {
+    let provider = match provider(argv, global, &args.up, loaded, false) {
         Ok(p) => p,
         Err(s) => return s,
     };

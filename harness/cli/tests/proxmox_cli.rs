@@ -111,8 +111,13 @@ async fn dry_run_plan_a_failing_up_and_down_through_the_binary_never_show_the_to
     assert_eq!(ids(&server), [500, 501, 9000], "the tagged VM was reused (started), the failed clone left nothing");
     assert!(server.vms().iter().any(|v| v.0 == 500 && v.3), "reused and started");
 
+    // `down` only talks to the API: a profile that has lost its SSH
+    // identity still removes what `up` made.
+    let no_ssh = dir.path().join("no-ssh.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&no_ssh, text.lines().filter(|l| !l.trim_start().starts_with("ssh:")).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
     let mut c = bin();
-    c.args(["down", "--provider", "proxmox-rke2", "--profile", &p, "--helm", "/bin/true"]);
+    c.args(["down", "--provider", "proxmox-rke2", "--profile"]).arg(&no_ssh).args(["--helm", "/bin/true"]);
     envs(&mut c);
     let (code, out, err) = tokio::task::spawn_blocking(move || outcome(&mut c)).await.unwrap();
     assert_eq!(code, 0, "{err}");

@@ -103,7 +103,7 @@ fn findings_of(path: &Path, id: &str) -> Vec<Finding> {
     if PROVISIONING.contains(&id)
         && let Ok(loaded) = profile::load_file(path)
     {
-        out.extend(profile::provisioning(&loaded));
+        out.extend(profile::provisioning(&loaded, true));
     }
     out
 }

@@ -104,16 +104,15 @@ pub fn run_tag(cluster: &str) -> String {
 }
 
 impl ProxmoxRke2 {
-    /// Refuses a profile the provider cannot run safely (no SSH identity,
-    /// no way to verify the API certificate).
+    /// Refuses a profile the provider cannot run safely (no way to verify
+    /// the API certificate, no server).
     pub fn new(profile: &Profile, state: PathBuf) -> Result<ProxmoxRke2, ProxmoxError> {
         let ProfileProvider::ProxmoxRke2(px) = &profile.provider else {
             return Err(ProxmoxError::Config("the profile has no provider.proxmoxRke2 section".into()));
         };
+        // `ssh` is checked by `up`: `down` only talks to the API, and must
+        // work for a profile that has lost its SSH identity.
         trust(px)?;
-        if px.proxmox.ssh.is_none() {
-            return Err(ProxmoxError::Config("`proxmox.ssh` (user, publicKeyFile, privateKeyFile) is required to provision".into()));
-        }
         if steps::first_server(profile).is_none() {
             return Err(ProxmoxError::Config("no node has role `server`".into()));
         }
@@ -533,6 +532,9 @@ impl ProxmoxRke2 {
     }
 
     async fn up_inner(&self) -> Result<Access, ProxmoxError> {
+        if self.px.proxmox.ssh.is_none() {
+            return Err(ProxmoxError::Config("`proxmox.ssh` (user, publicKeyFile, privateKeyFile) is required to provision".into()));
+        }
         if let Some(dir) = &self.px.rke2.artifacts_dir {
             let dir = PathBuf::from(dir);
             tokio::task::spawn_blocking(move || steps::verify_artifacts(&dir))

@@ -258,7 +258,7 @@ pub const RULES: &[Rule] = &[
     Rule::error(
         "PROF-041",
         AREA,
-        "proxmoxRke2 cannot provision: no caFile/fingerprint to verify the API, or no ssh section to log into the VMs (checked by up/conform, not check)",
+        "proxmoxRke2 cannot provision: no caFile/fingerprint to verify the API, or no ssh section to log into the VMs (checked by up/conform, the API part by down; not by check)",
         "add caFile or fingerprint, and ssh: {user, publicKeyFile, privateKeyFile} to provider.proxmoxRke2.proxmox (README, section Proxmox)",
     ),
 ];

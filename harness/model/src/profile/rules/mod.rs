@@ -63,13 +63,15 @@ pub fn validate(loaded: &Loaded) -> Vec<Finding> {
 /// (PROF-041: `proxmoxRke2` without `caFile`/`fingerprint` or `ssh`). Not
 /// part of `check`: a profile that is only rendered, or run against an
 /// existing cluster, need not say how to reach VMs.
-pub fn provisioning(loaded: &Loaded) -> Vec<Finding> {
+/// `creating` is false for `down`, which only needs to reach the API (so
+/// the SSH identity is not required to remove VMs).
+pub fn provisioning(loaded: &Loaded, creating: bool) -> Vec<Finding> {
     let mut cx = Cx {
         file: &loaded.file,
         root: &loaded.root,
         out: Vec::new(),
     };
-    proxmox::provisioning(&mut cx, &loaded.profile);
+    proxmox::provisioning(&mut cx, &loaded.profile, creating);
     let mut out = cx.out;
     crate::diag::sort(&mut out);
     out

@@ -52,14 +52,14 @@ pub(super) fn proxmox(cx: &mut Cx, p: &Profile) {
 /// verify the API certificate and an SSH identity for the VMs. Findings
 /// located in the profile like every PROF rule; the CLI reports them (exit
 /// 2) before anything is called.
-pub(super) fn provisioning(cx: &mut Cx, p: &Profile) {
+pub(super) fn provisioning(cx: &mut Cx, p: &Profile, creating: bool) {
     let Provider::ProxmoxRke2(px) = &p.provider else {
         return;
     };
-    missing(cx, px);
+    missing(cx, px, creating);
 }
 
-fn missing(cx: &mut Cx, px: &ProxmoxRke2Provider) {
+fn missing(cx: &mut Cx, px: &ProxmoxRke2Provider, creating: bool) {
     let m = &px.proxmox;
     if m.ca_file.is_none() && m.fingerprint.is_none() && !m.insecure_skip_tls_verify {
         cx.push(
@@ -68,7 +68,7 @@ fn missing(cx: &mut Cx, px: &ProxmoxRke2Provider) {
             "neither `caFile` nor `fingerprint`: the API certificate cannot be verified, so nothing is sent to the API",
         );
     }
-    if m.ssh.is_none() {
+    if creating && m.ssh.is_none() {
         cx.push("PROF-041", PX, "no `ssh` section: the provider cannot log into the VMs it creates");
     }
 }
