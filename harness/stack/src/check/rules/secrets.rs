@@ -44,6 +44,14 @@ fn is_literal_secret(v: &Node) -> bool {
         && !s.chars().all(|c| c == '*' || c == 'x' || c == 'X')
 }
 
+/// A Secret entry that only says where something is on the pod's own
+/// filesystem (`filesystem:///repository`, Kopia's and restic's repository
+/// form): configuration kept next to the credentials, not one of them.
+fn is_local_location(s: &str) -> bool {
+    let s = s.trim();
+    ["file:///", "filesystem:///"].iter().any(|p| s.starts_with(p)) && !s.contains(char::is_whitespace)
+}
+
 /// Walks Helm values: `key: literal` under a credential-like key, and
 /// `{name: SOME_TOKEN, value: literal}` env entries.
 fn walk(node: &Node, file: &str, path: &str, out: &mut Vec<Finding>) {
@@ -80,7 +88,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             for field in ["stringData", "data"] {
                 let Some(entries) = o.get(field).and_then(Node::as_map) else { continue };
                 for (k, v) in entries {
-                    if matches!(&v.value, Value::Str(s) if !s.trim().is_empty() && !s.contains("${")) {
+                    if matches!(&v.value, Value::Str(s) if !s.trim().is_empty() && !s.contains("${") && !is_local_location(s)) {
                         let key = k.scalar_text().unwrap_or_default();
                         out.push(
                             SEC_001
