@@ -48,11 +48,12 @@ pub(super) fn render(v: &RunView<'_>) -> Result<String, ReportError> {
     let mut totals = Totals::default();
     let mut skipped: Vec<usize> = Vec::new();
     let mut add = |report: &mut Report, ts: TestSuite| {
-        totals.tests += ts.tests();
-        totals.failures += ts.failures();
-        totals.errors += ts.errors();
-        totals.skipped += ts.skipped();
-        skipped.push(ts.skipped());
+        let t = Totals::of(&ts);
+        totals.tests += t.tests;
+        totals.failures += t.failures;
+        totals.errors += t.errors;
+        totals.skipped += t.skipped;
+        skipped.push(t.skipped);
         report.add_testsuite(ts);
     };
     if !run.install.is_empty() {
@@ -231,8 +232,7 @@ pub(super) fn annotate(
 ) -> Result<String, ReportError> {
     let props: Vec<(&str, String)> = props
         .iter()
-        .map(|(k, v)| (*k, v.clone()))
-        .map(|(k, v)| (k, xml_text(&v)))
+        .map(|(k, v)| (*k, xml_text(v)))
         .collect();
     let mut reader = Reader::from_str(raw);
     // Indented so a human can read the file; CDATA content is kept verbatim.
