@@ -112,6 +112,8 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("infraflux-provision", "infraflux-install", "providers hand over a cluster; they install nothing"),
     ("infraflux-provision", "infraflux-stack", "providers do not render the stack"),
     ("infraflux-provision", "infraflux-engine", "providers do not run suites"),
+    ("infraflux-gitops", "kube", "the GitOps sources know Git and Flux, not clusters: the installer applies them"),
+    ("infraflux-gitops", "infraflux-install", "dependencies point down"),
     ("infraflux-report", "infraflux-install", "reports are rebuilt from results.json alone"),
     ("infraflux-report", "infraflux-provision", "reports are rebuilt from results.json alone"),
     ("infraflux-report", "infraflux-kube", "reports are rebuilt from results.json alone"),

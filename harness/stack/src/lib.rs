@@ -74,6 +74,37 @@ pub fn render_files(profile: &Profile, gitops: bool) -> Result<BTreeMap<String, 
     templates::render_all(&ctx)
 }
 
+/// Where a GitOps tree's sources point when a provider serves them itself
+/// (an offline node), and what the tree leaves out. The default is the
+/// tree `render --gitops` writes: upstream chart repositories and the
+/// profile's values.
+#[derive(Debug, Clone, Default)]
+pub struct GitopsSources {
+    /// HelmRepository URL per release (`cilium`, `cert-manager`, …).
+    pub chart_repos: BTreeMap<String, String>,
+    /// The values file per release: what the installer installs (provider
+    /// values and the registry mirror merged in), so Flux adopting a
+    /// release changes nothing.
+    pub values: BTreeMap<String, String>,
+    /// The Git repository of the Gateway API CRDs.
+    pub gateway_api_repo: Option<String>,
+    /// Releases that cannot run on the target, left out with the custom
+    /// resources that need them (cert-manager's issuer).
+    pub omit: std::collections::BTreeSet<String>,
+}
+
+/// The GitOps tree with `sources` applied (see [`GitopsSources`]).
+pub fn render_gitops_files(profile: &Profile, sources: &GitopsSources) -> Result<BTreeMap<String, String>, StackError> {
+    let mut ctx = vars::Vars::new(profile, true);
+    if let Some(url) = &sources.gateway_api_repo
+        && let Some(g) = ctx.ctx.get_mut("gateway_api")
+    {
+        g["git"] = serde_json::json!(url);
+    }
+    ctx.sources = sources.clone();
+    templates::render_all(&ctx)
+}
+
 /// Checks rendered files with `check` (file names are the relative paths).
 pub fn self_check(files: &BTreeMap<String, String>) -> Result<CheckReport, StackError> {
     let texts: Vec<(String, String)> = files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -132,12 +132,14 @@ fn charts(v: &Vars) -> (Chart, Vec<Chart>) {
 }
 
 fn chart_ctx(v: &Vars, c: &Chart, values: &str, bootstrap: bool) -> Value {
+    let values = v.sources.values.get(c.release).map_or(values, String::as_str);
+    let repo = v.sources.chart_repos.get(c.release).map_or(c.repo, String::as_str);
     v.with(&[(
         "chart",
         json!({
             "release": c.release,
             "name": c.name,
-            "repo": c.repo,
+            "repo": repo,
             "version": c.version,
             "namespace": c.namespace,
             "values": values.trim_end(),
@@ -145,6 +147,10 @@ fn chart_ctx(v: &Vars, c: &Chart, values: &str, bootstrap: bool) -> Value {
         }),
     )])
 }
+
+/// A kustomization with nothing in it, for a tree directory whose every
+/// file was left out.
+const EMPTY_KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n";
 
 pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackError> {
     let mut out = Out { env: env()?, files: BTreeMap::new() };
@@ -182,7 +188,13 @@ pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackErro
     } else {
         ("03-controllers/", "04-configs/", "05-apps/")
     };
-    for c in &controllers {
+    let omitted = |c: &Chart| v.gitops && v.sources.omit.contains(c.release);
+    if v.gitops && controllers.iter().all(|c| omitted(c)) {
+        // Flux fails a Kustomization whose path is missing, and Git keeps
+        // no empty directory.
+        out.files.insert(format!("{ctrl}kustomization.yaml"), EMPTY_KUSTOMIZATION.into());
+    }
+    for c in controllers.iter().filter(|c| !omitted(c)) {
         let values = out.render(c.values_template, &base)?;
         if v.gitops {
             out.put(format!("{ctrl}{}.yaml", c.release), "flux-release.yaml.j2", &chart_ctx(v, c, &values, false))?;
@@ -221,7 +233,9 @@ pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackErro
     if gateway_api {
         out.put(format!("{cfg}gateway.yaml"), "gateway.yaml.j2", &base)?;
     }
-    out.put(format!("{cfg}issuer.yaml"), "issuer.yaml.j2", &base)?;
+    if !(v.gitops && v.sources.omit.contains("cert-manager")) {
+        out.put(format!("{cfg}issuer.yaml"), "issuer.yaml.j2", &base)?;
+    }
     if gateway_api {
         out.put(format!("{apps}routes.yaml"), "routes.yaml.j2", &base)?;
     }

@@ -185,3 +185,32 @@ fn default_stack_warnings_are_the_expected_ones() {
         assert_eq!(rules, vec!["GW-011", "HUB-004"], "{}", crate::check::render_human(&report));
     }
 }
+
+#[test]
+fn a_served_tree_points_at_its_sources_and_leaves_out_what_cannot_run() {
+    let p = with_kind();
+    let mut sources = GitopsSources::default();
+    sources.chart_repos.insert("cilium".into(), "http://10.89.0.2:8480/charts".into());
+    sources.values.insert("cilium".into(), "image:\n  repository: infraflux.local/cilium\n".into());
+    sources.gateway_api_repo = Some("http://10.89.0.2:8480/git/gateway-api.git".into());
+    for c in ["cert-manager", "external-dns", "sealed-secrets"] {
+        sources.omit.insert(c.into());
+    }
+    let files = render_gitops_files(&p, &sources).expect("renders");
+    if let Err(StackError::SelfCheck { findings }) = self_check(&files) {
+        panic!("{}", findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"));
+    }
+    let cilium = &files["infrastructure/cilium/cilium.yaml"];
+    assert!(cilium.contains("url: \"http://10.89.0.2:8480/charts\""), "{cilium}");
+    assert!(cilium.contains("repository: infraflux.local/cilium"), "the installer's values, not the profile's: {cilium}");
+    let cluster = files.iter().find(|(k, _)| k.starts_with("clusters/")).map(|(_, v)| v).expect("cluster file");
+    assert!(cluster.contains("url: \"http://10.89.0.2:8480/git/gateway-api.git\""), "{cluster}");
+    assert!(!files.keys().any(|k| k.contains("cert-manager") || k.contains("external-dns") || k.contains("sealed-secrets")));
+    assert!(!files.contains_key("infrastructure/configs/issuer.yaml"), "no issuer without cert-manager");
+    assert!(
+        files["infrastructure/controllers/kustomization.yaml"].contains("resources: []"),
+        "an emptied directory still exists for its Kustomization"
+    );
+    // Nothing overridden, nothing left out: the tree `render --gitops` writes.
+    assert_eq!(render_gitops_files(&p, &GitopsSources::default()).expect("renders"), render_files(&p, true).expect("renders"));
+}

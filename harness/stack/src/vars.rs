@@ -13,6 +13,7 @@ pub(crate) struct Vars {
     pub rke2_cni: Option<Rke2Cni>,
     pub node_names: Vec<(String, bool)>,
     pub cluster: String,
+    pub sources: crate::GitopsSources,
 }
 
 /// Cilium minor from a version like `1.18.6` / `v1.18.6`.
@@ -21,6 +22,9 @@ fn minor(v: &str) -> String {
     let mut it = v.split('.');
     format!("{}.{}", it.next().unwrap_or("1"), it.next().unwrap_or("0"))
 }
+
+/// The Gateway API repository a GitOps tree fetches its CRDs from.
+pub(crate) const GATEWAY_API_GIT: &str = "https://github.com/kubernetes-sigs/gateway-api";
 
 impl Vars {
     pub fn new(p: &Profile, gitops: bool) -> Vars {
@@ -35,6 +39,7 @@ impl Vars {
             "channel": channel,
             "path": crd_path,
             "remote": format!("https://github.com/kubernetes-sigs/gateway-api/{crd_path}?ref={}", p.versions.gateway_api),
+            "git": GATEWAY_API_GIT,
         });
         let (rke2, rke2_cni, nodes) = match &p.provider {
             Provider::ProxmoxRke2(x) => {
@@ -138,6 +143,7 @@ impl Vars {
             rke2_cni,
             node_names: nodes.iter().map(|(n, _, _, s)| (n.clone(), *s)).collect(),
             cluster: p.name.clone(),
+            sources: crate::GitopsSources::default(),
         }
         .with_nodes(nodes)
     }
