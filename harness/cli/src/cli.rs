@@ -97,6 +97,21 @@ pub enum Command {
     /// e.g. after a run was killed. Waits for the run lock first, so it
     /// never pulls objects from under a live run.
     Cleanup(CleanupArgs),
+    /// Serve a GitOps source root (bare Git repositories over smart HTTP,
+    /// a Helm repository) until SIGTERM; `up --gitops` starts it on the
+    /// provider's host.
+    #[command(hide = true)]
+    ServeSource(ServeSourceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeSourceArgs {
+    /// The directory built by `up --gitops` (`git/`, `charts/`).
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +220,12 @@ pub struct UpCmd {
     /// Where the run directory (results.json, junit.xml, diagnostics/) is written.
     #[arg(long, value_name = "DIR", default_value = "reports/runs")]
     pub out: PathBuf,
+    /// Install only the bootstrap (Gateway API CRDs, Cilium), then Flux,
+    /// and hand Flux the rendered GitOps tree (`render --gitops`), served
+    /// from the provider's host: Flux reconciles the rest and adopts the
+    /// Cilium release. Needs a provider that can serve the tree (local).
+    #[arg(long)]
+    pub gitops: bool,
 }
 
 #[derive(Debug, Args)]

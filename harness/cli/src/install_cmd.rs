@@ -35,6 +35,8 @@ pub struct Prepared {
     /// How the provider runs the profile (the plan is built from its
     /// `profile`); its `limits` reach the run's expectations.
     pub adaptation: infraflux_provision::Adaptation,
+    /// `up --gitops`: what is served to Flux once the cluster is up.
+    pub gitops: Option<crate::gitops_cmd::GitopsPrep>,
 }
 
 impl Prepared {
@@ -222,7 +224,7 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
             }
         }
     }
-    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation })
+    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation, gitops: None })
 }
 
 /// Said after an install error when `up` refused before creating anything.
@@ -295,6 +297,16 @@ pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Install
         }
         f
     })?;
+    if let Some(g) = &p.gitops {
+        let (prep, helm) = (g.clone(), p.opts.helm.clone());
+        let sha = tokio::task::spawn_blocking(move || prep.build(&helm))
+            .await
+            .map_err(|e| InstallFailure { status: Status::Cluster, message: e.to_string(), created_nothing: false })?
+            .map_err(|e| InstallFailure::from(&e, Status::Cluster))?;
+        let program = std::env::current_exe().map_err(|e| InstallFailure::from(&e, Status::Cluster))?;
+        p.provider.start_gitops(&program).await.map_err(|e| InstallFailure::from(&e, e.status()))?;
+        eprintln!("gitops: Flux gets commit {sha} of {}", g.tree_url());
+    }
     let cluster = access.connect().await.map_err(|e| InstallFailure::from(&e, e.status()))?;
     let fresh = install::record::read(&cluster).await.map_err(|e| InstallFailure::from(&e, e.status()))?.is_none();
     let helm = helm_for(p, &access);
@@ -392,10 +404,15 @@ pub fn print_phases(phases: &[PhaseResult]) {
 pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String]) -> Status {
     let run_id = infraflux_engine::new_run_id();
     let run_dir = args.out.join(&run_id);
-    let p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await {
+    let mut p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await {
         Ok(p) => p,
         Err(status) => return status,
     };
+    if args.gitops
+        && let Err(status) = crate::gitops_cmd::prepare(&mut p)
+    {
+        return status;
+    }
     if p.dry_run {
         p.print_dry_run();
         return Status::Pass;

@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod conform;
+pub mod gitops_cmd;
 pub mod image;
 pub mod install_cmd;
 pub mod pipeline;

@@ -101,6 +101,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Report(args) => cmd_report(args, format),
         Command::Conform(args) => cmd_conform(args, &cli.global).await,
         Command::Cleanup(args) => cmd_cleanup(args, &cli.global).await,
+        Command::ServeSource(args) => Ok(infraflux::gitops_cmd::serve_source(args).await),
     }
 }
 

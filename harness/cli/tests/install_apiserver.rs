@@ -402,3 +402,38 @@ async fn up_installs_in_order_a_second_up_changes_nothing_and_down_leaves_nothin
     assert_eq!(installed(&client).await, BTreeMap::new());
     assert_eq!(releases(cp), BTreeMap::new());
 }
+
+#[test]
+fn a_gitops_dry_run_stops_the_direct_install_after_cilium_and_hands_the_tree_to_flux() {
+    let (code, out, err) = run(&["up", "--provider", "local", "--gitops", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("`{needle}` missing:\n{out}"));
+    let order = [
+        "phase 1: gateway-api-crds",
+        "phase 2: cilium",
+        "phase 3: flux",
+        "apply CustomResourceDefinition kustomizations.kustomize.toolkit.fluxcd.io",
+        "apply Deployment flux-system/source-controller",
+        "wait Deployment flux-system/helm-controller rolled out",
+        "phase 4: gitops",
+        "apply GitRepository flux-system/flux-system (from the tree served at http://10.89.0.2:8480/git/",
+        "wait Kustomization flux-system/gateway-api-crds Ready=True",
+        "wait Kustomization flux-system/cilium Ready=True",
+        "wait Kustomization flux-system/configs Ready=True",
+        "wait Kustomization flux-system/apps Ready=True",
+        "wait HelmRelease flux-system/cilium Ready=True",
+    ];
+    for w in order.windows(2) {
+        assert!(pos(w[0]) < pos(w[1]), "`{}` must come before `{}`", w[0], w[1]);
+    }
+    assert!(!out.contains("custom-resources"), "Flux applies the custom resources:\n{out}");
+    assert!(!out.contains("phase 5"), "{out}");
+}
+
+#[test]
+fn gitops_needs_a_provider_that_can_serve_the_tree() {
+    let (code, out, err) = run(&["up", "--provider", "existing", "--gitops", "--dry-run", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("cannot serve a GitOps tree"), "{err}");
+    assert!(out.is_empty(), "nothing planned: {out}");
+}

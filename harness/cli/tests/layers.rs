@@ -171,18 +171,29 @@ fn the_graph_sees_real_edges() {
 }
 
 /// What the shipped binary links: `cargo tree -e normal` of `infraflux`
-/// has no testkit (and with it no Knot or Cloudflare test server) and hyper
-/// only as a client.
+/// has no testkit (and with it no Knot or Cloudflare test server), and
+/// hyper's server only for the GitOps source server (`serve-source`, in
+/// `infraflux-gitops`), which is a product feature, not a test double.
 #[test]
 fn the_binary_carries_no_test_server() {
     let tree = cargo(&["tree", "-p", "infraflux", "-e", "normal", "--prefix", "none", "-f", "{p} [{f}]"]);
     assert!(tree.lines().count() > 50, "suspiciously small tree:\n{tree}");
     for line in tree.lines() {
         assert!(!line.starts_with("infraflux-testkit "), "the binary links the testkit: {line}");
-        if line.starts_with("hyper ") || line.starts_with("hyper-util ") {
-            let features = line.split('[').nth(1).unwrap_or("");
-            assert!(!features.split([',', ']']).any(|f| f == "server"), "hyper's server is linked: {line}");
-        }
     }
     assert!(tree.lines().any(|l| l.starts_with("hyper ")), "kube's client uses hyper; the tree should show it");
+    // Who turns hyper's server on: depth-1 lines under `hyper feature "server"`.
+    let inverted = cargo(&["tree", "-p", "infraflux", "-e", "normal,features", "-i", "hyper", "--prefix", "depth"]);
+    let mut enablers = Vec::new();
+    let mut under = false;
+    for line in inverted.lines() {
+        if let Some(rest) = line.strip_prefix('1') {
+            under = rest.starts_with("hyper feature \"server\"");
+        } else if under && let Some(rest) = line.strip_prefix('2') {
+            enablers.push(rest.split_whitespace().next().unwrap_or("").to_owned());
+        }
+    }
+    enablers.sort();
+    enablers.dedup();
+    assert_eq!(enablers, ["infraflux-gitops"], "who enables hyper's server:\n{inverted}");
 }

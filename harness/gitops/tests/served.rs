@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
+
 //! The served repositories as real clients see them: `git clone` over smart
 //! HTTP, `git push` refused, `helm pull` from the chart repository, and
 //! nothing outside the root reachable.

@@ -18,7 +18,7 @@ use infraflux_model::secret::redact;
 use serde_json::Value;
 
 use crate::helm::Helm;
-use crate::plan::{Plan, Step};
+use crate::plan::{Apply, Plan, Step, Wait, WaitFor};
 use crate::{Error, Result};
 
 /// Bound on each collection call: diagnostics must not hang a failed run.
@@ -62,7 +62,7 @@ pub async fn collect(cluster: &Cluster, helm: &Helm, plan: &Plan, phases: &[Phas
     }
     index.push_str(
         "\nFiles: phases.json (every step), nodes.json (conditions), events/<ns>.txt, pods/<ns>.txt,\n\
-         logs/<pod>.log (Cilium agents and operator, last 200 lines), cilium-dbg/<pod>.txt,\n\
+         logs/<pod>.log (Cilium agents and operator, Flux's controllers, last 200 lines), cilium-dbg/<pod>.txt,\n\
          helm/<release>.txt, resources.json (status of the custom resources).\n",
     );
     b.write("README.md", &index)?;
@@ -152,8 +152,14 @@ pub async fn collect(cluster: &Cluster, helm: &Helm, plan: &Plan, phases: &[Phas
     }
 
     // Cilium agents and operator: logs, and cilium-dbg through exec.
-    for (selector, dbg) in [("k8s-app=cilium", true), ("io.cilium/app=operator", false)] {
-        let found = bounded(cluster.select_pods("kube-system", selector, None)).await;
+    // Flux's controllers too when the plan hands over to Flux.
+    let flux = plan.phases.iter().any(|p| p.name == "flux");
+    let sources: Vec<(&str, &str, bool)> = [("kube-system", "k8s-app=cilium", true), ("kube-system", "io.cilium/app=operator", false)]
+        .into_iter()
+        .chain(flux.then_some((infraflux_gitops::flux::NAMESPACE, "app.kubernetes.io/part-of=flux", false)))
+        .collect();
+    for (pod_ns, selector, dbg) in sources {
+        let found = bounded(cluster.select_pods(pod_ns, selector, None)).await;
         let list = match found {
             Some(Ok(l)) => l,
             Some(Err(e)) => {
@@ -163,7 +169,7 @@ pub async fn collect(cluster: &Cluster, helm: &Helm, plan: &Plan, phases: &[Phas
             None => continue,
         };
         for pod in list {
-            let log = bounded(pod_log(cluster, "kube-system", &pod.name)).await;
+            let log = bounded(pod_log(cluster, pod_ns, &pod.name)).await;
             let text = match log {
                 Some(Ok(t)) => t,
                 Some(Err(e)) => format!("no log: {e}"),
@@ -200,10 +206,28 @@ pub async fn collect(cluster: &Cluster, helm: &Helm, plan: &Plan, phases: &[Phas
         b.write(&format!("helm/{}.txt", r.release), &text)?;
     }
 
-    // Custom resources the plan applies (never Secrets).
+    // Custom resources the plan applies (never Secrets), and the Flux
+    // objects a GitOps install waits on (what Flux made of the tree).
     let mut resources = Vec::new();
-    for s in plan.phases.iter().filter(|p| p.name == "custom-resources").flat_map(|p| &p.steps) {
-        let Step::Apply(a) = s else { continue };
+    let waited: Vec<Apply> = plan
+        .phases
+        .iter()
+        .filter(|p| p.name == "gitops")
+        .flat_map(|p| &p.steps)
+        .filter_map(|s| match s {
+            Step::Wait(Wait { what: WaitFor::Condition { api_version, kind, namespace, name, .. }, .. }) => Some(Apply {
+                source: "the served tree".into(),
+                object: serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}),
+                needs_datapath: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let applied = plan.phases.iter().filter(|p| p.name == "custom-resources").flat_map(|p| &p.steps).filter_map(|s| match s {
+        Step::Apply(a) => Some(a),
+        _ => None,
+    });
+    for a in applied.chain(waited.iter()) {
         let g = |p: &str| a.object.pointer(p).and_then(Value::as_str).unwrap_or("").to_owned();
         if g("/kind") == "Secret" {
             continue;

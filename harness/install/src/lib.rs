@@ -29,6 +29,7 @@
 
 pub mod diagnostics;
 pub mod drift;
+pub mod gitops;
 pub mod helm;
 pub mod plan;
 pub mod progress;

@@ -108,6 +108,8 @@ pub struct Wait {
 #[derive(Debug, Clone)]
 pub enum WaitFor {
     CrdsEstablished(Vec<String>),
+    /// One workload (`apps/v1` kind) rolled out.
+    Rollout { kind: String, namespace: String, name: String },
     /// Every Deployment, DaemonSet and StatefulSet of the release.
     Rollouts { release: String, namespace: String },
     Condition {

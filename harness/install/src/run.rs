@@ -18,7 +18,9 @@ use crate::record::{self, Record};
 use crate::{Error, INSTALL_LABEL, Options, PHASE_LABEL, Result, diagnostics};
 
 /// Phase names in install order, for `down` (which needs no plan).
-pub const PHASES: [&str; 6] = ["gateway-api-crds", "cilium", "cert-manager", "sealed-secrets", "external-dns", "custom-resources"];
+/// `flux` and `gitops` come last: `down` removes the GitOps handover before
+/// anything it reconciled.
+pub const PHASES: [&str; 8] = ["gateway-api-crds", "cilium", "cert-manager", "sealed-secrets", "external-dns", "custom-resources", "flux", "gitops"];
 
 /// Selects every object any install phase created (and nothing the suites'
 /// runs create: those carry no phase label).
@@ -400,6 +402,11 @@ async fn wait_step(ctx: &Ctx<'_>, w: &Wait) -> std::result::Result<Done, StepErr
                 n += 1;
             }
             Ok(Done::Unchanged(format!("{n} workload(s) rolled out")))
+        }
+        WaitFor::Rollout { kind, namespace, name } => {
+            let k: ResolvedKind = c.resolve("apps/v1", kind).await?;
+            c.wait_rollout(&k, namespace, name, w.timeout).await?;
+            Ok(Done::Unchanged("rolled out".into()))
         }
         WaitFor::Condition { api_version, kind, namespace, name, type_, status } => {
             let k = c.resolve(api_version, kind).await?;

@@ -18,6 +18,7 @@
 
 pub mod local;
 pub mod proxmox;
+pub mod source_server;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,8 @@ pub enum ProvisionError {
     Cluster(#[source] infraflux_kube::Error),
     #[error("provider `{provider}` cannot load images: {why}")]
     LoadImages { provider: ProviderKind, why: String },
+    #[error("provider `{0}` cannot serve a GitOps tree to its cluster; `up --gitops` runs on the local provider (docs/install.md, \"GitOps\")")]
+    NoGitopsHost(ProviderKind),
     #[error("local provider")]
     Local(#[from] local::LocalError),
     #[error("proxmox-rke2 provider")]
@@ -85,6 +88,7 @@ impl ProvisionError {
         matches!(
             self,
             ProvisionError::NotBuilt(_)
+                | ProvisionError::NoGitopsHost(_)
                 | ProvisionError::Local(local::LocalError::Leftover(_) | local::LocalError::NotRoot | local::LocalError::Artifacts(_))
         ) || matches!(self, ProvisionError::Proxmox(e) if e.created_nothing())
     }
@@ -94,6 +98,7 @@ impl ProvisionError {
     pub fn status(&self) -> Status {
         match self {
             ProvisionError::NotBuilt(_)
+            | ProvisionError::NoGitopsHost(_)
             | ProvisionError::Proxmox(proxmox::ProxmoxError::Config(_) | proxmox::ProxmoxError::Secret { .. }) => Status::BadInput,
             ProvisionError::Cluster(_) | ProvisionError::LoadImages { .. } | ProvisionError::Local(_) | ProvisionError::Proxmox(_) => Status::Cluster,
         }
@@ -144,6 +149,32 @@ pub trait Provider: Send + Sync {
     fn after_install(&self) -> BoxFuture<'_, Result<(), ProvisionError>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Where `up --gitops` serves the rendered tree from, when this
+    /// provider can host it where its cluster's pods reach it.
+    fn gitops_host(&self) -> Option<GitopsHost> {
+        None
+    }
+
+    /// Makes Flux runnable on the cluster (images the provider builds) and
+    /// starts serving [`GitopsHost::root`] with `program` (the infraflux
+    /// binary's `serve-source`), until `down`.
+    fn start_gitops<'a>(&'a self, _program: &'a Path) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        let kind = self.kind();
+        Box::pin(async move { Err(ProvisionError::NoGitopsHost(kind)) })
+    }
+}
+
+/// Where a provider serves `up --gitops`'s tree from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitopsHost {
+    /// The directory served: `git/<name>.git`, `charts/`.
+    pub root: PathBuf,
+    /// The server's base URL as the cluster's pods reach it.
+    pub base_url: String,
+    /// The image prefix of Flux controllers the provider built and
+    /// imported; `None`: Flux's published images.
+    pub flux_images: Option<String>,
 }
 
 /// A cluster that already runs: only used, never created or deleted.

@@ -189,7 +189,7 @@ pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackErro
         ("03-controllers/", "04-configs/", "05-apps/")
     };
     let omitted = |c: &Chart| v.gitops && v.sources.omit.contains(c.release);
-    if v.gitops && controllers.iter().all(|c| omitted(c)) {
+    if v.gitops && controllers.iter().all(&omitted) {
         // Flux fails a Kustomization whose path is missing, and Git keeps
         // no empty directory.
         out.files.insert(format!("{ctrl}kustomization.yaml"), EMPTY_KUSTOMIZATION.into());
@@ -240,5 +240,40 @@ pub(crate) fn render_all(v: &Vars) -> Result<BTreeMap<String, String>, StackErro
         out.put(format!("{apps}routes.yaml"), "routes.yaml.j2", &base)?;
     }
     out.put(format!("{apps}policies.yaml"), "policies.yaml.j2", &base)?;
+    if v.gitops {
+        let chart_namespaces: Vec<&str> = std::iter::once(&cilium).chain(&controllers).map(|c| c.namespace).collect();
+        let needed = namespaces_used(&out.files, &[cfg, apps], &chart_namespaces);
+        if !needed.is_empty() {
+            // Flux applies what the tree holds and nothing else: the
+            // namespaces the configs and apps live in are part of the tree
+            // (the direct install creates them as a step).
+            let docs: Vec<String> = needed
+                .iter()
+                .map(|n| format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n", serde_json::to_string(n).unwrap_or_default()))
+                .collect();
+            out.files.insert(format!("{cfg}namespaces.yaml"), docs.join("---\n"));
+        }
+    }
     Ok(out.files)
+}
+
+/// Namespaces of the objects in files under `dirs`, except the system ones
+/// and those the charts' releases create.
+fn namespaces_used(files: &BTreeMap<String, String>, dirs: &[&str], chart_namespaces: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (path, text) in files.iter().filter(|(p, _)| dirs.iter().any(|d| p.starts_with(d))) {
+        let Ok(docs) = crate::yaml::parse_str(path, text) else { continue };
+        for d in docs {
+            let o = d.root.to_json();
+            if let Some(ns) = o.pointer("/metadata/namespace").and_then(Value::as_str)
+                && !matches!(ns, "kube-system" | "kube-public" | "kube-node-lease" | "default" | "flux-system")
+                && !chart_namespaces.contains(&ns)
+                && !out.iter().any(|n| n == ns)
+            {
+                out.push(ns.to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
 }

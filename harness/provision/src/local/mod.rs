@@ -12,6 +12,7 @@
 //! sysctls, and then compares the host with the record: any difference is
 //! an error that lists it.
 
+pub mod gitops;
 pub mod host;
 pub mod net;
 pub mod node;
@@ -533,6 +534,25 @@ impl crate::Provider for Local {
 
     fn after_install(&self) -> futures::future::BoxFuture<'_, Result<(), crate::ProvisionError>> {
         Box::pin(self.blocking("after install", Local::after_install_blocking))
+    }
+
+    fn gitops_host(&self) -> Option<crate::GitopsHost> {
+        Some(crate::GitopsHost {
+            root: self.gitops_root(),
+            base_url: format!("http://{}", self.gitops_listen()),
+            flux_images: Some(Local::flux_image_prefix()),
+        })
+    }
+
+    fn start_gitops<'a>(&'a self, program: &'a Path) -> futures::future::BoxFuture<'a, Result<(), crate::ProvisionError>> {
+        let me = self.clone();
+        let program = program.to_path_buf();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || me.start_gitops_blocking(&program))
+                .await
+                .map_err(|e| LocalError::Step { step: "gitops".into(), message: e.to_string() })??;
+            Ok(())
+        })
     }
 }
 

@@ -21,7 +21,7 @@ pub const CILIUM_RUN: &str = "/run/cilium";
 /// This hybrid host's cgroup2 mount (controllers stay on v1).
 pub const CGROUP2_HOST: &str = "/sys/fs/cgroup/unified";
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     eprintln!("local: {msg}");
 }
 
@@ -37,7 +37,7 @@ fn s(x: impl std::fmt::Display) -> String {
 }
 
 impl Local {
-    fn procs(&self) -> Procs {
+    pub(crate) fn procs(&self) -> Procs {
         Procs::new(&self.state)
     }
 
@@ -260,14 +260,20 @@ state = "{state}"
                 entrypoint: vec![],
                 env: vec![path_env, s("HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock"), s("INITSYSTEM=SYSTEMD")],
                 workdir: Some(s("/home/cilium")),
+                user: None,
             },
         ];
+        self.import_specs(&dir, specs)
+    }
+
+    /// Assembles (when an input changed) and imports each image.
+    pub(crate) fn import_specs(&self, dir: &Path, specs: Vec<ImageSpec>) -> Result<(), LocalError> {
         for spec in specs {
             // The name carries a digest of the spec (env, entrypoint, which
             // files go where): changing any of them builds a new archive.
             let base = spec.reference.rsplit('/').next().unwrap_or("image").replace(':', "-");
             let file = dir.join(format!("{base}-{}.oci.tar", spec.digest()));
-            if let Ok(rd) = fs::read_dir(&dir) {
+            if let Ok(rd) = fs::read_dir(dir) {
                 for e in rd.flatten() {
                     let n = e.file_name().to_string_lossy().into_owned();
                     if n.starts_with(&format!("{base}-")) && n.ends_with(".oci.tar") && e.path() != file {
@@ -711,7 +717,7 @@ spec:
                 let _ = self.ctr(&["tasks", "rm", "-f", t]);
             }
         }
-        for name in ["frr-bgpd", "frr-zebra", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"] {
+        for name in [super::gitops::SOURCE_PROC, "frr-bgpd", "frr-zebra", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"] {
             if let Some(r) = find(name) {
                 procs.stop(&r, Duration::from_secs(10));
             }

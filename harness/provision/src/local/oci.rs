@@ -33,6 +33,9 @@ pub struct ImageSpec {
     pub entrypoint: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
+    /// The image's `User` (`uid:gid`): a pod with `runAsNonRoot` and no
+    /// `runAsUser` starts only when the image names a non-root user.
+    pub user: Option<String>,
 }
 
 impl ImageSpec {
@@ -44,6 +47,7 @@ impl ImageSpec {
             entrypoint: if entrypoint { vec![dst.to_owned()] } else { Vec::new() },
             env,
             workdir: None,
+            user: None,
         }
     }
 
@@ -66,6 +70,9 @@ impl ImageSpec {
             h.update(format!("{x}\n"));
         }
         h.update(self.workdir.as_deref().unwrap_or("/"));
+        if let Some(u) = &self.user {
+            h.update(format!("\nuser:{u}"));
+        }
         hex::encode(h.finalize())[..12].to_owned()
     }
 }
@@ -144,14 +151,18 @@ pub fn build(spec: &ImageSpec, out: &Path) -> Result<(), LocalError> {
         .map_err(|e| err(format!("blob {}", blob.display()), e))?;
         layers.push((digest, size));
     }
+    let mut image_config = json!({
+        "Env": spec.env,
+        "Entrypoint": spec.entrypoint,
+        "WorkingDir": spec.workdir.clone().unwrap_or_else(|| "/".into()),
+    });
+    if let Some(u) = &spec.user {
+        image_config["User"] = json!(u);
+    }
     let config = json!({
         "architecture": "amd64",
         "os": "linux",
-        "config": {
-            "Env": spec.env,
-            "Entrypoint": spec.entrypoint,
-            "WorkingDir": spec.workdir.clone().unwrap_or_else(|| "/".into()),
-        },
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|(d, _)| format!("sha256:{d}")).collect::<Vec<_>>()},
         "history": [{"created_by": "infraflux local provider (assembled from host files)"}],
     });
@@ -220,6 +231,7 @@ mod tests {
             entrypoint: vec!["/pause".into()],
             env: vec![],
             workdir: None,
+            user: None,
         };
         build(&spec, &out).unwrap_or_else(|e| panic!("{e}"));
         let mut a = tar::Archive::new(File::open(&out).unwrap_or_else(|e| panic!("{e}")));

@@ -566,6 +566,7 @@ impl ProxmoxRke2 {
     }
 
     async fn down_inner(&self) -> Result<(), ProxmoxError> {
+        crate::source_server::stop(&self.state);
         let c = self.client()?;
         let left = self.destroy_tagged(&c, None).await;
         for f in [self.kubeconfig(), self.known_hosts()] {
@@ -623,6 +624,37 @@ impl crate::Provider for ProxmoxRke2 {
 
     fn owns_cluster(&self) -> bool {
         true
+    }
+
+    /// The tree is served from this host, on its address on the route to
+    /// the first server; the VMs pull Flux's published images.
+    fn gitops_host(&self) -> Option<crate::GitopsHost> {
+        let first = steps::first_server(&self.profile)?;
+        let ip: std::net::IpAddr = first.ip.split('/').next()?.parse().ok()?;
+        let here = crate::source_server::route_source(ip)?;
+        Some(crate::GitopsHost {
+            root: self.state.join("gitops"),
+            base_url: format!("http://{}", std::net::SocketAddr::new(here, crate::source_server::PORT)),
+            flux_images: None,
+        })
+    }
+
+    fn start_gitops<'a>(&'a self, program: &'a Path) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        Box::pin(async move {
+            let host = crate::Provider::gitops_host(self).ok_or(ProvisionError::NoGitopsHost(ProviderKind::ProxmoxRke2))?;
+            let listen: std::net::SocketAddr = host
+                .base_url
+                .trim_start_matches("http://")
+                .parse()
+                .map_err(|e| ProxmoxError::Io(format!("the source server address {}: {e}", host.base_url)))?;
+            let (state, program) = (self.state.clone(), program.to_path_buf());
+            tokio::task::spawn_blocking(move || crate::source_server::start(&state, &program, &host.root, listen))
+                .await
+                .map_err(|e| ProxmoxError::Io(e.to_string()))?
+                .map_err(|m| ProxmoxError::Io(format!("the GitOps source server: {m}")))?;
+            (self.log)(&format!("GitOps source served at http://{listen} from {}", self.state.join("gitops").display()));
+            Ok(())
+        })
     }
 
     fn load_images<'a>(&'a self, _archives: &'a [PathBuf]) -> BoxFuture<'a, Result<(), ProvisionError>> {

@@ -204,6 +204,11 @@ pub struct LabVm {
 }
 
 impl LabVm {
+    /// The VM's network namespace, to run a client "on the node".
+    pub fn netns(&self) -> &str {
+        &self.ns
+    }
+
     /// Waits until sshd accepts connections.
     pub fn wait_listening(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
