@@ -209,6 +209,13 @@ pub struct InstallFlags {
     /// Write the diagnostics bundle even when every phase passes.
     #[arg(long)]
     pub collect_diagnostics: bool,
+    /// Install only the bootstrap (Gateway API CRDs, Cilium), then Flux,
+    /// and hand Flux the rendered GitOps tree (`render --gitops`), served
+    /// from the provider's host: Flux reconciles the rest and adopts the
+    /// Cilium release. Needs a provider that can serve the tree (local,
+    /// proxmox-rke2).
+    #[arg(long)]
+    pub gitops: bool,
 }
 
 #[derive(Debug, Args)]
@@ -220,12 +227,6 @@ pub struct UpCmd {
     /// Where the run directory (results.json, junit.xml, diagnostics/) is written.
     #[arg(long, value_name = "DIR", default_value = "reports/runs")]
     pub out: PathBuf,
-    /// Install only the bootstrap (Gateway API CRDs, Cilium), then Flux,
-    /// and hand Flux the rendered GitOps tree (`render --gitops`), served
-    /// from the provider's host: Flux reconciles the rest and adopts the
-    /// Cilium release. Needs a provider that can serve the tree (local).
-    #[arg(long)]
-    pub gitops: bool,
 }
 
 #[derive(Debug, Args)]
@@ -461,8 +462,15 @@ pub mod flag_rules {
         "give a duration such as 90s, 10m or 1h",
     );
 
+    pub const FLAG_010: Rule = Rule::error(
+        "FLAG-010",
+        AREA,
+        "`--gitops` where the tree cannot be served to the cluster (a provider that cannot host it, or `--skip-install`)",
+        "use a provider that serves the tree (local, proxmox-rke2), and drop --skip-install: --gitops is a way to install",
+    );
+
     /// The catalog, in id order.
-    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007, FLAG_008, FLAG_009];
+    pub const RULES: &[Rule] = &[FLAG_001, FLAG_002, FLAG_003, FLAG_004, FLAG_005, FLAG_006, FLAG_007, FLAG_008, FLAG_009, FLAG_010];
 
     /// `--deadline` is not a duration.
     pub const DEADLINE: &str = FLAG_001.id;
@@ -482,6 +490,8 @@ pub mod flag_rules {
     pub const OUT_NOT_WRITABLE: &str = FLAG_008.id;
     /// `--wait-timeout` is not a duration.
     pub const WAIT_TIMEOUT: &str = FLAG_009.id;
+    /// `--gitops` that cannot be honoured.
+    pub const GITOPS: &str = FLAG_010.id;
 }
 
 /// A finding about a command-line flag, located at the flag's first
@@ -536,10 +546,11 @@ mod flag_tests {
             flag_rules::KUBECONFIG,
             flag_rules::OUT_NOT_WRITABLE,
             flag_rules::WAIT_TIMEOUT,
+            flag_rules::GITOPS,
         ] {
             assert_eq!(ids.iter().filter(|i| **i == id).count(), 1, "{id}");
         }
-        assert_eq!(ids.len(), 9);
+        assert_eq!(ids.len(), 10);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use infraflux_install::gitops::{Handover, hand_over};
 use infraflux_model::exit::Status;
 use infraflux_provision::{GitopsHost, ProvisionError};
 
-use crate::cli::ServeSourceArgs;
+use crate::cli::{ServeSourceArgs, flag_finding, flag_rules};
 use crate::install_cmd::Prepared;
 
 /// What `up --gitops` builds on the provider's host once the cluster is up.
@@ -66,9 +66,12 @@ fn gateway_api_module(version: &str) -> Result<PathBuf, infraflux_gitops::Error>
 /// Turns `p` into a GitOps install: checks the provider can serve the
 /// tree, renders it with the installer's sources and values, loads Flux's
 /// install set and rewrites the plan. Touches no cluster and writes nothing.
-pub fn prepare(p: &mut Prepared) -> Result<(), Status> {
+pub fn prepare(argv: &[String], p: &mut Prepared) -> Result<(), Status> {
     let Some(host) = p.provider.gitops_host() else {
-        return Err(fail(Status::BadInput, &ProvisionError::NoGitopsHost(p.provider.kind())));
+        let e = ProvisionError::NoGitopsHost(p.provider.kind());
+        let f = flag_finding(argv, flag_rules::GITOPS, "--gitops", format!("{e}; nothing was done"), flag_rules::FLAG_010.hint);
+        eprintln!("{}", infraflux_model::secret::redact(&f.to_string()));
+        return Err(Status::BadInput);
     };
     let profile = &p.adaptation.profile;
     let mut sources = infraflux_stack::GitopsSources {
@@ -126,21 +129,7 @@ pub async fn serve_source(args: &ServeSourceArgs) -> Status {
         }
     };
     eprintln!("serving {} at http://{}", args.root.display(), args.listen);
-    let stop = async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
-        }
-    };
-    match serve::serve(listener, args.root.clone(), stop).await {
+    match serve::serve(listener, args.root.clone(), crate::install_cmd::interrupted()).await {
         Ok(()) => Status::Pass,
         Err(e) => fail(Status::Cluster, &e),
     }

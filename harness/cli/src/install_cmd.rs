@@ -224,7 +224,11 @@ pub async fn prepare(argv: &[String], global: &Global, up: &UpArgs, flags: &Inst
             }
         }
     }
-    Ok(Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation, gitops: None })
+    let mut p = Prepared { plan, opts, provider, dry_run: flags.dry_run, adaptation, gitops: None };
+    if flags.gitops {
+        crate::gitops_cmd::prepare(argv, &mut p)?;
+    }
+    Ok(p)
 }
 
 /// Said after an install error when `up` refused before creating anything.
@@ -248,23 +252,28 @@ fn helm_for(p: &Prepared, access: &Access) -> install::helm::Helm {
     }
 }
 
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 /// A token cancelled by Ctrl-C (SIGINT) or SIGTERM.
 pub fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
-        }
+        interrupted().await;
         eprintln!("interrupted: stopping the install; `infraflux down` removes what was created");
         t.cancel();
     });
@@ -404,15 +413,10 @@ pub fn print_phases(phases: &[PhaseResult]) {
 pub async fn up(args: &UpCmd, global: &Global, loaded: &Loaded, argv: &[String]) -> Status {
     let run_id = infraflux_engine::new_run_id();
     let run_dir = args.out.join(&run_id);
-    let mut p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await {
+    let p = match prepare(argv, global, &args.up, &args.install, loaded, Some(&run_dir)).await {
         Ok(p) => p,
         Err(status) => return status,
     };
-    if args.gitops
-        && let Err(status) = crate::gitops_cmd::prepare(&mut p)
-    {
-        return status;
-    }
     if p.dry_run {
         p.print_dry_run();
         return Status::Pass;

@@ -445,6 +445,15 @@ async fn cmd_conform(args: &infraflux::cli::ConformArgs, global: &infraflux::cli
     }) {
         return Ok(input_error(&f));
     }
+    if args.skip_install && args.install.gitops {
+        return Ok(input_error(&infraflux::cli::flag_finding(
+            &argv,
+            infraflux::cli::flag_rules::GITOPS,
+            "--gitops",
+            "`--gitops` with `--skip-install`: nothing is installed, so nothing is handed to Flux",
+            infraflux::cli::flag_rules::FLAG_010.hint,
+        )));
+    }
     // With --skip-install, a provider that owns its cluster (a node `up`
     // left running) still says how it runs the profile; an existing cluster
     // is used as found.

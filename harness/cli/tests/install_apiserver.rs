@@ -434,6 +434,14 @@ fn a_gitops_dry_run_stops_the_direct_install_after_cilium_and_hands_the_tree_to_
 fn gitops_needs_a_provider_that_can_serve_the_tree() {
     let (code, out, err) = run(&["up", "--provider", "existing", "--gitops", "--dry-run", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("cannot serve a GitOps tree"), "{err}");
+    assert!(err.contains("error[FLAG-010]") && err.contains("cannot serve a GitOps tree"), "{err}");
+    assert!(err.starts_with("<command line>:1:"), "located at the flag: {err}");
     assert!(out.is_empty(), "nothing planned: {out}");
+}
+
+#[test]
+fn gitops_with_skip_install_is_refused_before_anything_runs() {
+    let (code, out, err) = run(&["conform", "--skip-install", "--gitops", "--profile", PROFILE, "--kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("error[FLAG-010]"), "{err}");
 }

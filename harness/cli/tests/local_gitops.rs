@@ -7,71 +7,27 @@
 //! `down` leaves the host as it found it.
 //!
 //! Root only and slow (a node plus Flux: about eight minutes warm; the
-//! Flux controllers' first build about twenty more on 2 cores), so it is
+//! Flux controllers' first build 11 minutes more on 2 cores), so it is
 //! `#[ignore]`d; `.ci/test` runs it when `INFRAFLUX_LOCAL_GITOPS=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test")]
 
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::local::{Node, infraflux, sh};
 use infraflux_provision::local::Local;
 use infraflux_provision::local::host::HostState;
 use infraflux_testkit::paths::repo_root;
 use serde_json::Value;
 
-fn infraflux(args: &[&str]) -> (i32, String) {
-    let (code, out, err) = common::run(args);
-    (code, format!("{out}{err}"))
-}
-
-fn sh(program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-struct Node {
-    local: Local,
-    up: bool,
-}
-
-impl Node {
-    fn kubectl(&self, args: &[&str]) -> (bool, String) {
-        let kubeconfig = self.local.kubeconfig();
-        let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap_or_default()];
-        full.extend_from_slice(args);
-        sh(self.local.artifacts().kubectl.to_str().unwrap_or("kubectl"), &full)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        let (ok, out) = self.kubectl(&a);
-        assert!(ok, "kubectl {args:?}: {out}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-    }
-
-    fn poll(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Result<String, String>) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match f() {
-                Ok(v) => return v,
-                Err(e) if Instant::now() > deadline => panic!("timed out after {timeout:?} waiting for {what}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_secs(2)),
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if self.up {
-            let (code, out) = infraflux(&["down"]);
-            eprintln!("down after a failure: exit {code}\n{out}");
-        }
-    }
+fn json(node: &Node, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["-o", "json"]);
+    let (ok, out) = node.kubectl(&a);
+    assert!(ok, "kubectl {args:?}: {out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 fn ready(o: &Value) -> bool {
@@ -103,9 +59,9 @@ fn flux_reconciles_the_served_tree_and_adopts_cilium_without_rolling_it() {
     let sha = remote.split_whitespace().next().unwrap_or("").to_owned();
     assert_eq!(sha.len(), 40, "{remote}");
     let revision = format!("main@sha1:{sha}");
-    let repo = node.json(&["-n", "flux-system", "get", "gitrepository", "flux-system"]);
+    let repo = json(&node, &["-n", "flux-system", "get", "gitrepository", "flux-system"]);
     assert_eq!(repo["status"]["artifact"]["revision"], revision.as_str(), "{repo}");
-    let ks = node.json(&["-n", "flux-system", "get", "kustomizations"]);
+    let ks = json(&node, &["-n", "flux-system", "get", "kustomizations"]);
     let ks = ks["items"].as_array().unwrap();
     let names: Vec<&str> = ks.iter().filter_map(|k| k["metadata"]["name"].as_str()).collect();
     for want in ["flux-system", "gateway-api-crds", "cilium", "controllers", "configs", "apps"] {
@@ -128,18 +84,18 @@ fn flux_reconciles_the_served_tree_and_adopts_cilium_without_rolling_it() {
     // Cilium adopted: Flux upgraded the release the bootstrap installed
     // (revision 2) and labelled its objects, without changing the agents'
     // pod template, so the DaemonSet never rolled.
-    let hr = node.json(&["-n", "flux-system", "get", "helmrelease", "cilium"]);
+    let hr = json(&node, &["-n", "flux-system", "get", "helmrelease", "cilium"]);
     assert!(ready(&hr), "{}", hr["status"]);
     let (ok, msg) = node.kubectl(&["-n", "kube-system", "get", "secret", "sh.helm.release.v1.cilium.v2"]);
     assert!(ok, "Flux did not upgrade the bootstrap release: {msg}");
-    let ds = node.json(&["-n", "kube-system", "get", "daemonset", "cilium"]);
+    let ds = json(&node, &["-n", "kube-system", "get", "daemonset", "cilium"]);
     assert_eq!(ds["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"], "cilium", "{}", ds["metadata"]["labels"]);
     assert_eq!(ds["metadata"]["generation"], 1, "the agents' template changed under Flux");
     assert_eq!(ds["status"]["updatedNumberScheduled"], ds["status"]["desiredNumberScheduled"]);
 
     // Drift: a pool deleted behind Flux's back comes back on the next
     // reconcile of its Kustomization.
-    let pools = node.json(&["get", "ciliumloadbalancerippools"]);
+    let pools = json(&node, &["get", "ciliumloadbalancerippools"]);
     let pool = pools["items"]
         .as_array()
         .unwrap()

@@ -24,57 +24,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::local::{Node, infraflux, sh};
 use infraflux_provision::local::Local;
 use infraflux_provision::local::host::HostState;
 use infraflux_testkit::paths::repo_root;
-
-fn infraflux(args: &[&str]) -> (i32, String) {
-    let (code, out, err) = common::run(args);
-    (code, format!("{out}{err}"))
-}
-
-fn sh(program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-struct Node {
-    local: Local,
-    up: bool,
-}
-
-impl Node {
-    fn kubectl(&self, args: &[&str]) -> (bool, String) {
-        let kubeconfig = self.local.kubeconfig();
-        let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap_or_default()];
-        full.extend_from_slice(args);
-        sh(self.local.artifacts().kubectl.to_str().unwrap_or("kubectl"), &full)
-    }
-
-    fn poll(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Result<String, String>) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match f() {
-                Ok(v) => return v,
-                Err(e) if Instant::now() > deadline => panic!("timed out after {timeout:?} waiting for {what}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_secs(1)),
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    // A failed assertion must not leave a node on the machine.
-    fn drop(&mut self) {
-        if self.up {
-            let (code, out) = infraflux(&["down"]);
-            eprintln!("down after a failure: exit {code}\n{out}");
-        }
-    }
-}
 
 fn uplink() -> String {
     let (_, routes) = sh("ip", &["-4", "route", "show", "default"]);

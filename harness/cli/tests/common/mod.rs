@@ -4,6 +4,8 @@
 // Each test file uses a subset.
 #![allow(dead_code)]
 
+pub mod local;
+
 use std::process::{Command, Output};
 
 use infraflux_testkit::paths::repo_root;

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::node::say;
 use super::oci::{ImageSpec, Layer};
@@ -65,17 +64,9 @@ impl Local {
         let Some(dir) = super::scripts_dir().filter(|_| self.build) else {
             return Err(LocalError::Artifacts(format!("{}; build them with .ci/build-flux", missing.join(", "))));
         };
-        say("building the Flux controllers with .ci/build-flux (about twenty minutes cold on 2 cores)");
+        say("building the Flux controllers with .ci/build-flux (about 11 minutes cold on 2 cores)");
         let t = std::time::Instant::now();
-        let status = Command::new("bash")
-            .arg(dir.join("build-flux"))
-            .env("INFRAFLUX_CACHE", &self.cache)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .map_err(|e| LocalError::Artifacts(format!("build-flux: {e}")))?;
-        if !status.success() {
-            return Err(LocalError::Artifacts(format!("build-flux failed ({status})")));
-        }
+        self.run_script(&dir, "build-flux")?;
         say(&format!("Flux controllers built in {:.0?}", t.elapsed()));
         Ok(())
     }

@@ -81,15 +81,7 @@ impl Local {
         let t = std::time::Instant::now();
         for script in ["build-control-plane", "build-node", "build-helm", "fetch-charts"] {
             say(&format!("running .ci/{script} (+{:.0?})", t.elapsed()));
-            let status = Command::new("bash")
-                .arg(dir.join(script))
-                .env("INFRAFLUX_CACHE", &self.cache)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(|e| LocalError::Artifacts(format!("{script}: {e}")))?;
-            if !status.success() {
-                return Err(LocalError::Artifacts(format!("{script} failed ({status})")));
-            }
+            self.run_script(&dir, script)?;
         }
         say(&format!("artifacts ready in {:.0?}", t.elapsed()));
         let a = self.artifacts();
@@ -97,6 +89,21 @@ impl Local {
             m if m.is_empty() => Ok(a),
             m => Err(LocalError::Artifacts(format!("still missing after the build: {m:?}"))),
         }
+    }
+
+    /// Runs `.ci/<script>` against this provider's cache (its progress on
+    /// stderr).
+    pub(crate) fn run_script(&self, dir: &Path, script: &str) -> Result<(), LocalError> {
+        let status = Command::new("bash")
+            .arg(dir.join(script))
+            .env("INFRAFLUX_CACHE", &self.cache)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| LocalError::Artifacts(format!("{script}: {e}")))?;
+        if !status.success() {
+            return Err(LocalError::Artifacts(format!("{script} failed ({status})")));
+        }
+        Ok(())
     }
 
     /// Brings the node up; returns when the API server answers and the node
