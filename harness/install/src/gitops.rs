@@ -92,9 +92,21 @@ fn ready(obj: &Value, timeout: Duration) -> Wait {
 /// Turns a direct plan into a GitOps one: the bootstrap phases, then
 /// `flux` and `gitops`.
 pub fn hand_over(plan: &mut Plan, h: &Handover, timeout: Duration) {
+    // Secrets never go into the served tree: the controllers' token Secrets
+    // (and their namespaces) are still made here, from the profile's
+    // references, before Flux installs the charts that read them.
+    let secrets: Vec<Step> = plan
+        .phases
+        .iter()
+        .filter(|p| !BOOTSTRAP.contains(&p.name.as_str()) && p.name != "custom-resources")
+        .flat_map(|p| &p.steps)
+        .filter(|s| matches!(s, Step::Namespace(_) | Step::Secret(_)))
+        .cloned()
+        .collect();
     plan.phases.retain(|p| BOOTSTRAP.contains(&p.name.as_str()));
     let source = format!("Flux {} install set", h.flux_version);
     let mut steps = vec![Step::Namespace(infraflux_gitops::flux::NAMESPACE.to_owned())];
+    steps.extend(secrets);
     let mut crds = Vec::new();
     let mut rollouts = Vec::new();
     for o in &h.install_set {
@@ -138,6 +150,37 @@ pub fn hand_over(plan: &mut Plan, h: &Handover, timeout: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::SecretStep;
+
+    #[test]
+    fn the_controllers_token_secrets_are_made_before_flux_and_never_served() {
+        let secret = Step::Secret(SecretStep {
+            namespace: "external-dns".into(),
+            name: "cloudflare-api-token".into(),
+            key: "api-token".into(),
+            from: infraflux_model::secret::SecretRef { env: Some("CF_API_TOKEN".into()), file: None },
+        });
+        let phase = |name: &str, steps: Vec<Step>| Phase { name: name.into(), steps };
+        let mut plan = Plan {
+            profile: "p".into(),
+            image_registry: None,
+            phases: vec![
+                phase("gateway-api-crds", vec![]),
+                phase("cilium", vec![]),
+                phase("external-dns", vec![Step::Namespace("external-dns".into()), secret, Step::Skip { what: "x".into(), why: "y".into() }]),
+                phase("custom-resources", vec![Step::Namespace("authentik".into())]),
+            ],
+        };
+        let h = Handover { flux_version: "v2.9.5".into(), install_set: vec![], root: vec![], tree: BTreeMap::new(), served_at: "u".into() };
+        hand_over(&mut plan, &h, Duration::from_secs(60));
+        let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["gateway-api-crds", "cilium", "flux", "gitops"]);
+        let flux = &plan.phases[2].steps;
+        assert!(matches!(&flux[1], Step::Namespace(n) if n == "external-dns"), "{flux:?}");
+        assert!(matches!(&flux[2], Step::Secret(s) if s.name == "cloudflare-api-token"), "{flux:?}");
+        assert!(!flux.iter().any(|s| matches!(s, Step::Namespace(n) if n == "authentik")), "the tree makes the apps' namespaces");
+        assert!(!flux.iter().any(|s| matches!(s, Step::Skip { .. })));
+    }
 
     #[test]
     fn kustomizations_are_waited_on_after_what_they_depend_on() {
