@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::local::{Node, infraflux, sh};
@@ -143,13 +142,7 @@ fn flux_reconciles_the_served_tree_and_adopts_cilium_without_rolling_it() {
         .collect();
     assert!(passed.contains(&"gitops::kustomizations-ready") && passed.contains(&"gitops::helmreleases-ready"), "{log}");
 
-    node.up = false;
-    let (code, log) = infraflux(&["down"]);
-    assert_eq!(code, 0, "down:\n{log}");
-    let after = HostState::capture();
-    let diff = before.diff(&after);
-    assert!(diff.is_empty(), "the host differs after down:\n{}", diff.join("\n"));
-    assert!(!PathBuf::from(infraflux_provision::local::DEFAULT_STATE_DIR).exists(), "state directory left behind");
+    node.down_and_compare(&before);
     let (_, ps) = sh("pgrep", &["-f", "serve-source"]);
     assert!(ps.trim().is_empty(), "the source server outlived down: {ps}");
 }

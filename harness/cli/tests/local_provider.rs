@@ -23,7 +23,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::local::{Node, infraflux, sh};
@@ -178,11 +178,5 @@ fn a_local_node_runs_the_suites_on_real_cilium_and_down_leaves_the_host_as_found
         assert_eq!(code, 0, "{log}");
     }
 
-    node.up = false;
-    let (code, log) = infraflux(&["down"]);
-    assert_eq!(code, 0, "down:\n{log}");
-    let after = HostState::capture();
-    let diff = before.diff(&after);
-    assert!(diff.is_empty(), "the host differs after down:\n{}", diff.join("\n"));
-    assert!(!PathBuf::from(infraflux_provision::local::DEFAULT_STATE_DIR).exists(), "state directory left behind");
+    node.down_and_compare(&before);
 }

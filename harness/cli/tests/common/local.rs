@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use infraflux_provision::local::Local;
+use infraflux_provision::local::host::HostState;
 
 /// Exit code and stdout+stderr of the binary.
 pub fn infraflux(args: &[&str]) -> (i32, String) {
@@ -42,6 +43,20 @@ impl Node {
                 Err(_) => std::thread::sleep(Duration::from_secs(1)),
             }
         }
+    }
+}
+
+impl Node {
+    /// `infraflux down` by the test itself; the host must then match
+    /// `before` (read by the test, not by `down`'s own comparison) and the
+    /// state directory be gone.
+    pub fn down_and_compare(&mut self, before: &HostState) {
+        self.up = false;
+        let (code, log) = infraflux(&["down"]);
+        assert_eq!(code, 0, "down:\n{log}");
+        let diff = before.diff(&HostState::capture());
+        assert!(diff.is_empty(), "the host differs after down:\n{}", diff.join("\n"));
+        assert!(!std::path::Path::new(infraflux_provision::local::DEFAULT_STATE_DIR).exists(), "state directory left behind");
     }
 }
 
