@@ -29,7 +29,7 @@ pub struct GitopsPrep {
 
 impl GitopsPrep {
     pub fn tree_url(&self) -> String {
-        format!("{}/git/{}.git", self.host.base_url, self.cluster)
+        format!("{}/git/{}.git", self.host.base_url(), self.cluster)
     }
 
     /// Writes the served root; returns the tree's commit.
@@ -40,7 +40,7 @@ impl GitopsPrep {
         let (module, tag) = &self.gateway_api;
         let crds = source::files_under(module, "config/crd")?;
         source::git_repo(&root.join("git/gateway-api.git"), &crds, Some(tag), &format!("Gateway API {tag} CRDs"))?;
-        source::chart_repo(&root.join("charts"), helm, &self.charts, &format!("{}/charts", self.host.base_url))?;
+        source::chart_repo(&root.join("charts"), helm, &self.charts, &format!("{}/charts", self.host.base_url()))?;
         Ok(sha)
     }
 }
@@ -52,15 +52,11 @@ fn fail(status: Status, e: &dyn std::error::Error) -> Status {
 
 /// The module directory of Gateway API `version` in the Go module caches.
 fn gateway_api_module(version: &str) -> Result<PathBuf, infraflux_gitops::Error> {
-    let caches = infraflux_stack::charts::module_caches();
-    caches
-        .iter()
-        .map(|c| c.join(format!("sigs.k8s.io/gateway-api@{version}")))
-        .find(|d| d.join("config/crd").is_dir())
-        .ok_or_else(|| infraflux_gitops::Error::NotFetched {
-            what: format!("sigs.k8s.io/gateway-api@{version}"),
-            searched: caches.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "),
-        })
+    let rel = PathBuf::from(format!("sigs.k8s.io/gateway-api@{version}/config/crd"));
+    infraflux_stack::charts::in_module_caches(&rel)
+        // The module root: the served repository keeps the paths under it.
+        .map(|crd| crd.ancestors().nth(2).map_or_else(|| crd.clone(), Path::to_path_buf))
+        .map_err(|searched| infraflux_gitops::Error::NotFetched { what: format!("sigs.k8s.io/gateway-api@{version}"), searched })
 }
 
 /// Turns `p` into a GitOps install: checks the provider can serve the
@@ -75,13 +71,13 @@ pub fn prepare(argv: &[String], p: &mut Prepared) -> Result<(), Status> {
     };
     let profile = &p.adaptation.profile;
     let mut sources = infraflux_stack::GitopsSources {
-        gateway_api_repo: Some(format!("{}/git/gateway-api.git", host.base_url)),
+        gateway_api_repo: Some(format!("{}/git/gateway-api.git", host.base_url())),
         omit: p.opts.unavailable.keys().cloned().collect(),
         ..Default::default()
     };
     let mut charts = Vec::new();
     for r in p.plan.releases() {
-        sources.chart_repos.insert(r.release.clone(), format!("{}/charts", host.base_url));
+        sources.chart_repos.insert(r.release.clone(), format!("{}/charts", host.base_url()));
         sources.values.insert(r.release.clone(), r.values_yaml.clone());
         charts.push(source::ChartSource { dir: r.chart.path.clone(), version: r.version.clone() });
     }

@@ -310,7 +310,7 @@ pub async fn install(p: &Prepared, cancel: &CancellationToken) -> Result<Install
         let (prep, helm) = (g.clone(), p.opts.helm.clone());
         let sha = tokio::task::spawn_blocking(move || prep.build(&helm))
             .await
-            .map_err(|e| InstallFailure { status: Status::Cluster, message: e.to_string(), created_nothing: false })?
+            .map_err(|e| InstallFailure::from(&e, Status::Cluster))?
             .map_err(|e| InstallFailure::from(&e, Status::Cluster))?;
         let program = std::env::current_exe().map_err(|e| InstallFailure::from(&e, Status::Cluster))?;
         p.provider.start_gitops(&program).await.map_err(|e| InstallFailure::from(&e, e.status()))?;

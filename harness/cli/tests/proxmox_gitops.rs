@@ -74,14 +74,14 @@ async fn the_nodes_fetch_the_served_tree_from_the_harness_host_and_down_stops_it
     let px = ProxmoxRke2::new(&profile, state.clone()).unwrap().with_log(|_| {});
 
     let host = px.gitops_host().expect("a Proxmox provider serves the tree from this host");
-    assert_eq!(host.base_url, format!("http://{}:8480", lab.host_ip()), "the host's address on the nodes' network");
+    assert_eq!(host.base_url(), format!("http://{}:8480", lab.host_ip()), "the host's address on the nodes' network");
     assert_eq!(host.flux_images, None, "the VMs pull Flux's published images");
     let mut files = BTreeMap::new();
     files.insert("clusters/infraflux/flux.yaml".to_owned(), b"kind: Kustomization\n".to_vec());
     let sha = source::git_repo(&host.root.join("git/infraflux.git"), &files, None, "tree").unwrap();
     px.start_gitops(Path::new(env!("CARGO_BIN_EXE_infraflux"))).await.unwrap();
 
-    let url = format!("{}/git/infraflux.git", host.base_url);
+    let url = format!("{}/git/infraflux.git", host.base_url());
     let work = dir.path().to_path_buf();
     let ns = vm.netns().to_owned();
     let out = tokio::task::spawn_blocking(move || {

@@ -17,15 +17,8 @@ use crate::{Error, Result};
 pub const NAMESPACE: &str = "flux-system";
 
 /// The controllers a rendered tree needs (Git and Helm sources,
-/// Kustomizations, HelmReleases, events), with their `versions.env` keys.
-/// The image automation controllers and source-watcher are left out: the
-/// tree uses none of their kinds.
-pub const COMPONENTS: [(&str, &str); 4] = [
-    ("source-controller", "FLUX_SOURCE_CONTROLLER"),
-    ("kustomize-controller", "FLUX_KUSTOMIZE_CONTROLLER"),
-    ("helm-controller", "FLUX_HELM_CONTROLLER"),
-    ("notification-controller", "FLUX_NOTIFICATION_CONTROLLER"),
-];
+/// Kustomizations, HelmReleases, events).
+pub use infraflux_model::pins::FLUX_COMPONENTS as COMPONENTS;
 
 /// Files of the install set besides the controllers' own.
 const SHARED: [&str; 2] = ["rbac.yaml", "policies.yaml"];
@@ -63,11 +56,8 @@ impl Pins {
 /// module cache that holds it.
 pub fn data_dir(version: &str) -> Result<PathBuf> {
     let rel = Path::new("github.com/controlplaneio-fluxcd").join(format!("flux-operator@{version}")).join("config/data");
-    let caches = infraflux_stack::charts::module_caches();
-    caches.iter().map(|c| c.join(&rel)).find(|d| d.is_dir()).ok_or_else(|| Error::NotFetched {
-        what: format!("flux-operator@{version} (Flux's install set)"),
-        searched: caches.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    infraflux_stack::charts::in_module_caches(&rel)
+        .map_err(|searched| Error::NotFetched { what: format!("flux-operator@{version} (Flux's install set)"), searched })
 }
 
 /// The install set, in apply order (CRDs first, then namespaced objects,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::plan::{Apply, Phase, Plan, Step, Wait, WaitFor};
+use crate::plan::{Apply, Phase, Plan, Step, Wait, WaitFor, condition};
 
 /// The phases a GitOps install keeps from the direct plan.
 pub const BOOTSTRAP: [&str; 2] = ["gateway-api-crds", "cilium"];
@@ -71,24 +71,6 @@ pub fn readiness(tree: &BTreeMap<String, String>) -> Vec<Value> {
     ordered
 }
 
-fn ready(obj: &Value, timeout: Duration) -> Wait {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_owned();
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(infraflux_gitops::flux::NAMESPACE).to_owned();
-    Wait {
-        name: format!("{} {ns}/{} Ready=True", s("/kind"), s("/metadata/name")),
-        what: WaitFor::Condition {
-            api_version: s("/apiVersion"),
-            kind: s("/kind"),
-            namespace: Some(ns),
-            name: s("/metadata/name"),
-            type_: "Ready".into(),
-            status: "True".into(),
-        },
-        timeout,
-        needs_datapath: Some(NEEDS_FLUX),
-    }
-}
-
 /// Turns a direct plan into a GitOps one: the bootstrap phases, then
 /// `flux` and `gitops`.
 pub fn hand_over(plan: &mut Plan, h: &Handover, timeout: Duration) {
@@ -139,10 +121,10 @@ pub fn hand_over(plan: &mut Plan, h: &Handover, timeout: Duration) {
     let source = format!("the tree served at {}", &h.served_at);
     let mut steps: Vec<Step> = h.root.iter().map(|o| Step::Apply(Apply { source: source.clone(), object: o.clone(), needs_datapath: None })).collect();
     for o in h.root.iter().filter(|o| o.get("kind").and_then(Value::as_str) == Some("GitRepository")) {
-        steps.push(Step::Wait(ready(o, timeout)));
+        steps.push(Step::Wait(condition(o, "Ready", "True", timeout, NEEDS_FLUX)));
     }
     for o in h.root.iter().filter(|o| o.get("kind").and_then(Value::as_str) == Some("Kustomization")).chain(readiness(&h.tree).iter()) {
-        steps.push(Step::Wait(ready(o, timeout)));
+        steps.push(Step::Wait(condition(o, "Ready", "True", timeout, NEEDS_FLUX)));
     }
     plan.phases.push(Phase { name: "gitops".into(), steps });
 }

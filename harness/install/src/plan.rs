@@ -240,7 +240,7 @@ fn cilium_crd(kind: &str) -> String {
     format!("{plural}.cilium.io")
 }
 
-fn condition(obj: &Value, type_: &str, status: &str, timeout: Duration, needs: &'static str) -> Wait {
+pub(crate) fn condition(obj: &Value, type_: &str, status: &str, timeout: Duration, needs: &'static str) -> Wait {
     let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_owned();
     let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
     let shown = match &ns {

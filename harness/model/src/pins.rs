@@ -17,6 +17,17 @@ pub fn pinned(key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The Flux controllers `.ci/build-flux` builds and `up --gitops` runs,
+/// with the `versions.env` keys of their versions. The image automation
+/// controllers and source-watcher are left out: the rendered tree uses
+/// none of their kinds.
+pub const FLUX_COMPONENTS: [(&str, &str); 4] = [
+    ("source-controller", "FLUX_SOURCE_CONTROLLER"),
+    ("kustomize-controller", "FLUX_KUSTOMIZE_CONTROLLER"),
+    ("helm-controller", "FLUX_HELM_CONTROLLER"),
+    ("notification-controller", "FLUX_NOTIFICATION_CONTROLLER"),
+];
+
 /// The scripts' cache (`.ci/cache.sh`): `$INFRAFLUX_CACHE`, else
 /// `$XDG_CACHE_HOME/infraflux`, else `$HOME/.cache/infraflux`; `None` when
 /// none of them is set.

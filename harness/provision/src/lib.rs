@@ -73,7 +73,7 @@ pub enum ProvisionError {
     Cluster(#[source] infraflux_kube::Error),
     #[error("provider `{provider}` cannot load images: {why}")]
     LoadImages { provider: ProviderKind, why: String },
-    #[error("provider `{0}` cannot serve a GitOps tree to its cluster; `up --gitops` runs on the local provider (docs/install.md, \"GitOps\")")]
+    #[error("provider `{0}` cannot serve a GitOps tree to its cluster; `up --gitops` runs on the local and proxmox-rke2 providers (docs/install.md, \"GitOps\")")]
     NoGitopsHost(ProviderKind),
     #[error("local provider")]
     Local(#[from] local::LocalError),
@@ -170,11 +170,18 @@ pub trait Provider: Send + Sync {
 pub struct GitopsHost {
     /// The directory served: `git/<name>.git`, `charts/`.
     pub root: PathBuf,
-    /// The server's base URL as the cluster's pods reach it.
-    pub base_url: String,
+    /// Where the server listens: an address the cluster's pods reach.
+    pub listen: std::net::SocketAddr,
     /// The image prefix of Flux controllers the provider built and
     /// imported; `None`: Flux's published images.
     pub flux_images: Option<String>,
+}
+
+impl GitopsHost {
+    /// The server's base URL as the cluster's pods reach it.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
 }
 
 /// A cluster that already runs: only used, never created or deleted.

@@ -145,6 +145,17 @@ pub fn module_caches() -> Vec<PathBuf> {
     out
 }
 
+/// `rel` (`<module>@<version>/<subdir>`) in the first of [`module_caches`]
+/// that holds it as a directory; otherwise the caches searched, `, `-joined.
+pub fn in_module_caches(rel: &Path) -> Result<PathBuf, String> {
+    let caches = module_caches();
+    caches
+        .iter()
+        .map(|c| c.join(rel))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| caches.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "))
+}
+
 /// The first of [`module_caches`] (where `.ci/fetch-charts` writes).
 pub fn module_cache() -> PathBuf {
     module_caches().into_iter().next().unwrap_or_else(|| PathBuf::from("go/pkg/mod"))

@@ -14,14 +14,6 @@ use super::{IMAGE_REPO, Local, LocalError, net};
 
 pub use crate::source_server::{PORT as SOURCE_PORT, PROC as SOURCE_PROC};
 
-/// The controllers `.ci/build-flux` builds, with their versions.env keys.
-const COMPONENTS: [(&str, &str); 4] = [
-    ("source-controller", "FLUX_SOURCE_CONTROLLER"),
-    ("kustomize-controller", "FLUX_KUSTOMIZE_CONTROLLER"),
-    ("helm-controller", "FLUX_HELM_CONTROLLER"),
-    ("notification-controller", "FLUX_NOTIFICATION_CONTROLLER"),
-];
-
 /// Flux's images run as this user (`runAsNonRoot` in their Deployments),
 /// as the published ones do.
 const FLUX_USER: &str = "65534:65534";
@@ -46,7 +38,7 @@ impl Local {
     }
 
     fn flux_binaries(&self) -> Vec<(&'static str, String, PathBuf)> {
-        COMPONENTS
+        infraflux_model::pins::FLUX_COMPONENTS
             .iter()
             .map(|(c, key)| {
                 let v = super::pinned(key);

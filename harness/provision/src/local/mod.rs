@@ -539,7 +539,7 @@ impl crate::Provider for Local {
     fn gitops_host(&self) -> Option<crate::GitopsHost> {
         Some(crate::GitopsHost {
             root: self.gitops_root(),
-            base_url: format!("http://{}", self.gitops_listen()),
+            listen: self.gitops_listen(),
             flux_images: Some(Local::flux_image_prefix()),
         })
     }

@@ -37,7 +37,7 @@ fn s(x: impl std::fmt::Display) -> String {
 }
 
 impl Local {
-    pub(crate) fn procs(&self) -> Procs {
+    fn procs(&self) -> Procs {
         Procs::new(&self.state)
     }
 

@@ -634,7 +634,7 @@ impl crate::Provider for ProxmoxRke2 {
         let here = crate::source_server::route_source(ip)?;
         Some(crate::GitopsHost {
             root: self.state.join("gitops"),
-            base_url: format!("http://{}", std::net::SocketAddr::new(here, crate::source_server::PORT)),
+            listen: std::net::SocketAddr::new(here, crate::source_server::PORT),
             flux_images: None,
         })
     }
@@ -642,11 +642,7 @@ impl crate::Provider for ProxmoxRke2 {
     fn start_gitops<'a>(&'a self, program: &'a Path) -> BoxFuture<'a, Result<(), ProvisionError>> {
         Box::pin(async move {
             let host = crate::Provider::gitops_host(self).ok_or(ProvisionError::NoGitopsHost(ProviderKind::ProxmoxRke2))?;
-            let listen: std::net::SocketAddr = host
-                .base_url
-                .trim_start_matches("http://")
-                .parse()
-                .map_err(|e| ProxmoxError::Io(format!("the source server address {}: {e}", host.base_url)))?;
+            let listen = host.listen;
             let (state, program) = (self.state.clone(), program.to_path_buf());
             tokio::task::spawn_blocking(move || crate::source_server::start(&state, &program, &host.root, listen))
                 .await
